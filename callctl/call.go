@@ -1,0 +1,89 @@
+// Package callctl holds the call pipeline and call state. It knows nothing of
+// SIP syntax: the sip package hands it parsed addresses and gets decisions back.
+package callctl
+
+import "time"
+
+// Direction tells which side a call came from.
+type Direction string
+
+// Directions of a call, seen from the PBX.
+const (
+	Inbound  Direction = "inbound"  // from a trunk, to the PBX
+	Outbound Direction = "outbound" // from the PBX, to a trunk
+)
+
+// Address is a parsed name-addr or URI from one SIP header, free of SIP types.
+type Address struct {
+	Display string            // display name, unquoted, as received
+	Scheme  string            // sip, sips or tel
+	User    string            // user part (or the tel: number)
+	Host    string            // host part; empty for tel:
+	Params  map[string]string // URI parameters (user=phone, phone-context, ...)
+	Header  map[string]string // header parameters (tag, privacy, screen, index, cause, reason...)
+}
+
+// Signalling is what the INVITE says about the parties, extracted by the sip
+// package. Lists keep header order.
+type Signalling struct {
+	RequestURI     Address
+	From           Address
+	To             Address
+	PAI            []Address // P-Asserted-Identity
+	RPID           []Address // Remote-Party-ID
+	Privacy        []string  // Privacy header values, lower case (id, header, user, none, ...)
+	PCalledPartyID *Address
+	Diversion      []Address
+	HistoryInfo    []Address
+}
+
+// Party is one end of a call after identification.
+type Party struct {
+	Raw           string // number or user part as received
+	E164          string // +4930123456; empty when not a readable public number
+	National      string // formatted national form, for display
+	International string // formatted international form, for display
+	Ext           string // extension suffix, when the number carried one
+	Name          string // display name as received (not yet sanitised)
+	Anonymous     bool
+	Internal      bool // matched an internal extension pattern
+}
+
+// Key is the form used to look the party up: E.164 when known, else raw.
+func (p Party) Key() string {
+	if p.E164 != "" {
+		return p.E164
+	}
+	return p.Raw
+}
+
+// Call is one call attempt, parsed once from the INVITE and enriched by the
+// pipeline stages.
+type Call struct {
+	ID             string // record id, unique per attempt
+	CallID         string // SIP Call-ID
+	Direction      Direction
+	Trunk          string // name of the trunk the call came from or goes to
+	Trusted        bool   // the trunk's identity headers (PAI, RPID) are trusted
+	Region         string // default country for numbers of this call
+	Signalling     Signalling
+	Caller         Party
+	Called         Party
+	OriginalCalled *Party // first diverting number, when the call was forwarded
+	Hotline        string
+	ContactID      int64
+	StartedAt      time.Time
+	Tags           []string
+	Headers        map[string]string // extra headers for the forwarded INVITE
+	DisplayName    string            // caller display name for the PBX, when set
+	Target         string            // SIP URI to forward to; empty means the default
+	Node           string
+}
+
+// Remote is the party outside the PBX: the caller inbound, the callee outbound.
+func (c *Call) Remote() *Party {
+	if c.Direction == Outbound {
+		return &c.Called
+	}
+	return &c.Caller
+}

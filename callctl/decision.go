@@ -1,0 +1,51 @@
+package callctl
+
+import "context"
+
+// Verdict is what a stage decided about a call.
+type Verdict int
+
+// Verdicts a stage can return.
+const (
+	Continue Verdict = iota // go on with the next stage
+	Reject                  // answer the caller with Code and stop
+	Route                   // forward to Target and stop evaluating policy
+)
+
+// Decision is a stage's typed answer. The sip package turns it into SIP.
+type Decision struct {
+	Verdict      Verdict
+	Code         int    // SIP status for Reject
+	Reason       string // why, for the record and the log
+	Disposition  Disposition
+	Announcement string // WAV file to play before a Reject, if any
+	Target       string // SIP URI for Route
+}
+
+// Stage is one step of the call pipeline.
+type Stage interface {
+	Name() string
+	Handle(ctx context.Context, c *Call) Decision
+}
+
+// Pipeline runs stages in order until one stops the call.
+type Pipeline []Stage
+
+// Run returns the first decision that is not Continue. A Route decision
+// sets c.Target and ends the policy stages, but stages marked as always
+// running (contact, record) are the caller's business, not the pipeline's.
+func (p Pipeline) Run(ctx context.Context, c *Call) Decision {
+	for _, s := range p {
+		d := s.Handle(ctx, c)
+		switch d.Verdict {
+		case Continue:
+			continue
+		case Route:
+			c.Target = d.Target
+			return d
+		default:
+			return d
+		}
+	}
+	return Decision{Verdict: Continue}
+}
