@@ -1,0 +1,325 @@
+package callctl
+
+import (
+	"context"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// RecordSink stores call records. Save must not block: it runs on the SIP path.
+type RecordSink interface {
+	Save(r Record)
+	ByCallID(ctx context.Context, callID string) (Record, error)
+}
+
+// EventType names a change in a call's life, as published to observers.
+type EventType string
+
+// Events of a call's life.
+const (
+	EventRinging  EventType = "call.ringing"
+	EventAnswered EventType = "call.answered"
+	EventEnded    EventType = "call.ended"
+)
+
+// Event is published to observers when a call changes state. Call is nil for
+// calls that were set up before a restart.
+type Event struct {
+	Type   EventType
+	Record Record
+	Call   *Call
+}
+
+// Tracker follows every call from INVITE to its end and writes its record.
+// It is safe for concurrent use; the SIP layer drives it.
+type Tracker struct {
+	sink      RecordSink
+	observers []func(Event)
+	now       func() time.Time
+
+	mu     sync.Mutex
+	byCall map[string]*Active // Call-ID → the call's latest attempt
+	active int                // answered and not yet ended
+}
+
+// NewTracker returns a tracker writing to sink and telling observers of
+// every state change. Observers must not block.
+func NewTracker(sink RecordSink, observers ...func(Event)) *Tracker {
+	return &Tracker{sink: sink, observers: observers, now: time.Now, byCall: map[string]*Active{}}
+}
+
+// Active is one call attempt in progress.
+type Active struct {
+	t    *Tracker
+	Call *Call
+
+	mu     sync.Mutex
+	rec    Record
+	ended  bool
+	ringAt time.Time
+}
+
+// NewID returns a record id: time-ordered, unique enough across nodes.
+func NewID(t time.Time) string {
+	return strconv.FormatInt(t.UnixMilli(), 36) + strconv.FormatUint(rand.Uint64()&0xffffffffff, 36)
+}
+
+// Start opens the record for a call whose INVITE was accepted.
+func (t *Tracker) Start(c *Call) *Active {
+	if c.StartedAt.IsZero() {
+		c.StartedAt = t.now()
+	}
+	if c.ID == "" {
+		c.ID = NewID(c.StartedAt)
+	}
+	a := &Active{t: t, Call: c, rec: recordOf(c)}
+	t.mu.Lock()
+	t.byCall[c.CallID] = a
+	t.mu.Unlock()
+	t.sink.Save(a.rec)
+	return a
+}
+
+func recordOf(c *Call) Record {
+	return Record{
+		ID: c.ID, CallID: c.CallID, Direction: c.Direction, Trunk: c.Trunk,
+		Caller: c.Caller.E164, CallerRaw: c.Caller.Raw, CallerName: c.Caller.Name,
+		Called: c.Called.E164, CalledRaw: c.Called.Raw,
+		Hotline: c.Hotline, ContactID: c.ContactID, Node: c.Node, StartedAt: c.StartedAt,
+	}
+}
+
+// Refresh copies what later pipeline stages learned (hotline, contact) into
+// the record before the call is forwarded.
+func (a *Active) Refresh() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r := recordOf(a.Call)
+	r.RingingAt, r.AnsweredAt = a.rec.RingingAt, a.rec.AnsweredAt
+	a.rec = r
+}
+
+// Ringing notes the first 18x from the far side.
+func (a *Active) Ringing() {
+	a.mu.Lock()
+	if a.ended || a.rec.RingingAt != nil {
+		a.mu.Unlock()
+		return
+	}
+	now := a.t.now()
+	a.ringAt = now
+	a.rec.RingingAt = &now
+	r := a.rec
+	a.mu.Unlock()
+	a.t.publish(Event{Type: EventRinging, Record: r, Call: a.Call})
+}
+
+// Answered notes the 2xx that set up the dialog; the record is saved at once
+// so that a restart before the BYE loses nothing.
+func (a *Active) Answered(status int) {
+	a.mu.Lock()
+	if a.ended || a.rec.AnsweredAt != nil {
+		a.mu.Unlock()
+		return
+	}
+	now := a.t.now()
+	a.rec.AnsweredAt = &now
+	a.rec.SIPStatus = status
+	a.rec.Disposition = Answered
+	a.rec.RingMS = a.ringMS(now)
+	r := a.rec
+	a.mu.Unlock()
+	a.t.mu.Lock()
+	a.t.active++
+	a.t.mu.Unlock()
+	a.t.sink.Save(r)
+	a.t.publish(Event{Type: EventAnswered, Record: r, Call: a.Call})
+}
+
+func (a *Active) ringMS(now time.Time) int64 {
+	if a.ringAt.IsZero() {
+		return 0
+	}
+	return now.Sub(a.ringAt).Milliseconds()
+}
+
+// Final notes a final non-2xx response (from the far side, or from
+// switchboard itself when local is true) and ends the attempt.
+func (a *Active) Final(status int, local bool, reason string) {
+	a.finish(status, DispositionFor(status, local), reason)
+}
+
+// Decided ends an attempt that switchboard itself refused (blocked, closed,
+// rejected by a rule) with the stage's disposition.
+func (a *Active) Decided(d Decision) {
+	disp := d.Disposition
+	if disp == "" {
+		disp = DispositionFor(d.Code, true)
+	}
+	a.finish(d.Code, disp, d.Reason)
+}
+
+// Cancelled ends an unanswered attempt that the caller cancelled. A CANCEL
+// with Reason cause=200 means another device answered (RFC 3326): not missed.
+func (a *Active) Cancelled(elsewhere bool) {
+	disp := NoAnswer
+	if elsewhere {
+		disp = Elsewhere
+	}
+	a.finish(487, disp, "cancelled")
+}
+
+func (a *Active) finish(status int, disp Disposition, reason string) {
+	a.mu.Lock()
+	if a.ended || a.rec.AnsweredAt != nil {
+		a.mu.Unlock()
+		return
+	}
+	a.ended = true
+	now := a.t.now()
+	a.rec.EndedAt = &now
+	a.rec.SIPStatus = status
+	a.rec.Disposition = disp
+	a.rec.Reason = reason
+	a.rec.RingMS = a.ringMS(now)
+	r := a.rec
+	a.mu.Unlock()
+	a.t.forget(a)
+	a.t.sink.Save(r)
+	a.t.publish(Event{Type: EventEnded, Record: r, Call: a.Call})
+}
+
+// Hangup ends an answered call (BYE from either side, or the maximum call
+// length reached). It reports whether the call was still up.
+func (a *Active) Hangup(reason string) bool {
+	a.mu.Lock()
+	if a.ended || a.rec.AnsweredAt == nil {
+		a.mu.Unlock()
+		return false
+	}
+	a.ended = true
+	now := a.t.now()
+	a.rec.EndedAt = &now
+	a.rec.TalkMS = now.Sub(*a.rec.AnsweredAt).Milliseconds()
+	if reason != "" {
+		a.rec.Reason = reason
+	}
+	r := a.rec
+	a.mu.Unlock()
+	a.t.mu.Lock()
+	a.t.active--
+	a.t.mu.Unlock()
+	a.t.forget(a)
+	a.t.sink.Save(r)
+	a.t.publish(Event{Type: EventEnded, Record: r, Call: a.Call})
+	return true
+}
+
+// Record returns a copy of the current record.
+func (a *Active) Record() Record {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.rec
+}
+
+func (t *Tracker) forget(a *Active) {
+	t.mu.Lock()
+	if t.byCall[a.Call.CallID] == a {
+		delete(t.byCall, a.Call.CallID)
+	}
+	t.mu.Unlock()
+}
+
+func (t *Tracker) publish(e Event) {
+	for _, o := range t.observers {
+		o(e)
+	}
+}
+
+// Bye ends the answered call with this Call-ID. Calls set up before a restart
+// are not in memory: their record is read back and completed, off the SIP
+// path. It reports whether a call in memory was ended.
+func (t *Tracker) Bye(callID string) bool {
+	t.mu.Lock()
+	a := t.byCall[callID]
+	t.mu.Unlock()
+	if a != nil {
+		return a.Hangup("")
+	}
+	go t.completeStored(callID)
+	return false
+}
+
+func (t *Tracker) completeStored(callID string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := t.sink.ByCallID(ctx, callID)
+	if err != nil || r.AnsweredAt == nil || r.EndedAt != nil {
+		return
+	}
+	now := t.now()
+	r.EndedAt = &now
+	r.TalkMS = now.Sub(*r.AnsweredAt).Milliseconds()
+	t.sink.Save(r)
+	t.publish(Event{Type: EventEnded, Record: r})
+}
+
+// ActiveCalls counts answered calls not yet ended.
+func (t *Tracker) ActiveCalls() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.active
+}
+
+// Pending counts attempts in progress (ringing or answered).
+func (t *Tracker) Pending() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.byCall)
+}
+
+// Expire hangs up answered calls older than max: dialogs whose BYE never
+// came must not stay open forever.
+func (t *Tracker) Expire(max time.Duration) int {
+	cut := t.now().Add(-max)
+	t.mu.Lock()
+	var old []*Active
+	for _, a := range t.byCall {
+		a.mu.Lock()
+		if a.rec.AnsweredAt != nil && a.rec.AnsweredAt.Before(cut) {
+			old = append(old, a)
+		}
+		a.mu.Unlock()
+	}
+	t.mu.Unlock()
+	n := 0
+	for _, a := range old {
+		if a.Hangup("max_call_duration") {
+			n++
+		}
+	}
+	return n
+}
+
+// DispositionFor maps a final SIP status to a disposition (SPEC §3). Errors
+// that switchboard generated itself (no response, transport error, 5xx of
+// its own) are failures, not the far side's answer.
+func DispositionFor(status int, local bool) Disposition {
+	switch {
+	case status >= 200 && status < 300:
+		return Answered
+	case status == 408 || status == 480 || status == 487:
+		if local && status == 408 {
+			return Failed
+		}
+		return NoAnswer
+	case status == 486 || status == 600:
+		return Busy
+	case local:
+		return Failed
+	default:
+		return Rejected
+	}
+}

@@ -1,0 +1,25 @@
+package main
+
+import (
+	"net/http"
+
+	"github.com/switchboard-sip/switchboard/web"
+)
+
+// webHandler builds the HTTP API and board.
+func (a *app) webHandler() http.Handler {
+	s := web.New(web.Options{
+		Calls:          a.calls,
+		Health:         a.health,
+		Metrics:        a.met.Handler(),
+		Token:          a.cfg.HTTP.Token,
+		ProtectMetrics: a.cfg.HTTP.ProtectMetrics,
+		Log:            a.log.Named("http"),
+		Location:       a.cfg.Location,
+	})
+	return s
+}
+
+func (a *app) health() error {
+	return a.db.PingContext(a.ctx)
+}

@@ -1,0 +1,229 @@
+package sip
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"strings"
+
+	gosip "github.com/emiago/sipgo/sip"
+	"go.uber.org/zap"
+
+	"github.com/switchboard-sip/switchboard/callctl"
+)
+
+// onInDialogOrOther handles every request but INVITE, ACK, CANCEL and
+// OPTIONS to us: requests inside a dialog follow their Route set; others
+// (REGISTER, MESSAGE, SUBSCRIBE, NOTIFY...) go from the PBX to the trunk and
+// back, so a PBX registering to its carrier keeps working.
+func (p *Proxy) onInDialogOrOther(req *gosip.Request, tx gosip.ServerTransaction) {
+	if toTag(req) != "" {
+		p.forwardInDialog(req, tx)
+		return
+	}
+	r := p.routing.Load()
+	src, _ := source(req)
+	dir, trunk := r.classify(src)
+	if dir == "" {
+		p.count(req, 403)
+		respond(tx, req, 403, "Forbidden")
+		return
+	}
+	if code, reason := p.admit(req); code != 0 && code != 503 {
+		p.count(req, code)
+		respond(tx, req, code, reason)
+		return
+	}
+	target := r.PBXURI
+	if dir == callctl.Outbound {
+		if trunk == nil || trunk.Outbound == nil {
+			respond(tx, req, 404, "Not Found")
+			return
+		}
+		target = *trunk.Outbound
+	}
+	fwd := req.Clone()
+	p.popOwnRoutes(fwd)
+	p.aim(fwd, target)
+	if req.Method == gosip.SUBSCRIBE || req.Method == gosip.REFER {
+		p.addRecordRoute(fwd, req.Transport())
+	}
+	p.addVia(fwd, loopHash(req))
+	p.setLocal(fwd)
+	p.relayNonInvite(req, fwd, tx)
+}
+
+// aim sends a request towards target. A Request-URI naming us is replaced
+// (keeping its user); one naming another domain (a carrier's registrar) is
+// kept and only the next hop is set.
+func (p *Proxy) aim(req *gosip.Request, target gosip.Uri) {
+	if p.self.is(req.Recipient.Host, req.Recipient.Port) {
+		retarget(req, target)
+	} else if req.Route() == nil {
+		port := target.Port
+		if port == 0 {
+			port = 5060
+		}
+		req.SetDestination(net.JoinHostPort(target.Host, strconv.Itoa(port)))
+	}
+	req.SetSource("")
+	req.SetTransport(transportOf(req))
+}
+
+// forwardInDialog routes a request of an established dialog by its Route
+// set (RFC 3261 §16.4, loose routing). It needs no memory of the dialog, so
+// calls set up before a restart keep working.
+func (p *Proxy) forwardInDialog(req *gosip.Request, tx gosip.ServerTransaction) {
+	fwd := req.Clone()
+	p.strictRouteFix(fwd)
+	routed := p.popOwnRoutes(fwd)
+	if !routed && !p.knownSource(req) {
+		p.count(req, 403)
+		respond(tx, req, 403, "Forbidden")
+		return
+	}
+	if !decMaxForwards(fwd) {
+		p.count(req, 483)
+		respond(tx, req, 483, "Too Many Hops")
+		return
+	}
+	fwd.SetDestination("")
+	fwd.SetSource("")
+	fwd.SetTransport(transportOf(fwd))
+	p.addVia(fwd, loopHash(req))
+	p.setLocal(fwd)
+	if req.Method == gosip.BYE {
+		if id := req.CallID(); id != nil {
+			p.tracker.Bye(id.Value())
+		}
+	}
+	p.relayNonInvite(req, fwd, tx)
+}
+
+func (p *Proxy) knownSource(req *gosip.Request) bool {
+	src, ok := source(req)
+	if !ok {
+		return false
+	}
+	dir, _ := p.routing.Load().classify(src)
+	return dir != ""
+}
+
+// relayNonInvite sends a request statefully and relays its responses.
+func (p *Proxy) relayNonInvite(req, fwd *gosip.Request, tx gosip.ServerTransaction) {
+	cltx, err := p.cli.TransactionRequest(context.Background(), fwd, noBuild)
+	if err != nil {
+		p.log.Debug("forward request", zap.String("method", req.Method.String()), zap.Error(err))
+		p.count(req, 503)
+		respond(tx, req, 503, "Service Unavailable")
+		return
+	}
+	for {
+		select {
+		case res := <-cltx.Responses():
+			_ = tx.Respond(relayResponse(res))
+			if !res.IsProvisional() {
+				p.count(req, res.StatusCode)
+				return
+			}
+		case <-cltx.Done():
+			p.count(req, 408)
+			respond(tx, req, 408, "Request Timeout")
+			return
+		}
+	}
+}
+
+// onAck forwards the ACK of a 2xx statelessly along the Route set; ACKs of
+// non-2xx responses are absorbed by the transaction layer.
+func (p *Proxy) onAck(req *gosip.Request, _ gosip.ServerTransaction) {
+	fwd := req.Clone()
+	p.strictRouteFix(fwd)
+	if !p.popOwnRoutes(fwd) && !p.knownSource(req) {
+		return
+	}
+	if !decMaxForwards(fwd) {
+		return
+	}
+	fwd.SetDestination("")
+	fwd.SetSource("")
+	fwd.SetTransport(transportOf(fwd))
+	via := &gosip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: fwd.Transport(),
+		Host: p.opts.Advertise, Port: p.ports[strings.ToLower(fwd.Transport())], Params: gosip.NewParams()}
+	// A stateless proxy's branch must be the same for retransmissions.
+	via.Params.Add("branch", branchPrefix+loopHash(req)+"-ack")
+	fwd.PrependHeader(via)
+	p.setLocal(fwd)
+	if err := p.cli.WriteRequest(fwd, noBuild); err != nil {
+		p.log.Debug("forward ACK", zap.Error(err))
+	}
+}
+
+// onStrayCancel answers a CANCEL that matches no transaction (RFC 3261 §9.2).
+func (p *Proxy) onStrayCancel(req *gosip.Request, tx gosip.ServerTransaction) {
+	p.count(req, 481)
+	respond(tx, req, 481, "Call/Transaction Does Not Exist")
+}
+
+// onOptions answers keep-alive pings addressed to switchboard itself and
+// forwards the rest like any other request.
+func (p *Proxy) onOptions(req *gosip.Request, tx gosip.ServerTransaction) {
+	routes := req.Route() != nil && !p.self.is(req.Route().Address.Host, req.Route().Address.Port)
+	if toTag(req) == "" && !routes && p.self.is(req.Recipient.Host, req.Recipient.Port) {
+		res := gosip.NewResponseFromRequest(req, 200, "OK", nil)
+		res.AppendHeader(gosip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, PRACK, REFER, SUBSCRIBE, NOTIFY, MESSAGE"))
+		res.AppendHeader(gosip.NewHeader("Accept", "application/sdp"))
+		p.count(req, 200)
+		_ = tx.Respond(res)
+		return
+	}
+	p.onInDialogOrOther(req, tx)
+}
+
+// onStrayResponse forwards a response that matches no client transaction
+// (2xx retransmissions after the transaction ended) statelessly to the next
+// Via, when the top Via is ours (RFC 3261 §16.11).
+func (p *Proxy) onStrayResponse(res *gosip.Response) {
+	top := res.Via()
+	if top == nil {
+		return
+	}
+	if b, _ := top.Params.Get("branch"); !strings.HasPrefix(b, branchPrefix) {
+		return
+	}
+	out := res.Clone()
+	out.RemoveHeader("Via")
+	next := out.Via()
+	if next == nil {
+		return
+	}
+	host, port := next.Host, next.Port
+	if v, ok := next.Params.Get("received"); ok && v != "" {
+		host = v
+	}
+	if v, ok := next.Params.Get("rport"); ok && v != "" {
+		if n, err := strconv.Atoi(v); err == nil {
+			port = n
+		}
+	}
+	if port == 0 {
+		port = 5060
+	}
+	out.SetDestination(net.JoinHostPort(host, strconv.Itoa(port)))
+	out.SetTransport(next.Transport)
+	if err := p.srv.WriteResponse(out); err != nil {
+		p.log.Debug("forward stray response", zap.Error(err))
+	}
+}
+
+func (p *Proxy) count(req *gosip.Request, code int) {
+	if p.met != nil {
+		p.met.SIPRequests.WithLabelValues(req.Method.String(), strconv.Itoa(code/100)+"xx").Inc()
+	}
+}
+
+func (p *Proxy) countRes(c *callctl.Call, code int) {
+	if p.met != nil {
+		p.met.SIPRequests.WithLabelValues("INVITE", strconv.Itoa(code/100)+"xx").Inc()
+	}
+}

@@ -1,0 +1,240 @@
+package sip
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo"
+	gosip "github.com/emiago/sipgo/sip"
+	"go.uber.org/zap"
+
+	"github.com/switchboard-sip/switchboard/callctl"
+)
+
+// noBuild tells sipgo's client to send a forwarded request as we built it.
+func noBuild(*sipgo.Client, *gosip.Request) error { return nil }
+
+func toTag(req *gosip.Request) string {
+	if t := req.To(); t != nil {
+		tag, _ := t.Params.Get("tag")
+		return tag
+	}
+	return ""
+}
+
+func respond(tx gosip.ServerTransaction, req *gosip.Request, code int, reason string, hdrs ...gosip.Header) {
+	res := gosip.NewResponseFromRequest(req, code, reason, nil)
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	_ = tx.Respond(res)
+}
+
+// onInvite handles an initial INVITE: classify the source, run the call
+// pipeline, then forward (RFC 3261 §16) or answer with the pipeline's reject.
+func (p *Proxy) onInvite(req *gosip.Request, tx gosip.ServerTransaction) {
+	if toTag(req) != "" {
+		p.forwardInDialog(req, tx)
+		return
+	}
+	start := time.Now()
+	r := p.routing.Load()
+	src, ok := source(req)
+	dir, trunk := r.classify(src)
+	if !ok || dir == "" {
+		p.count(req, 403)
+		respond(tx, req, 403, "Forbidden")
+		return
+	}
+	if code, reason := p.admit(req); code != 0 {
+		p.count(req, code)
+		var hdrs []gosip.Header
+		if code == 503 {
+			hdrs = append(hdrs, gosip.NewHeader("Retry-After", "30"))
+		}
+		respond(tx, req, code, reason, hdrs...)
+		return
+	}
+	respond(tx, req, 100, "Trying")
+	call := p.newCall(req, r, dir, trunk, start)
+	active := p.tracker.Start(call)
+	d := r.Pipeline.Run(context.Background(), call)
+	if d.Verdict == callctl.Reject {
+		p.observe(start)
+		p.reject(req, tx, active, r, d)
+		return
+	}
+	active.Refresh()
+	fwd, err := p.buildForward(req, r, call, trunk)
+	if err != nil {
+		p.observe(start)
+		p.log.Warn("no route for call", zap.String("call_id", call.CallID), zap.Error(err))
+		active.Final(404, true, err.Error())
+		respond(tx, req, 404, "Not Found")
+		return
+	}
+	p.proxyInvite(req, fwd, tx, active, start)
+}
+
+// admit applies the RFC 3261 §16.3 checks and the drain state; a non-zero
+// code is the response to send instead of forwarding.
+func (p *Proxy) admit(req *gosip.Request) (int, string) {
+	if !decMaxForwards(req) {
+		return 483, "Too Many Hops"
+	}
+	if looped(req, loopHash(req)) {
+		return 482, "Loop Detected"
+	}
+	if p.drain.Load() {
+		return 503, "Service Unavailable"
+	}
+	return 0, ""
+}
+
+func (p *Proxy) newCall(req *gosip.Request, r *Routing, dir callctl.Direction, trunk *Trunk, start time.Time) *callctl.Call {
+	c := &callctl.Call{
+		Direction:  dir,
+		Signalling: Signalling(req),
+		Node:       r.Node,
+		StartedAt:  start,
+	}
+	if id := req.CallID(); id != nil {
+		c.CallID = id.Value()
+	}
+	if trunk != nil {
+		c.Trunk, c.Region = trunk.Name, trunk.Region
+		c.Trusted = dir == callctl.Inbound && trunk.Trust
+	}
+	return c
+}
+
+// buildForward makes the INVITE that goes on: a copy with the new target,
+// our Via and Record-Route, and what the pipeline added.
+func (p *Proxy) buildForward(req *gosip.Request, r *Routing, c *callctl.Call, trunk *Trunk) (*gosip.Request, error) {
+	target, err := p.target(r, c, trunk)
+	if err != nil {
+		return nil, err
+	}
+	fwd := req.Clone()
+	p.popOwnRoutes(fwd)
+	retarget(fwd, target)
+	applyCall(fwd, c)
+	inTransport := req.Transport()
+	fwd.SetTransport("")
+	fwd.SetDestination("")
+	fwd.SetSource("")
+	fwd.SetTransport(transportOf(fwd))
+	p.addRecordRoute(fwd, inTransport)
+	p.addVia(fwd, loopHash(req))
+	p.setLocal(fwd)
+	return fwd, nil
+}
+
+// transportOf picks the transport of the next hop: the top Route's or the
+// Request-URI's transport parameter, else UDP.
+func transportOf(req *gosip.Request) string {
+	u := req.Recipient
+	if rt := req.Route(); rt != nil {
+		u = rt.Address
+	}
+	if t, ok := u.UriParams.Get("transport"); ok && t != "" {
+		return strings.ToUpper(t)
+	}
+	if u.Scheme == "sips" {
+		return "TLS"
+	}
+	return "UDP"
+}
+
+func (p *Proxy) target(r *Routing, c *callctl.Call, trunk *Trunk) (gosip.Uri, error) {
+	if c.Target != "" {
+		var u gosip.Uri
+		if err := gosip.ParseUri(c.Target, &u); err != nil {
+			return u, errorf("route %q: %v", c.Target, err)
+		}
+		return u, nil
+	}
+	if c.Direction == callctl.Outbound {
+		if trunk == nil || trunk.Outbound == nil {
+			return gosip.Uri{}, errorf("no trunk with an outbound address")
+		}
+		return *trunk.Outbound, nil
+	}
+	return r.PBXURI, nil
+}
+
+// retarget points the Request-URI at target, keeping the dialled user part
+// unless the target names a user of its own.
+func retarget(req *gosip.Request, target gosip.Uri) {
+	u := *target.Clone()
+	if u.User == "" {
+		u.User = req.Recipient.User
+	}
+	req.Recipient = u
+}
+
+// applyCall writes what the pipeline decided into the INVITE: extra headers
+// and the caller's display name (already sanitised by the stages).
+func applyCall(req *gosip.Request, c *callctl.Call) {
+	for name, value := range c.Headers {
+		req.RemoveHeader(name)
+		req.AppendHeader(gosip.NewHeader(name, value))
+	}
+	if c.DisplayName == "" {
+		return
+	}
+	if f := req.From(); f != nil {
+		f.DisplayName = c.DisplayName
+	}
+	var pais []string
+	for _, h := range req.GetHeaders("P-Asserted-Identity") {
+		for _, v := range splitList(h.Value()) {
+			pais = append(pais, withDisplay(v, c.DisplayName))
+		}
+	}
+	if len(pais) == 0 {
+		return
+	}
+	for req.RemoveHeader("P-Asserted-Identity") {
+	}
+	for _, v := range pais {
+		req.AppendHeader(gosip.NewHeader("P-Asserted-Identity", v))
+	}
+}
+
+// splitList splits a header value at the commas that separate entries,
+// not those inside quotes or angle brackets.
+func splitList(v string) []string {
+	var out []string
+	depth, quoted, start := 0, false, 0
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c == '\\' && quoted:
+			i++
+		case c == '"':
+			quoted = !quoted
+		case quoted:
+		case c == '<':
+			depth++
+		case c == '>':
+			depth--
+		case c == ',' && depth == 0:
+			out = append(out, strings.TrimSpace(v[start:i]))
+			start = i + 1
+		}
+	}
+	if s := strings.TrimSpace(v[start:]); s != "" {
+		out = append(out, s)
+	}
+	return out
+}
+
+// withDisplay replaces the display name of a name-addr header value.
+func withDisplay(v, name string) string {
+	i := strings.IndexByte(v, '<')
+	if i < 0 {
+		return `"` + name + `" <` + strings.TrimSpace(v) + `>`
+	}
+	return `"` + name + `" ` + v[i:]
+}

@@ -1,0 +1,255 @@
+// Package sip is the only package that speaks SIP and RTP. It runs a
+// stateful, record-routing proxy (RFC 3261 §16) on top of sipgo: INVITEs
+// from a trunk go to the PBX, INVITEs from the PBX go to a trunk, and every
+// request of the dialog passes through it because of its Record-Route.
+package sip
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	gosip "github.com/emiago/sipgo/sip"
+	"go.uber.org/zap"
+	"go.uber.org/zap/exp/zapslog"
+
+	"github.com/switchboard-sip/switchboard/callctl"
+	"github.com/switchboard-sip/switchboard/metrics"
+)
+
+// Listen is one address switchboard receives SIP on.
+type Listen struct {
+	Network string // udp, tcp
+	Host    string
+	Port    int
+}
+
+// Trunk is a carrier connection as the proxy needs it.
+type Trunk struct {
+	Name     string
+	Match    func(netip.AddrPort) bool
+	Outbound *gosip.Uri // nil when calls cannot go out through this trunk
+	Region   string
+	Trust    bool
+}
+
+// Routing is the part of the proxy's setup that a config reload replaces.
+type Routing struct {
+	PBX      netip.AddrPort
+	PBXURI   gosip.Uri
+	Trunks   []Trunk
+	Pipeline callctl.Pipeline
+	Node     string
+	// Announce plays an announcement before a reject; nil disables them.
+	Announce AnnounceFunc
+}
+
+// AnnounceFunc starts an announcement for an INVITE's SDP offer. It returns
+// the answer SDP and a channel closed when playback ends; an error means
+// "reject without announcement".
+type AnnounceFunc func(ctx context.Context, wav string, offer []byte) (answer []byte, done <-chan struct{}, err error)
+
+// Options configure a Proxy.
+type Options struct {
+	Listen    []Listen
+	Advertise string // host put in Via and Record-Route; default the listen host
+	UserAgent string
+	Log       *zap.Logger
+	Tracker   *callctl.Tracker
+	Metrics   *metrics.Metrics
+}
+
+// Proxy is the SIP side of switchboard.
+type Proxy struct {
+	opts    Options
+	log     *zap.Logger
+	ua      *sipgo.UserAgent
+	srv     *sipgo.Server
+	cli     *sipgo.Client
+	tracker *callctl.Tracker
+	met     *metrics.Metrics
+	routing atomic.Pointer[Routing]
+	self    selfAddrs
+	drain   atomic.Bool
+	ready   sync.WaitGroup
+	ports   map[string]int // network → listen port
+}
+
+// New builds a proxy; Serve starts it.
+func New(opts Options, r *Routing) (*Proxy, error) {
+	if len(opts.Listen) == 0 {
+		return nil, fmt.Errorf("sip: no listen address")
+	}
+	if opts.Log == nil {
+		opts.Log = zap.NewNop()
+	}
+	if opts.Advertise == "" {
+		opts.Advertise = opts.Listen[0].Host
+	}
+	p := &Proxy{opts: opts, log: opts.Log, tracker: opts.Tracker, met: opts.Metrics, ports: map[string]int{}}
+	slogger := slog.New(zapslog.NewHandler(opts.Log.Named("sipgo").Core()))
+	ua, err := sipgo.NewUA(
+		sipgo.WithUserAgent(opts.UserAgent),
+		sipgo.WithUserAgentHostname(opts.Advertise),
+		sipgo.WithUserAgentTransactionLayerOptions(
+			gosip.WithTransactionLayerLogger(slogger),
+			gosip.WithTransactionLayerUnhandledResponseHandler(p.onStrayResponse),
+		),
+		sipgo.WithUserAgentTransportLayerOptions(gosip.WithTransportLayerLogger(slogger)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("sip: %w", err)
+	}
+	p.ua = ua
+	if p.srv, err = sipgo.NewServer(ua, sipgo.WithServerLogger(slogger)); err != nil {
+		return nil, fmt.Errorf("sip: %w", err)
+	}
+	if p.cli, err = sipgo.NewClient(ua, sipgo.WithClientLogger(slogger), sipgo.WithClientHostname(opts.Advertise)); err != nil {
+		return nil, fmt.Errorf("sip: %w", err)
+	}
+	p.SetRouting(r)
+	p.srv.OnInvite(p.onInvite)
+	p.srv.OnAck(p.onAck)
+	p.srv.OnCancel(p.onStrayCancel)
+	p.srv.OnBye(p.onInDialogOrOther)
+	p.srv.OnOptions(p.onOptions)
+	p.srv.OnNoRoute(p.onInDialogOrOther)
+	return p, nil
+}
+
+// SetRouting swaps in a new routing setup; calls in progress keep theirs.
+func (p *Proxy) SetRouting(r *Routing) { p.routing.Store(r) }
+
+// Drain makes new INVITEs get 503 with Retry-After (SIGTERM).
+func (p *Proxy) Drain() { p.drain.Store(true) }
+
+// Listeners binds every listen address. It fails fast (port in use) before
+// anything is served, so that the caller can report one clear error.
+func (p *Proxy) Listeners() ([]func(ctx context.Context) error, error) {
+	var serve []func(ctx context.Context) error
+	var closers []func()
+	fail := func(err error) ([]func(ctx context.Context) error, error) {
+		for _, c := range closers {
+			c()
+		}
+		return nil, err
+	}
+	for _, l := range p.opts.Listen {
+		addr := net.JoinHostPort(l.Host, strconv.Itoa(l.Port))
+		switch l.Network {
+		case "udp":
+			conn, err := net.ListenPacket("udp", addr)
+			if err != nil {
+				return fail(fmt.Errorf("sip: listen udp %s: %w", addr, err))
+			}
+			closers = append(closers, func() { conn.Close() })
+			p.noteListen("udp", conn.LocalAddr())
+			serve = append(serve, func(ctx context.Context) error {
+				go func() { <-ctx.Done(); conn.Close() }()
+				return p.srv.ServeUDP(conn)
+			})
+		case "tcp":
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return fail(fmt.Errorf("sip: listen tcp %s: %w", addr, err))
+			}
+			closers = append(closers, func() { ln.Close() })
+			p.noteListen("tcp", ln.Addr())
+			serve = append(serve, func(ctx context.Context) error {
+				go func() { <-ctx.Done(); ln.Close() }()
+				return p.srv.ServeTCP(ln)
+			})
+		default:
+			return fail(fmt.Errorf("sip: listen %s: transport %q is not supported", addr, l.Network))
+		}
+	}
+	return serve, nil
+}
+
+func (p *Proxy) noteListen(network string, a net.Addr) {
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return
+	}
+	p.ports[network] = int(ap.Port())
+	p.self.add(p.opts.Advertise, int(ap.Port()))
+	p.self.add(ap.Addr().String(), int(ap.Port()))
+}
+
+// Close stops the SIP stack.
+func (p *Proxy) Close() error { return p.ua.Close() }
+
+// selfAddrs are the host:port pairs that mean "switchboard itself" in a
+// Route header or Request-URI.
+type selfAddrs struct {
+	mu    sync.RWMutex
+	addrs map[string]bool
+}
+
+func (s *selfAddrs) add(host string, port int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.addrs == nil {
+		s.addrs = map[string]bool{}
+	}
+	s.addrs[net.JoinHostPort(host, strconv.Itoa(port))] = true
+	if ip, err := netip.ParseAddr(host); err == nil && ip.IsUnspecified() {
+		s.addrs[net.JoinHostPort("127.0.0.1", strconv.Itoa(port))] = true
+	}
+}
+
+func (s *selfAddrs) is(host string, port int) bool {
+	if port == 0 {
+		port = 5060
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.addrs[net.JoinHostPort(host, strconv.Itoa(port))]
+}
+
+// source returns where a request came from as an address and port.
+func source(req *gosip.Request) (netip.AddrPort, bool) {
+	ap, err := netip.ParseAddrPort(req.Source())
+	if err != nil {
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), true
+}
+
+// classify tells where a request came from: the PBX (by exact host:port,
+// first, because it may share an address with a trunk) or a trunk.
+func (r *Routing) classify(src netip.AddrPort) (callctl.Direction, *Trunk) {
+	if src == r.PBX {
+		return callctl.Outbound, r.outboundTrunk()
+	}
+	for i := range r.Trunks {
+		if r.Trunks[i].Match(src) {
+			return callctl.Inbound, &r.Trunks[i]
+		}
+	}
+	return "", nil
+}
+
+// outboundTrunk is the trunk that calls from the PBX leave through: the
+// first one with an outbound address.
+func (r *Routing) outboundTrunk() *Trunk {
+	for i := range r.Trunks {
+		if r.Trunks[i].Outbound != nil {
+			return &r.Trunks[i]
+		}
+	}
+	return nil
+}
+
+func (p *Proxy) observe(start time.Time) {
+	if p.met != nil {
+		p.met.InviteLatency.Observe(time.Since(start).Seconds())
+	}
+}

@@ -1,0 +1,170 @@
+package sip
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+
+	gosip "github.com/emiago/sipgo/sip"
+)
+
+// branchPrefix marks Via branches that switchboard created: the RFC 3261
+// magic cookie, then "sb", then a hash of the request for loop detection.
+const branchPrefix = "z9hG4bK-sb-"
+
+// loopHash is the RFC 3261 §16.6 item 8 hash over the fields that stay the
+// same when a request comes back to us unchanged (a loop, not a spiral).
+func loopHash(req *gosip.Request) string {
+	h := sha256.New()
+	h.Write([]byte(req.Recipient.String()))
+	if f := req.From(); f != nil {
+		t, _ := f.Params.Get("tag")
+		h.Write([]byte(t))
+	}
+	if t := req.To(); t != nil {
+		tag, _ := t.Params.Get("tag")
+		h.Write([]byte(tag))
+	}
+	if c := req.CallID(); c != nil {
+		h.Write([]byte(c.Value()))
+	}
+	if c := req.CSeq(); c != nil {
+		h.Write([]byte(strconv.FormatUint(uint64(c.SeqNo), 10)))
+	}
+	return hex.EncodeToString(h.Sum(nil)[:6])
+}
+
+// looped reports a request that already passed through us with the same
+// Request-URI and dialog identifiers (RFC 3261 §16.3 item 4).
+func looped(req *gosip.Request, hash string) bool {
+	want := branchPrefix + hash + "-"
+	for _, h := range req.GetHeaders("Via") {
+		v, ok := h.(*gosip.ViaHeader)
+		if !ok {
+			continue
+		}
+		if b, _ := v.Params.Get("branch"); strings.HasPrefix(b, want) {
+			return true
+		}
+	}
+	return false
+}
+
+// addVia puts our Via on top of a request we forward (RFC 3261 §16.6 item 8).
+// The transport layer fills in host and port of the connection it uses.
+func (p *Proxy) addVia(req *gosip.Request, hash string) {
+	via := &gosip.ViaHeader{
+		ProtocolName: "SIP", ProtocolVersion: "2.0",
+		Transport: req.Transport(),
+		Host:      p.opts.Advertise,
+		Port:      p.ports[strings.ToLower(req.Transport())],
+		Params:    gosip.NewParams(),
+	}
+	via.Params.Add("branch", branchPrefix+hash+"-"+strconv.FormatUint(rand.Uint64(), 36))
+	req.PrependHeader(via)
+}
+
+// addRecordRoute keeps us on the path of the dialog (RFC 3261 §16.6 item 4).
+// When the request changes transport we add one entry per side (RFC 5658),
+// so each end reaches us over the transport it knows.
+func (p *Proxy) addRecordRoute(req *gosip.Request, inTransport string) {
+	out := strings.ToLower(req.Transport())
+	in := strings.ToLower(inTransport)
+	if in != "" && in != out {
+		req.PrependHeader(p.recordRoute(in))
+		req.PrependHeader(p.recordRoute(out))
+		return
+	}
+	req.PrependHeader(p.recordRoute(out))
+}
+
+func (p *Proxy) recordRoute(transport string) *gosip.RecordRouteHeader {
+	params := gosip.NewParams()
+	if transport != "udp" {
+		params.Add("transport", transport)
+	}
+	params.Add("lr", "")
+	return &gosip.RecordRouteHeader{Address: gosip.Uri{
+		Scheme: "sip", Host: p.opts.Advertise, Port: p.ports[transport], UriParams: params,
+	}}
+}
+
+// popOwnRoutes removes the Route entries that point at us (RFC 3261 §16.4),
+// including the second entry of a double Record-Route.
+func (p *Proxy) popOwnRoutes(req *gosip.Request) bool {
+	popped := false
+	for {
+		r := req.Route()
+		if r == nil || !p.self.is(r.Address.Host, r.Address.Port) {
+			return popped
+		}
+		req.RemoveHeader("Route")
+		popped = true
+	}
+}
+
+// strictRouteFix handles a request from a strict router (RFC 3261 §16.4):
+// our own address in the Request-URI means the real target is the last Route.
+func (p *Proxy) strictRouteFix(req *gosip.Request) {
+	if !p.self.is(req.Recipient.Host, req.Recipient.Port) {
+		return
+	}
+	routes := req.GetHeaders("Route")
+	if len(routes) == 0 {
+		return
+	}
+	last, ok := routes[len(routes)-1].(*gosip.RouteHeader)
+	if !ok {
+		return
+	}
+	req.Recipient = *last.Address.Clone()
+	for req.RemoveHeader("Route") {
+	}
+	for _, r := range routes[:len(routes)-1] {
+		req.AppendHeader(r)
+	}
+}
+
+// decMaxForwards applies RFC 3261 §16.6 item 3; false means 483.
+func decMaxForwards(req *gosip.Request) bool {
+	mf := req.MaxForwards()
+	if mf == nil {
+		v := gosip.MaxForwardsHeader(70)
+		req.AppendHeader(&v)
+		return true
+	}
+	if mf.Val() == 0 {
+		return false
+	}
+	mf.Dec()
+	return true
+}
+
+// setLocal makes a UDP request leave from our listening socket, so the far
+// end sees (and answers) the address it knows us by.
+func (p *Proxy) setLocal(req *gosip.Request) {
+	if !strings.EqualFold(req.Transport(), "udp") {
+		return
+	}
+	port := p.ports["udp"]
+	if port == 0 {
+		return
+	}
+	for _, l := range p.opts.Listen {
+		if l.Network == "udp" {
+			req.Laddr = gosip.Addr{IP: parseIP(l.Host), Port: port}
+			return
+		}
+	}
+}
+
+// relayResponse sends a response from downstream upstream without our Via
+// (RFC 3261 §16.7 item 3).
+func relayResponse(res *gosip.Response) *gosip.Response {
+	out := res.Clone()
+	out.RemoveHeader("Via")
+	out.SetDestination("")
+	return out
+}

@@ -1,0 +1,233 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
+	"go.uber.org/zap"
+
+	"github.com/switchboard-sip/switchboard/callctl"
+)
+
+// proxyInvite sends the forwarded INVITE and relays every response
+// upstream until the transaction ends (RFC 3261 §16.7). A CANCEL from the
+// caller is passed on downstream once a provisional response has arrived
+// (RFC 3261 §9.1).
+func (p *Proxy) proxyInvite(req, fwd *gosip.Request, tx gosip.ServerTransaction, active *callctl.Active, start time.Time) {
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	cltx, err := p.cli.TransactionRequest(ctx, fwd, noBuild)
+	p.observe(start)
+	if err != nil {
+		p.log.Warn("forward INVITE", zap.String("call_id", active.Call.CallID), zap.Error(err))
+		active.Final(503, true, "transport: "+err.Error())
+		respond(tx, req, 503, "Service Unavailable")
+		return
+	}
+	cancels := make(chan *gosip.Request, 1)
+	tx.OnCancel(func(c *gosip.Request) {
+		select {
+		case cancels <- c:
+		default:
+		}
+	})
+	cltx.OnRetransmission(func(res *gosip.Response) {
+		if res.IsSuccess() {
+			_ = tx.Respond(relayResponse(res))
+		}
+	})
+	var cancelReq *gosip.Request
+	provisional, cancelSent := false, false
+	for {
+		if cancelReq != nil && provisional && !cancelSent {
+			cancelSent = true
+			go p.sendCancel(fwd, cancelReq)
+		}
+		select {
+		case c := <-cancels:
+			cancelReq = c
+			active.Cancelled(elsewhere(c))
+		case res := <-cltx.Responses():
+			if res.IsProvisional() {
+				provisional = true
+				if res.StatusCode != 100 {
+					active.Ringing()
+					_ = tx.Respond(relayResponse(res))
+				}
+				continue
+			}
+			// The client transaction ends itself on its timers (RFC 6026
+			// Accepted state), so 2xx retransmissions still reach the caller.
+			p.final(tx, active, res, cancelReq != nil)
+			return
+		case <-cltx.Done():
+			p.noFinal(req, tx, active, cltx.Err(), cancelReq != nil)
+			return
+		}
+	}
+}
+
+func (p *Proxy) final(tx gosip.ServerTransaction, active *callctl.Active, res *gosip.Response, cancelled bool) {
+	switch {
+	case res.IsSuccess():
+		active.Answered(res.StatusCode)
+		if cancelled {
+			p.log.Warn("2xx after CANCEL: the callee answered as the caller hung up",
+				zap.String("call_id", active.Call.CallID))
+		}
+	case cancelled:
+		// The CANCEL already decided the disposition.
+	default:
+		active.Final(res.StatusCode, false, res.Reason)
+	}
+	p.countRes(active.Call, res.StatusCode)
+	_ = tx.Respond(relayResponse(res))
+}
+
+// noFinal answers the caller when the far side never sent a final response:
+// 408 when it timed out (Timer B), 503 when the transport failed.
+func (p *Proxy) noFinal(req *gosip.Request, tx gosip.ServerTransaction, active *callctl.Active, err error, cancelled bool) {
+	if cancelled {
+		return
+	}
+	code, reason := 408, "Request Timeout"
+	if err != nil && !errors.Is(err, gosip.ErrTransactionTimeout) {
+		code, reason = 503, "Service Unavailable"
+	}
+	msg := "no response"
+	if err != nil {
+		msg = err.Error()
+	}
+	active.Final(code, true, msg)
+	p.countRes(active.Call, code)
+	respond(tx, req, code, reason)
+}
+
+// elsewhere reports a CANCEL whose Reason says the call was answered on
+// another device (RFC 3326, "SIP;cause=200").
+func elsewhere(cancel *gosip.Request) bool {
+	for _, h := range cancel.GetHeaders("Reason") {
+		for _, v := range splitList(h.Value()) {
+			proto, params, _ := strings.Cut(v, ";")
+			if !strings.EqualFold(strings.TrimSpace(proto), "SIP") {
+				continue
+			}
+			for _, kv := range strings.Split(params, ";") {
+				k, val, _ := strings.Cut(strings.TrimSpace(kv), "=")
+				if strings.EqualFold(k, "cause") && strings.TrimSpace(val) == "200" {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// sendCancel cancels the forwarded INVITE downstream (RFC 3261 §9.1,
+// §16.10): same Request-URI, Call-ID, From, To, CSeq number, Route and top
+// Via branch; the caller's Reason goes along (RFC 3326).
+func (p *Proxy) sendCancel(fwd, upstream *gosip.Request) {
+	c := gosip.NewRequest(gosip.CANCEL, *fwd.Recipient.Clone())
+	c.SipVersion = fwd.SipVersion
+	if v := fwd.Via(); v != nil {
+		c.AppendHeader(v.Clone())
+	}
+	for _, r := range fwd.GetHeaders("Route") {
+		c.AppendHeader(gosip.NewHeader("Route", r.Value()))
+	}
+	mf := gosip.MaxForwardsHeader(70)
+	c.AppendHeader(&mf)
+	for _, name := range []string{"From", "To", "Call-ID"} {
+		if h := fwd.GetHeader(name); h != nil {
+			c.AppendHeader(gosip.NewHeader(name, h.Value()))
+		}
+	}
+	if cs := fwd.CSeq(); cs != nil {
+		c.AppendHeader(&gosip.CSeqHeader{SeqNo: cs.SeqNo, MethodName: gosip.CANCEL})
+	}
+	for _, h := range upstream.GetHeaders("Reason") {
+		c.AppendHeader(gosip.NewHeader("Reason", h.Value()))
+	}
+	c.SetBody(nil)
+	c.SetTransport(fwd.Transport())
+	c.SetDestination(fwd.Destination())
+	c.Laddr = fwd.Laddr
+	ctx, stop := context.WithTimeout(context.Background(), 32*time.Second)
+	defer stop()
+	ctx = context.WithoutCancel(ctx)
+	res, err := p.cli.Do(ctx, c, noBuild)
+	if err != nil {
+		p.log.Debug("CANCEL downstream", zap.Error(err))
+		return
+	}
+	p.log.Debug("CANCEL downstream answered", zap.Int("status", res.StatusCode))
+}
+
+// reject answers a call the pipeline refused, after the announcement when
+// one is configured and the caller offered a codec we can play.
+func (p *Proxy) reject(req *gosip.Request, tx gosip.ServerTransaction, active *callctl.Active, r *Routing, d callctl.Decision) {
+	code := d.Code
+	if code < 300 || code > 699 {
+		code = 603
+	}
+	toTag := gosip.GenerateTagN(16)
+	if d.Announcement != "" && r.Announce != nil {
+		p.announce(req, tx, r, d.Announcement, toTag)
+	}
+	active.Decided(callctl.Decision{Code: code, Reason: d.Reason, Disposition: d.Disposition})
+	p.countRes(active.Call, code)
+	res := gosip.NewResponseFromRequest(req, code, reasonPhrase(code), nil)
+	setToTag(res, toTag)
+	_ = tx.Respond(res)
+}
+
+func (p *Proxy) announce(req *gosip.Request, tx gosip.ServerTransaction, r *Routing, wav, toTag string) {
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	tx.OnCancel(func(*gosip.Request) { stop() })
+	answer, done, err := r.Announce(ctx, wav, req.Body())
+	if err != nil {
+		p.log.Debug("announcement skipped", zap.Error(err))
+		return
+	}
+	res := gosip.NewResponseFromRequest(req, 183, "Session Progress", answer)
+	res.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	setToTag(res, toTag)
+	_ = tx.Respond(res)
+	select {
+	case <-done:
+	case <-ctx.Done():
+	case <-tx.Done():
+	}
+}
+
+func setToTag(res *gosip.Response, tag string) {
+	if to := res.To(); to != nil {
+		if _, ok := to.Params.Get("tag"); !ok {
+			to.Params.Add("tag", tag)
+		}
+	}
+}
+
+func reasonPhrase(code int) string {
+	switch code {
+	case 403:
+		return "Forbidden"
+	case 404:
+		return "Not Found"
+	case 480:
+		return "Temporarily Unavailable"
+	case 486:
+		return "Busy Here"
+	case 488:
+		return "Not Acceptable Here"
+	case 503:
+		return "Service Unavailable"
+	case 603:
+		return "Decline"
+	}
+	return "Rejected"
+}
