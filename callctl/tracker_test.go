@@ -42,7 +42,7 @@ func (m *memSink) get(id string) Record {
 
 type clock struct{ t time.Time }
 
-func (c *clock) now() time.Time { return c.t }
+func (c *clock) now() time.Time      { return c.t }
 func (c *clock) add(d time.Duration) { c.t = c.t.Add(d) }
 
 func newTestTracker() (*Tracker, *memSink, *clock, *[]Event) {
