@@ -1,4 +1,4 @@
-package blocking
+package blocking_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-sip/switchboard/blocking"
 	"github.com/switchboard-sip/switchboard/storage"
 )
 
@@ -21,9 +22,9 @@ func openDB(t testing.TB, path string) *storage.DB {
 	return db
 }
 
-func openStore(t testing.TB, path string, config []Entry) *Store {
+func openStore(t testing.TB, path string, config []blocking.Entry) *blocking.Store {
 	t.Helper()
-	s, err := Open(context.Background(), openDB(t, path), config)
+	s, err := blocking.Open(context.Background(), openDB(t, path), config)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,44 +32,44 @@ func openStore(t testing.TB, path string, config []Entry) *Store {
 }
 
 func TestIndexLookup(t *testing.T) {
-	entries := []Entry{
-		{Number: "+4915112345678", Action: Block, Direction: Both, Reason: "spam"},
-		{Number: "+49900*", Action: Block, Direction: Out, Reason: "premium rate"},
-		{Number: "+49*", Action: Block, Direction: In, Reason: "all of germany"},
-		{Number: "+49110", Action: Allow, Direction: Both},
-		{Number: "+4930*", Action: Allow, Direction: In, Reason: "berlin"},
-		{Number: "+49301*", Action: Block, Direction: In, Reason: "not even berlin"},
-		{Number: "+4417*", Action: Block, Direction: Both, Reason: "short"},
-		{Number: "+44170", Action: Block, Direction: Both, Reason: "exact"},
-		{Number: "+441*", Action: Block, Direction: Both, Reason: "long"},
-		{Number: "0900*", Action: Block, Direction: Out, Reason: "raw national"},
+	entries := []blocking.Entry{
+		{Number: "+4915112345678", Action: blocking.Block, Direction: blocking.Both, Reason: "spam"},
+		{Number: "+49900*", Action: blocking.Block, Direction: blocking.Out, Reason: "premium rate"},
+		{Number: "+49*", Action: blocking.Block, Direction: blocking.In, Reason: "all of germany"},
+		{Number: "+49110", Action: blocking.Allow, Direction: blocking.Both},
+		{Number: "+4930*", Action: blocking.Allow, Direction: blocking.In, Reason: "berlin"},
+		{Number: "+49301*", Action: blocking.Block, Direction: blocking.In, Reason: "not even berlin"},
+		{Number: "+4417*", Action: blocking.Block, Direction: blocking.Both, Reason: "short"},
+		{Number: "+44170", Action: blocking.Block, Direction: blocking.Both, Reason: "exact"},
+		{Number: "+441*", Action: blocking.Block, Direction: blocking.Both, Reason: "long"},
+		{Number: "0900*", Action: blocking.Block, Direction: blocking.Out, Reason: "raw national"},
 	}
-	ix := NewIndex(entries)
+	ix := blocking.NewIndex(entries)
 	tests := []struct {
 		name       string
 		number     string
-		dir        Direction
+		dir        blocking.Direction
 		blocked    bool
 		wantReason string // "" and !blocked: no entry or an allow entry
 		wantAllow  bool
 	}{
-		{"exact block inbound", "+4915112345678", In, true, "spam", false},
-		{"exact block outbound (both)", "+4915112345678", Out, true, "spam", false},
-		{"premium outbound blocked", "+499001234567", Out, true, "premium rate", false},
-		{"premium inbound falls to +49*", "+499001234567", In, true, "all of germany", false},
-		{"unlisted outbound", "+33123456789", Out, false, "", false},
-		{"unlisted inbound", "+33123456789", In, false, "", false},
-		{"allow under blocked prefix", "+49110", In, false, "", true},
-		{"allow wins over any block", "+49110", Out, false, "", true},
-		{"prefix allow wins over a longer block prefix", "+493011111", In, false, "berlin", true},
-		{"allow is per direction", "+493011111", Out, false, "", false},
-		{"longest block prefix gives the reason", "+44180", In, true, "long", false},
-		{"exact beats prefixes", "+44170", In, true, "exact", false},
-		{"prefix matches its own key", "+4417", In, true, "short", false},
-		{"more specific prefix", "+441712", In, true, "short", false},
-		{"raw number", "09001234", Out, true, "raw national", false},
-		{"empty number", "", In, false, "", false},
-		{"number longer than any entry", "+4915112345678999", In, true, "all of germany", false},
+		{"exact block inbound", "+4915112345678", blocking.In, true, "spam", false},
+		{"exact block outbound (both)", "+4915112345678", blocking.Out, true, "spam", false},
+		{"premium outbound blocked", "+499001234567", blocking.Out, true, "premium rate", false},
+		{"premium inbound falls to +49*", "+499001234567", blocking.In, true, "all of germany", false},
+		{"unlisted outbound", "+33123456789", blocking.Out, false, "", false},
+		{"unlisted inbound", "+33123456789", blocking.In, false, "", false},
+		{"allow under blocked prefix", "+49110", blocking.In, false, "", true},
+		{"allow wins over any block", "+49110", blocking.Out, false, "", true},
+		{"prefix allow wins over a longer block prefix", "+493011111", blocking.In, false, "berlin", true},
+		{"allow is per direction", "+493011111", blocking.Out, false, "", false},
+		{"longest block prefix gives the reason", "+44180", blocking.In, true, "long", false},
+		{"exact beats prefixes", "+44170", blocking.In, true, "exact", false},
+		{"prefix matches its own key", "+4417", blocking.In, true, "short", false},
+		{"more specific prefix", "+441712", blocking.In, true, "short", false},
+		{"raw number", "09001234", blocking.Out, true, "raw national", false},
+		{"empty number", "", blocking.In, false, "", false},
+		{"number longer than any entry", "+4915112345678999", blocking.In, true, "all of germany", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -78,7 +79,7 @@ func TestIndexLookup(t *testing.T) {
 			}
 			switch {
 			case tt.wantAllow:
-				if m.Entry == nil || m.Entry.Action != Allow {
+				if m.Entry == nil || m.Entry.Action != blocking.Allow {
 					t.Fatalf("Lookup(%q) entry = %+v, want an allow entry", tt.number, m.Entry)
 				}
 			case tt.blocked:
@@ -100,22 +101,22 @@ func TestIndexLookup(t *testing.T) {
 func TestEntryNormalize(t *testing.T) {
 	tests := []struct {
 		name    string
-		e       Entry
+		e       blocking.Entry
 		wantErr bool
 	}{
-		{"defaults", Entry{Number: "+4930123"}, false},
-		{"prefix", Entry{Number: "+49900*"}, false},
-		{"plus prefix", Entry{Number: "+*", Action: Allow, Direction: Out}, false},
-		{"raw digits", Entry{Number: "110"}, false},
-		{"empty", Entry{}, true},
-		{"star only", Entry{Number: "*"}, true},
-		{"plus only", Entry{Number: "+"}, true},
-		{"letters", Entry{Number: "+49abc"}, true},
-		{"star inside", Entry{Number: "+49*1"}, true},
-		{"bad action", Entry{Number: "+49", Action: "drop"}, true},
-		{"bad direction", Entry{Number: "+49", Direction: "sideways"}, true},
-		{"control in reason", Entry{Number: "+49", Reason: "a\r\nb"}, true},
-		{"too long", Entry{Number: "+123456789012345678901"}, true},
+		{"defaults", blocking.Entry{Number: "+4930123"}, false},
+		{"prefix", blocking.Entry{Number: "+49900*"}, false},
+		{"plus prefix", blocking.Entry{Number: "+*", Action: blocking.Allow, Direction: blocking.Out}, false},
+		{"raw digits", blocking.Entry{Number: "110"}, false},
+		{"empty", blocking.Entry{}, true},
+		{"star only", blocking.Entry{Number: "*"}, true},
+		{"plus only", blocking.Entry{Number: "+"}, true},
+		{"letters", blocking.Entry{Number: "+49abc"}, true},
+		{"star inside", blocking.Entry{Number: "+49*1"}, true},
+		{"bad action", blocking.Entry{Number: "+49", Action: "drop"}, true},
+		{"bad direction", blocking.Entry{Number: "+49", Direction: "sideways"}, true},
+		{"control in reason", blocking.Entry{Number: "+49", Reason: "a\r\nb"}, true},
+		{"too long", blocking.Entry{Number: "+123456789012345678901"}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -132,7 +133,7 @@ func TestEntryNormalize(t *testing.T) {
 
 func TestStoreAddRemove(t *testing.T) {
 	ctx := context.Background()
-	config, err := FromConfig([]ConfigEntry{
+	config, err := blocking.FromConfig([]blocking.ConfigEntry{
 		{Number: "+49900*", Action: "block", Direction: "out", Reason: "premium rate"},
 		{Number: "+49110", Action: "allow"},
 	})
@@ -145,30 +146,30 @@ func TestStoreAddRemove(t *testing.T) {
 		name    string
 		do      func() error
 		number  string
-		dir     Direction
+		dir     blocking.Direction
 		blocked bool
 	}{
-		{"config entry in force", nil, "+49900123", Out, true},
-		{"not blocked yet", nil, "+4915112345678", In, false},
+		{"config entry in force", nil, "+49900123", blocking.Out, true},
+		{"not blocked yet", nil, "+4915112345678", blocking.In, false},
 		{"add takes effect at once", func() error {
-			_, err := s.Add(ctx, Entry{Number: "+4915112345678", Reason: "spam", Source: SourceCLI})
+			_, err := s.Add(ctx, blocking.Entry{Number: "+4915112345678", Reason: "spam", Source: blocking.SourceCLI})
 			return err
-		}, "+4915112345678", In, true},
+		}, "+4915112345678", blocking.In, true},
 		{"add a prefix", func() error {
-			_, err := s.Add(ctx, Entry{Number: "+491*", Direction: In, Reason: "mobiles"})
+			_, err := s.Add(ctx, blocking.Entry{Number: "+491*", Direction: blocking.In, Reason: "mobiles"})
 			return err
-		}, "+49170000", In, true},
+		}, "+49170000", blocking.In, true},
 		{"stored allow under stored prefix", func() error {
-			_, err := s.Add(ctx, Entry{Number: "+49170000", Action: Allow})
+			_, err := s.Add(ctx, blocking.Entry{Number: "+49170000", Action: blocking.Allow})
 			return err
-		}, "+49170000", In, false},
+		}, "+49170000", blocking.In, false},
 		{"remove by number", func() error {
 			removed, err := s.RemoveNumber(ctx, "+4915112345678")
 			if err == nil && len(removed) != 1 {
 				err = fmt.Errorf("removed %d entries, want 1", len(removed))
 			}
 			return err
-		}, "+4915112345678", In, true}, // still under +491*
+		}, "+4915112345678", blocking.In, true}, // still under +491*
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
@@ -196,7 +197,7 @@ func TestStoreAddRemove(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if m := s.Lookup("+49170001", In); m.Blocked {
+		if m := s.Lookup("+49170001", blocking.In); m.Blocked {
 			t.Errorf("still blocked after remove: %+v", m)
 		}
 		if s.Len() != len(config) {
@@ -205,46 +206,46 @@ func TestStoreAddRemove(t *testing.T) {
 	})
 
 	t.Run("errors", func(t *testing.T) {
-		if _, err := s.Remove(ctx, 9999); !errors.Is(err, ErrNotFound) {
+		if _, err := s.Remove(ctx, 9999); !errors.Is(err, blocking.ErrNotFound) {
 			t.Errorf("Remove(9999) = %v, want ErrNotFound", err)
 		}
-		if _, err := s.RemoveNumber(ctx, "+49900*"); !errors.Is(err, ErrConfigEntry) {
+		if _, err := s.RemoveNumber(ctx, "+49900*"); !errors.Is(err, blocking.ErrConfigEntry) {
 			t.Errorf("RemoveNumber(config entry) = %v, want ErrConfigEntry", err)
 		}
-		if _, err := s.RemoveNumber(ctx, "+1"); !errors.Is(err, ErrNotFound) {
+		if _, err := s.RemoveNumber(ctx, "+1"); !errors.Is(err, blocking.ErrNotFound) {
 			t.Errorf("RemoveNumber(+1) = %v, want ErrNotFound", err)
 		}
-		if _, err := s.Add(ctx, Entry{Number: "abc"}); err == nil {
+		if _, err := s.Add(ctx, blocking.Entry{Number: "abc"}); err == nil {
 			t.Error("Add(abc) succeeded")
 		}
-		if _, err := s.Add(ctx, Entry{Number: "+1", Source: SourceConfig}); err == nil {
+		if _, err := s.Add(ctx, blocking.Entry{Number: "+1", Source: blocking.SourceConfig}); err == nil {
 			t.Error("Add with source config succeeded")
 		}
 	})
 
 	t.Run("duplicate add updates the reason", func(t *testing.T) {
-		a, err := s.Add(ctx, Entry{Number: "+331", Reason: "one"})
+		a, err := s.Add(ctx, blocking.Entry{Number: "+331", Reason: "one"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := s.Add(ctx, Entry{Number: "+331", Reason: "two"})
+		b, err := s.Add(ctx, blocking.Entry{Number: "+331", Reason: "two"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if a.ID != b.ID {
 			t.Errorf("ids %d and %d, want the same row", a.ID, b.ID)
 		}
-		if m := s.Lookup("+331", In); m.Entry == nil || m.Entry.Reason != "two" {
+		if m := s.Lookup("+331", blocking.In); m.Entry == nil || m.Entry.Reason != "two" {
 			t.Errorf("Lookup = %+v, want reason two", m.Entry)
 		}
 	})
 
 	t.Run("set config", func(t *testing.T) {
 		s.SetConfig(nil)
-		if m := s.Lookup("+49900123", Out); m.Blocked {
+		if m := s.Lookup("+49900123", blocking.Out); m.Blocked {
 			t.Errorf("config entry still in force after SetConfig(nil)")
 		}
-		if m := s.Lookup("+331", In); !m.Blocked {
+		if m := s.Lookup("+331", blocking.In); !m.Blocked {
 			t.Errorf("stored entry lost by SetConfig")
 		}
 	})
@@ -254,7 +255,7 @@ func TestStoreList(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t, filepath.Join(t.TempDir(), "sb.db"), nil)
 	for i := range 5 {
-		if _, err := s.Add(ctx, Entry{Number: fmt.Sprintf("+4930%d", i)}); err != nil {
+		if _, err := s.Add(ctx, blocking.Entry{Number: fmt.Sprintf("+4930%d", i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -297,17 +298,17 @@ func TestStoreAcrossProcesses(t *testing.T) {
 	agent := openStore(t, path, nil)
 	cli := openStore(t, path, nil)
 
-	e, err := cli.Add(ctx, Entry{Number: "+4915112345678", Reason: "spam", Source: SourceCLI})
+	e, err := cli.Add(ctx, blocking.Entry{Number: "+4915112345678", Reason: "spam", Source: blocking.SourceCLI})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if agent.Lookup(e.Number, In).Blocked {
+	if agent.Lookup(e.Number, blocking.In).Blocked {
 		t.Fatal("agent saw the change before polling")
 	}
 	if err := agent.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if m := agent.Lookup(e.Number, In); !m.Blocked || m.Entry.Reason != "spam" || m.Entry.Source != SourceCLI {
+	if m := agent.Lookup(e.Number, blocking.In); !m.Blocked || m.Entry.Reason != "spam" || m.Entry.Source != blocking.SourceCLI {
 		t.Fatalf("after refresh: %+v", m.Entry)
 	}
 	if _, err := cli.Remove(ctx, e.ID); err != nil {
@@ -321,23 +322,23 @@ func TestStoreAcrossProcesses(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	// Polling is what Watch does, so the test polls its result; the test
 	// timeout bounds the loop.
-	for agent.Lookup(e.Number, In).Blocked {
+	for agent.Lookup(e.Number, blocking.In).Blocked {
 		time.Sleep(time.Millisecond)
 	}
 }
 
 func BenchmarkLookup100k(b *testing.B) {
-	entries := make([]Entry, 0, 100_000)
+	entries := make([]blocking.Entry, 0, 100_000)
 	for i := range 95_000 {
-		entries = append(entries, Entry{Number: fmt.Sprintf("+49%010d", i*7919), Action: Block, Direction: Both})
+		entries = append(entries, blocking.Entry{Number: fmt.Sprintf("+49%010d", i*7919), Action: blocking.Block, Direction: blocking.Both})
 	}
 	for i := range 5_000 {
-		entries = append(entries, Entry{Number: fmt.Sprintf("+%d*", 100000+i*13), Action: Block, Direction: Both})
+		entries = append(entries, blocking.Entry{Number: fmt.Sprintf("+%d*", 100000+i*13), Action: blocking.Block, Direction: blocking.Both})
 	}
-	ix := NewIndex(entries)
+	ix := blocking.NewIndex(entries)
 	numbers := []string{"+4900000079190", "+33123456789", "+1000131234567", "+491701234567"}
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		ix.Lookup(numbers[i%len(numbers)], In)
+		ix.Lookup(numbers[i%len(numbers)], blocking.In)
 	}
 }

@@ -8,9 +8,17 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/switchboard-sip/switchboard/storage"
 )
+
+// DB is the database the store keeps its entries in; *storage.DB
+// implements it. An interface rather than the type because storage depends
+// on the call types, and the call pipeline depends on this package.
+type DB interface {
+	Migrate(ctx context.Context, component string, steps []string) error
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
 
 // Errors the store returns for requests it refuses; match them with
 // errors.Is.
@@ -46,7 +54,7 @@ var migrations = []string{
 // Store keeps the block list: the stored entries, the config entries, and
 // the index over both that the call path reads.
 type Store struct {
-	db *storage.DB
+	db DB
 
 	// mu serialises reloads so that a poll and a local change cannot
 	// install their snapshots out of order. Lookups never take it.
@@ -64,7 +72,7 @@ type snapshot struct {
 
 // Open migrates the blocks tables and loads the stored entries together
 // with the config entries (see FromConfig).
-func Open(ctx context.Context, db *storage.DB, config []Entry) (*Store, error) {
+func Open(ctx context.Context, db DB, config []Entry) (*Store, error) {
 	if err := db.Migrate(ctx, "blocks", migrations); err != nil {
 		return nil, fmt.Errorf("blocking: %w", err)
 	}

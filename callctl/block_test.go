@@ -1,0 +1,165 @@
+package callctl_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/switchboard-sip/switchboard/blocking"
+	"github.com/switchboard-sip/switchboard/callctl"
+	"github.com/switchboard-sip/switchboard/configs"
+	"github.com/switchboard-sip/switchboard/storage"
+)
+
+// newBlockStore opens a real block list in a temporary SQLite file with
+// config entries and stored entries.
+func newBlockStore(t *testing.T, cfg configs.Blocking, stored ...blocking.Entry) *blocking.Store {
+	t.Helper()
+	ctx := context.Background()
+	db, err := storage.Open("sqlite", filepath.Join(t.TempDir(), "sb.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	var ce []blocking.ConfigEntry
+	for _, e := range cfg.Entries {
+		ce = append(ce, blocking.ConfigEntry(e))
+	}
+	config, err := blocking.FromConfig(ce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := blocking.Open(ctx, db, config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range stored {
+		if _, err := s.Add(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+func inbound(from string) *callctl.Call {
+	return &callctl.Call{Direction: callctl.Inbound, Caller: callctl.Party{E164: from, Raw: from}, Called: callctl.Party{E164: "+49301234560"}}
+}
+
+func outbound(to string) *callctl.Call {
+	return &callctl.Call{Direction: callctl.Outbound, Caller: callctl.Party{Raw: "201", Internal: true}, Called: callctl.Party{E164: to, Raw: to}}
+}
+
+func TestBlockStage(t *testing.T) {
+	cfg := configs.Blocking{
+		Anonymous:    "block",
+		Response:     603,
+		Announcement: "blocked.wav",
+		Entries: []configs.BlockEntry{
+			{Number: "+49900*", Action: "block", Direction: "out", Reason: "premium rate"},
+			{Number: "+49110", Action: "allow", Direction: "both"},
+			{Number: "+4915112345678", Action: "block", Direction: "both", Reason: "spam"},
+		},
+	}
+	store := newBlockStore(t, cfg,
+		blocking.Entry{Number: "+49*", Action: blocking.Block, Direction: blocking.Out, Reason: "no calls to germany", Source: blocking.SourceCLI},
+		blocking.Entry{Number: "+4930*", Action: blocking.Allow, Direction: blocking.Out, Source: blocking.SourceAPI},
+		blocking.Entry{Number: "+33999*", Action: blocking.Block, Direction: blocking.In, Reason: "robocalls", Source: blocking.SourceAPI},
+	)
+	stage, err := callctl.NewBlockStage(cfg, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anon := inbound("")
+	anon.Caller.Anonymous = true
+
+	tests := []struct {
+		name       string
+		call       *callctl.Call
+		wantReject bool
+		wantReason string
+	}{
+		{"config entry inbound", inbound("+4915112345678"), true, "spam"},
+		{"config entry outbound (both)", outbound("+4915112345678"), true, "spam"},
+		{"stored prefix inbound", inbound("+339991234"), true, "robocalls"},
+		{"stored prefix is inbound only", outbound("+339991234"), false, ""},
+		{"premium rate outbound", outbound("+499001234567"), true, "premium rate"},
+		{"premium rate inbound passes", inbound("+499001234567"), false, ""},
+		{"allow under blocked prefix (config allow, stored block)", outbound("+49110"), false, ""},
+		{"stored allow under stored block", outbound("+4930123456"), false, ""},
+		{"outbound under stored block", outbound("+4940123456"), true, "no calls to germany"},
+		{"unlisted", inbound("+441234567"), false, ""},
+		{"anonymous blocked", anon, true, "anonymous"},
+		{"internal caller ignored", &callctl.Call{Direction: callctl.Inbound, Caller: callctl.Party{Raw: "201", Internal: true}}, false, ""},
+		{"no number", inbound(""), false, ""},
+		{"raw key when not E.164", &callctl.Call{Direction: callctl.Outbound, Called: callctl.Party{Raw: "+4915112345678"}}, true, "spam"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := stage.Handle(context.Background(), tt.call)
+			if got := d.Verdict == callctl.Reject; got != tt.wantReject {
+				t.Fatalf("Handle = %+v, want reject %v", d, tt.wantReject)
+			}
+			if !tt.wantReject {
+				return
+			}
+			if d.Code != 603 || d.Disposition != callctl.Blocked || d.Reason != tt.wantReason || d.Announcement != "blocked.wav" {
+				t.Errorf("Handle = %+v, want 603 blocked %q with announcement", d, tt.wantReason)
+			}
+		})
+	}
+
+	t.Run("anonymous allowed by config", func(t *testing.T) {
+		cfg := cfg
+		cfg.Anonymous = "allow"
+		s, err := callctl.NewBlockStage(cfg, store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := s.Handle(context.Background(), anon); d.Verdict != callctl.Continue {
+			t.Errorf("Handle(anonymous) = %+v, want continue", d)
+		}
+	})
+
+	t.Run("change takes effect on the next call", func(t *testing.T) {
+		call := inbound("+441234567")
+		if _, err := store.Add(context.Background(), blocking.Entry{Number: "+44123*", Reason: "new"}); err != nil {
+			t.Fatal(err)
+		}
+		if d := stage.Handle(context.Background(), call); d.Verdict != callctl.Reject || d.Reason != "new" {
+			t.Errorf("Handle = %+v, want rejected for reason new", d)
+		}
+	})
+}
+
+func TestNewBlockStage(t *testing.T) {
+	idx := blocking.NewIndex(nil)
+	tests := []struct {
+		name     string
+		cfg      configs.Blocking
+		list     callctl.Blocklist
+		wantErr  bool
+		wantCode int
+	}{
+		{"default response", configs.Blocking{Anonymous: "block"}, idx, false, 603},
+		{"custom response", configs.Blocking{Anonymous: "block", Response: 403}, idx, false, 403},
+		{"bad anonymous", configs.Blocking{Anonymous: "maybe"}, idx, true, 0},
+		{"bad response", configs.Blocking{Response: 200}, idx, true, 0},
+		{"no list", configs.Blocking{}, nil, true, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := callctl.NewBlockStage(tt.cfg, tt.list)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("NewBlockStage = %v, want error %v", err, tt.wantErr)
+			}
+			if err != nil {
+				return
+			}
+			c := inbound("")
+			c.Caller.Anonymous = true
+			if d := s.Handle(context.Background(), c); d.Code != tt.wantCode {
+				t.Errorf("code %d, want %d", d.Code, tt.wantCode)
+			}
+		})
+	}
+}
