@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 
 	_ "github.com/mattn/go-sqlite3" // the embedded default driver
@@ -83,4 +84,26 @@ func (db *DB) Migrate(ctx context.Context, component string, steps []string) err
 		return fmt.Errorf("storage: migrate %s: %w", component, err)
 	}
 	return tx.Commit()
+}
+
+// Rebind turns the ? placeholders of a query into the driver's own: SQLite
+// takes them as written, PostgreSQL wants $1, $2... Queries are written once
+// with ? so that both drivers share them.
+func (db *DB) Rebind(query string) string {
+	if db.Driver != "postgres" {
+		return query
+	}
+	var b strings.Builder
+	b.Grow(len(query) + 8)
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	return b.String()
 }

@@ -1,0 +1,684 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/switchboard-sip/switchboard/callctl"
+)
+
+// ErrNotFound is returned by lookups of a record that does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrInvalidCursor is returned by List when the cursor was not made by List.
+var ErrInvalidCursor = errors.New("invalid cursor")
+
+// Batching limits of the call record writer. A batch is written when the
+// window has passed since the first unwritten save, or at once when it holds
+// maxBatch records: the window keeps the INVITE path free of per-call commits,
+// the cap keeps one transaction short enough not to starve readers.
+const (
+	batchWindow   = 20 * time.Millisecond
+	maxBatch      = 500
+	minRetryDelay = 50 * time.Millisecond
+	maxRetryDelay = 5 * time.Second
+	defaultLimit  = 50
+	maxLimit      = 1000
+)
+
+// callMigrations are the schema steps of the "calls" component. Append only.
+//
+// Times are unix milliseconds in UTC: integers order correctly, compare
+// cheaply in keyset pagination and need no parsing on PostgreSQL or SQLite.
+var callMigrations = []string{
+	`CREATE TABLE calls (
+		id          TEXT    NOT NULL PRIMARY KEY,
+		call_id     TEXT    NOT NULL DEFAULT '',
+		direction   TEXT    NOT NULL DEFAULT '',
+		trunk       TEXT    NOT NULL DEFAULT '',
+		caller      TEXT    NOT NULL DEFAULT '',
+		caller_raw  TEXT    NOT NULL DEFAULT '',
+		caller_name TEXT    NOT NULL DEFAULT '',
+		called      TEXT    NOT NULL DEFAULT '',
+		called_raw  TEXT    NOT NULL DEFAULT '',
+		hotline     TEXT    NOT NULL DEFAULT '',
+		contact_id  INTEGER,
+		node        TEXT    NOT NULL DEFAULT '',
+		started_at  INTEGER NOT NULL,
+		ringing_at  INTEGER,
+		answered_at INTEGER,
+		ended_at    INTEGER,
+		ring_ms     INTEGER NOT NULL DEFAULT 0,
+		talk_ms     INTEGER NOT NULL DEFAULT 0,
+		sip_status  INTEGER NOT NULL DEFAULT 0,
+		disposition TEXT    NOT NULL DEFAULT '',
+		reason      TEXT    NOT NULL DEFAULT '',
+		missed_id   TEXT    NOT NULL DEFAULT '',
+		recording   TEXT    NOT NULL DEFAULT ''
+	);
+	CREATE INDEX calls_started ON calls(started_at, id);
+	CREATE INDEX calls_call_id ON calls(call_id, started_at);
+	CREATE INDEX calls_caller ON calls(caller, started_at);
+	CREATE INDEX calls_called ON calls(called, started_at);
+	CREATE INDEX calls_caller_raw ON calls(caller_raw, started_at);
+	CREATE INDEX calls_called_raw ON calls(called_raw, started_at);
+	CREATE INDEX calls_contact ON calls(contact_id, started_at);
+	CREATE INDEX calls_disposition ON calls(disposition, started_at);`,
+}
+
+const callColumns = `id, call_id, direction, trunk, caller, caller_raw, caller_name, called,
+	called_raw, hotline, contact_id, node, started_at, ringing_at, answered_at, ended_at,
+	ring_ms, talk_ms, sip_status, disposition, reason, missed_id, recording`
+
+const upsertCall = `INSERT INTO calls (` + callColumns + `)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (id) DO UPDATE SET
+		call_id = excluded.call_id, direction = excluded.direction, trunk = excluded.trunk,
+		caller = excluded.caller, caller_raw = excluded.caller_raw,
+		caller_name = excluded.caller_name, called = excluded.called,
+		called_raw = excluded.called_raw, hotline = excluded.hotline,
+		contact_id = excluded.contact_id, node = excluded.node,
+		started_at = excluded.started_at, ringing_at = excluded.ringing_at,
+		answered_at = excluded.answered_at, ended_at = excluded.ended_at,
+		ring_ms = excluded.ring_ms, talk_ms = excluded.talk_ms,
+		sip_status = excluded.sip_status, disposition = excluded.disposition,
+		reason = excluded.reason, missed_id = excluded.missed_id,
+		recording = excluded.recording`
+
+// CallQuery selects call records for List. Zero fields do not filter.
+type CallQuery struct {
+	Limit       int    // page size; 0 means 50, capped at 1000
+	Disposition string // exact disposition
+	Number      string // caller or called, E.164 or as received
+	Since       time.Time
+	Cursor      string // from a previous List; empty for the first page
+	Missed      bool   // inbound calls that were not answered (no_answer, busy)
+	ContactID   int64  // calls linked to this contact
+}
+
+// pendingRecord is a saved record not yet known to be in the database. seq
+// orders saves, so the writer can tell whether the version it wrote is still
+// the newest one.
+type pendingRecord struct {
+	rec callctl.Record
+	seq uint64
+}
+
+// CallStore keeps call records. Saves go through one writer goroutine that
+// batches them, so the SIP path never waits for the disk; reads see saved
+// records at once, written or not.
+type CallStore struct {
+	db  *DB
+	log *zap.Logger
+
+	mu        sync.Mutex
+	pending   map[string]pendingRecord
+	seq       uint64        // last seq handed out
+	lowest    uint64        // smallest seq still pending; seq+1 when none
+	written   chan struct{} // closed and replaced whenever lowest moves
+	wake      chan struct{} // a save arrived
+	urgent    chan struct{} // a flush or a full batch: skip the window
+	closing   bool
+	abort     context.CancelFunc
+	done      chan struct{}
+	lastError error
+}
+
+// NewCallStore migrates the calls schema and starts the writer.
+func NewCallStore(ctx context.Context, db *DB, log *zap.Logger) (*CallStore, error) {
+	if db == nil {
+		return nil, errors.New("storage: calls: no database")
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if err := db.Migrate(ctx, "calls", callMigrations); err != nil {
+		return nil, fmt.Errorf("storage: calls: %w", err)
+	}
+	wctx, cancel := context.WithCancel(context.Background())
+	s := &CallStore{
+		db:      db,
+		log:     log.Named("calls"),
+		pending: make(map[string]pendingRecord),
+		lowest:  1,
+		written: make(chan struct{}),
+		wake:    make(chan struct{}, 1),
+		urgent:  make(chan struct{}, 1),
+		abort:   cancel,
+		done:    make(chan struct{}),
+	}
+	go s.run(wctx)
+	return s, nil
+}
+
+// normalize makes a record look the way it will come back from the
+// database, so a pending record and a written one are indistinguishable.
+func normalize(r callctl.Record) callctl.Record {
+	r.StartedAt = fromMillis(toMillis(r.StartedAt))
+	for _, p := range []**time.Time{&r.RingingAt, &r.AnsweredAt, &r.EndedAt} {
+		if *p != nil {
+			t := fromMillis(toMillis(**p))
+			*p = &t
+		}
+	}
+	return r
+}
+
+// Save queues a record to be inserted or replaced (by ID). It never blocks on
+// the database: the SIP INVITE path calls it. A record without an ID is
+// dropped with a logged error, since it could never be read back.
+func (s *CallStore) Save(r callctl.Record) {
+	if r.ID == "" {
+		s.log.Error("call record without id dropped", zap.String("call_id", r.CallID))
+		return
+	}
+	r = normalize(r)
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		s.log.Error("call record saved after close dropped", zap.String("id", r.ID), zap.String("call_id", r.CallID))
+		return
+	}
+	s.seq++
+	if len(s.pending) == 0 {
+		s.lowest = s.seq
+	}
+	s.pending[r.ID] = pendingRecord{rec: r, seq: s.seq}
+	full := len(s.pending) >= maxBatch
+	s.mu.Unlock()
+	signal(s.wake)
+	if full {
+		signal(s.urgent)
+	}
+}
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// Flush waits until every record saved before the call is in the database.
+// When the database is failing, it waits for the writer's retries until ctx
+// ends.
+func (s *CallStore) Flush(ctx context.Context) error {
+	s.mu.Lock()
+	target := s.seq
+	s.mu.Unlock()
+	signal(s.urgent)
+	for {
+		s.mu.Lock()
+		if s.lowest > target {
+			s.mu.Unlock()
+			return nil
+		}
+		written := s.written
+		s.mu.Unlock()
+		select {
+		case <-written:
+		case <-s.done:
+			s.mu.Lock()
+			ok, n := s.lowest > target, len(s.pending)
+			s.mu.Unlock()
+			if ok {
+				return nil
+			}
+			return fmt.Errorf("storage: calls: flush: writer stopped with %d records unwritten", n)
+		case <-ctx.Done():
+			s.mu.Lock()
+			lastErr, n := s.lastError, len(s.pending)
+			s.mu.Unlock()
+			if lastErr != nil {
+				return fmt.Errorf("storage: calls: flush: %d records unwritten (last error: %v): %w", n, lastErr, ctx.Err())
+			}
+			return fmt.Errorf("storage: calls: flush: %d records unwritten: %w", n, ctx.Err())
+		}
+	}
+}
+
+// Close flushes and stops the writer. When ctx ends first, the writer is
+// stopped anyway and the error tells how many records were lost.
+func (s *CallStore) Close(ctx context.Context) error {
+	s.mu.Lock()
+	already := s.closing
+	s.closing = true
+	s.mu.Unlock()
+	if already {
+		<-s.done
+		return nil
+	}
+	err := s.Flush(ctx)
+	s.abort()
+	<-s.done
+	return err
+}
+
+// run is the single writer. It owns the database side of writes; the
+// pending map is shared with readers under mu.
+func (s *CallStore) run(ctx context.Context) {
+	defer close(s.done)
+	delay := time.Duration(0)
+	for {
+		if delay == 0 {
+			select {
+			case <-s.wake:
+			case <-s.urgent:
+			case <-ctx.Done():
+				return
+			}
+			// Let more saves join the batch unless someone waits for it.
+			t := time.NewTimer(batchWindow)
+			select {
+			case <-t.C:
+			case <-s.urgent:
+				t.Stop()
+			case <-ctx.Done():
+				t.Stop()
+				return
+			}
+		} else {
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return
+			}
+		}
+		err := s.writePending(ctx)
+		switch {
+		case err == nil:
+			if delay != 0 {
+				s.log.Info("call records written again after database errors")
+			}
+			delay = 0
+		case ctx.Err() != nil:
+			return
+		default:
+			delay = min(max(2*delay, minRetryDelay), maxRetryDelay)
+			s.mu.Lock()
+			s.lastError = err
+			n := len(s.pending)
+			s.mu.Unlock()
+			s.log.Warn("call records not written, will retry", zap.Error(err), zap.Int("pending", n), zap.Duration("retry_in", delay))
+		}
+	}
+}
+
+// writePending writes everything pending, maxBatch records per transaction.
+func (s *CallStore) writePending(ctx context.Context) error {
+	for {
+		s.mu.Lock()
+		batch := make([]pendingRecord, 0, min(len(s.pending), maxBatch))
+		for _, p := range s.pending {
+			if len(batch) == maxBatch {
+				break
+			}
+			batch = append(batch, p)
+		}
+		s.mu.Unlock()
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := s.writeBatch(ctx, batch); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		for _, p := range batch {
+			// A newer save of the same id stays pending for the next batch.
+			if cur, ok := s.pending[p.rec.ID]; ok && cur.seq == p.seq {
+				delete(s.pending, p.rec.ID)
+			}
+		}
+		low := s.seq + 1
+		for _, p := range s.pending {
+			low = min(low, p.seq)
+		}
+		s.lowest = low
+		s.lastError = nil
+		close(s.written)
+		s.written = make(chan struct{})
+		more := len(s.pending) > 0
+		s.mu.Unlock()
+		if !more {
+			return nil
+		}
+	}
+}
+
+func (s *CallStore) writeBatch(ctx context.Context, batch []pendingRecord) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("storage: calls: begin: %w", err)
+	}
+	defer tx.Rollback()
+	stmt, err := tx.PrepareContext(ctx, s.db.Rebind(upsertCall))
+	if err != nil {
+		return fmt.Errorf("storage: calls: prepare: %w", err)
+	}
+	defer stmt.Close()
+	for _, p := range batch {
+		r := p.rec
+		var contact any
+		if r.ContactID != 0 {
+			contact = r.ContactID
+		}
+		_, err := stmt.ExecContext(ctx, r.ID, r.CallID, string(r.Direction), r.Trunk, r.Caller,
+			r.CallerRaw, r.CallerName, r.Called, r.CalledRaw, r.Hotline, contact, r.Node,
+			toMillis(r.StartedAt), nullMillis(r.RingingAt), nullMillis(r.AnsweredAt),
+			nullMillis(r.EndedAt), r.RingMS, r.TalkMS, r.SIPStatus, string(r.Disposition),
+			r.Reason, r.MissedID, r.Recording)
+		if err != nil {
+			return fmt.Errorf("storage: calls: save %s: %w", r.ID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("storage: calls: commit %d records: %w", len(batch), err)
+	}
+	return nil
+}
+
+// Get returns one record by its id.
+func (s *CallStore) Get(ctx context.Context, id string) (callctl.Record, error) {
+	s.mu.Lock()
+	p, ok := s.pending[id]
+	s.mu.Unlock()
+	if ok {
+		return p.rec, nil
+	}
+	rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT `+callColumns+` FROM calls WHERE id = ?`), id)
+	if err != nil {
+		return callctl.Record{}, fmt.Errorf("storage: calls: get %q: %w", id, err)
+	}
+	recs, err := scanCalls(rows)
+	if err != nil {
+		return callctl.Record{}, fmt.Errorf("storage: calls: get %q: %w", id, err)
+	}
+	if len(recs) == 0 {
+		return callctl.Record{}, fmt.Errorf("storage: calls: get %q: %w", id, ErrNotFound)
+	}
+	return recs[0], nil
+}
+
+// ByCallID returns the newest record with a SIP Call-ID, so that a BYE for a
+// call set up before a restart can complete its record.
+func (s *CallStore) ByCallID(ctx context.Context, callID string) (callctl.Record, error) {
+	var best *callctl.Record
+	newer := func(r callctl.Record) bool {
+		return best == nil || r.StartedAt.After(best.StartedAt) ||
+			(r.StartedAt.Equal(best.StartedAt) && r.ID > best.ID)
+	}
+	s.mu.Lock()
+	for _, p := range s.pending {
+		if p.rec.CallID == callID && newer(p.rec) {
+			r := p.rec
+			best = &r
+		}
+	}
+	s.mu.Unlock()
+	rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT `+callColumns+` FROM calls
+		WHERE call_id = ? ORDER BY started_at DESC, id DESC LIMIT 1`), callID)
+	if err != nil {
+		return callctl.Record{}, fmt.Errorf("storage: calls: by call-id %q: %w", callID, err)
+	}
+	recs, err := scanCalls(rows)
+	if err != nil {
+		return callctl.Record{}, fmt.Errorf("storage: calls: by call-id %q: %w", callID, err)
+	}
+	if len(recs) == 1 && newer(recs[0]) {
+		// A pending version of the same id is newer than the written one.
+		if best == nil || best.ID != recs[0].ID {
+			best = &recs[0]
+		}
+	}
+	if best == nil {
+		return callctl.Record{}, fmt.Errorf("storage: calls: by call-id %q: %w", callID, ErrNotFound)
+	}
+	return *best, nil
+}
+
+// List returns records newest first, and the cursor of the next page (empty
+// on the last page). Pending records are merged in, so a call shows up in
+// the list as soon as it is saved.
+func (s *CallStore) List(ctx context.Context, q CallQuery) ([]callctl.Record, string, error) {
+	if q.Limit <= 0 {
+		q.Limit = defaultLimit
+	}
+	q.Limit = min(q.Limit, maxLimit)
+	var after *cursor
+	if q.Cursor != "" {
+		c, err := decodeCursor(q.Cursor)
+		if err != nil {
+			return nil, "", fmt.Errorf("storage: calls: list: %w", err)
+		}
+		after = &c
+	}
+
+	s.mu.Lock()
+	var fresh []callctl.Record
+	pendingIDs := make(map[string]bool, len(s.pending))
+	for id, p := range s.pending {
+		pendingIDs[id] = true
+		if q.matches(p.rec, after) {
+			fresh = append(fresh, p.rec)
+		}
+	}
+	s.mu.Unlock()
+
+	var where []string
+	var args []any
+	if q.Disposition != "" {
+		where = append(where, "disposition = ?")
+		args = append(args, q.Disposition)
+	}
+	if q.Number != "" {
+		where = append(where, "(caller = ? OR called = ? OR caller_raw = ? OR called_raw = ?)")
+		args = append(args, q.Number, q.Number, q.Number, q.Number)
+	}
+	if !q.Since.IsZero() {
+		where = append(where, "started_at >= ?")
+		args = append(args, toMillis(q.Since))
+	}
+	if q.Missed {
+		where = append(where, "direction = ? AND disposition IN (?, ?)")
+		args = append(args, string(callctl.Inbound), string(callctl.NoAnswer), string(callctl.Busy))
+	}
+	if q.ContactID != 0 {
+		where = append(where, "contact_id = ?")
+		args = append(args, q.ContactID)
+	}
+	if after != nil {
+		where = append(where, "(started_at < ? OR (started_at = ? AND id < ?))")
+		args = append(args, after.ms, after.ms, after.id)
+	}
+	query := `SELECT ` + callColumns + ` FROM calls`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	// Rows of pending ids are stale and dropped below, so fetch enough extra
+	// to still fill the page and to know whether another page follows.
+	fetch := q.Limit + 1 + len(pendingIDs)
+	query += ` ORDER BY started_at DESC, id DESC LIMIT ` + strconv.Itoa(fetch)
+	rows, err := s.db.QueryContext(ctx, s.db.Rebind(query), args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("storage: calls: list: %w", err)
+	}
+	stored, err := scanCalls(rows)
+	if err != nil {
+		return nil, "", fmt.Errorf("storage: calls: list: %w", err)
+	}
+	items := fresh
+	for _, r := range stored {
+		if !pendingIDs[r.ID] {
+			items = append(items, r)
+		}
+	}
+	if len(fresh) > 0 {
+		sort.Slice(items, func(i, j int) bool { return before(items[j], items[i]) })
+	}
+	next := ""
+	if len(items) > q.Limit {
+		items = items[:q.Limit]
+		last := items[len(items)-1]
+		next = encodeCursor(cursor{ms: toMillis(last.StartedAt), id: last.ID})
+	}
+	if items == nil {
+		items = []callctl.Record{}
+	}
+	return items, next, nil
+}
+
+// before orders records by (started_at, id), the key of pagination.
+func before(a, b callctl.Record) bool {
+	am, bm := toMillis(a.StartedAt), toMillis(b.StartedAt)
+	return am < bm || (am == bm && a.ID < b.ID)
+}
+
+// matches is the Go twin of List's SQL filter, applied to pending records.
+func (q CallQuery) matches(r callctl.Record, after *cursor) bool {
+	if q.Disposition != "" && string(r.Disposition) != q.Disposition {
+		return false
+	}
+	if q.Number != "" && r.Caller != q.Number && r.Called != q.Number &&
+		r.CallerRaw != q.Number && r.CalledRaw != q.Number {
+		return false
+	}
+	if !q.Since.IsZero() && toMillis(r.StartedAt) < toMillis(q.Since) {
+		return false
+	}
+	if q.Missed && !(r.Direction == callctl.Inbound &&
+		(r.Disposition == callctl.NoAnswer || r.Disposition == callctl.Busy)) {
+		return false
+	}
+	if q.ContactID != 0 && r.ContactID != q.ContactID {
+		return false
+	}
+	if after != nil {
+		ms := toMillis(r.StartedAt)
+		if ms > after.ms || (ms == after.ms && r.ID >= after.id) {
+			return false
+		}
+	}
+	return true
+}
+
+// Prune deletes records that started before t (storage.retention) and
+// reports how many went.
+func (s *CallStore) Prune(ctx context.Context, t time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, s.db.Rebind(`DELETE FROM calls WHERE started_at < ?`), toMillis(t))
+	if err != nil {
+		return 0, fmt.Errorf("storage: calls: prune before %s: %w", t.UTC().Format(time.RFC3339), err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
+func scanCalls(rows *sql.Rows) ([]callctl.Record, error) {
+	defer rows.Close()
+	var out []callctl.Record
+	for rows.Next() {
+		var (
+			r                        callctl.Record
+			dir, disp                string
+			contact                  sql.NullInt64
+			started                  int64
+			ringing, answered, ended sql.NullInt64
+		)
+		if err := rows.Scan(&r.ID, &r.CallID, &dir, &r.Trunk, &r.Caller, &r.CallerRaw,
+			&r.CallerName, &r.Called, &r.CalledRaw, &r.Hotline, &contact, &r.Node, &started,
+			&ringing, &answered, &ended, &r.RingMS, &r.TalkMS, &r.SIPStatus, &disp, &r.Reason,
+			&r.MissedID, &r.Recording); err != nil {
+			return nil, err
+		}
+		r.Direction = callctl.Direction(dir)
+		r.Disposition = callctl.Disposition(disp)
+		r.ContactID = contact.Int64
+		r.StartedAt = fromMillis(started)
+		r.RingingAt = timePtr(ringing)
+		r.AnsweredAt = timePtr(answered)
+		r.EndedAt = timePtr(ended)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func toMillis(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMillis(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+func nullMillis(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return toMillis(*t)
+}
+
+func timePtr(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromMillis(v.Int64)
+	return &t
+}
+
+// cursor is the last (started_at, id) of a page.
+type cursor struct {
+	ms int64
+	id string
+}
+
+func encodeCursor(c cursor) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.ms, 10) + ":" + c.id))
+}
+
+func decodeCursor(s string) (cursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return cursor{}, ErrInvalidCursor
+	}
+	ms, id, ok := strings.Cut(string(b), ":")
+	if !ok || id == "" {
+		return cursor{}, ErrInvalidCursor
+	}
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil {
+		return cursor{}, ErrInvalidCursor
+	}
+	return cursor{ms: n, id: id}, nil
+}
+
+// ParseSince reads a "since" value as the API and the command line take it:
+// a Go duration back from now (1h, 90m) or an RFC 3339 time.
+func ParseSince(s string, now time.Time) (time.Time, error) {
+	if d, err := time.ParseDuration(s); err == nil {
+		if d < 0 {
+			return time.Time{}, fmt.Errorf("duration %q is negative", s)
+		}
+		return now.Add(-d), nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("%q is neither a duration (1h, 30m) nor an RFC 3339 time", s)
+}
