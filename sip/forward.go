@@ -87,6 +87,11 @@ func (p *Proxy) forwardInDialog(req *gosip.Request, tx gosip.ServerTransaction) 
 		respond(tx, req, 483, "Too Many Hops")
 		return
 	}
+	if !p.resolveSelf(fwd) {
+		p.count(req, 481)
+		respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		return
+	}
 	fwd.SetDestination("")
 	fwd.SetSource("")
 	fwd.SetTransport(transportOf(fwd))
@@ -95,9 +100,24 @@ func (p *Proxy) forwardInDialog(req *gosip.Request, tx gosip.ServerTransaction) 
 	if req.Method == gosip.BYE {
 		if id := req.CallID(); id != nil {
 			p.tracker.Bye(id.Value())
+			p.dialogs.remove(id.Value())
 		}
 	}
 	p.relayNonInvite(req, fwd, tx)
+}
+
+// resolveSelf retargets an in-dialog request that names us with no Route
+// left to the other side of a dialog we remember; false means nowhere to go.
+func (p *Proxy) resolveSelf(req *gosip.Request) bool {
+	if req.Route() != nil || !p.self.is(req.Recipient.Host, req.Recipient.Port) {
+		return true
+	}
+	u, ok := p.dialogs.target(req)
+	if !ok {
+		return false
+	}
+	req.Recipient = u
+	return true
 }
 
 func (p *Proxy) knownSource(req *gosip.Request) bool {
@@ -142,7 +162,7 @@ func (p *Proxy) onAck(req *gosip.Request, _ gosip.ServerTransaction) {
 	if !p.popOwnRoutes(fwd) && !p.knownSource(req) {
 		return
 	}
-	if !decMaxForwards(fwd) {
+	if !decMaxForwards(fwd) || !p.resolveSelf(fwd) {
 		return
 	}
 	fwd.SetDestination("")

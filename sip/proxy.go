@@ -77,6 +77,7 @@ type Proxy struct {
 	met     *metrics.Metrics
 	routing atomic.Pointer[Routing]
 	self    selfAddrs
+	dialogs dialogs
 	drain   atomic.Bool
 	ready   sync.WaitGroup
 	ports   map[string]int // network → listen port
@@ -147,7 +148,7 @@ func (p *Proxy) Listeners() ([]func(ctx context.Context) error, error) {
 		case "udp":
 			conn, err := net.ListenPacket("udp", addr)
 			if err != nil {
-				return fail(fmt.Errorf("sip: listen udp %s: %w", addr, err))
+				return fail(fmt.Errorf("sip: %w", err))
 			}
 			closers = append(closers, func() { conn.Close() })
 			p.noteListen("udp", conn.LocalAddr())
@@ -158,7 +159,7 @@ func (p *Proxy) Listeners() ([]func(ctx context.Context) error, error) {
 		case "tcp":
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
-				return fail(fmt.Errorf("sip: listen tcp %s: %w", addr, err))
+				return fail(fmt.Errorf("sip: %w", err))
 			}
 			closers = append(closers, func() { ln.Close() })
 			p.noteListen("tcp", ln.Addr())
@@ -182,6 +183,9 @@ func (p *Proxy) noteListen(network string, a net.Addr) {
 	p.self.add(p.opts.Advertise, int(ap.Port()))
 	p.self.add(ap.Addr().String(), int(ap.Port()))
 }
+
+// ExpireDialogs forgets remembered dialogs older than max.
+func (p *Proxy) ExpireDialogs(max time.Duration) { p.dialogs.expire(max) }
 
 // Close stops the SIP stack.
 func (p *Proxy) Close() error { return p.ua.Close() }

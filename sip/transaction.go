@@ -61,7 +61,7 @@ func (p *Proxy) proxyInvite(req, fwd *gosip.Request, tx gosip.ServerTransaction,
 			}
 			// The client transaction ends itself on its timers (RFC 6026
 			// Accepted state), so 2xx retransmissions still reach the caller.
-			p.final(tx, active, res, cancelReq != nil)
+			p.final(req, tx, active, res, cancelReq != nil)
 			return
 		case <-cltx.Done():
 			p.noFinal(req, tx, active, cltx.Err(), cancelReq != nil)
@@ -70,10 +70,11 @@ func (p *Proxy) proxyInvite(req, fwd *gosip.Request, tx gosip.ServerTransaction,
 	}
 }
 
-func (p *Proxy) final(tx gosip.ServerTransaction, active *callctl.Active, res *gosip.Response, cancelled bool) {
+func (p *Proxy) final(req *gosip.Request, tx gosip.ServerTransaction, active *callctl.Active, res *gosip.Response, cancelled bool) {
 	switch {
 	case res.IsSuccess():
 		active.Answered(res.StatusCode)
+		p.dialogs.add(req, res)
 		if cancelled {
 			p.log.Warn("2xx after CANCEL: the callee answered as the caller hung up",
 				zap.String("call_id", active.Call.CallID))
