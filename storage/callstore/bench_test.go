@@ -1,4 +1,4 @@
-package storage
+package callstore
 
 import (
 	"context"
@@ -57,21 +57,21 @@ func BenchmarkCallStoreList(b *testing.B) {
 	}
 	flush(b, s)
 	ctx := context.Background()
-	_, deep, err := s.List(ctx, CallQuery{Limit: 1000})
+	_, deep, err := s.List(ctx, Query{Limit: 1000})
 	if err != nil {
 		b.Fatal(err)
 	}
 	for _, bc := range []struct {
 		name string
-		q    CallQuery
+		q    Query
 	}{
-		{"newest50", CallQuery{}},
-		{"page1000", CallQuery{Limit: 1000}},
-		{"cursor", CallQuery{Cursor: deep}},
-		{"number", CallQuery{Number: "+491510000042"}},
-		{"disposition", CallQuery{Disposition: "no_answer"}},
-		{"missed", CallQuery{Missed: true}},
-		{"since", CallQuery{Since: base.Add(rows/2*time.Second), Disposition: "answered"}},
+		{"newest50", Query{}},
+		{"page1000", Query{Limit: 1000}},
+		{"cursor", Query{Cursor: deep}},
+		{"number", Query{Number: "+491510000042"}},
+		{"disposition", Query{Disposition: "no_answer"}},
+		{"missed", Query{Missed: true}},
+		{"since", Query{Since: base.Add(rows / 2 * time.Second), Disposition: "answered"}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()

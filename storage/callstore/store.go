@@ -1,4 +1,9 @@
-package storage
+// Package callstore keeps call records (SPEC §3, §8): one writer goroutine
+// batches saves so the SIP path never waits for the disk, and reads see a
+// saved record at once, written or not. It sits above storage and callctl;
+// storage itself stays free of call types so that every package the call
+// pipeline uses may use storage.
+package callstore
 
 import (
 	"context"
@@ -15,13 +20,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/switchboard-sip/switchboard/callctl"
+	"github.com/switchboard-sip/switchboard/storage"
 )
-
-// ErrNotFound is returned by lookups of a record that does not exist.
-var ErrNotFound = errors.New("not found")
-
-// ErrInvalidCursor is returned by List when the cursor was not made by List.
-var ErrInvalidCursor = errors.New("invalid cursor")
 
 // Batching limits of the call record writer. A batch is written when the
 // window has passed since the first unwritten save, or at once when it holds
@@ -95,8 +95,8 @@ const upsertCall = `INSERT INTO calls (` + callColumns + `)
 		reason = excluded.reason, missed_id = excluded.missed_id,
 		recording = excluded.recording`
 
-// CallQuery selects call records for List. Zero fields do not filter.
-type CallQuery struct {
+// Query selects call records for List. Zero fields do not filter.
+type Query struct {
 	Limit       int    // page size; 0 means 50, capped at 1000
 	Disposition string // exact disposition
 	Number      string // caller or called, E.164 or as received
@@ -114,11 +114,11 @@ type pendingRecord struct {
 	seq uint64
 }
 
-// CallStore keeps call records. Saves go through one writer goroutine that
+// Store keeps call records. Saves go through one writer goroutine that
 // batches them, so the SIP path never waits for the disk; reads see saved
 // records at once, written or not.
-type CallStore struct {
-	db  *DB
+type Store struct {
+	db  *storage.DB
 	log *zap.Logger
 
 	mu        sync.Mutex
@@ -134,19 +134,19 @@ type CallStore struct {
 	lastError error
 }
 
-// NewCallStore migrates the calls schema and starts the writer.
-func NewCallStore(ctx context.Context, db *DB, log *zap.Logger) (*CallStore, error) {
+// New migrates the calls schema and starts the writer.
+func New(ctx context.Context, db *storage.DB, log *zap.Logger) (*Store, error) {
 	if db == nil {
-		return nil, errors.New("storage: calls: no database")
+		return nil, errors.New("callstore: no database")
 	}
 	if log == nil {
 		log = zap.NewNop()
 	}
 	if err := db.Migrate(ctx, "calls", callMigrations); err != nil {
-		return nil, fmt.Errorf("storage: calls: %w", err)
+		return nil, fmt.Errorf("callstore: %w", err)
 	}
 	wctx, cancel := context.WithCancel(context.Background())
-	s := &CallStore{
+	s := &Store{
 		db:      db,
 		log:     log.Named("calls"),
 		pending: make(map[string]pendingRecord),
@@ -177,7 +177,7 @@ func normalize(r callctl.Record) callctl.Record {
 // Save queues a record to be inserted or replaced (by ID). It never blocks on
 // the database: the SIP INVITE path calls it. A record without an ID is
 // dropped with a logged error, since it could never be read back.
-func (s *CallStore) Save(r callctl.Record) {
+func (s *Store) Save(r callctl.Record) {
 	if r.ID == "" {
 		s.log.Error("call record without id dropped", zap.String("call_id", r.CallID))
 		return
@@ -212,7 +212,7 @@ func signal(c chan struct{}) {
 // Flush waits until every record saved before the call is in the database.
 // When the database is failing, it waits for the writer's retries until ctx
 // ends.
-func (s *CallStore) Flush(ctx context.Context) error {
+func (s *Store) Flush(ctx context.Context) error {
 	s.mu.Lock()
 	target := s.seq
 	s.mu.Unlock()
@@ -234,22 +234,22 @@ func (s *CallStore) Flush(ctx context.Context) error {
 			if ok {
 				return nil
 			}
-			return fmt.Errorf("storage: calls: flush: writer stopped with %d records unwritten", n)
+			return fmt.Errorf("callstore: flush: writer stopped with %d records unwritten", n)
 		case <-ctx.Done():
 			s.mu.Lock()
 			lastErr, n := s.lastError, len(s.pending)
 			s.mu.Unlock()
 			if lastErr != nil {
-				return fmt.Errorf("storage: calls: flush: %d records unwritten (last error: %v): %w", n, lastErr, ctx.Err())
+				return fmt.Errorf("callstore: flush: %d records unwritten (last error: %v): %w", n, lastErr, ctx.Err())
 			}
-			return fmt.Errorf("storage: calls: flush: %d records unwritten: %w", n, ctx.Err())
+			return fmt.Errorf("callstore: flush: %d records unwritten: %w", n, ctx.Err())
 		}
 	}
 }
 
 // Close flushes and stops the writer. When ctx ends first, the writer is
 // stopped anyway and the error tells how many records were lost.
-func (s *CallStore) Close(ctx context.Context) error {
+func (s *Store) Close(ctx context.Context) error {
 	s.mu.Lock()
 	already := s.closing
 	s.closing = true
@@ -266,7 +266,7 @@ func (s *CallStore) Close(ctx context.Context) error {
 
 // run is the single writer. It owns the database side of writes; the
 // pending map is shared with readers under mu.
-func (s *CallStore) run(ctx context.Context) {
+func (s *Store) run(ctx context.Context) {
 	defer close(s.done)
 	delay := time.Duration(0)
 	for {
@@ -317,7 +317,7 @@ func (s *CallStore) run(ctx context.Context) {
 }
 
 // writePending writes everything pending, maxBatch records per transaction.
-func (s *CallStore) writePending(ctx context.Context) error {
+func (s *Store) writePending(ctx context.Context) error {
 	for {
 		s.mu.Lock()
 		batch := make([]pendingRecord, 0, min(len(s.pending), maxBatch))
@@ -357,15 +357,15 @@ func (s *CallStore) writePending(ctx context.Context) error {
 	}
 }
 
-func (s *CallStore) writeBatch(ctx context.Context, batch []pendingRecord) error {
+func (s *Store) writeBatch(ctx context.Context, batch []pendingRecord) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("storage: calls: begin: %w", err)
+		return fmt.Errorf("callstore: begin: %w", err)
 	}
 	defer tx.Rollback()
 	stmt, err := tx.PrepareContext(ctx, s.db.Rebind(upsertCall))
 	if err != nil {
-		return fmt.Errorf("storage: calls: prepare: %w", err)
+		return fmt.Errorf("callstore: prepare: %w", err)
 	}
 	defer stmt.Close()
 	for _, p := range batch {
@@ -380,17 +380,17 @@ func (s *CallStore) writeBatch(ctx context.Context, batch []pendingRecord) error
 			nullMillis(r.EndedAt), r.RingMS, r.TalkMS, r.SIPStatus, string(r.Disposition),
 			r.Reason, r.MissedID, r.Recording)
 		if err != nil {
-			return fmt.Errorf("storage: calls: save %s: %w", r.ID, err)
+			return fmt.Errorf("callstore: save %s: %w", r.ID, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("storage: calls: commit %d records: %w", len(batch), err)
+		return fmt.Errorf("callstore: commit %d records: %w", len(batch), err)
 	}
 	return nil
 }
 
 // Get returns one record by its id.
-func (s *CallStore) Get(ctx context.Context, id string) (callctl.Record, error) {
+func (s *Store) Get(ctx context.Context, id string) (callctl.Record, error) {
 	s.mu.Lock()
 	p, ok := s.pending[id]
 	s.mu.Unlock()
@@ -399,21 +399,21 @@ func (s *CallStore) Get(ctx context.Context, id string) (callctl.Record, error) 
 	}
 	rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT `+callColumns+` FROM calls WHERE id = ?`), id)
 	if err != nil {
-		return callctl.Record{}, fmt.Errorf("storage: calls: get %q: %w", id, err)
+		return callctl.Record{}, fmt.Errorf("callstore: get %q: %w", id, err)
 	}
 	recs, err := scanCalls(rows)
 	if err != nil {
-		return callctl.Record{}, fmt.Errorf("storage: calls: get %q: %w", id, err)
+		return callctl.Record{}, fmt.Errorf("callstore: get %q: %w", id, err)
 	}
 	if len(recs) == 0 {
-		return callctl.Record{}, fmt.Errorf("storage: calls: get %q: %w", id, ErrNotFound)
+		return callctl.Record{}, fmt.Errorf("callstore: get %q: %w", id, storage.ErrNotFound)
 	}
 	return recs[0], nil
 }
 
 // ByCallID returns the newest record with a SIP Call-ID, so that a BYE for a
 // call set up before a restart can complete its record.
-func (s *CallStore) ByCallID(ctx context.Context, callID string) (callctl.Record, error) {
+func (s *Store) ByCallID(ctx context.Context, callID string) (callctl.Record, error) {
 	var best *callctl.Record
 	newer := func(r callctl.Record) bool {
 		return best == nil || r.StartedAt.After(best.StartedAt) ||
@@ -430,11 +430,11 @@ func (s *CallStore) ByCallID(ctx context.Context, callID string) (callctl.Record
 	rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT `+callColumns+` FROM calls
 		WHERE call_id = ? ORDER BY started_at DESC, id DESC LIMIT 1`), callID)
 	if err != nil {
-		return callctl.Record{}, fmt.Errorf("storage: calls: by call-id %q: %w", callID, err)
+		return callctl.Record{}, fmt.Errorf("callstore: by call-id %q: %w", callID, err)
 	}
 	recs, err := scanCalls(rows)
 	if err != nil {
-		return callctl.Record{}, fmt.Errorf("storage: calls: by call-id %q: %w", callID, err)
+		return callctl.Record{}, fmt.Errorf("callstore: by call-id %q: %w", callID, err)
 	}
 	if len(recs) == 1 && newer(recs[0]) {
 		// A pending version of the same id is newer than the written one.
@@ -443,7 +443,7 @@ func (s *CallStore) ByCallID(ctx context.Context, callID string) (callctl.Record
 		}
 	}
 	if best == nil {
-		return callctl.Record{}, fmt.Errorf("storage: calls: by call-id %q: %w", callID, ErrNotFound)
+		return callctl.Record{}, fmt.Errorf("callstore: by call-id %q: %w", callID, storage.ErrNotFound)
 	}
 	return *best, nil
 }
@@ -451,7 +451,7 @@ func (s *CallStore) ByCallID(ctx context.Context, callID string) (callctl.Record
 // List returns records newest first, and the cursor of the next page (empty
 // on the last page). Pending records are merged in, so a call shows up in
 // the list as soon as it is saved.
-func (s *CallStore) List(ctx context.Context, q CallQuery) ([]callctl.Record, string, error) {
+func (s *Store) List(ctx context.Context, q Query) ([]callctl.Record, string, error) {
 	if q.Limit <= 0 {
 		q.Limit = defaultLimit
 	}
@@ -460,7 +460,7 @@ func (s *CallStore) List(ctx context.Context, q CallQuery) ([]callctl.Record, st
 	if q.Cursor != "" {
 		c, err := decodeCursor(q.Cursor)
 		if err != nil {
-			return nil, "", fmt.Errorf("storage: calls: list: %w", err)
+			return nil, "", fmt.Errorf("callstore: list: %w", err)
 		}
 		after = &c
 	}
@@ -512,11 +512,11 @@ func (s *CallStore) List(ctx context.Context, q CallQuery) ([]callctl.Record, st
 	query += ` ORDER BY started_at DESC, id DESC LIMIT ` + strconv.Itoa(fetch)
 	rows, err := s.db.QueryContext(ctx, s.db.Rebind(query), args...)
 	if err != nil {
-		return nil, "", fmt.Errorf("storage: calls: list: %w", err)
+		return nil, "", fmt.Errorf("callstore: list: %w", err)
 	}
 	stored, err := scanCalls(rows)
 	if err != nil {
-		return nil, "", fmt.Errorf("storage: calls: list: %w", err)
+		return nil, "", fmt.Errorf("callstore: list: %w", err)
 	}
 	items := fresh
 	for _, r := range stored {
@@ -546,7 +546,7 @@ func before(a, b callctl.Record) bool {
 }
 
 // matches is the Go twin of List's SQL filter, applied to pending records.
-func (q CallQuery) matches(r callctl.Record, after *cursor) bool {
+func (q Query) matches(r callctl.Record, after *cursor) bool {
 	if q.Disposition != "" && string(r.Disposition) != q.Disposition {
 		return false
 	}
@@ -575,10 +575,10 @@ func (q CallQuery) matches(r callctl.Record, after *cursor) bool {
 
 // Prune deletes records that started before t (storage.retention) and
 // reports how many went.
-func (s *CallStore) Prune(ctx context.Context, t time.Time) (int64, error) {
+func (s *Store) Prune(ctx context.Context, t time.Time) (int64, error) {
 	res, err := s.db.ExecContext(ctx, s.db.Rebind(`DELETE FROM calls WHERE started_at < ?`), toMillis(t))
 	if err != nil {
-		return 0, fmt.Errorf("storage: calls: prune before %s: %w", t.UTC().Format(time.RFC3339), err)
+		return 0, fmt.Errorf("callstore: prune before %s: %w", t.UTC().Format(time.RFC3339), err)
 	}
 	n, _ := res.RowsAffected()
 	return n, nil
@@ -655,30 +655,15 @@ func encodeCursor(c cursor) string {
 func decodeCursor(s string) (cursor, error) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
-		return cursor{}, ErrInvalidCursor
+		return cursor{}, storage.ErrInvalidCursor
 	}
 	ms, id, ok := strings.Cut(string(b), ":")
 	if !ok || id == "" {
-		return cursor{}, ErrInvalidCursor
+		return cursor{}, storage.ErrInvalidCursor
 	}
 	n, err := strconv.ParseInt(ms, 10, 64)
 	if err != nil {
-		return cursor{}, ErrInvalidCursor
+		return cursor{}, storage.ErrInvalidCursor
 	}
 	return cursor{ms: n, id: id}, nil
-}
-
-// ParseSince reads a "since" value as the API and the command line take it:
-// a Go duration back from now (1h, 90m) or an RFC 3339 time.
-func ParseSince(s string, now time.Time) (time.Time, error) {
-	if d, err := time.ParseDuration(s); err == nil {
-		if d < 0 {
-			return time.Time{}, fmt.Errorf("duration %q is negative", s)
-		}
-		return now.Add(-d), nil
-	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, nil
-	}
-	return time.Time{}, fmt.Errorf("%q is neither a duration (1h, 30m) nor an RFC 3339 time", s)
 }

@@ -1,4 +1,4 @@
-package storage
+package callstore
 
 import (
 	"context"
@@ -12,22 +12,23 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/switchboard-sip/switchboard/callctl"
+	"github.com/switchboard-sip/switchboard/storage"
 )
 
 // newStore opens a store on a fresh SQLite file. query is appended to the DSN
 // (a short busy timeout makes lock failures quick).
-func newStore(t testing.TB, query string) (*CallStore, string) {
+func newStore(t testing.TB, query string) (*Store, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "calls.db")
 	dsn := path
 	if query != "" {
 		dsn += "?" + query
 	}
-	db, err := Open("sqlite", dsn)
+	db, err := storage.Open("sqlite", dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := NewCallStore(context.Background(), db, zaptest.NewLogger(t))
+	s, err := New(context.Background(), db, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +54,7 @@ func openRaw(t testing.TB, path string) *sql.DB {
 	return db
 }
 
-func flush(t testing.TB, s *CallStore) {
+func flush(t testing.TB, s *Store) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -113,8 +114,8 @@ func TestCallStoreUpsertRoundTrip(t *testing.T) {
 		t.Errorf("rows = %d, want 1 (upsert by id)", n)
 	}
 
-	if _, err := s.Get(ctx, "nope"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Get(unknown) error = %v, want ErrNotFound", err)
+	if _, err := s.Get(ctx, "nope"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("Get(unknown) error = %v, want storage.ErrNotFound", err)
 	}
 }
 
@@ -181,7 +182,7 @@ func TestCallStoreListPagination(t *testing.T) {
 				if pages > total+1 {
 					t.Fatal("pagination does not end")
 				}
-				items, next, err := s.List(context.Background(), CallQuery{Limit: limit, Cursor: cur})
+				items, next, err := s.List(context.Background(), Query{Limit: limit, Cursor: cur})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -205,8 +206,8 @@ func TestCallStoreListPagination(t *testing.T) {
 		})
 	}
 
-	if _, _, err := s.List(context.Background(), CallQuery{Cursor: "!!bad"}); !errors.Is(err, ErrInvalidCursor) {
-		t.Errorf("bad cursor error = %v, want ErrInvalidCursor", err)
+	if _, _, err := s.List(context.Background(), Query{Cursor: "!!bad"}); !errors.Is(err, storage.ErrInvalidCursor) {
+		t.Errorf("bad cursor error = %v, want storage.ErrInvalidCursor", err)
 	}
 }
 
@@ -234,20 +235,20 @@ func TestCallStoreListFilters(t *testing.T) {
 
 	tests := []struct {
 		name string
-		q    CallQuery
+		q    Query
 		want string
 	}{
-		{"all", CallQuery{}, "[f6 f5 f4 f3 f2 f1]"},
-		{"disposition", CallQuery{Disposition: "no_answer"}, "[f6 f4 f2]"},
-		{"number as caller or called", CallQuery{Number: "+491111"}, "[f6 f4 f3 f1]"},
-		{"number raw", CallQuery{Number: "raw-f2"}, "[f2]"},
-		{"called number", CallQuery{Number: "+49301234561"}, "[f3]"},
-		{"since", CallQuery{Since: base.Add(3 * time.Minute)}, "[f6 f5 f4]"},
-		{"missed", CallQuery{Missed: true}, "[f6 f3 f2]"},
-		{"contact", CallQuery{ContactID: 1}, "[f6 f4 f3 f1]"},
-		{"combined", CallQuery{Missed: true, Number: "+491111"}, "[f6 f3]"},
-		{"limit with pending", CallQuery{Limit: 2}, "[f6 f5]"},
-		{"nothing", CallQuery{Number: "+000"}, "[]"},
+		{"all", Query{}, "[f6 f5 f4 f3 f2 f1]"},
+		{"disposition", Query{Disposition: "no_answer"}, "[f6 f4 f2]"},
+		{"number as caller or called", Query{Number: "+491111"}, "[f6 f4 f3 f1]"},
+		{"number raw", Query{Number: "raw-f2"}, "[f2]"},
+		{"called number", Query{Number: "+49301234561"}, "[f3]"},
+		{"since", Query{Since: base.Add(3 * time.Minute)}, "[f6 f5 f4]"},
+		{"missed", Query{Missed: true}, "[f6 f3 f2]"},
+		{"contact", Query{ContactID: 1}, "[f6 f4 f3 f1]"},
+		{"combined", Query{Missed: true, Number: "+491111"}, "[f6 f3]"},
+		{"limit with pending", Query{Limit: 2}, "[f6 f5]"},
+		{"nothing", Query{Number: "+000"}, "[]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -285,7 +286,7 @@ func TestCallStoreByCallID(t *testing.T) {
 	}{
 		{old.CallID, "c2", nil},
 		{other.CallID, "c3", nil},
-		{"unknown@host", "", ErrNotFound},
+		{"unknown@host", "", storage.ErrNotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.callID, func(t *testing.T) {
@@ -352,11 +353,11 @@ func TestCallStoreSurvivesLockedDatabase(t *testing.T) {
 		if err != nil || got.ID != "during05" {
 			t.Errorf("ByCallID = %q, %v", got.ID, err)
 		}
-		items, _, err := s.List(ctx, CallQuery{Limit: 100})
+		items, _, err := s.List(ctx, Query{Limit: 100})
 		if err != nil || len(items) != 21 {
 			t.Errorf("List = %d items, %v; want 21", len(items), err)
 		}
-		items, _, err = s.List(ctx, CallQuery{Disposition: "no_answer"})
+		items, _, err = s.List(ctx, Query{Disposition: "no_answer"})
 		if err != nil || len(items) != 1 || items[0].ID != "before" {
 			t.Errorf("List(no_answer) = %v, %v; want the pending update of 'before'", items, err)
 		}
@@ -375,12 +376,12 @@ func TestCallStoreSurvivesLockedDatabase(t *testing.T) {
 
 func TestCallStoreCloseFlushes(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "calls.db")
-	db, err := Open("sqlite", path)
+	db, err := storage.Open("sqlite", path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	s, err := NewCallStore(context.Background(), db, zaptest.NewLogger(t))
+	s, err := New(context.Background(), db, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,7 +400,7 @@ func TestCallStoreCloseFlushes(t *testing.T) {
 	}
 
 	// Reopening migrates nothing twice.
-	s2, err := NewCallStore(context.Background(), db, zaptest.NewLogger(t))
+	s2, err := New(context.Background(), db, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -421,46 +422,5 @@ func TestCallStorePrune(t *testing.T) {
 	}
 	if n != 5 || countRows(t, path) != 5 {
 		t.Errorf("pruned %d, %d left; want 5 and 5", n, countRows(t, path))
-	}
-}
-
-func TestParseSince(t *testing.T) {
-	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	tests := []struct {
-		in      string
-		want    time.Time
-		wantErr bool
-	}{
-		{"1h", now.Add(-time.Hour), false},
-		{"90m", now.Add(-90 * time.Minute), false},
-		{"2026-01-01T10:00:00+01:00", time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC), false},
-		{"-1h", time.Time{}, true},
-		{"yesterday", time.Time{}, true},
-		{"", time.Time{}, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			got, err := ParseSince(tt.in, now)
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("error = %v, wantErr %v", err, tt.wantErr)
-			}
-			if !got.Equal(tt.want) {
-				t.Errorf("= %v, want %v", got, tt.want)
-			}
-		})
-	}
-}
-
-func TestRebind(t *testing.T) {
-	tests := []struct{ driver, in, want string }{
-		{"sqlite", "a = ? AND b = ?", "a = ? AND b = ?"},
-		{"postgres", "a = ? AND b = ?", "a = $1 AND b = $2"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.driver, func(t *testing.T) {
-			if got := (&DB{Driver: tt.driver}).Rebind(tt.in); got != tt.want {
-				t.Errorf("Rebind = %q, want %q", got, tt.want)
-			}
-		})
 	}
 }
