@@ -13,7 +13,6 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
-
 )
 
 // Source says how a contact came into the store.

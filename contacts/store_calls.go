@@ -64,9 +64,9 @@ const traceColumns = `id, call_id, direction, caller, caller_raw, caller_name, c
 
 func scanCall(r scanner, loc *time.Location) (CallEntry, error) {
 	var (
-		e                       CallEntry
-		contact                 sql.NullInt64
-		started                 int64
+		e                        CallEntry
+		contact                  sql.NullInt64
+		started                  int64
 		ringing, answered, ended sql.NullInt64
 	)
 	err := r.Scan(&e.ID, &e.CallID, &e.Direction, &e.Caller, &e.CallerRaw, &e.CallerName, &e.Called, &e.CalledRaw,
