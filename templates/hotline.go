@@ -118,6 +118,7 @@ func execute(t *template.Template, d Data) (string, error) {
 // number to hotline. It is immutable; a reload compiles a new one.
 type Hotlines struct {
 	list   []*HotlineTemplates
+	byName map[string]*HotlineTemplates
 	exact  map[string]*HotlineTemplates
 	prefix map[string]*HotlineTemplates
 }
@@ -127,7 +128,11 @@ type Hotlines struct {
 // (`hotlines[0].greeting: template: line 1: function "foo" not defined`),
 // all of them at once.
 func CompileHotlines(hs []configs.Hotline, opts Options) (*Hotlines, error) {
-	set := &Hotlines{exact: map[string]*HotlineTemplates{}, prefix: map[string]*HotlineTemplates{}}
+	set := &Hotlines{
+		byName: map[string]*HotlineTemplates{},
+		exact:  map[string]*HotlineTemplates{},
+		prefix: map[string]*HotlineTemplates{},
+	}
 	var errs []error
 	for i, cfg := range hs {
 		h := &HotlineTemplates{Config: cfg, Index: i}
@@ -148,6 +153,7 @@ func CompileHotlines(hs []configs.Hotline, opts Options) (*Hotlines, error) {
 			*f.dst = t
 		}
 		set.list = append(set.list, h)
+		set.byName[cfg.Name] = h
 		for j, n := range cfg.Numbers {
 			m, key := set.exact, n
 			if strings.HasSuffix(n, "*") {
@@ -229,6 +235,14 @@ func (s *Hotlines) All() []*HotlineTemplates {
 		return nil
 	}
 	return s.list
+}
+
+// ByName returns the hotline with the given name, or nil.
+func (s *Hotlines) ByName(name string) *HotlineTemplates {
+	if s == nil {
+		return nil
+	}
+	return s.byName[name]
 }
 
 // Match returns the hotline for a called number (E.164): an exact number

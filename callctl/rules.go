@@ -1,0 +1,125 @@
+package callctl
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"go.uber.org/zap"
+
+	"github.com/switchboard-sip/switchboard/configs"
+	"github.com/switchboard-sip/switchboard/templates"
+)
+
+// RulesStage runs the administrator's call-control rules (SPEC §5) after
+// the hotline stage, so rules see the hotline. A rule that fails to
+// evaluate is logged and skipped: rules fail open.
+type RulesStage struct {
+	rules    *templates.Rules
+	hotlines *templates.Hotlines
+	contacts ContactFinder
+	log      *zap.Logger
+}
+
+// NewRulesStage compiles the rules section. hotlines (from the hotline
+// stage) gives rules the hotline's company and opening state; it, contacts
+// and log may be nil.
+func NewRulesStage(cfg []configs.Rule, hotlines *templates.Hotlines, contacts ContactFinder, log *zap.Logger) (*RulesStage, error) {
+	rules, err := templates.CompileRules(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("callctl: rules stage: %w", err)
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &RulesStage{rules: rules, hotlines: hotlines, contacts: contacts, log: log}, nil
+}
+
+// Name implements Stage.
+func (s *RulesStage) Name() string { return "rules" }
+
+// RulesResult is what the rules decided for a call.
+type RulesResult struct {
+	Fired      []templates.Fired
+	Errors     []error           // rules skipped because they failed
+	Headers    map[string]string // sanitised, by header name
+	Tags       []string
+	Notify     []string // extra recipients of a missed-call notification
+	SkipNotify bool
+	Decision   Decision // Reject or Route from the last fired rule, else Continue
+}
+
+// Evaluate runs the rules for c without changing c.
+func (s *RulesStage) Evaluate(c *Call) RulesResult {
+	var r RulesResult
+	r.Decision = Decision{Verdict: Continue}
+	if s.rules.Len() == 0 {
+		return r
+	}
+	now := callTime(c)
+	d := TemplateData(c, s.hotlines.ByName(c.Hotline), findContact(s.contacts, c), now)
+	r.Fired, r.Errors = s.rules.Eval(d)
+	for _, f := range r.Fired {
+		a := f.Then
+		for name, v := range a.Header {
+			if r.Headers == nil {
+				r.Headers = map[string]string{}
+			}
+			r.Headers[name] = SanitizeHeaderValue(v)
+		}
+		for _, t := range a.Tag {
+			if !slices.Contains(r.Tags, t) {
+				r.Tags = append(r.Tags, t)
+			}
+		}
+		for _, n := range a.Notify {
+			if !slices.Contains(r.Notify, n) {
+				r.Notify = append(r.Notify, n)
+			}
+		}
+		r.SkipNotify = r.SkipNotify || a.SkipNotify
+		switch {
+		case a.Reject != nil:
+			code := a.Reject.Code
+			if code == 0 {
+				code = 403
+			}
+			// Refused by switchboard itself, like a block entry (SPEC §3).
+			r.Decision = Decision{Verdict: Reject, Code: code, Reason: "rule " + f.Rule,
+				Disposition: Blocked, Announcement: a.Reject.Announcement}
+		case a.Route != "":
+			r.Decision = Decision{Verdict: Route, Target: a.Route, Reason: "rule " + f.Rule}
+		}
+	}
+	return r
+}
+
+// Handle implements Stage: headers and tags of the fired rules go on the
+// call, and a reject or route becomes the stage's decision.
+func (s *RulesStage) Handle(_ context.Context, c *Call) Decision {
+	r := s.Evaluate(c)
+	for _, err := range r.Errors {
+		s.log.Warn("rule skipped", zap.String("call_id", c.CallID), zap.Error(err))
+	}
+	if len(r.Headers) > 0 {
+		if c.Headers == nil {
+			c.Headers = make(map[string]string, len(r.Headers))
+		}
+		for n, v := range r.Headers {
+			c.Headers[n] = v
+		}
+	}
+	for _, t := range r.Tags {
+		if !slices.Contains(c.Tags, t) {
+			c.Tags = append(c.Tags, t)
+		}
+	}
+	if len(r.Fired) > 0 {
+		names := make([]string, len(r.Fired))
+		for i, f := range r.Fired {
+			names[i] = f.Rule
+		}
+		s.log.Debug("rules fired", zap.String("call_id", c.CallID), zap.Strings("rules", names))
+	}
+	return r.Decision
+}

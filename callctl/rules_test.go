@@ -1,0 +1,108 @@
+package callctl
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/switchboard-sip/switchboard/configs"
+	"github.com/switchboard-sip/switchboard/templates"
+)
+
+func TestRulesStage(t *testing.T) {
+	hotlines, err := templates.CompileHotlines(testHotlines(t), templates.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	contacts := contactsByNumber(map[string]*ContactInfo{
+		"+4915111": {ID: 1, Name: "Jane", Tags: []string{"vip"}},
+		"+4915666": {ID: 6, Name: "Spammer", Tags: []string{"spam"}, Fields: map[string]string{"note": "x"}},
+	})
+	rules := []configs.Rule{
+		{Name: "vip", When: `"vip" in contact.tags`, Then: configs.Action{Header: map[string]string{"X-Priority": "1"}, Tag: configs.Strings{"vip"}}},
+		{Name: "note", When: `contact.fields.note == "x"`, Then: configs.Action{Header: map[string]string{"X-Note": "a\r\nX-Evil: 1"}}},
+		{Name: "spam", When: `"spam" in contact.tags`, Then: configs.Action{Reject: &configs.Reject{Code: 603, Announcement: "go-away.wav"}}},
+		{Name: "closed acme", When: `hotline.name == "acme" && !hotline.open`, Then: configs.Action{Route: "sip:voicemail@127.0.0.1", Notify: []string{"boss@acme.example"}}},
+		{Name: "outbound", When: `call.direction == "outbound" && called.e164.startsWith("+44")`, Then: configs.Action{SkipNotify: true, Tag: configs.Strings{"uk"}}},
+	}
+	core, logs := observer.New(zap.WarnLevel)
+	stage, err := NewRulesStage(rules, hotlines, contacts, zap.New(core))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := func(from, to string) *Call {
+		return &Call{Direction: Inbound, CallID: "c", StartedAt: mondayMorning, Caller: Party{E164: from}, Called: Party{E164: to}}
+	}
+	closedCall := in("+4915222", "+49301234560")
+	closedCall.Hotline = "acme"
+	closedCall.StartedAt = mondayMorning.Add(12 * time.Hour)
+
+	tests := []struct {
+		name        string
+		call        *Call
+		wantVerdict Verdict
+		wantCode    int
+		wantTarget  string
+		wantHeaders map[string]string
+		wantTags    []string
+		wantErrors  int
+	}{
+		{"vip gets a header and a tag", in("+4915111", "+49301234560"), Continue, 0, "", map[string]string{"X-Priority": "1"}, []string{"vip"}, 1},
+		{"reject by contact tag", in("+4915666", "+49301234560"), Reject, 603, "", map[string]string{"X-Note": "a X-Evil: 1"}, nil, 0},
+		{"unknown caller: runtime error skipped", in("+4915222", "+49301234560"), Continue, 0, "", nil, nil, 1},
+		{"closed hotline routed", closedCall, Route, 0, "sip:voicemail@127.0.0.1", nil, nil, 1},
+		{"outbound rule", &Call{Direction: Outbound, StartedAt: mondayMorning, Called: Party{E164: "+44201234"}}, Continue, 0, "", nil, []string{"uk"}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := logs.Len()
+			d := stage.Handle(context.Background(), tt.call)
+			if d.Verdict != tt.wantVerdict || d.Code != tt.wantCode || d.Target != tt.wantTarget {
+				t.Fatalf("Handle = %+v, want verdict %d code %d target %q", d, tt.wantVerdict, tt.wantCode, tt.wantTarget)
+			}
+			if d.Verdict == Reject && (d.Disposition != Blocked || d.Announcement != "go-away.wav" || d.Reason != "rule spam") {
+				t.Errorf("reject decision %+v", d)
+			}
+			if len(tt.call.Headers) != len(tt.wantHeaders) {
+				t.Errorf("headers %v, want %v", tt.call.Headers, tt.wantHeaders)
+			}
+			for k, v := range tt.wantHeaders {
+				if tt.call.Headers[k] != v {
+					t.Errorf("header %s = %q, want %q", k, tt.call.Headers[k], v)
+				}
+			}
+			if !slices.Equal(tt.call.Tags, tt.wantTags) {
+				t.Errorf("tags %v, want %v", tt.call.Tags, tt.wantTags)
+			}
+			if got := logs.Len() - before; got != tt.wantErrors {
+				t.Errorf("%d rule errors logged, want %d", got, tt.wantErrors)
+			}
+		})
+	}
+
+	t.Run("notify and skip_notify", func(t *testing.T) {
+		r := stage.Evaluate(closedCall)
+		if !slices.Equal(r.Notify, []string{"boss@acme.example"}) || r.SkipNotify {
+			t.Errorf("notify %v skip %v", r.Notify, r.SkipNotify)
+		}
+		r = stage.Evaluate(&Call{Direction: Outbound, Called: Party{E164: "+44201234"}})
+		if !r.SkipNotify {
+			t.Errorf("skip_notify not set")
+		}
+	})
+}
+
+func TestNewRulesStageErrors(t *testing.T) {
+	_, err := NewRulesStage([]configs.Rule{
+		{Name: "ok", When: "true", Then: configs.Action{SkipNotify: true}},
+		{Name: "bad", When: `"vip" in contact.tgs`, Then: configs.Action{SkipNotify: true}},
+	}, nil, nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "rules[1].when: line 1, column 17: contact has no field tgs") {
+		t.Errorf("error %v does not name the rule", err)
+	}
+}
