@@ -46,7 +46,8 @@ type Party struct {
 	Ext           string // extension suffix, when the number carried one
 	Name          string // display name as received (not yet sanitised)
 	Anonymous     bool
-	Internal      bool // matched an internal extension pattern
+	Internal      bool   // matched an internal extension pattern
+	Source        string // header the party was read from (SourcePAI, SourceFrom, ...)
 }
 
 // Key is the form used to look the party up: E.164 when known, else raw.
