@@ -29,7 +29,15 @@ func NormalizeNumber(raw, region string, normalize NormalizeFunc) (string, error
 	if !strings.HasSuffix(s, "*") {
 		n, err := normalize(s)
 		if err != nil {
-			return "", fmt.Errorf("number %q: %w", raw, err)
+			// Service and emergency numbers (+49110, 112) are not numbers
+			// a phone number library accepts, yet they are what allow
+			// entries exist for: take them as typed when they are plain
+			// digits, with or without +.
+			plain := stripSeparators(s)
+			if CheckNumber(plain) != nil {
+				return "", fmt.Errorf("number %q: %w", raw, err)
+			}
+			n = plain
 		}
 		if err := CheckNumber(n); err != nil {
 			return "", err
@@ -64,6 +72,16 @@ func NormalizeNumber(raw, region string, normalize NormalizeFunc) (string, error
 		return "", err
 	}
 	return p, nil
+}
+
+// stripSeparators drops the separators people type inside numbers.
+func stripSeparators(s string) string {
+	return strings.Map(func(r rune) rune {
+		if strings.ContainsRune(" -./()", r) {
+			return -1
+		}
+		return r
+	}, s)
 }
 
 // ndd is the national dialling prefix of region ("0" in most of Europe).
