@@ -1,5 +1,16 @@
 package callstore
 
+// Measured on a shared 2-core AMD EPYC VM, SQLite in WAL mode
+// (go test -bench . -benchtime 100000x for Save, 1s for List):
+//
+//	Save (one record per call)       10,000-50,000 records/s, 2.1 KB and 22 allocs per save
+//	SaveCall (3 saves per call)      15,000-40,000 calls/s
+//	List of 100,000 rows, 50 items   0.3-0.6 ms (newest, cursor, number, disposition, missed, since)
+//	List of 100,000 rows, 1000 items 6-8 ms
+//
+// The spread is other work on the machine; the floor is well above the call
+// rates one node's SIP side handles.
+
 import (
 	"context"
 	"fmt"
@@ -19,7 +30,7 @@ func BenchmarkCallStoreSave(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		s.Save(rec(fmt.Sprintf("b%09d", i), base.Add(time.Duration(i)*time.Millisecond)))
 	}
-	flush(b, s)
+	longFlush(b, s)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
@@ -38,7 +49,7 @@ func BenchmarkCallStoreSaveCall(b *testing.B) {
 		r.SIPStatus, r.TalkMS = 200, 1000
 		s.Save(r)
 	}
-	flush(b, s)
+	longFlush(b, s)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
 }
@@ -55,7 +66,7 @@ func BenchmarkCallStoreList(b *testing.B) {
 		}
 		s.Save(r)
 	}
-	flush(b, s)
+	longFlush(b, s)
 	ctx := context.Background()
 	_, deep, err := s.List(ctx, Query{Limit: 1000})
 	if err != nil {
@@ -81,5 +92,14 @@ func BenchmarkCallStoreList(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// longFlush allows for a slow disk: a benchmark measures, it does not judge.
+func longFlush(b *testing.B, s *Store) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := s.Flush(ctx); err != nil {
+		b.Fatal(err)
 	}
 }

@@ -74,7 +74,16 @@ var callMigrations = []string{
 	CREATE INDEX calls_called_raw ON calls(called_raw, started_at);
 	CREATE INDEX calls_contact ON calls(contact_id, started_at);
 	CREATE INDEX calls_disposition ON calls(disposition, started_at);`,
+	// Missed calls are two dispositions of one direction: an IN over the
+	// disposition index cannot return them in start order, so they get a
+	// partial index of their own (the board and --missed read it).
+	`CREATE INDEX calls_missed ON calls(started_at, id)
+		WHERE direction = 'inbound' AND disposition IN ('no_answer', 'busy');`,
 }
+
+// missedSQL must repeat the partial index's condition word for word, with
+// literals, for the planner to use that index.
+const missedSQL = `direction = 'inbound' AND disposition IN ('no_answer', 'busy')`
 
 const callColumns = `id, call_id, direction, trunk, caller, caller_raw, caller_name, called,
 	called_raw, hotline, contact_id, node, started_at, ringing_at, answered_at, ended_at,
@@ -317,36 +326,43 @@ func (s *Store) run(ctx context.Context) {
 }
 
 // writePending writes everything pending, maxBatch records per transaction.
+// Saves arriving meanwhile are taken by the next pass.
 func (s *Store) writePending(ctx context.Context) error {
 	for {
 		s.mu.Lock()
-		batch := make([]pendingRecord, 0, min(len(s.pending), maxBatch))
+		snapshot := make([]pendingRecord, 0, len(s.pending))
 		for _, p := range s.pending {
-			if len(batch) == maxBatch {
-				break
-			}
-			batch = append(batch, p)
+			snapshot = append(snapshot, p)
 		}
 		s.mu.Unlock()
-		if len(batch) == 0 {
+		if len(snapshot) == 0 {
 			return nil
 		}
-		if err := s.writeBatch(ctx, batch); err != nil {
-			return err
+		// Map order is random; in start order the rows land on neighbouring
+		// B-tree pages of every index, which is several times faster.
+		sort.Slice(snapshot, func(i, j int) bool { return before(snapshot[i].rec, snapshot[j].rec) })
+		for len(snapshot) > 0 {
+			batch := snapshot[:min(len(snapshot), maxBatch)]
+			snapshot = snapshot[len(batch):]
+			if err := s.writeBatch(ctx, batch); err != nil {
+				return err
+			}
+			s.mu.Lock()
+			for _, p := range batch {
+				// A newer save of the same id stays pending for the next pass.
+				if cur, ok := s.pending[p.rec.ID]; ok && cur.seq == p.seq {
+					delete(s.pending, p.rec.ID)
+				}
+			}
+			s.lastError = nil
+			s.mu.Unlock()
 		}
 		s.mu.Lock()
-		for _, p := range batch {
-			// A newer save of the same id stays pending for the next batch.
-			if cur, ok := s.pending[p.rec.ID]; ok && cur.seq == p.seq {
-				delete(s.pending, p.rec.ID)
-			}
-		}
 		low := s.seq + 1
 		for _, p := range s.pending {
 			low = min(low, p.seq)
 		}
 		s.lowest = low
-		s.lastError = nil
 		close(s.written)
 		s.written = make(chan struct{})
 		more := len(s.pending) > 0
@@ -358,6 +374,10 @@ func (s *Store) writePending(ctx context.Context) error {
 }
 
 func (s *Store) writeBatch(ctx context.Context, batch []pendingRecord) error {
+	// Statements run without ctx: a cancellable context costs the sqlite
+	// driver a goroutine per statement, and aborting is only needed
+	// between batches.
+	ctx = context.WithoutCancel(ctx)
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("callstore: begin: %w", err)
@@ -491,8 +511,7 @@ func (s *Store) List(ctx context.Context, q Query) ([]callctl.Record, string, er
 		args = append(args, toMillis(q.Since))
 	}
 	if q.Missed {
-		where = append(where, "direction = ? AND disposition IN (?, ?)")
-		args = append(args, string(callctl.Inbound), string(callctl.NoAnswer), string(callctl.Busy))
+		where = append(where, missedSQL)
 	}
 	if q.ContactID != 0 {
 		where = append(where, "contact_id = ?")
@@ -503,6 +522,13 @@ func (s *Store) List(ctx context.Context, q Query) ([]callctl.Record, string, er
 		args = append(args, after.ms, after.ms, after.id)
 	}
 	query := `SELECT ` + callColumns + ` FROM calls`
+	if q.Missed && q.Number == "" && q.ContactID == 0 && s.db.Driver == "sqlite" {
+		// Without statistics SQLite prefers the disposition index and then
+		// sorts every missed call ever recorded (25 ms at 100k rows instead
+		// of 0.5 ms); the number and contact indexes are narrower still, so
+		// only force the partial index when neither applies.
+		query += ` INDEXED BY calls_missed`
+	}
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, " AND ")
 	}
