@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/switchboard-sip/switchboard/configs"
+	"github.com/switchboard-sip/switchboard/contacts"
 	"github.com/switchboard-sip/switchboard/templates"
 )
 
@@ -43,6 +44,29 @@ type ContactFinderFunc func(c *Call) *ContactInfo
 
 // FindContact implements ContactFinder.
 func (f ContactFinderFunc) FindContact(c *Call) *ContactInfo { return f(c) }
+
+// ContactIndex is the in-memory contact index; *contacts.Cache implements
+// it.
+type ContactIndex interface {
+	Lookup(e164 string) *contacts.Info
+}
+
+// IndexContacts finds a call's contact in the contact index by the remote
+// party's E.164 number. Anonymous and internal parties have no contact,
+// as in the contact stage.
+func IndexContacts(ix ContactIndex) ContactFinder {
+	return ContactFinderFunc(func(c *Call) *ContactInfo {
+		r := c.Remote()
+		if r.Anonymous || r.Internal || r.E164 == "" {
+			return nil
+		}
+		in := ix.Lookup(r.E164)
+		if in == nil {
+			return nil
+		}
+		return &ContactInfo{ID: in.ID, Name: in.Name, Company: in.Company, Email: in.Email, Tags: in.Tags}
+	})
+}
 
 func findContact(f ContactFinder, c *Call) *ContactInfo {
 	if f == nil {

@@ -2,6 +2,7 @@ package callctl
 
 import (
 	"context"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +12,8 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/switchboard-sip/switchboard/configs"
+	"github.com/switchboard-sip/switchboard/contacts"
+	"github.com/switchboard-sip/switchboard/storage"
 	"github.com/switchboard-sip/switchboard/templates"
 )
 
@@ -104,5 +107,65 @@ func TestNewRulesStageErrors(t *testing.T) {
 	}, nil, nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "rules[1].when: line 1, column 17: contact has no field tgs") {
 		t.Errorf("error %v does not name the rule", err)
+	}
+}
+
+// TestRulesRejectByContactTag runs the hotline and rules stages over a real
+// contact index in SQLite: a caller whose contact is tagged blocked-caller
+// is rejected by a rule, an untagged one gets the hotline's display name.
+func TestRulesRejectByContactTag(t *testing.T) {
+	ctx := context.Background()
+	db, err := storage.Open("sqlite", filepath.Join(t.TempDir(), "sb.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	store, err := contacts.NewStore(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []contacts.Contact{
+		{Name: "Mallory", Tags: []string{"blocked-caller"}, Numbers: []contacts.Phone{{E164: "+4915166"}}},
+		{Name: "Jane Doe", Tags: []string{"customer"}, Numbers: []contacts.Phone{{E164: "+4915111"}}},
+	} {
+		if _, err := store.Create(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cache, err := contacts.NewCache(ctx, store, contacts.CacheOptions{Poll: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cache.Close(context.Background()) })
+	finder := IndexContacts(cache)
+
+	hotline, err := NewHotlineStage(testHotlines(t), templates.Options{}, finder, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, err := NewRulesStage([]configs.Rule{
+		{Name: "tagged", When: `"blocked-caller" in contact.tags`, Then: configs.Action{Reject: &configs.Reject{Code: 486}}},
+	}, hotline.Hotlines(), finder, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := Pipeline{hotline, rules}
+	tests := []struct {
+		from        string
+		wantCode    int
+		wantDisplay string
+	}{
+		{"+4915166", 486, "ACME: Mallory"},
+		{"+4915111", 0, "ACME: Jane Doe"},
+		{"+4915222", 0, "ACME: 015222"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.from, func(t *testing.T) {
+			c := &Call{Direction: Inbound, StartedAt: mondayMorning, Caller: Party{E164: tt.from, National: "0" + tt.from[3:]}, Called: Party{E164: "+49301234560"}}
+			d := p.Run(ctx, c)
+			if d.Code != tt.wantCode || c.DisplayName != tt.wantDisplay {
+				t.Errorf("decision %+v display %q, want code %d display %q", d, c.DisplayName, tt.wantCode, tt.wantDisplay)
+			}
+		})
 	}
 }
