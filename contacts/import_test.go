@@ -152,7 +152,7 @@ func TestImportCSV(t *testing.T) {
 func TestImportVCard(t *testing.T) {
 	ctx := context.Background()
 	cases := []struct {
-		file                       string
+		file                      string
 		created, merged, rejected int
 		rejectedLines             []int
 		check                     func(t *testing.T, s *contacts.Store)
