@@ -45,7 +45,7 @@ func buildPolicy(cfg *configs.Config, d *deps) (*policy, error) {
 	// then the cheap refusals (blocking) before the work done for calls that
 	// go on (hotline templates, rules, contact).
 	pipeline := callctl.Pipeline{
-		callctl.NewIdentify(numbers),
+		callctl.NewIdentify(normalizer(numbers)),
 	}
 	routing, err := buildRouting(cfg)
 	if err != nil {
@@ -103,4 +103,13 @@ func resolve(u gosip.Uri) (netip.AddrPort, error) {
 		return netip.AddrPort{}, fmt.Errorf("resolve %s: %w", u.Host, err)
 	}
 	return netip.ParseAddrPort(net.JoinHostPort(ips[0], strconv.Itoa(port)))
+}
+
+// normalizer adapts the contacts normaliser to the Identify stage.
+func normalizer(n *contacts.Numbers) callctl.NormalizeFunc {
+	return func(raw, region string) (callctl.Party, error) {
+		num, err := n.Normalize(raw, region)
+		return callctl.Party{Raw: num.Raw, E164: num.E164, National: num.National,
+			International: num.International, Ext: num.Ext, Internal: num.Internal}, err
+	}
 }

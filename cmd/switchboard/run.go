@@ -19,6 +19,7 @@ import (
 	"github.com/switchboard-sip/switchboard/metrics"
 	"github.com/switchboard-sip/switchboard/sip"
 	"github.com/switchboard-sip/switchboard/storage"
+	"github.com/switchboard-sip/switchboard/storage/callstore"
 	"github.com/switchboard-sip/switchboard/web"
 )
 
@@ -70,7 +71,7 @@ type app struct {
 	path    string
 	log     *zap.Logger
 	db      *storage.DB
-	calls   *storage.CallStore
+	calls   *callstore.Store
 	met     *metrics.Metrics
 	tracker *callctl.Tracker
 	proxy   *sip.Proxy
@@ -94,7 +95,7 @@ func start(cfg *configs.Config, path string, log *zap.Logger) (*app, error) {
 	if a.db, err = storage.Open(cfg.Storage.Driver, cfg.Storage.DSN); err != nil {
 		return nil, err
 	}
-	if a.calls, err = storage.NewCallStore(a.ctx, a.db, log.Named("calls")); err != nil {
+	if a.calls, err = callstore.New(a.ctx, a.db, log.Named("calls")); err != nil {
 		return nil, err
 	}
 	if a.deps, err = newDeps(a.ctx, cfg, a.db, log); err != nil {
