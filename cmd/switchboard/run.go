@@ -79,7 +79,20 @@ type app struct {
 	ctx     context.Context
 	stop    context.CancelFunc
 	errs    chan error
+
+	observers []func(callctl.Event)         // added by start hooks
+	closers   []func(context.Context) error // run at shutdown, after SIP stops
 }
+
+// Hook lists that the wire_*.go files fill from their init functions, so a
+// feature is wired in one file of its own.
+var (
+	// startHooks run once storage is open and before SIP starts; they may
+	// add observers (a.observers) and closers (a.closers).
+	startHooks []func(a *app) error
+	// webHooks add routes to the HTTP server.
+	webHooks []func(a *app, s *web.Server)
+)
 
 func start(cfg *configs.Config, path string, log *zap.Logger) (*app, error) {
 	a := &app{cfg: cfg, path: path, log: log, met: metrics.New(), errs: make(chan error, 8)}
@@ -101,7 +114,12 @@ func start(cfg *configs.Config, path string, log *zap.Logger) (*app, error) {
 	if a.deps, err = newDeps(a.ctx, cfg, a.db, log); err != nil {
 		return nil, err
 	}
-	a.tracker = callctl.NewTracker(a.calls, a.observers()...)
+	for _, h := range startHooks {
+		if err := h(a); err != nil {
+			return nil, err
+		}
+	}
+	a.tracker = callctl.NewTracker(a.calls, append(a.baseObservers(), a.observers...)...)
 	pol, err := buildPolicy(cfg, a.deps)
 	if err != nil {
 		return nil, err
@@ -196,6 +214,9 @@ func (a *app) closeStorage() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var err error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		err = errors.Join(err, a.closers[i](ctx))
+	}
 	if a.deps != nil {
 		err = errors.Join(err, a.deps.close(ctx))
 	}
@@ -280,9 +301,9 @@ func (a *app) housekeeping() {
 	}
 }
 
-// observers are told of every call state change: one log line per
+// baseObservers are told of every call state change: one log line per
 // finished call, and the call metrics.
-func (a *app) observers() []func(callctl.Event) {
+func (a *app) baseObservers() []func(callctl.Event) {
 	return []func(callctl.Event){
 		func(e callctl.Event) {
 			a.met.ActiveCalls.Set(float64(a.tracker.ActiveCalls()))

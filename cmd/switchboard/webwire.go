@@ -17,6 +17,9 @@ func (a *app) webHandler() http.Handler {
 		Log:            a.log.Named("http"),
 		Location:       a.cfg.Location,
 	})
+	for _, h := range webHooks {
+		h(a, s)
+	}
 	return s
 }
 
