@@ -85,7 +85,8 @@ func callTime(c *Call) time.Time {
 }
 
 // TemplateData is the data templates and rules see for a call (SPEC §5).
-// The hotline part is filled from the call's hotline when h is not nil.
+// The hotline part is filled from the call's hotline when h is not nil,
+// and Now is then in the hotline's time zone.
 func TemplateData(c *Call, h *templates.HotlineTemplates, contact *ContactInfo, now time.Time) templates.Data {
 	d := templates.Data{
 		Call: templates.Call{
@@ -98,6 +99,11 @@ func TemplateData(c *Call, h *templates.HotlineTemplates, contact *ContactInfo, 
 	}
 	if h != nil {
 		d.Hotline = templates.Hotline{Name: h.Name(), Company: h.Config.Company, Open: h.Open(now)}
+		if h.Config.Location != nil {
+			// Templates and rules see the time where the hotline is, so
+			// that .Now.Hour and now.getHours() are its local hours.
+			d.Now = now.In(h.Config.Location)
+		}
 	}
 	if contact != nil {
 		d.Contact = &templates.Contact{
@@ -125,17 +131,42 @@ type HotlineStage struct {
 	log      *zap.Logger
 }
 
-// NewHotlineStage compiles the hotlines section. contacts may be nil (no
-// contact is ever known), log too.
-func NewHotlineStage(cfg []configs.Hotline, opts templates.Options, contacts ContactFinder, log *zap.Logger) (*HotlineStage, error) {
-	set, err := templates.CompileHotlines(cfg, opts)
+// PolicyOptions are what the hotline and rules stages need besides their
+// config section. Every field is optional.
+type PolicyOptions struct {
+	// Contacts finds the remote party's contact; nil: none is ever known.
+	Contacts ContactFinder
+	// Location is the config's time zone: rules of calls without a hotline
+	// see now in it. UTC when nil.
+	Location *time.Location
+	// LinkPrefix is what the template function tel puts before a number
+	// (missed.email.link_prefix); tel: when empty.
+	LinkPrefix string
+	// Hotlines gives the rules stage the hotline's company and opening
+	// state: pass HotlineStage.Hotlines().
+	Hotlines *templates.Hotlines
+	Log      *zap.Logger
+}
+
+func (o PolicyOptions) withDefaults() PolicyOptions {
+	if o.Location == nil {
+		o.Location = time.UTC
+	}
+	if o.Log == nil {
+		o.Log = zap.NewNop()
+	}
+	return o
+}
+
+// NewHotlineStage compiles the hotlines section; errors name the key and
+// line of each bad template.
+func NewHotlineStage(cfg []configs.Hotline, o PolicyOptions) (*HotlineStage, error) {
+	o = o.withDefaults()
+	set, err := templates.CompileHotlines(cfg, templates.Options{LinkPrefix: o.LinkPrefix})
 	if err != nil {
 		return nil, fmt.Errorf("callctl: hotline stage: %w", err)
 	}
-	if log == nil {
-		log = zap.NewNop()
-	}
-	return &HotlineStage{hotlines: set, contacts: contacts, log: log}, nil
+	return &HotlineStage{hotlines: set, contacts: o.Contacts, log: o.Log}, nil
 }
 
 // Hotlines returns the compiled hotlines, for the rules stage and explain.

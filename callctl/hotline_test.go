@@ -10,7 +10,6 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/switchboard-sip/switchboard/configs"
-	"github.com/switchboard-sip/switchboard/templates"
 )
 
 // contactsByNumber is a ContactFinder over a fixed map, standing in for
@@ -61,7 +60,7 @@ func TestHotlineStage(t *testing.T) {
 		"+4915666": {ID: 66, Name: "Eve\r\nX-Evil: 1"},
 	})
 	core, logs := observer.New(zap.WarnLevel)
-	stage, err := NewHotlineStage(testHotlines(t), templates.Options{}, contacts, zap.New(core))
+	stage, err := NewHotlineStage(testHotlines(t), PolicyOptions{Contacts: contacts, Log: zap.New(core)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,8 +151,8 @@ func TestHotlineStage(t *testing.T) {
 }
 
 func TestHotlineResultForBoard(t *testing.T) {
-	stage, err := NewHotlineStage(testHotlines(t), templates.Options{},
-		contactsByNumber(map[string]*ContactInfo{"+4915111": {ID: 1, Name: "<b>Jane</b>"}}), nil)
+	stage, err := NewHotlineStage(testHotlines(t), PolicyOptions{
+		Contacts: contactsByNumber(map[string]*ContactInfo{"+4915111": {ID: 1, Name: "<b>Jane</b>"}})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +166,7 @@ func TestHotlineResultForBoard(t *testing.T) {
 }
 
 func TestNewHotlineStageErrors(t *testing.T) {
-	_, err := NewHotlineStage([]configs.Hotline{{Name: "a", Greeting: "{{nope}}"}}, templates.Options{}, nil, nil)
+	_, err := NewHotlineStage([]configs.Hotline{{Name: "a", Greeting: "{{nope}}"}}, PolicyOptions{})
 	if err == nil || !strings.Contains(err.Error(), `hotlines[0].greeting: template: line 1: function "nope" not defined`) {
 		t.Errorf("error %v does not name the hotline and line", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -18,21 +19,19 @@ type RulesStage struct {
 	rules    *templates.Rules
 	hotlines *templates.Hotlines
 	contacts ContactFinder
+	loc      *time.Location
 	log      *zap.Logger
 }
 
-// NewRulesStage compiles the rules section. hotlines (from the hotline
-// stage) gives rules the hotline's company and opening state; it, contacts
-// and log may be nil.
-func NewRulesStage(cfg []configs.Rule, hotlines *templates.Hotlines, contacts ContactFinder, log *zap.Logger) (*RulesStage, error) {
+// NewRulesStage compiles the rules section; errors name the rule and the
+// position in its condition. Set o.Hotlines so rules see the hotline.
+func NewRulesStage(cfg []configs.Rule, o PolicyOptions) (*RulesStage, error) {
+	o = o.withDefaults()
 	rules, err := templates.CompileRules(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("callctl: rules stage: %w", err)
 	}
-	if log == nil {
-		log = zap.NewNop()
-	}
-	return &RulesStage{rules: rules, hotlines: hotlines, contacts: contacts, log: log}, nil
+	return &RulesStage{rules: rules, hotlines: o.Hotlines, contacts: o.Contacts, loc: o.Location, log: o.Log}, nil
 }
 
 // Name implements Stage.
@@ -56,7 +55,10 @@ func (s *RulesStage) Evaluate(c *Call) RulesResult {
 	if s.rules.Len() == 0 {
 		return r
 	}
-	now := callTime(c)
+	// now is in the config's zone unless the hotline has its own, so that
+	// now.getHours() is a local hour; now.getHours("Europe/Berlin") works
+	// too but loads the zone at every evaluation.
+	now := callTime(c).In(s.loc)
 	d := TemplateData(c, s.hotlines.ByName(c.Hotline), findContact(s.contacts, c), now)
 	r.Fired, r.Errors = s.rules.Eval(d)
 	for _, f := range r.Fired {

@@ -31,10 +31,15 @@ func TestRulesStage(t *testing.T) {
 		{Name: "note", When: `contact.fields.note == "x"`, Then: configs.Action{Header: map[string]string{"X-Note": "a\r\nX-Evil: 1"}}},
 		{Name: "spam", When: `"spam" in contact.tags`, Then: configs.Action{Reject: &configs.Reject{Code: 603, Announcement: "go-away.wav"}}},
 		{Name: "closed acme", When: `hotline.name == "acme" && !hotline.open`, Then: configs.Action{Route: "sip:voicemail@127.0.0.1", Notify: []string{"boss@acme.example"}}},
+		{Name: "local evening", When: `call.direction == "outbound" && now.getHours() >= 18`, Then: configs.Action{Tag: configs.Strings{"evening"}}},
 		{Name: "outbound", When: `call.direction == "outbound" && called.e164.startsWith("+44")`, Then: configs.Action{SkipNotify: true, Tag: configs.Strings{"uk"}}},
 	}
 	core, logs := observer.New(zap.WarnLevel)
-	stage, err := NewRulesStage(rules, hotlines, contacts, zap.New(core))
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stage, err := NewRulesStage(rules, PolicyOptions{Hotlines: hotlines, Contacts: contacts, Location: berlin, Log: zap.New(core)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,6 +65,8 @@ func TestRulesStage(t *testing.T) {
 		{"unknown caller: runtime error skipped", in("+4915222", "+49301234560"), Continue, 0, "", nil, nil, 1},
 		{"closed hotline routed", closedCall, Route, 0, "sip:voicemail@127.0.0.1", nil, nil, 1},
 		{"outbound rule", &Call{Direction: Outbound, StartedAt: mondayMorning, Called: Party{E164: "+44201234"}}, Continue, 0, "", nil, []string{"uk"}, 1},
+		// 17:30 UTC is 18:30 in Berlin, the config's zone.
+		{"now is local", &Call{Direction: Outbound, StartedAt: mondayMorning.Add(8*time.Hour + 30*time.Minute), Called: Party{E164: "+44201234"}}, Continue, 0, "", nil, []string{"evening", "uk"}, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -104,7 +111,7 @@ func TestNewRulesStageErrors(t *testing.T) {
 	_, err := NewRulesStage([]configs.Rule{
 		{Name: "ok", When: "true", Then: configs.Action{SkipNotify: true}},
 		{Name: "bad", When: `"vip" in contact.tgs`, Then: configs.Action{SkipNotify: true}},
-	}, nil, nil, nil)
+	}, PolicyOptions{})
 	if err == nil || !strings.Contains(err.Error(), "rules[1].when: line 1, column 17: contact has no field tgs") {
 		t.Errorf("error %v does not name the rule", err)
 	}
@@ -139,13 +146,13 @@ func TestRulesRejectByContactTag(t *testing.T) {
 	t.Cleanup(func() { cache.Close(context.Background()) })
 	finder := IndexContacts(cache)
 
-	hotline, err := NewHotlineStage(testHotlines(t), templates.Options{}, finder, nil)
+	hotline, err := NewHotlineStage(testHotlines(t), PolicyOptions{Contacts: finder})
 	if err != nil {
 		t.Fatal(err)
 	}
 	rules, err := NewRulesStage([]configs.Rule{
 		{Name: "tagged", When: `"blocked-caller" in contact.tags`, Then: configs.Action{Reject: &configs.Reject{Code: 486}}},
-	}, hotline.Hotlines(), finder, nil)
+	}, PolicyOptions{Hotlines: hotline.Hotlines(), Contacts: finder})
 	if err != nil {
 		t.Fatal(err)
 	}

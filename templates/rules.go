@@ -70,11 +70,15 @@ func (e *RuleError) Error() string {
 
 func (e *RuleError) Unwrap() error { return e.Err }
 
-// newEnv declares the rule variables. now is a timestamp, so that
-// now.getHours("Europe/Berlin") and now.getDayOfWeek() work.
+// newEnv declares the rule variables. now is a timestamp in the time
+// zone of the hotline (or of the config), and accessors without a zone
+// read it there: now.getHours() is the local hour a front desk thinks in.
+// An explicit zone (now.getHours("Asia/Tokyo")) works too, but loads the
+// zone at every evaluation.
 func newEnv() (*cel.Env, error) {
 	opts := []cel.EnvOption{
 		cel.Variable("now", cel.TimestampType),
+		cel.DefaultUTCTimeZone(false),
 		ext.Strings(),
 	}
 	for name := range ruleFields {
@@ -210,7 +214,7 @@ func (rs *Rules) Eval(d Data) (fired []Fired, errs []error) {
 }
 
 // Vars is the activation rules are evaluated with: the maps described in
-// SPEC §5. Every field is present even when its value is unknown, so that
+// SPEC §5, and now as given (its zone is the one rules read hours in). Every field is present even when its value is unknown, so that
 // `"vip" in contact.tags` is simply false for a caller without a contact.
 func Vars(d Data) map[string]any {
 	contact := map[string]any{
