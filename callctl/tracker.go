@@ -101,19 +101,22 @@ func (a *Active) Refresh() {
 	a.rec = r
 }
 
-// Ringing notes the first 18x from the far side.
+// Forwarded publishes call.ringing as soon as the INVITE went on to the far
+// side, so the board shows the call before the phone even rings (SPEC §8).
+func (a *Active) Forwarded() {
+	a.t.publish(Event{Type: EventRinging, Record: a.Record(), Call: a.Call})
+}
+
+// Ringing notes the first 18x from the far side; ring time counts from it.
 func (a *Active) Ringing() {
 	a.mu.Lock()
+	defer a.mu.Unlock()
 	if a.ended || a.rec.RingingAt != nil {
-		a.mu.Unlock()
 		return
 	}
 	now := a.t.now()
 	a.ringAt = now
 	a.rec.RingingAt = &now
-	r := a.rec
-	a.mu.Unlock()
-	a.t.publish(Event{Type: EventRinging, Record: r, Call: a.Call})
 }
 
 // Answered notes the 2xx that set up the dialog; the record is saved at once

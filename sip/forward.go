@@ -22,8 +22,7 @@ func (p *Proxy) onInDialogOrOther(req *gosip.Request, tx gosip.ServerTransaction
 		return
 	}
 	r := p.routing.Load()
-	src, _ := source(req)
-	dir, trunk := r.classify(src)
+	dir, trunk := r.classifyRequest(req)
 	if dir == "" {
 		p.count(req, 403)
 		respond(tx, req, 403, "Forbidden")
@@ -76,8 +75,8 @@ func (p *Proxy) aim(req *gosip.Request, target gosip.Uri) {
 func (p *Proxy) forwardInDialog(req *gosip.Request, tx gosip.ServerTransaction) {
 	fwd := req.Clone()
 	p.strictRouteFix(fwd)
-	routed := p.popOwnRoutes(fwd)
-	if !routed && !p.knownSource(req) {
+	signed := p.popOwnRoutes(fwd)
+	if !signed && !p.knownSource(req) {
 		p.count(req, 403)
 		respond(tx, req, 403, "Forbidden")
 		return
@@ -121,11 +120,7 @@ func (p *Proxy) resolveSelf(req *gosip.Request) bool {
 }
 
 func (p *Proxy) knownSource(req *gosip.Request) bool {
-	src, ok := source(req)
-	if !ok {
-		return false
-	}
-	dir, _ := p.routing.Load().classify(src)
+	dir, _ := p.routing.Load().classifyRequest(req)
 	return dir != ""
 }
 

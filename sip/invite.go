@@ -40,9 +40,8 @@ func (p *Proxy) onInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 	}
 	start := time.Now()
 	r := p.routing.Load()
-	src, ok := source(req)
-	dir, trunk := r.classify(src)
-	if !ok || dir == "" {
+	dir, trunk := r.classifyRequest(req)
+	if dir == "" {
 		p.count(req, 403)
 		respond(tx, req, 403, "Forbidden")
 		return

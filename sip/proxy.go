@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,6 +65,8 @@ type Options struct {
 	Log       *zap.Logger
 	Tracker   *callctl.Tracker
 	Metrics   *metrics.Metrics
+	// RouteKey signs our Record-Route entries (see routeToken).
+	RouteKey []byte
 }
 
 // Proxy is the SIP side of switchboard.
@@ -225,6 +228,22 @@ func source(req *gosip.Request) (netip.AddrPort, bool) {
 		return netip.AddrPort{}, false
 	}
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), true
+}
+
+// classifyRequest is classify for a received request. Over TCP and TLS the
+// PBX connects from an ephemeral port, so a request from the PBX's address
+// whose top Via names the PBX's port counts as from the PBX.
+func (r *Routing) classifyRequest(req *gosip.Request) (callctl.Direction, *Trunk) {
+	src, ok := source(req)
+	if !ok {
+		return "", nil
+	}
+	if src.Addr() == r.PBX.Addr() && !strings.EqualFold(req.Transport(), "udp") {
+		if v := req.Via(); v != nil && v.Port == int(r.PBX.Port()) {
+			return callctl.Outbound, r.outboundTrunk()
+		}
+	}
+	return r.classify(src)
 }
 
 // classify tells where a request came from: the PBX (by exact host:port,

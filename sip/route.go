@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"math/rand/v2"
@@ -72,18 +73,37 @@ func (p *Proxy) addVia(req *gosip.Request, hash string) {
 func (p *Proxy) addRecordRoute(req *gosip.Request, inTransport string) {
 	out := strings.ToLower(req.Transport())
 	in := strings.ToLower(inTransport)
+	sig := p.routeToken(req)
 	if in != "" && in != out {
-		req.PrependHeader(p.recordRoute(in))
-		req.PrependHeader(p.recordRoute(out))
+		req.PrependHeader(p.recordRoute(in, sig))
+		req.PrependHeader(p.recordRoute(out, sig))
 		return
 	}
-	req.PrependHeader(p.recordRoute(out))
+	req.PrependHeader(p.recordRoute(out, sig))
 }
 
-func (p *Proxy) recordRoute(transport string) *gosip.RecordRouteHeader {
+// routeToken signs the Call-ID into our Record-Route: an in-dialog request
+// from an address we do not know is relayed only when it carries a Route
+// we wrote for that very dialog, so nobody can use us as an open relay by
+// adding our address to a Route header. The key is shared through the
+// database, so the token survives restarts and holds across nodes.
+func (p *Proxy) routeToken(req *gosip.Request) string {
+	id := req.CallID()
+	if id == nil || len(p.opts.RouteKey) == 0 {
+		return ""
+	}
+	m := hmac.New(sha256.New, p.opts.RouteKey)
+	m.Write([]byte(id.Value()))
+	return hex.EncodeToString(m.Sum(nil)[:8])
+}
+
+func (p *Proxy) recordRoute(transport, sig string) *gosip.RecordRouteHeader {
 	params := gosip.NewParams()
 	if transport != "udp" {
 		params.Add("transport", transport)
+	}
+	if sig != "" {
+		params.Add("sb", sig)
 	}
 	params.Add("lr", "")
 	return &gosip.RecordRouteHeader{Address: gosip.Uri{
@@ -92,16 +112,19 @@ func (p *Proxy) recordRoute(transport string) *gosip.RecordRouteHeader {
 }
 
 // popOwnRoutes removes the Route entries that point at us (RFC 3261 §16.4),
-// including the second entry of a double Record-Route.
-func (p *Proxy) popOwnRoutes(req *gosip.Request) bool {
-	popped := false
+// including the second entry of a double Record-Route. It reports whether
+// one of them carried our signature for this dialog.
+func (p *Proxy) popOwnRoutes(req *gosip.Request) (signed bool) {
+	want := p.routeToken(req)
 	for {
 		r := req.Route()
 		if r == nil || !p.self.is(r.Address.Host, r.Address.Port) {
-			return popped
+			return signed
+		}
+		if v, ok := r.Address.UriParams.Get("sb"); ok && want != "" && hmac.Equal([]byte(v), []byte(want)) {
+			signed = true
 		}
 		req.RemoveHeader("Route")
-		popped = true
 	}
 }
 

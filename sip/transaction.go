@@ -27,6 +27,7 @@ func (p *Proxy) proxyInvite(req, fwd *gosip.Request, tx gosip.ServerTransaction,
 		respond(tx, req, 503, "Service Unavailable")
 		return
 	}
+	active.Forwarded()
 	cancels := make(chan *gosip.Request, 1)
 	tx.OnCancel(func(c *gosip.Request) {
 		select {

@@ -124,7 +124,11 @@ func start(cfg *configs.Config, path string, log *zap.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	if a.proxy, err = sip.New(proxyOptions(cfg, log, a.tracker, a.met), pol.routing); err != nil {
+	opts := proxyOptions(cfg, log, a.tracker, a.met)
+	if opts.RouteKey, err = a.db.Secret(a.ctx, "record-route"); err != nil {
+		return nil, err
+	}
+	if a.proxy, err = sip.New(opts, pol.routing); err != nil {
 		return nil, err
 	}
 	serveSIP, err := a.proxy.Listeners()

@@ -1,0 +1,36 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"testing"
+)
+
+func TestSecretIsStableAcrossOpens(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	ctx := context.Background()
+	var keys [][]byte
+	for i := 0; i < 2; i++ {
+		db, err := Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := db.Secret(ctx, "route")
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, err := db.Secret(ctx, "other")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(k) != 32 || bytes.Equal(k, other) {
+			t.Fatalf("keys %x and %x", k, other)
+		}
+		keys = append(keys, k)
+		db.Close()
+	}
+	if !bytes.Equal(keys[0], keys[1]) {
+		t.Fatal("the key changed on reopen")
+	}
+}
