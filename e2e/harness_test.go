@@ -469,7 +469,9 @@ func (n *node) waitRecord(callID, what string, cond func(callRecord) bool) callR
 // waitEnded waits for the record of callID to have ended_at set.
 func (n *node) waitEnded(callID string) callRecord {
 	n.t.Helper()
-	return n.waitRecord(callID, "ended", func(r callRecord) bool { return r.EndedAt != nil })
+	r := n.waitRecord(callID, "ended", func(r callRecord) bool { return r.EndedAt != nil })
+	n.t.Logf("call record: %s", r)
+	return r
 }
 
 // ---------------------------------------------------------------- sipp
