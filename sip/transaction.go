@@ -119,7 +119,7 @@ func elsewhere(cancel *gosip.Request) bool {
 			}
 			for _, kv := range strings.Split(params, ";") {
 				k, val, _ := strings.Cut(strings.TrimSpace(kv), "=")
-				if strings.EqualFold(k, "cause") && strings.TrimSpace(val) == "200" {
+				if strings.EqualFold(strings.TrimSpace(k), "cause") && strings.TrimSpace(val) == "200" {
 					return true
 				}
 			}
