@@ -1,0 +1,476 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"github.com/switchboard-sip/switchboard/configs"
+	"github.com/switchboard-sip/switchboard/contacts"
+	"github.com/switchboard-sip/switchboard/storage"
+	"github.com/switchboard-sip/switchboard/web"
+)
+
+func init() {
+	extraCommands["contacts"] = contactsCommand
+	extraCommands["trace"] = traceCommand
+}
+
+const contactsUsage = `usage: switchboard contacts COMMAND [-c FILE] ...
+
+commands:
+  import [--strict] PATH...   import CSV or vCard 3.0/4.0 files
+  find NUMBER [--json]        the contact for a number, in any format
+  export ID                   a contact and all its calls, as JSON
+  delete ID                   delete a contact and all its calls
+
+CSV files have a header row; columns name, company, email, phone, phone2...,
+tags, and the usual CRM export headers ("First Name", "Mobile Phone", ...).
+Rows whose numbers already belong to a contact are merged into it. import
+exits 1 when a file cannot be read, and with --strict also when a row was
+rejected.
+`
+
+// contactsCommand is `switchboard contacts` (SPEC §6).
+func contactsCommand(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, contactsUsage)
+		return 2
+	}
+	sub := args[0]
+	switch sub {
+	case "import", "find", "export", "delete":
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, contactsUsage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "switchboard contacts: unknown command %q\n%s", sub, contactsUsage)
+		return 2
+	}
+	fs := flag.NewFlagSet("contacts "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("c", "", "config file (default: the embedded default config)")
+	strict := fs.Bool("strict", false, "import: exit 1 when a row was rejected")
+	asJSON := fs.Bool("json", false, "find: print the contact as the HTTP API does")
+	fs.Usage = func() { fmt.Fprint(stderr, contactsUsage) }
+	pos, err := parseInterspersed(fs, args[1:])
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["strict"] && sub != "import" || set["json"] && sub != "find" {
+		fmt.Fprintf(stderr, "switchboard contacts %s: --strict is for import, --json for find\n", sub)
+		return 2
+	}
+	switch {
+	case sub == "import" && len(pos) == 0:
+		fmt.Fprintln(stderr, "switchboard contacts import: no file to import")
+		return 2
+	case sub != "import" && len(pos) != 1:
+		fmt.Fprintf(stderr, "switchboard contacts %s: want 1 argument, got %d\n", sub, len(pos))
+		return 2
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "switchboard contacts %s: %s\n", sub, oneLine(err))
+		return 1
+	}
+	cli, err := openContactsCLI(context.Background(), *path, sub == "import")
+	if err != nil {
+		return fail(err)
+	}
+	defer cli.close()
+	ctx := context.Background()
+	switch sub {
+	case "import":
+		return cli.importFiles(ctx, pos, *strict, stdout, stderr)
+	case "find":
+		if err := cli.find(ctx, stdout, pos[0], *asJSON); err != nil {
+			return fail(err)
+		}
+	case "export", "delete":
+		id, err := strconv.ParseInt(pos[0], 10, 64)
+		if err != nil || id <= 0 {
+			fmt.Fprintf(stderr, "switchboard contacts %s: %q is not a contact id\n", sub, pos[0])
+			return 2
+		}
+		if sub == "export" {
+			err = cli.export(ctx, stdout, id)
+		} else {
+			err = cli.delete(ctx, stdout, id)
+		}
+		if err != nil {
+			return fail(err)
+		}
+	}
+	return 0
+}
+
+// contactsCLI is the contact store of the config's database with the
+// config's number reader and time zone.
+type contactsCLI struct {
+	db      *storage.DB
+	store   *contacts.Store
+	numbers *contacts.Numbers
+	region  string
+	loc     *time.Location
+}
+
+// openContactsCLI opens the store. Only import may create the database:
+// reading commands pointed at the wrong DSN must say so rather than leave
+// an empty database behind.
+func openContactsCLI(ctx context.Context, path string, create bool) (*contactsCLI, error) {
+	var cfg *configs.Config
+	var err error
+	if path == "" {
+		cfg = configs.Default()
+	} else if cfg, err = configs.Load(path); err != nil {
+		return nil, err
+	}
+	loc, err := configLocation(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("timezone: %w", err)
+	}
+	numbers, err := contacts.NewNumbers(cfg.Numbers.Region, cfg.Numbers.Internal)
+	if err != nil {
+		return nil, fmt.Errorf("numbers: %w", err)
+	}
+	if !create && cfg.Storage.Driver == "sqlite" {
+		file := strings.TrimPrefix(cfg.Storage.DSN, "file:")
+		file, _, _ = strings.Cut(file, "?")
+		if file != ":memory:" {
+			if _, err := os.Stat(file); err != nil {
+				return nil, fmt.Errorf("database %s (storage.dsn): %w", file, err)
+			}
+		}
+	}
+	db, err := storage.Open(cfg.Storage.Driver, cfg.Storage.DSN)
+	if err != nil {
+		return nil, err
+	}
+	store, err := contacts.NewStore(ctx, db)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &contactsCLI{db: db, store: store, numbers: numbers, region: cfg.Numbers.Region, loc: loc}, nil
+}
+
+func (c *contactsCLI) close() { c.db.Close() }
+
+// e164 reads a number given on the command line in any format.
+func (c *contactsCLI) e164(raw string) (string, error) {
+	n, err := c.numbers.Normalize(raw, c.region)
+	if err != nil {
+		var ne *contacts.NumberError
+		if errors.As(err, &ne) {
+			return "", fmt.Errorf("number %q: %s", raw, ne.Reason)
+		}
+		return "", err
+	}
+	if n.Internal || n.E164 == "" {
+		return "", fmt.Errorf("number %q is an internal extension: extensions have no contact", raw)
+	}
+	return n.E164, nil
+}
+
+// importFiles imports every path, printing a summary per file. A file that
+// cannot be read does not stop the others.
+func (c *contactsCLI) importFiles(ctx context.Context, paths []string, strict bool, stdout, stderr io.Writer) int {
+	code := 0
+	for _, p := range paths {
+		sum, err := c.importFile(ctx, p, stderr)
+		if sum.Rows > 0 || err == nil {
+			printSummary(stdout, p, sum)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "switchboard contacts import: %s: %s\n", p, oneLine(err))
+			code = 1
+			continue
+		}
+		if strict && sum.Rejected > 0 {
+			code = 1
+		}
+	}
+	return code
+}
+
+func (c *contactsCLI) importFile(ctx context.Context, path string, stderr io.Writer) (contacts.Summary, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return contacts.Summary{}, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return contacts.Summary{}, err
+	}
+	if st.IsDir() {
+		return contacts.Summary{}, errors.New("is a directory")
+	}
+	br := bufio.NewReaderSize(f, 64<<10)
+	head, _ := br.Peek(512)
+	opts := contacts.ImportOptions{Region: c.region}
+	if isTerminal(stderr) {
+		bar := progressbar.NewOptions64(st.Size(),
+			progressbar.OptionSetWriter(stderr),
+			progressbar.OptionSetDescription(path),
+			progressbar.OptionShowBytes(true),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionClearOnFinish(),
+		)
+		defer bar.Finish()
+		opts.Progress = func(p contacts.Progress) { bar.Set64(p.Bytes) }
+	}
+	return contacts.Import(ctx, c.store, c.numbers, br, contacts.DetectFormat(path, head), opts)
+}
+
+// isTerminal is true when w is a terminal: a progress bar in a log file or
+// a pipe is noise.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func printSummary(w io.Writer, path string, s contacts.Summary) {
+	fmt.Fprintf(w, "%s: %d rows: %d created, %d merged, %d rejected\n", path, s.Rows, s.Created, s.Merged, s.Rejected)
+	for _, r := range s.Rejections {
+		fmt.Fprintf(w, "  line %d: %s\n", r.Line, cell(r.Reason))
+	}
+}
+
+func (c *contactsCLI) find(ctx context.Context, w io.Writer, raw string, asJSON bool) error {
+	e164, err := c.e164(raw)
+	if err != nil {
+		return err
+	}
+	ct, err := c.store.FindByNumber(ctx, e164)
+	if errors.Is(err, contacts.ErrNotFound) {
+		return fmt.Errorf("no contact has %s", e164)
+	}
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return writeJSON(w, web.NewContact(ct, c.loc))
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(tw, "%s\t%s\n", k, cell(v))
+		}
+	}
+	row("id", strconv.FormatInt(ct.ID, 10))
+	row("name", ct.Name)
+	row("company", ct.Company)
+	row("email", ct.Email)
+	row("tags", strings.Join(ct.Tags, ", "))
+	for _, p := range ct.Numbers {
+		n := p.E164
+		if p.Ext != "" {
+			n += " ext. " + p.Ext
+		}
+		if p.Raw != "" && p.Raw != p.E164 {
+			n += " (" + p.Raw + ")"
+		}
+		row("number", n)
+	}
+	for k, v := range ct.Fields {
+		row(k, v)
+	}
+	row("source", string(ct.Source))
+	row("created", ct.CreatedAt.In(c.loc).Format("2006-01-02 15:04:05"))
+	calls := strconv.FormatInt(ct.CallsCount, 10)
+	if ct.FirstCallAt != nil {
+		calls += fmt.Sprintf(" (first %s, last %s)", ct.FirstCallAt.In(c.loc).Format("2006-01-02 15:04"),
+			ct.LastCallAt.In(c.loc).Format("2006-01-02 15:04"))
+	}
+	row("calls", calls)
+	return tw.Flush()
+}
+
+func (c *contactsCLI) export(ctx context.Context, w io.Writer, id int64) error {
+	ex, err := c.store.Export(ctx, id)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Contact web.Contact `json:"contact"`
+		Calls   []web.Call  `json:"calls"`
+	}{Contact: web.NewContact(ex.Contact, c.loc), Calls: make([]web.Call, len(ex.Calls))}
+	for i, e := range ex.Calls {
+		out.Calls[i] = web.NewCall(web.RecordOf(e), c.loc)
+	}
+	return writeJSON(w, out)
+}
+
+func (c *contactsCLI) delete(ctx context.Context, w io.Writer, id int64) error {
+	n, err := c.store.Delete(ctx, id)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "deleted contact %d and its %d calls\n", id, n)
+	return err
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+const traceUsage = `usage: switchboard trace [-c FILE] NUMBER [--months 12] [--json|--csv]
+
+Every call attempt with the number's contact (or the number, when it has no
+contact) in the last months, newest first, times in the configured time zone.
+`
+
+// traceCommand is `switchboard trace` (SPEC §6): the contact trace.
+func traceCommand(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("trace", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("c", "", "config file (default: the embedded default config)")
+	months := fs.Int("months", 12, "window in months, up to 120")
+	asJSON := fs.Bool("json", false, "print the trace as GET /api/trace does")
+	asCSV := fs.Bool("csv", false, "print CSV with a header row")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, traceUsage)
+		fs.PrintDefaults()
+	}
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	switch {
+	case len(pos) != 1:
+		fmt.Fprintf(stderr, "switchboard trace: want 1 number, got %d arguments\n", len(pos))
+		fs.Usage()
+		return 2
+	case *asJSON && *asCSV:
+		fmt.Fprintln(stderr, "switchboard trace: --json and --csv exclude each other")
+		return 2
+	case *months < 1 || *months > 120:
+		fmt.Fprintf(stderr, "switchboard trace: --months must be 1 to 120, got %d\n", *months)
+		return 2
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "switchboard trace: %s\n", oneLine(err))
+		return 1
+	}
+	ctx := context.Background()
+	cli, err := openContactsCLI(ctx, *path, false)
+	if err != nil {
+		return fail(err)
+	}
+	defer cli.close()
+	e164, err := cli.e164(pos[0])
+	if err != nil {
+		return fail(err)
+	}
+	t, err := cli.store.Trace(ctx, contacts.TraceQuery{E164: e164, Months: *months, Loc: cli.loc})
+	if err != nil {
+		return fail(err)
+	}
+	switch {
+	case *asJSON:
+		err = writeJSON(stdout, web.NewTrace(t, cli.loc))
+	case *asCSV:
+		err = writeTraceCSV(stdout, t)
+	default:
+		err = writeTraceTable(stdout, t)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	return 0
+}
+
+// traceRow is one call as the table and CSV show it (SPEC §2: date and
+// time, direction, hotline, caller and called, disposition and SIP status,
+// ring and talk seconds, node, recording).
+func traceRow(e contacts.CallEntry) []string {
+	return []string{
+		e.StartedAt.Format("2006-01-02"), e.StartedAt.Format("15:04:05"), e.Direction, e.Hotline,
+		party(e.Caller, e.CallerRaw), e.CallerName, party(e.Called, e.CalledRaw), e.Disposition, status(e.SIPStatus),
+		strconv.FormatFloat(float64(e.RingMS)/1000, 'f', 1, 64), strconv.FormatFloat(float64(e.TalkMS)/1000, 'f', 1, 64),
+		e.Node, e.Recording,
+	}
+}
+
+var traceHeader = []string{"date", "time", "direction", "hotline", "caller", "caller_name", "called",
+	"disposition", "sip_status", "ring_s", "talk_s", "node", "recording"}
+
+func writeTraceCSV(w io.Writer, t contacts.Trace) error {
+	cw := csv.NewWriter(w)
+	cw.Write(traceHeader)
+	for _, e := range t.Items {
+		row := traceRow(e)
+		for i, v := range row {
+			row[i] = csvSafe(v)
+		}
+		cw.Write(row)
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// csvSafe keeps a spreadsheet from reading a caller-supplied value (a
+// display name) as a formula.
+func csvSafe(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) && !isNumberLike(s) {
+		return "'" + s
+	}
+	return s
+}
+
+func isNumberLike(s string) bool {
+	return strings.Trim(s, "+-0123456789.") == ""
+}
+
+func writeTraceTable(w io.Writer, t contacts.Trace) error {
+	who := t.Number
+	if t.Contact != nil {
+		name := t.Contact.Name
+		if name == "" {
+			name = "(no name)"
+		}
+		who = fmt.Sprintf("%s, contact %d: %s", t.Number, t.Contact.ID, cell(name))
+		if t.Contact.Company != "" {
+			who += ", " + cell(t.Contact.Company)
+		}
+	}
+	fmt.Fprintf(w, "%s: %d calls from %s to %s\n", who, len(t.Items),
+		t.Since.Format("2006-01-02 15:04"), t.Until.Format("2006-01-02 15:04 MST"))
+	if len(t.Items) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.ToUpper(strings.Join(traceHeader, "\t")))
+	for _, e := range t.Items {
+		row := traceRow(e)
+		for i, v := range row {
+			row[i] = cell(v)
+		}
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
+	}
+	return tw.Flush()
+}
