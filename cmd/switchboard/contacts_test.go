@@ -53,8 +53,10 @@ func run(f func([]string, *bytes.Buffer, *bytes.Buffer) int, args ...string) (in
 	return code, out.String(), errOut.String()
 }
 
-func contactsCmd(args []string, out, errOut *bytes.Buffer) int { return contactsCommand(args, out, errOut) }
-func traceCmd(args []string, out, errOut *bytes.Buffer) int    { return traceCommand(args, out, errOut) }
+func contactsCmd(args []string, out, errOut *bytes.Buffer) int {
+	return contactsCommand(args, out, errOut)
+}
+func traceCmd(args []string, out, errOut *bytes.Buffer) int { return traceCommand(args, out, errOut) }
 
 func TestContactsCLI(t *testing.T) {
 	cfg, dbPath := contactsFixture(t)
