@@ -97,6 +97,9 @@ func TemplateData(c *Call, h *templates.HotlineTemplates, contact *ContactInfo, 
 		Called: templateParty(c.Called),
 		Now:    now,
 	}
+	// A call without a hotline has no opening hours: it counts as open,
+	// so that a rule on !hotline.open only fires for closed hotlines.
+	d.Hotline.Open = true
 	if h != nil {
 		d.Hotline = templates.Hotline{Name: h.Name(), Company: h.Config.Company, Open: h.Open(now)}
 		if h.Config.Location != nil {
@@ -246,8 +249,9 @@ func callerName(c *Call, contact *ContactInfo) string {
 }
 
 // Handle implements Stage: it sets the hotline, display name, headers and
-// route on the call, and rejects it with the closed response outside the
-// opening hours.
+// route on the call. It does not refuse a closed hotline's calls: the
+// closed stage does, after the rules, so that a rule can see hotline.open
+// and route a closed hotline's calls elsewhere (voicemail, a VIP line).
 func (s *HotlineStage) Handle(_ context.Context, c *Call) Decision {
 	r := s.Evaluate(c)
 	if r.Hotline == nil {
@@ -269,18 +273,41 @@ func (s *HotlineStage) Handle(_ context.Context, c *Call) Decision {
 	if cfg.Route != "" {
 		c.Target = cfg.Route
 	}
-	if !r.Open {
-		code := cfg.Closed.Response
-		if code == 0 {
-			code = 480
-		}
-		return Decision{
-			Verdict:      Reject,
-			Code:         code,
-			Reason:       "hotline " + cfg.Name + " is closed",
-			Disposition:  Closed,
-			Announcement: cfg.Closed.Announcement,
-		}
-	}
 	return Decision{Verdict: Continue}
+}
+
+// ClosedStage refuses calls to a hotline outside its opening hours with
+// the hotline's closed response and announcement. It goes after the rules
+// stage: a rule's route ends the pipeline before it, which is how a rule
+// sends a closed hotline's calls somewhere else.
+type ClosedStage struct {
+	hotlines *templates.Hotlines
+}
+
+// NewClosedStage builds the closed stage over the hotline stage's
+// hotlines.
+func NewClosedStage(h *HotlineStage) *ClosedStage {
+	return &ClosedStage{hotlines: h.Hotlines()}
+}
+
+// Name implements Stage.
+func (s *ClosedStage) Name() string { return "closed" }
+
+// Handle implements Stage.
+func (s *ClosedStage) Handle(_ context.Context, c *Call) Decision {
+	h := s.hotlines.ByName(c.Hotline)
+	if h == nil || h.Open(callTime(c)) {
+		return Decision{Verdict: Continue}
+	}
+	code := h.Config.Closed.Response
+	if code == 0 {
+		code = 480
+	}
+	return Decision{
+		Verdict:      Reject,
+		Code:         code,
+		Reason:       "hotline " + h.Name() + " is closed",
+		Disposition:  Closed,
+		Announcement: h.Config.Closed.Announcement,
+	}
 }

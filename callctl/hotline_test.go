@@ -18,7 +18,7 @@ func contactsByNumber(m map[string]*ContactInfo) ContactFinder {
 	return ContactFinderFunc(func(c *Call) *ContactInfo { return m[c.Remote().Key()] })
 }
 
-func testHotlines(t *testing.T) []configs.Hotline {
+func testHotlines(t testing.TB) []configs.Hotline {
 	t.Helper()
 	loc, err := time.LoadLocation("Europe/Berlin")
 	if err != nil {
@@ -42,7 +42,7 @@ func testHotlines(t *testing.T) []configs.Hotline {
 	}
 }
 
-func mustHours(t *testing.T, h []string, loc *time.Location) configs.Hours {
+func mustHours(t testing.TB, h []string, loc *time.Location) configs.Hours {
 	t.Helper()
 	hours, err := configs.ParseHours(h, loc)
 	if err != nil {
@@ -108,7 +108,7 @@ func TestHotlineStage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := stage.Handle(context.Background(), tt.call)
+			d := Pipeline{stage, NewClosedStage(stage)}.Run(context.Background(), tt.call)
 			c := tt.call
 			if tt.wantCode == 0 && d.Verdict != Continue {
 				t.Fatalf("Handle = %+v, want continue", d)

@@ -2,6 +2,7 @@ package callctl
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/switchboard-sip/switchboard/blocking"
 	"github.com/switchboard-sip/switchboard/configs"
 	"github.com/switchboard-sip/switchboard/contacts"
 	"github.com/switchboard-sip/switchboard/storage"
@@ -152,27 +154,69 @@ func TestRulesRejectByContactTag(t *testing.T) {
 	}
 	rules, err := NewRulesStage([]configs.Rule{
 		{Name: "tagged", When: `"blocked-caller" in contact.tags`, Then: configs.Action{Reject: &configs.Reject{Code: 486}}},
+		{Name: "customers reach the night line", When: `!hotline.open && "customer" in contact.tags`, Then: configs.Action{Route: "sip:night@127.0.0.1"}},
 	}, PolicyOptions{Hotlines: hotline.Hotlines(), Contacts: finder})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := Pipeline{hotline, rules}
+	p := Pipeline{hotline, rules, NewClosedStage(hotline)}
+	night := mondayMorning.Add(12 * time.Hour)
 	tests := []struct {
+		name        string
 		from        string
+		at          time.Time
 		wantCode    int
+		wantTarget  string
 		wantDisplay string
 	}{
-		{"+4915166", 486, "ACME: Mallory"},
-		{"+4915111", 0, "ACME: Jane Doe"},
-		{"+4915222", 0, "ACME: 015222"},
+		{"tagged contact rejected", "+4915166", mondayMorning, 486, "", "ACME: Mallory"},
+		{"customer passes", "+4915111", mondayMorning, 0, "", "ACME: Jane Doe"},
+		{"unknown caller passes", "+4915222", mondayMorning, 0, "", "ACME: 015222"},
+		{"closed: customer routed by a rule", "+4915111", night, 0, "sip:night@127.0.0.1", "ACME: Jane Doe"},
+		{"closed: others get the closed response", "+4915222", night, 480, "", "ACME: 015222"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.from, func(t *testing.T) {
-			c := &Call{Direction: Inbound, StartedAt: mondayMorning, Caller: Party{E164: tt.from, National: "0" + tt.from[3:]}, Called: Party{E164: "+49301234560"}}
+		t.Run(tt.name, func(t *testing.T) {
+			c := &Call{Direction: Inbound, StartedAt: tt.at, Caller: Party{E164: tt.from, National: "0" + tt.from[3:]}, Called: Party{E164: "+49301234560"}}
 			d := p.Run(ctx, c)
-			if d.Code != tt.wantCode || c.DisplayName != tt.wantDisplay {
-				t.Errorf("decision %+v display %q, want code %d display %q", d, c.DisplayName, tt.wantCode, tt.wantDisplay)
+			if d.Code != tt.wantCode || c.Target != tt.wantTarget || c.DisplayName != tt.wantDisplay {
+				t.Errorf("decision %+v target %q display %q, want code %d target %q display %q", d, c.Target, c.DisplayName, tt.wantCode, tt.wantTarget, tt.wantDisplay)
 			}
 		})
+	}
+}
+
+// BenchmarkPolicyStages is the policy part of the INVITE path: blocking
+// over 100,000 entries, the hotline with its templates, three rules and
+// the closed check.
+func BenchmarkPolicyStages(b *testing.B) {
+	entries := make([]blocking.Entry, 0, 100_000)
+	for i := range 100_000 {
+		entries = append(entries, blocking.Entry{Number: fmt.Sprintf("+49%010d", i*7919), Action: blocking.Block, Direction: blocking.Both})
+	}
+	block, err := NewBlockStage(configs.Blocking{}, blocking.NewIndex(entries))
+	if err != nil {
+		b.Fatal(err)
+	}
+	contacts := contactsByNumber(map[string]*ContactInfo{"+4915111": {ID: 1, Name: "Jane", Tags: []string{"vip"}}})
+	hotline, err := NewHotlineStage(testHotlines(b), PolicyOptions{Contacts: contacts})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rules, err := NewRulesStage([]configs.Rule{
+		{Name: "vip", When: `"vip" in contact.tags`, Then: configs.Action{Header: map[string]string{"X-Priority": "1"}}},
+		{Name: "night", When: `now.getHours() >= 22`, Then: configs.Action{SkipNotify: true}},
+		{Name: "berlin", When: `caller.e164.startsWith("+4930")`, Then: configs.Action{Tag: configs.Strings{"berlin"}}},
+	}, PolicyOptions{Hotlines: hotline.Hotlines(), Contacts: contacts})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := Pipeline{block, hotline, rules, NewClosedStage(hotline)}
+	ctx := context.Background()
+	for b.Loop() {
+		c := &Call{Direction: Inbound, StartedAt: mondayMorning, Caller: Party{E164: "+4915111", National: "015111"}, Called: Party{E164: "+49301234571"}}
+		if d := p.Run(ctx, c); d.Verdict != Continue {
+			b.Fatal(d)
+		}
 	}
 }

@@ -121,7 +121,13 @@ func compileRule(env *cel.Env, key, src string) (cel.Program, error) {
 	if iss != nil && iss.Err() != nil {
 		var msgs []string
 		for _, e := range iss.Errors() {
-			msgs = append(msgs, fmt.Sprintf("%s: line %d, column %d: %s", key, e.Location.Line(), e.Location.Column()+1, e.Message))
+			msg := e.Message
+			if strings.Contains(msg, "map(string, dyn), null") || strings.Contains(msg, "null, map(string, dyn)") {
+				// The variables are never null, so that rules need no
+				// null checks; say how to test for a missing contact.
+				msg += " (the variables are never null: test contact.known, or hotline.name != \"\")"
+			}
+			msgs = append(msgs, fmt.Sprintf("%s: line %d, column %d: %s", key, e.Location.Line(), e.Location.Column()+1, msg))
 		}
 		return nil, errors.New(strings.Join(msgs, "\n"))
 	}

@@ -21,6 +21,7 @@ func TestCompileRulesErrors(t *testing.T) {
 		{"not a bool", `caller.e164 + "x"`, "rules[1].when: the condition is a string, want a bool"},
 		{"type error", `1 + "a" == 2`, "rules[1].when: line 1, column 3: found no matching overload"},
 		{"empty", `  `, "rules[1].when: empty condition"},
+		{"null contact", `contact == null`, "the variables are never null: test contact.known"},
 		{"second line", "true &&\n  nosuch", "rules[1].when: line 2, column 3: undeclared reference to 'nosuch'"},
 	}
 	for _, tt := range tests {
