@@ -243,30 +243,63 @@ func TestUnknownSourceForbidden(t *testing.T) {
 }
 
 // TestOutboundCall: the PBX calls out from its own port; switchboard sends
-// the call to the trunk's outbound URI and records it as outbound.
+// the call to the trunk's outbound URI and records it as outbound. Over TCP
+// SIPp connects from an ephemeral port, so the PBX is known by its Via
+// sent-by (127.0.0.1:<sip.pbx port>).
 func TestOutboundCall(t *testing.T) {
 	t.Parallel()
-	// The PBX is recognised by its exact source host:port; SIPp's TCP client
-	// connects from an ephemeral port, so only UDP shows that port.
-	n := newNode(t, nodeOptions{transport: "udp"})
-	trunk := startSIPp(t, sippSpec{name: "carrier", scenario: "uas_trunk_answer.xml", port: n.trunkPort})
-	const talk = 500 * time.Millisecond
-	call := startSIPp(t, sippSpec{
-		name: "pbx-out", scenario: "uac_pbx_outbound.xml", port: n.pbxPort,
-		remote: n.sipAddr(), service: externalDest, pause: talk,
-	})
-	call.succeed(t)
-	trunk.succeed(t)
-	checkForwardedInvite(t, trunk, externalDest, n.trunkPort)
-	r := n.waitEnded(call.callID)
-	if r.Direction != "outbound" {
-		t.Errorf("direction = %q, want outbound", r.Direction)
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			t.Parallel()
+			n := newNode(t, nodeOptions{transport: tr})
+			trunk := startSIPp(t, sippSpec{name: "carrier", scenario: "uas_trunk_answer.xml", transport: tr, port: n.trunkPort})
+			const talk = 500 * time.Millisecond
+			call := startSIPp(t, sippSpec{
+				name: "pbx-out", scenario: "uac_pbx_outbound.xml", transport: tr, port: n.pbxPort,
+				remote: n.sipAddr(), service: externalDest, pause: talk,
+			})
+			call.succeed(t)
+			trunk.succeed(t)
+			checkForwardedInvite(t, trunk, externalDest, n.trunkPort)
+			r := n.waitEnded(call.callID)
+			if r.Direction != "outbound" {
+				t.Errorf("direction = %q, want outbound", r.Direction)
+			}
+			if r.Caller != hotlineNumber || r.Called != externalDest {
+				t.Errorf("caller %q called %q, want %s → %s", r.Caller, r.Called, hotlineNumber, externalDest)
+			}
+			if r.Disposition != "answered" || r.SIPStatus != 200 {
+				t.Errorf("disposition %q sip_status %d, want answered 200", r.Disposition, r.SIPStatus)
+			}
+			within(t, "talk_ms", r.TalkMS, talk)
+		})
 	}
-	if r.Caller != hotlineNumber || r.Called != externalDest {
-		t.Errorf("caller %q called %q, want %s → %s", r.Caller, r.Called, hotlineNumber, externalDest)
+}
+
+// TestConcurrentCalls: a burst of overlapping calls all go through and each
+// gets its own answered record.
+func TestConcurrentCalls(t *testing.T) {
+	t.Parallel()
+	const calls = 40
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			t.Parallel()
+			n := newNode(t, nodeOptions{transport: tr})
+			pbx := startSIPp(t, sippSpec{name: "pbx", scenario: "uas_answer.xml", transport: tr, port: n.pbxPort, calls: calls})
+			call := startSIPp(t, sippSpec{
+				name: "trunk", scenario: "uac_answer.xml", transport: tr, remote: n.sipAddr(),
+				service: hotlineNumber, pause: 500 * time.Millisecond, calls: calls,
+				extra: []string{"-r", "40"},
+			})
+			call.succeed(t)
+			pbx.succeed(t)
+			for k := 1; k <= calls; k++ {
+				id := call.nthCallID(k)
+				r := n.waitRecord(id, "answered and ended", func(r callRecord) bool { return r.EndedAt != nil })
+				if r.Disposition != "answered" || r.Caller != trunkCaller || r.Called != hotlineNumber {
+					t.Errorf("call %d: %s", k, r)
+				}
+			}
+		})
 	}
-	if r.Disposition != "answered" || r.SIPStatus != 200 {
-		t.Errorf("disposition %q sip_status %d, want answered 200", r.Disposition, r.SIPStatus)
-	}
-	within(t, "talk_ms", r.TalkMS, talk)
 }

@@ -476,7 +476,7 @@ func (n *node) waitEnded(callID string) callRecord {
 
 // ---------------------------------------------------------------- sipp
 
-// sippSpec describes one SIPp run (one call: -m 1).
+// sippSpec describes one SIPp run (one call unless calls is set).
 type sippSpec struct {
 	name      string        // label in logs: "trunk", "pbx", …
 	scenario  string        // file name in ../sipp
@@ -486,6 +486,7 @@ type sippSpec struct {
 	remote    string        // host:port to call; empty for a UAS
 	service   string        // -s, the dialled number
 	pause     time.Duration // -d
+	calls     int           // -m, default 1
 	extra     []string      // further sipp arguments
 }
 
@@ -493,7 +494,8 @@ type sippSpec struct {
 type sippRun struct {
 	spec   sippSpec
 	dir    string
-	callID string
+	callID string // Call-ID of the first call
+	base   string // Call-IDs are base-1, base-2, …
 	proc   *process
 	cancel context.CancelFunc
 }
@@ -515,6 +517,9 @@ func startSIPp(t *testing.T, spec sippSpec) *sippRun {
 	if spec.port == 0 {
 		spec.port = freePort(t)
 	}
+	if spec.calls == 0 {
+		spec.calls = 1
+	}
 	dir := filepath.Join(t.TempDir(), spec.name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -529,7 +534,7 @@ func startSIPp(t *testing.T, spec sippSpec) *sippRun {
 		"-t", mode,
 		"-i", spec.localIP,
 		"-p", strconv.Itoa(spec.port),
-		"-m", "1",
+		"-m", strconv.Itoa(spec.calls),
 		"-nostdin",
 		"-timeout", fmt.Sprintf("%ds", int(sippTimeout/time.Second)),
 		"-timeout_error",
@@ -564,7 +569,7 @@ func startSIPp(t *testing.T, spec sippSpec) *sippRun {
 		cancel()
 		t.Fatalf("start sipp %s: %v", spec.name, err)
 	}
-	r := &sippRun{spec: spec, dir: dir, callID: callID + "-1", proc: p, cancel: cancel}
+	r := &sippRun{spec: spec, dir: dir, callID: callID + "-1", base: callID, proc: p, cancel: cancel}
 	t.Cleanup(func() {
 		p.kill()
 		cancel()
@@ -577,6 +582,9 @@ func startSIPp(t *testing.T, spec sippSpec) *sippRun {
 	}
 	return r
 }
+
+// nthCallID is the Call-ID of the run's k-th call (from 1).
+func (r *sippRun) nthCallID(k int) string { return fmt.Sprintf("%s-%d", r.base, k) }
 
 func (r *sippRun) dump(t testing.TB) {
 	for _, f := range []string{"screen.log", "errors.log", "logs.log", "messages.log"} {
