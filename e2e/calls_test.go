@@ -303,3 +303,21 @@ func TestConcurrentCalls(t *testing.T) {
 		})
 	}
 }
+
+// TestOptionsPing: OPTIONS addressed to switchboard itself gets 200 OK and
+// is not forwarded to the PBX.
+func TestOptionsPing(t *testing.T) {
+	t.Parallel()
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			t.Parallel()
+			n := newNode(t, nodeOptions{transport: tr})
+			pbx := n.pbx(t, "uas_answer.xml", 0)
+			ping := startSIPp(t, sippSpec{name: "ping", scenario: "uac_options.xml", transport: tr, remote: n.sipAddr()})
+			ping.succeed(t)
+			if got := pbx.received(t, "OPTIONS "); len(got) != 0 {
+				t.Errorf("an OPTIONS for switchboard itself was forwarded to the PBX:\n%s", got[0].text)
+			}
+		})
+	}
+}
