@@ -71,7 +71,12 @@ func (s *BlockStage) Check(c *Call) BlockResult {
 	// Only a caller can hide its number; an anonymous callee of an
 	// outbound call is a dialling error the trunk will answer.
 	if remote.Anonymous && dir == blocking.In {
-		return BlockResult{Blocked: s.blockAnonymous, Anonymous: true}
+		if s.blockAnonymous || remote.Key() == "" {
+			return BlockResult{Blocked: s.blockAnonymous, Anonymous: true}
+		}
+		// A caller that withholds its number from the callee (Privacy: id)
+		// may still be known to us through a trusted P-Asserted-Identity:
+		// its block entries apply.
 	}
 	// Internal parties are our own extensions: device blocking is about
 	// the outside world, and an outbound call between extensions never
@@ -81,7 +86,7 @@ func (s *BlockStage) Check(c *Call) BlockResult {
 	}
 	n := remote.Key()
 	m := s.list.Lookup(n, dir)
-	return BlockResult{Blocked: m.Blocked, Number: n, Entry: m.Entry}
+	return BlockResult{Blocked: m.Blocked, Anonymous: remote.Anonymous, Number: n, Entry: m.Entry}
 }
 
 // Handle implements Stage: a blocked call is rejected with

@@ -118,6 +118,13 @@ func TestBlockStage(t *testing.T) {
 		if d := s.Handle(context.Background(), anon); d.Verdict != callctl.Continue {
 			t.Errorf("Handle(anonymous) = %+v, want continue", d)
 		}
+		// Privacy: id with a trusted P-Asserted-Identity: the number is
+		// hidden from the callee, not from us.
+		hidden := inbound("+4915112345678")
+		hidden.Caller.Anonymous = true
+		if d := s.Handle(context.Background(), hidden); d.Verdict != callctl.Reject || d.Reason != "spam" {
+			t.Errorf("Handle(withheld blocked number) = %+v, want rejected as spam", d)
+		}
 	})
 
 	t.Run("change takes effect on the next call", func(t *testing.T) {
