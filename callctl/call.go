@@ -79,6 +79,17 @@ type Call struct {
 	DisplayName    string            // caller display name for the PBX, when set
 	Target         string            // SIP URI to forward to; empty means the default
 	Node           string
+
+	// Set by the hotline stage, sanitised: what the receptionist sees.
+	Company  string
+	Greeting string
+	Display  string
+	// Contact is the remote party's contact as the stages saw it; nil when
+	// none is known (yet).
+	Contact *ContactInfo
+	// Set by the rules stage for the missed-call notifications.
+	Notify     []string
+	SkipNotify bool
 }
 
 // Remote is the party outside the PBX: the caller inbound, the callee outbound.

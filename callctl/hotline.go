@@ -263,6 +263,10 @@ func (s *HotlineStage) Handle(_ context.Context, c *Call) Decision {
 	cfg := &r.Hotline.Config
 	c.Hotline = cfg.Name
 	c.DisplayName = r.DisplayName
+	c.Company, c.Greeting, c.Display = r.Rendered.Company, r.Rendered.Greeting, r.Rendered.Display
+	if r.Contact != nil {
+		c.Contact = r.Contact
+	}
 	if c.Headers == nil {
 		c.Headers = make(map[string]string, 2)
 	}

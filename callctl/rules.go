@@ -111,6 +111,8 @@ func (s *RulesStage) Handle(_ context.Context, c *Call) Decision {
 			c.Headers[n] = v
 		}
 	}
+	c.Notify = append(c.Notify, r.Notify...)
+	c.SkipNotify = c.SkipNotify || r.SkipNotify
 	for _, t := range r.Tags {
 		if !slices.Contains(c.Tags, t) {
 			c.Tags = append(c.Tags, t)

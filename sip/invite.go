@@ -180,16 +180,18 @@ func applyCall(req *gosip.Request, c *callctl.Call) {
 		req.RemoveHeader(name)
 		req.AppendHeader(gosip.NewHeader(name, value))
 	}
-	if c.DisplayName == "" {
+	quoted := callctl.QuoteDisplayName(c.DisplayName)
+	if len(quoted) < 2 {
 		return
 	}
 	if f := req.From(); f != nil {
-		f.DisplayName = c.DisplayName
+		// sipgo writes the quotes itself.
+		f.DisplayName = quoted[1 : len(quoted)-1]
 	}
 	var pais []string
 	for _, h := range req.GetHeaders("P-Asserted-Identity") {
 		for _, v := range splitList(h.Value()) {
-			pais = append(pais, withDisplay(v, c.DisplayName))
+			pais = append(pais, withDisplay(v, quoted))
 		}
 	}
 	if len(pais) == 0 {
@@ -229,11 +231,12 @@ func splitList(v string) []string {
 	return out
 }
 
-// withDisplay replaces the display name of a name-addr header value.
-func withDisplay(v, name string) string {
+// withDisplay replaces the display name of a name-addr header value with
+// an already quoted one.
+func withDisplay(v, quoted string) string {
 	i := strings.IndexByte(v, '<')
 	if i < 0 {
-		return `"` + name + `" <` + strings.TrimSpace(v) + `>`
+		return quoted + ` <` + strings.TrimSpace(v) + `>`
 	}
-	return `"` + name + `" ` + v[i:]
+	return quoted + ` ` + v[i:]
 }

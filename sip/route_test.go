@@ -83,10 +83,10 @@ func TestSplitListAndDisplay(t *testing.T) {
 	if len(got) != 2 || got[0] != `"Doe, Jane" <sip:1@a>` {
 		t.Fatalf("splitList = %q", got)
 	}
-	if w := withDisplay(`"Old" <sip:1@a>;tag=x`, `ACME: Jane`); w != `"ACME: Jane" <sip:1@a>;tag=x` {
+	if w := withDisplay(`"Old" <sip:1@a>;tag=x`, `"ACME: Jane"`); w != `"ACME: Jane" <sip:1@a>;tag=x` {
 		t.Errorf("withDisplay = %q", w)
 	}
-	if w := withDisplay(`sip:1@a`, `X`); w != `"X" <sip:1@a>` {
+	if w := withDisplay(`sip:1@a`, `"X"`); w != `"X" <sip:1@a>` {
 		t.Errorf("withDisplay bare = %q", w)
 	}
 }

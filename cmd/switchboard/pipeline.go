@@ -6,28 +6,55 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
 
+	"github.com/switchboard-sip/switchboard/blocking"
 	"github.com/switchboard-sip/switchboard/callctl"
 	"github.com/switchboard-sip/switchboard/configs"
 	"github.com/switchboard-sip/switchboard/contacts"
 	"github.com/switchboard-sip/switchboard/sip"
 	"github.com/switchboard-sip/switchboard/storage"
+	"github.com/switchboard-sip/switchboard/templates"
 )
 
 // deps are the long-lived parts the pipeline stages use; they outlive a
 // config reload.
 type deps struct {
-	log *zap.Logger
+	log      *zap.Logger
+	blocks   *blocking.Store
+	contacts *contacts.Store
+	cache    *contacts.Cache
 }
 
 func newDeps(ctx context.Context, cfg *configs.Config, db *storage.DB, log *zap.Logger) (*deps, error) {
-	return &deps{log: log}, nil
+	d := &deps{log: log}
+	entries, err := blocking.FromConfig(blockConfigEntries(cfg.Blocking.Entries))
+	if err != nil {
+		return nil, err
+	}
+	if d.blocks, err = blocking.Open(ctx, db, entries); err != nil {
+		return nil, err
+	}
+	// Blocks added by the CLI or another node take effect on the next call.
+	go d.blocks.Watch(ctx, time.Second, func(err error) { log.Warn("block list refresh", zap.Error(err)) })
+	if d.contacts, err = contacts.NewStore(ctx, db); err != nil {
+		return nil, err
+	}
+	if d.cache, err = contacts.NewCache(ctx, d.contacts, contacts.CacheOptions{Log: log.Named("contacts")}); err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
-func (d *deps) close(ctx context.Context) error { return nil }
+func (d *deps) close(ctx context.Context) error {
+	if d.cache != nil {
+		return d.cache.Close(ctx)
+	}
+	return nil
+}
 
 // policy is what a config load builds: the routing and the pipeline.
 type policy struct {
@@ -37,22 +64,67 @@ type policy struct {
 // buildPolicy compiles a config into a pipeline and routing. With d nil it
 // only checks that everything compiles (switchboard check).
 func buildPolicy(cfg *configs.Config, d *deps) (*policy, error) {
+	if err := templates.Check(cfg); err != nil {
+		return nil, err
+	}
 	numbers, err := contacts.NewNumbers(cfg.Numbers.Region, cfg.Numbers.Internal)
 	if err != nil {
 		return nil, fmt.Errorf("numbers: %w", err)
 	}
-	// The order matters: identify first (every stage needs the numbers),
-	// then the cheap refusals (blocking) before the work done for calls that
-	// go on (hotline templates, rules, contact).
-	pipeline := callctl.Pipeline{
-		callctl.NewIdentify(normalizer(numbers)),
+	entries, err := blocking.FromConfig(blockConfigEntries(cfg.Blocking.Entries))
+	if err != nil {
+		return nil, err
 	}
 	routing, err := buildRouting(cfg)
 	if err != nil {
 		return nil, err
 	}
+	if d == nil {
+		return &policy{routing: routing}, nil
+	}
+	d.blocks.SetConfig(entries)
+	pipeline, err := buildPipeline(cfg, d, numbers)
+	if err != nil {
+		return nil, err
+	}
 	routing.Pipeline = pipeline
 	return &policy{routing: routing}, nil
+}
+
+// buildPipeline puts the stages in order, each for a reason: identify
+// first, since every stage needs the numbers; blocking next, the cheapest
+// refusal and one that must not create contacts for spam; then the
+// contact, so that the hotline's display and the rules see it; the
+// hotline before the rules, which read hotline.open; the closed check
+// last, so a rule's route can send out-of-hours calls elsewhere.
+func buildPipeline(cfg *configs.Config, d *deps, numbers *contacts.Numbers) (callctl.Pipeline, error) {
+	block, err := callctl.NewBlockStage(cfg.Blocking, d.blocks)
+	if err != nil {
+		return nil, err
+	}
+	contact, err := callctl.NewContactStage(d.cache)
+	if err != nil {
+		return nil, err
+	}
+	opts := callctl.PolicyOptions{Contacts: callctl.IndexContacts(d.cache), Location: cfg.Location,
+		LinkPrefix: cfg.Missed.Email.LinkPrefix, Log: d.log.Named("policy")}
+	hotline, err := callctl.NewHotlineStage(cfg.Hotlines, opts)
+	if err != nil {
+		return nil, err
+	}
+	opts.Hotlines = hotline.Hotlines()
+	rules, err := callctl.NewRulesStage(cfg.Rules, opts)
+	if err != nil {
+		return nil, err
+	}
+	return callctl.Pipeline{
+		callctl.NewIdentify(normalizer(numbers)),
+		block,
+		contact,
+		hotline,
+		rules,
+		callctl.NewClosedStage(hotline),
+	}, nil
 }
 
 func buildRouting(cfg *configs.Config) (*sip.Routing, error) {
