@@ -39,15 +39,15 @@ type Signalling struct {
 
 // Party is one end of a call after identification.
 type Party struct {
-	Raw           string // number or user part as received
-	E164          string // +4930123456; empty when not a readable public number
-	National      string // formatted national form, for display
-	International string // formatted international form, for display
-	Ext           string // extension suffix, when the number carried one
-	Name          string // display name as received (not yet sanitised)
-	Anonymous     bool
-	Internal      bool   // matched an internal extension pattern
-	Source        string // header the party was read from (SourcePAI, SourceFrom, ...)
+	Raw           string `json:"raw"`                     // number or user part as received
+	E164          string `json:"e164,omitempty"`          // +4930123456; empty when not a readable public number
+	National      string `json:"national,omitempty"`      // formatted national form, for display
+	International string `json:"international,omitempty"` // formatted international form, for display
+	Ext           string `json:"ext,omitempty"`           // extension suffix, when the number carried one
+	Name          string `json:"name,omitempty"`          // display name as received (not yet sanitised)
+	Anonymous     bool   `json:"anonymous"`
+	Internal      bool   `json:"internal"`         // matched an internal extension pattern
+	Source        string `json:"source,omitempty"` // header the party was read from (SourcePAI, SourceFrom, ...)
 }
 
 // Key is the form used to look the party up: E.164 when known, else raw.

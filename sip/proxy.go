@@ -243,12 +243,12 @@ func (r *Routing) classifyRequest(req *gosip.Request) (callctl.Direction, *Trunk
 			return callctl.Outbound, r.outboundTrunk()
 		}
 	}
-	return r.classify(src)
+	return r.Classify(src)
 }
 
-// classify tells where a request came from: the PBX (by exact host:port,
+// Classify tells where a request came from: the PBX (by exact host:port,
 // first, because it may share an address with a trunk) or a trunk.
-func (r *Routing) classify(src netip.AddrPort) (callctl.Direction, *Trunk) {
+func (r *Routing) Classify(src netip.AddrPort) (callctl.Direction, *Trunk) {
 	if src == r.PBX {
 		return callctl.Outbound, r.outboundTrunk()
 	}

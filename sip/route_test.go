@@ -107,8 +107,8 @@ func TestClassify(t *testing.T) {
 		{"127.0.0.2:5080", ""},
 	}
 	for _, tc := range tests {
-		if got, _ := r.classify(netip.MustParseAddrPort(tc.src)); got != tc.want {
-			t.Errorf("classify(%s) = %q, want %q", tc.src, got, tc.want)
+		if got, _ := r.Classify(netip.MustParseAddrPort(tc.src)); got != tc.want {
+			t.Errorf("Classify(%s) = %q, want %q", tc.src, got, tc.want)
 		}
 	}
 }

@@ -83,48 +83,55 @@ func buildPolicy(cfg *configs.Config, d *deps) (*policy, error) {
 		return &policy{routing: routing}, nil
 	}
 	d.blocks.SetConfig(entries)
-	pipeline, err := buildPipeline(cfg, d, numbers)
+	st, err := buildStages(cfg, d, numbers)
 	if err != nil {
 		return nil, err
 	}
-	routing.Pipeline = pipeline
+	routing.Pipeline = st.pipeline()
 	return &policy{routing: routing}, nil
 }
 
-// buildPipeline puts the stages in order, each for a reason: identify
-// first, since every stage needs the numbers; blocking next, the cheapest
-// refusal and one that must not create contacts for spam; then the
-// contact, so that the hotline's display and the rules see it; the
-// hotline before the rules, which read hotline.open; the closed check
-// last, so a rule's route can send out-of-hours calls elsewhere.
-func buildPipeline(cfg *configs.Config, d *deps, numbers *contacts.Numbers) (callctl.Pipeline, error) {
-	block, err := callctl.NewBlockStage(cfg.Blocking, d.blocks)
-	if err != nil {
+// stages are the pipeline's stages, kept apart so that explain can ask
+// each for its verdict without side effects.
+type stages struct {
+	identify *callctl.Identify
+	block    *callctl.BlockStage
+	contact  *callctl.ContactStage
+	hotline  *callctl.HotlineStage
+	rules    *callctl.RulesStage
+	closed   *callctl.ClosedStage
+}
+
+func buildStages(cfg *configs.Config, d *deps, numbers *contacts.Numbers) (*stages, error) {
+	st := &stages{identify: callctl.NewIdentify(normalizer(numbers))}
+	var err error
+	if st.block, err = callctl.NewBlockStage(cfg.Blocking, d.blocks); err != nil {
 		return nil, err
 	}
-	contact, err := callctl.NewContactStage(d.cache)
-	if err != nil {
+	if st.contact, err = callctl.NewContactStage(d.cache); err != nil {
 		return nil, err
 	}
 	opts := callctl.PolicyOptions{Contacts: callctl.IndexContacts(d.cache), Location: cfg.Location,
 		LinkPrefix: cfg.Missed.Email.LinkPrefix, Log: d.log.Named("policy")}
-	hotline, err := callctl.NewHotlineStage(cfg.Hotlines, opts)
-	if err != nil {
+	if st.hotline, err = callctl.NewHotlineStage(cfg.Hotlines, opts); err != nil {
 		return nil, err
 	}
-	opts.Hotlines = hotline.Hotlines()
-	rules, err := callctl.NewRulesStage(cfg.Rules, opts)
-	if err != nil {
+	opts.Hotlines = st.hotline.Hotlines()
+	if st.rules, err = callctl.NewRulesStage(cfg.Rules, opts); err != nil {
 		return nil, err
 	}
-	return callctl.Pipeline{
-		callctl.NewIdentify(normalizer(numbers)),
-		block,
-		contact,
-		hotline,
-		rules,
-		callctl.NewClosedStage(hotline),
-	}, nil
+	st.closed = callctl.NewClosedStage(st.hotline)
+	return st, nil
+}
+
+// pipeline puts the stages in order, each for a reason: identify first,
+// since every stage needs the numbers; blocking next, the cheapest refusal
+// and one that must not create contacts for spam; then the contact, so
+// that the hotline's display and the rules see it; the hotline before the
+// rules, which read hotline.open; the closed check last, so a rule's route
+// can send out-of-hours calls elsewhere.
+func (st *stages) pipeline() callctl.Pipeline {
+	return callctl.Pipeline{st.identify, st.block, st.contact, st.hotline, st.rules, st.closed}
 }
 
 func buildRouting(cfg *configs.Config) (*sip.Routing, error) {
