@@ -197,8 +197,8 @@ func (a *app) wait() int {
 // until they end or the drain timeout passes, then records are flushed.
 func (a *app) shutdown(why string) int {
 	timeout := a.cfg.SIP.DrainTimeout.D()
-	a.log.Info("draining", zap.String("signal", why), zap.Int("calls", a.tracker.Pending()), zap.Duration("timeout", timeout))
 	a.proxy.Drain()
+	a.log.Info("draining", zap.String("signal", why), zap.Int("calls", a.tracker.Pending()), zap.Duration("timeout", timeout))
 	deadline := time.Now().Add(timeout)
 	for a.tracker.Pending() > 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
