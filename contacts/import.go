@@ -293,11 +293,10 @@ func (s *Store) applyBatch(ctx context.Context, recs []record) (batchResult, err
 		return res, err
 	}
 	defer tx.Rollback()
-	find, err := tx.PrepareContext(ctx, s.q(`SELECT contact_id FROM contact_numbers WHERE e164 = ?`))
+	stored, err := s.ownersOf(ctx, tx, recs)
 	if err != nil {
-		return res, fmt.Errorf("contacts: import: prepare: %w", err)
+		return res, err
 	}
-	defer find.Close()
 
 	owners := map[string]*target{} // numbers seen in this batch
 	existing := map[int64]*target{}
@@ -316,13 +315,9 @@ func (s *Store) applyBatch(ctx context.Context, recs []record) (batchResult, err
 				into = t
 				break
 			}
-			var id int64
-			err := find.QueryRowContext(ctx, p.E164).Scan(&id)
-			if errors.Is(err, sql.ErrNoRows) {
+			id, ok := stored[p.E164]
+			if !ok {
 				continue
-			}
-			if err != nil {
-				return res, fmt.Errorf("contacts: import line %d: find %s: %w", rec.line, p.E164, err)
 			}
 			if t := existing[id]; t != nil {
 				into = t
@@ -352,9 +347,7 @@ func (s *Store) applyBatch(ctx context.Context, recs []record) (batchResult, err
 			res.created++
 			continue
 		}
-		if err := merge(ctx, into, rec, owners, find); err != nil {
-			return res, fmt.Errorf("contacts: import line %d: merge: %w", rec.line, err)
-		}
+		merge(into, rec, owners, stored)
 		res.merged++
 	}
 
@@ -429,7 +422,7 @@ func (s *Store) applyBatch(ctx context.Context, recs []record) (batchResult, err
 // merge folds a record into a contact: empty fields are filled, tags and
 // fields united, numbers that belong to nobody added. Numbers that belong
 // to a third contact stay there.
-func merge(ctx context.Context, t *target, rec *record, owners map[string]*target, find *sql.Stmt) error {
+func merge(t *target, rec *record, owners map[string]*target, stored map[string]int64) {
 	c := &t.c
 	fill := func(dst *string, v string) {
 		if *dst == "" && v != "" {
@@ -459,20 +452,57 @@ func merge(ctx context.Context, t *target, rec *record, owners map[string]*targe
 		if owners[p.E164] != nil || len(c.Numbers) >= maxNumbers {
 			continue
 		}
-		var id int64
-		err := find.QueryRowContext(ctx, p.E164).Scan(&id)
-		if err == nil {
+		if _, ok := stored[p.E164]; ok {
 			continue // a third contact's number
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return err
 		}
 		c.Numbers = append(c.Numbers, p)
 		t.added = append(t.added, p)
 		owners[p.E164] = t
 		t.changed = true
 	}
-	return nil
+}
+
+// lookupChunk is the number of E.164 numbers asked for in one query: far
+// below SQLite's and PostgreSQL's parameter limits, and large enough that a
+// batch needs a few dozen queries instead of one per number.
+const lookupChunk = 500
+
+// ownersOf returns the stored owner of every number in the batch. It runs
+// inside the batch's transaction, so no other writer can add a number
+// between the lookup and the inserts.
+func (s *Store) ownersOf(ctx context.Context, tx *sql.Tx, recs []record) (map[string]int64, error) {
+	var all []any
+	for i := range recs {
+		if recs[i].reject != "" {
+			continue
+		}
+		for _, p := range recs[i].phones {
+			all = append(all, p.E164)
+		}
+	}
+	owners := make(map[string]int64)
+	for len(all) > 0 {
+		n := min(len(all), lookupChunk)
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT e164, contact_id FROM contact_numbers WHERE e164 IN (`+placeholders(n)+`)`), all[:n]...)
+		if err != nil {
+			return nil, fmt.Errorf("contacts: import: find numbers: %w", err)
+		}
+		for rows.Next() {
+			var e164 string
+			var id int64
+			if err := rows.Scan(&e164, &id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("contacts: import: find numbers: %w", err)
+			}
+			owners[e164] = id
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("contacts: import: find numbers: %w", err)
+		}
+		all = all[n:]
+	}
+	return owners, nil
 }
 
 func contains(list []string, s string) bool {

@@ -784,10 +784,12 @@ func digitsOf(q string) string {
 	return b.String()
 }
 
-// PurgeCallContacts deletes contacts created by calls that have no call
-// left, for the retention job: once a caller's every call has expired,
-// the contact the first call made goes too.
-func (s *Store) PurgeCallContacts(ctx context.Context) (int64, error) {
+// PurgeCallContacts deletes contacts created by calls before the given
+// time that have no call left, for the retention job: once a caller's every
+// call has expired, the contact the first call made goes too. The time
+// bound spares contacts whose first call record is still on its way to the
+// database.
+func (s *Store) PurgeCallContacts(ctx context.Context, before time.Time) (int64, error) {
 	ok, err := s.callsTable(ctx)
 	if err != nil || !ok {
 		return 0, err
@@ -795,8 +797,8 @@ func (s *Store) PurgeCallContacts(ctx context.Context) (int64, error) {
 	if err := s.flushPending(ctx); err != nil {
 		return 0, err
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT c.id FROM contacts c WHERE c.source = ?
-		AND NOT EXISTS (SELECT 1 FROM calls WHERE calls.contact_id = c.id)`), string(SourceCall))
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT c.id FROM contacts c WHERE c.source = ? AND c.created_at < ?
+		AND NOT EXISTS (SELECT 1 FROM calls WHERE calls.contact_id = c.id)`), string(SourceCall), millis(before))
 	if err != nil {
 		return 0, fmt.Errorf("contacts: purge: %w", err)
 	}

@@ -388,3 +388,38 @@ func TestStoreWithoutCallsTable(t *testing.T) {
 		t.Errorf("delete: %v", err)
 	}
 }
+
+func TestPurgeCallContacts(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	cache := newCache(t, e.store)
+	expired, _ := cache.FindOrCreate(contacts.Phone{E164: "+4930601"}, "") // its calls are gone
+	called, _ := cache.FindOrCreate(contacts.Phone{E164: "+4930602"}, "")  // still has a call
+	imported, err := e.store.Create(ctx, contacts.Contact{Source: contacts.SourceImport, Numbers: []contacts.Phone{{E164: "+4930603"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.addCall(t, callctl.Record{ID: "k", Caller: "+4930602", ContactID: called.ID, StartedAt: time.Now()})
+	n, err := e.store.PurgeCallContacts(ctx, time.Now().Add(time.Minute))
+	if err != nil || n != 1 {
+		t.Fatalf("purged %d, %v; want 1", n, err)
+	}
+	for id, want := range map[int64]bool{expired.ID: false, called.ID: true, imported.ID: true} {
+		_, err := e.store.Get(ctx, id)
+		if got := err == nil; got != want {
+			t.Errorf("contact %d kept = %v, want %v (%v)", id, got, want, err)
+		}
+	}
+	if cache.Lookup("+4930601") != nil {
+		t.Error("purged contact still cached")
+	}
+	// A contact younger than the bound stays even without calls: its first
+	// call record may still be on its way.
+	fresh, _ := cache.FindOrCreate(contacts.Phone{E164: "+4930604"}, "")
+	if n, _ := e.store.PurgeCallContacts(ctx, time.Now().Add(-time.Hour)); n != 0 {
+		t.Errorf("purged %d fresh contacts", n)
+	}
+	if _, err := e.store.Get(ctx, fresh.ID); err != nil {
+		t.Error(err)
+	}
+}
