@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/switchboard-sip/switchboard/callctl"
+	"github.com/switchboard-sip/switchboard/web"
+)
+
+// webWrappers wrap the finished HTTP handler, first in the list innermost:
+// the board's sign-in must see every request before the server's token
+// check does. webHandler applies them after the webHooks.
+var webWrappers []func(a *app, s *web.Server, h http.Handler) http.Handler
+
+func init() {
+	startHooks = append(startHooks, startBoard)
+	webHooks = append(webHooks, registerBoard)
+	webWrappers = append(webWrappers, wrapBoardAuth)
+}
+
+// board is the board's part of a running switchboard: the event hub and
+// the sign-in layer (made when the HTTP server is).
+type board struct {
+	hub  *web.Hub
+	auth atomic.Pointer[web.Auth]
+}
+
+// boards finds the board of an app; several apps run in one process in
+// tests and in the demo.
+var boards sync.Map // *app → *board
+
+func boardOf(a *app) *board {
+	if b, ok := boards.Load(a); ok {
+		return b.(*board)
+	}
+	return nil
+}
+
+// LastSignIn is when a receptionist last signed in to the board, for the
+// missed-call exceptions; zero when nobody has (or no token is set, so
+// nobody needs to).
+func (b *board) LastSignIn() time.Time {
+	if au := b.auth.Load(); au != nil {
+		return au.LastSignIn()
+	}
+	return time.Time{}
+}
+
+// startBoard starts the event hub and makes it a call observer. The hub
+// enriches events with the rendered hotline texts and the contact's
+// history on its own goroutine, never on the SIP path.
+func startBoard(a *app) error {
+	hotline, err := callctl.NewHotlineStage(a.cfg.Hotlines, callctl.PolicyOptions{
+		Contacts: callctl.IndexContacts(a.deps.cache), Location: a.cfg.Location,
+		LinkPrefix: a.cfg.Missed.Email.LinkPrefix, Log: a.log.Named("board"),
+	})
+	if err != nil {
+		return err
+	}
+	contact := web.ContactEnricher(a.deps.contacts, a.calls, a.cfg.Location)
+	enrich := web.EnricherFunc(func(ctx context.Context, e callctl.Event) web.Extras {
+		var x web.Extras
+		if e.Call != nil && e.Record.Hotline != "" {
+			if r := hotline.Evaluate(e.Call); r.Hotline != nil {
+				x.Hotline = &web.EventHotline{Name: r.Hotline.Name(), Company: r.Rendered.Company,
+					Greeting: r.Rendered.Greeting, Display: r.Rendered.Display}
+			}
+		}
+		x.Contact = contact(ctx, e)
+		return x
+	})
+	b := &board{hub: web.NewHub(web.HubOptions{Enricher: enrich, Location: a.cfg.Location, Log: a.log.Named("events")})}
+	boards.Store(a, b)
+	a.observers = append(a.observers, b.hub.Observe)
+	a.closers = append(a.closers, func(context.Context) error {
+		b.hub.Close()
+		boards.Delete(a)
+		return nil
+	})
+	return nil
+}
+
+func registerBoard(a *app, s *web.Server) {
+	b := boardOf(a)
+	if b == nil {
+		return
+	}
+	b.hub.Register(s)
+	web.RegisterBoard(s, web.BoardOptions{LinkPrefix: a.cfg.Missed.Email.LinkPrefix})
+}
+
+func wrapBoardAuth(a *app, s *web.Server, h http.Handler) http.Handler {
+	b := boardOf(a)
+	if b == nil {
+		return h
+	}
+	au := web.NewAuth(s, web.AuthOptions{Log: a.log.Named("auth")})
+	b.auth.Store(au)
+	return au.Wrap(h)
+}

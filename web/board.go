@@ -1,0 +1,164 @@
+package web
+
+import (
+	"context"
+	"embed"
+	"io/fs"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/switchboard-sip/switchboard/callctl"
+	"github.com/switchboard-sip/switchboard/contacts"
+	"github.com/switchboard-sip/switchboard/storage/callstore"
+)
+
+// boardFiles is the receptionist board: plain HTML, CSS and JavaScript,
+// embedded so that the binary needs nothing else and no build step.
+//
+//go:embed board
+var boardFiles embed.FS
+
+// BoardOptions configure the board.
+type BoardOptions struct {
+	// LinkPrefix goes before a number in "call back" links
+	// (missed.email.link_prefix); "tel:" when empty.
+	LinkPrefix string
+	// Title is shown in the page header; "Switchboard" when empty.
+	Title string
+}
+
+// BoardConfig is the body of GET /api/board: what the page needs to know
+// of the config.
+type BoardConfig struct {
+	LinkPrefix string `json:"link_prefix"`
+	Title      string `json:"title"`
+}
+
+// boardCSP allows the page its own files and nothing else: no inline
+// script, no other origin, no framing (clickjacking of "block number").
+const boardCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
+// RegisterBoard adds the board (GET / and its files under /board/) and
+// GET /api/board to s.
+func RegisterBoard(s *Server, o BoardOptions) {
+	if o.LinkPrefix == "" {
+		o.LinkPrefix = "tel:"
+	}
+	if o.Title == "" {
+		o.Title = "Switchboard"
+	}
+	files := http.FileServerFS(boardFiles)
+	page := func(w http.ResponseWriter, r *http.Request) {
+		boardHeaders(w)
+		if r.URL.Path == "/" {
+			b, err := fs.ReadFile(boardFiles, "board/index.html")
+			if err != nil {
+				s.internal(w, r, err)
+				return
+			}
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Write(b)
+			return
+		}
+		if strings.HasSuffix(r.URL.Path, "/") {
+			// No directory listings.
+			WriteError(w, http.StatusNotFound, "no such path "+r.URL.Path)
+			return
+		}
+		files.ServeHTTP(w, r)
+	}
+	s.HandleFunc("GET /{$}", page)
+	s.HandleFunc("GET /board/", page)
+	cfg := BoardConfig{LinkPrefix: o.LinkPrefix, Title: o.Title}
+	s.HandleFunc("GET /api/board", func(w http.ResponseWriter, r *http.Request) {
+		WriteJSON(w, http.StatusOK, cfg)
+	})
+}
+
+func boardHeaders(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", boardCSP)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+	// The files change with the binary; no-cache makes the browser ask
+	// again after an upgrade rather than run an old script.
+	h.Set("Cache-Control", "no-cache")
+}
+
+// ContactReader is what call events need from the contact store;
+// *contacts.Store implements it.
+type ContactReader interface {
+	Get(ctx context.Context, id int64) (contacts.Contact, error)
+	FindByNumber(ctx context.Context, e164 string) (contacts.Contact, error)
+}
+
+// ContactEnricher is the contact half of an Enricher: it finds the remote
+// party's contact (by the record's contact id, else by number) and its
+// history before this call. calls may be nil; then the history counts
+// whatever the store has, this call included when already written.
+func ContactEnricher(store ContactReader, calls CallReader, loc *time.Location) func(ctx context.Context, e callctl.Event) *EventContact {
+	if loc == nil {
+		loc = time.UTC
+	}
+	return func(ctx context.Context, e callctl.Event) *EventContact {
+		c, ok := findEventContact(ctx, store, e)
+		if !ok {
+			return nil
+		}
+		out := &EventContact{ID: c.ID, Name: c.Name, Company: c.Company, Email: c.Email, Tags: c.Tags,
+			CallsCount: c.CallsCount, LastCallAt: formatPtr(c.LastCallAt, loc), OpenMissed: c.OpenMissed}
+		if out.Tags == nil {
+			out.Tags = []string{}
+		}
+		if calls == nil {
+			return out
+		}
+		// Records are written behind the call: this call may or may not
+		// be in the history yet. The newest two tell.
+		recent, _, err := calls.List(ctx, callstore.Query{ContactID: c.ID, Limit: 2})
+		if err != nil {
+			return out
+		}
+		out.LastCallAt = nil
+		for _, r := range recent {
+			if r.ID == e.Record.ID || r.CallID == e.Record.CallID {
+				out.CallsCount = max(out.CallsCount-1, 0)
+				continue
+			}
+			if out.LastCallAt == nil {
+				out.LastCallAt = formatPtr(&r.StartedAt, loc)
+			}
+		}
+		return out
+	}
+}
+
+func findEventContact(ctx context.Context, store ContactReader, e callctl.Event) (contacts.Contact, bool) {
+	if id := e.Record.ContactID; id != 0 {
+		c, err := store.Get(ctx, id)
+		return c, err == nil
+	}
+	number := e.Record.Caller
+	if e.Record.Direction == callctl.Outbound {
+		number = e.Record.Called
+	}
+	if c := e.Call; c != nil {
+		if r := c.Remote(); r.Anonymous || r.Internal {
+			return contacts.Contact{}, false
+		}
+	}
+	if !strings.HasPrefix(number, "+") {
+		return contacts.Contact{}, false
+	}
+	c, err := store.FindByNumber(ctx, number)
+	if err != nil {
+		return contacts.Contact{}, false
+	}
+	if c.ID == 0 {
+		return contacts.Contact{}, false
+	}
+	return c, true
+}
