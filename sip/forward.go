@@ -42,7 +42,8 @@ func (p *Proxy) onInDialogOrOther(req *gosip.Request, tx gosip.ServerTransaction
 		target = *trunk.Outbound
 	}
 	fwd := req.Clone()
-	p.popOwnRoutes(fwd)
+	for fwd.RemoveHeader("Route") {
+	}
 	p.aim(fwd, target)
 	if req.Method == gosip.SUBSCRIBE || req.Method == gosip.REFER {
 		p.addRecordRoute(fwd, req.Transport())
@@ -71,12 +72,13 @@ func (p *Proxy) aim(req *gosip.Request, target gosip.Uri) {
 
 // forwardInDialog routes a request of an established dialog by its Route
 // set (RFC 3261 §16.4, loose routing). It needs no memory of the dialog, so
-// calls set up before a restart keep working.
+// calls set up before a restart keep working. Only requests that carry the
+// Route we signed for their dialog, or name us and belong to a dialog we
+// remember, are relayed: a To tag alone proves nothing.
 func (p *Proxy) forwardInDialog(req *gosip.Request, tx gosip.ServerTransaction) {
 	fwd := req.Clone()
 	p.strictRouteFix(fwd)
-	signed := p.popOwnRoutes(fwd)
-	if !signed && !p.knownSource(req) {
+	if !p.mayRelay(fwd) {
 		p.count(req, 403)
 		respond(tx, req, 403, "Forbidden")
 		return
@@ -119,9 +121,18 @@ func (p *Proxy) resolveSelf(req *gosip.Request) bool {
 	return true
 }
 
-func (p *Proxy) knownSource(req *gosip.Request) bool {
-	dir, _ := p.routing.Load().classifyRequest(req)
-	return dir != ""
+// mayRelay pops our Route entries and says whether the in-dialog request
+// may go on: it carried our signature, or it names us and we remember its
+// dialog (resolveSelf then finds the target).
+func (p *Proxy) mayRelay(req *gosip.Request) bool {
+	if p.popOwnRoutes(req) {
+		return true
+	}
+	if req.Route() == nil && p.self.is(req.Recipient.Host, req.Recipient.Port) {
+		_, ok := p.dialogs.target(req)
+		return ok
+	}
+	return false
 }
 
 // relayNonInvite sends a request statefully and relays its responses.
@@ -154,7 +165,7 @@ func (p *Proxy) relayNonInvite(req, fwd *gosip.Request, tx gosip.ServerTransacti
 func (p *Proxy) onAck(req *gosip.Request, _ gosip.ServerTransaction) {
 	fwd := req.Clone()
 	p.strictRouteFix(fwd)
-	if !p.popOwnRoutes(fwd) && !p.knownSource(req) {
+	if !p.mayRelay(fwd) {
 		return
 	}
 	if !decMaxForwards(fwd) || !p.resolveSelf(fwd) {

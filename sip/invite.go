@@ -116,7 +116,10 @@ func (p *Proxy) buildForward(req *gosip.Request, r *Routing, c *callctl.Call, tr
 		return nil, err
 	}
 	fwd := req.Clone()
-	p.popOwnRoutes(fwd)
+	// An initial request goes where our policy says, never where a Route
+	// set preloaded by the caller would steer it (no open relay).
+	for fwd.RemoveHeader("Route") {
+	}
 	retarget(fwd, target)
 	applyCall(fwd, c)
 	inTransport := req.Transport()

@@ -6,6 +6,7 @@ package sip
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"net"
@@ -81,6 +82,7 @@ type Proxy struct {
 	routing atomic.Pointer[Routing]
 	self    selfAddrs
 	dialogs dialogs
+	pre     *prefilter
 	drain   atomic.Bool
 	ready   sync.WaitGroup
 	ports   map[string]int // network → listen port
@@ -97,7 +99,15 @@ func New(opts Options, r *Routing) (*Proxy, error) {
 	if opts.Advertise == "" {
 		opts.Advertise = opts.Listen[0].Host
 	}
-	p := &Proxy{opts: opts, log: opts.Log, tracker: opts.Tracker, met: opts.Metrics, ports: map[string]int{}}
+	if len(opts.RouteKey) == 0 {
+		// Without a shared key, dialogs survive no restart, but stay safe.
+		opts.RouteKey = make([]byte, 32)
+		if _, err := rand.Read(opts.RouteKey); err != nil {
+			return nil, fmt.Errorf("sip: route key: %w", err)
+		}
+	}
+	p := &Proxy{opts: opts, log: opts.Log, tracker: opts.Tracker, met: opts.Metrics, ports: map[string]int{},
+		pre: &prefilter{conns: map[string]net.PacketConn{}}}
 	slogger := slog.New(zapslog.NewHandler(opts.Log.Named("sipgo").Core()))
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(opts.UserAgent),
@@ -106,7 +116,8 @@ func New(opts Options, r *Routing) (*Proxy, error) {
 			gosip.WithTransactionLayerLogger(slogger),
 			gosip.WithTransactionLayerUnhandledResponseHandler(p.onStrayResponse),
 		),
-		sipgo.WithUserAgentTransportLayerOptions(gosip.WithTransportLayerLogger(slogger)),
+		sipgo.WithUserAgentTransportLayerOptions(gosip.WithTransportLayerLogger(slogger),
+			gosip.WithTransportLayerReadFilter(p.pre.filter)),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("sip: %w", err)
@@ -119,12 +130,12 @@ func New(opts Options, r *Routing) (*Proxy, error) {
 		return nil, fmt.Errorf("sip: %w", err)
 	}
 	p.SetRouting(r)
-	p.srv.OnInvite(p.onInvite)
-	p.srv.OnAck(p.onAck)
-	p.srv.OnCancel(p.onStrayCancel)
-	p.srv.OnBye(p.onInDialogOrOther)
-	p.srv.OnOptions(p.onOptions)
-	p.srv.OnNoRoute(p.onInDialogOrOther)
+	p.srv.OnInvite(p.checked(p.onInvite))
+	p.srv.OnAck(p.checked(p.onAck))
+	p.srv.OnCancel(p.checked(p.onStrayCancel))
+	p.srv.OnBye(p.checked(p.onInDialogOrOther))
+	p.srv.OnOptions(p.checked(p.onOptions))
+	p.srv.OnNoRoute(p.checked(p.onInDialogOrOther))
 	return p, nil
 }
 
@@ -155,6 +166,7 @@ func (p *Proxy) Listeners() ([]func(ctx context.Context) error, error) {
 			}
 			closers = append(closers, func() { conn.Close() })
 			p.noteListen("udp", conn.LocalAddr())
+			p.pre.conns[conn.LocalAddr().String()] = conn
 			serve = append(serve, func(ctx context.Context) error {
 				go func() { <-ctx.Done(); conn.Close() }()
 				return p.srv.ServeUDP(conn)

@@ -1,0 +1,93 @@
+package sip
+
+import (
+	"bytes"
+	"net"
+	"strings"
+
+	gosip "github.com/emiago/sipgo/sip"
+)
+
+// prefilter checks the request line of every UDP datagram before sipgo
+// parses it. sipgo drops what it cannot parse without a word; RFC 4475
+// §3.1.2 wants a 400 (or 505, 416) for a malformed request line, so that
+// the sender stops retransmitting and learns why. Checking the first line
+// only costs nothing next to the parse.
+type prefilter struct {
+	conns map[string]net.PacketConn // local address → our listening socket
+}
+
+func (f *prefilter) filter(info gosip.TransportReadProps, data []byte) ([]byte, error) {
+	if info.Transport != "UDP" {
+		return data, nil
+	}
+	code, reason := checkRequestLine(data)
+	if code == 0 {
+		return data, nil
+	}
+	if conn := f.conns[info.LocalAddr.String()]; conn != nil {
+		_, _ = conn.WriteTo(rawResponse(data, code, reason), info.RemoteAddr)
+	}
+	return nil, nil
+}
+
+// checkRequestLine validates "Method SP Request-URI SP SIP-Version CRLF"
+// (RFC 3261 §7.1, §25.1). Responses and keep-alives pass.
+func checkRequestLine(data []byte) (int, string) {
+	end := bytes.IndexByte(data, '\n')
+	if end < 0 || bytes.HasPrefix(data, []byte("SIP/")) || len(bytes.TrimSpace(data)) == 0 {
+		return 0, ""
+	}
+	line := string(bytes.TrimSuffix(data[:end], []byte("\r")))
+	parts := strings.Split(line, " ")
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" {
+		return 400, "Malformed Request-Line"
+	}
+	if !strings.HasPrefix(parts[2], "SIP/") {
+		return 400, "Malformed Request-Line"
+	}
+	if parts[2] != "SIP/2.0" {
+		return 505, "Version Not Supported"
+	}
+	uri := parts[1]
+	if strings.ContainsAny(uri, "<>\t") {
+		return 400, "Malformed Request-URI"
+	}
+	scheme, _, ok := strings.Cut(uri, ":")
+	if !ok {
+		return 400, "Malformed Request-URI"
+	}
+	switch strings.ToLower(scheme) {
+	case "sip", "sips", "tel":
+		return 0, ""
+	}
+	return 416, "Unsupported URI Scheme"
+}
+
+// rawResponse builds a stateless response from a request that could not be
+// parsed, copying the headers RFC 3261 §8.2.6.2 says a response carries.
+func rawResponse(req []byte, code int, reason string) []byte {
+	var b bytes.Buffer
+	b.WriteString("SIP/2.0 ")
+	b.WriteString(itoa(code))
+	b.WriteString(" " + reason + "\r\n")
+	head, _, _ := bytes.Cut(req, []byte("\r\n\r\n"))
+	for _, line := range bytes.Split(head, []byte("\n"))[1:] {
+		line = bytes.TrimRight(line, "\r")
+		name, _, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		switch strings.ToLower(strings.TrimSpace(string(name))) {
+		case "via", "v", "from", "f", "to", "t", "call-id", "i", "cseq":
+			b.Write(line)
+			b.WriteString("\r\n")
+		}
+	}
+	b.WriteString("Content-Length: 0\r\n\r\n")
+	return b.Bytes()
+}
+
+func itoa(n int) string {
+	return string([]byte{byte('0' + n/100%10), byte('0' + n/10%10), byte('0' + n%10)})
+}
