@@ -2,6 +2,7 @@ package contacts
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"sync"
@@ -165,17 +166,17 @@ func (c *Cache) load(ctx context.Context) error {
 	}
 	defer rows.Close()
 	tagSets := map[string][]string{}
+	var tags sql.RawBytes // no string per row: most rows share a tag set
 	for rows.Next() {
 		in := &Info{}
-		var tags string
 		if err := rows.Scan(&in.ID, &in.Name, &in.Company, &in.Email, &tags); err != nil {
 			return fmt.Errorf("contacts: cache: load: %w", err)
 		}
-		t, ok := tagSets[tags]
+		t, ok := tagSets[string(tags)]
 		if !ok {
-			t = decodeTags(tags)
+			t = decodeTags(string(tags))
 			if len(tagSets) < 10000 {
-				tagSets[tags] = t
+				tagSets[string(tags)] = t
 			}
 		}
 		in.Tags = t

@@ -3,6 +3,7 @@ package contacts_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -43,6 +44,9 @@ func BenchmarkCacheLoad(b *testing.B) {
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
 		start := time.Now()
 		c, err := contacts.NewCache(ctx, e.store, contacts.CacheOptions{Poll: time.Hour})
 		if err != nil {
@@ -50,10 +54,13 @@ func BenchmarkCacheLoad(b *testing.B) {
 		}
 		b.ReportMetric(time.Since(start).Seconds(), "s/load")
 		b.StopTimer()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "MiB-heap")
 		if st := c.Stats(); st.Contacts != n || st.Numbers != n+n/3 {
 			b.Fatalf("loaded %+v", st)
 		}
-		if in := c.Lookup("+4930000003"); in == nil || in.ID != 3 {
+		if in := c.Lookup("+493000000003"); in == nil || in.ID != 3 {
 			b.Fatalf("lookup: %+v", in)
 		}
 		c.Close(ctx)
