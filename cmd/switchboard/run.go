@@ -287,21 +287,50 @@ func (a *app) watchConfig() <-chan struct{} {
 	return ch
 }
 
-// housekeeping closes dialogs whose BYE never came.
+// housekeeping closes dialogs whose BYE never came and applies the
+// retention of call records (SPEC §2).
 func (a *app) housekeeping() {
 	t := time.NewTicker(10 * time.Second)
 	defer t.Stop()
+	var lastPrune time.Time
 	for {
 		select {
 		case <-a.ctx.Done():
 			return
-		case <-t.C:
+		case now := <-t.C:
 			if max := a.cfg.SIP.MaxCallDuration.D(); max > 0 {
 				if n := a.tracker.Expire(max); n > 0 {
 					a.log.Info("closed calls past the maximum call length", zap.Int("calls", n))
 				}
+				a.proxy.ExpireDialogs(max)
+			}
+			if now.Sub(lastPrune) >= time.Hour {
+				lastPrune = now
+				a.prune(now)
 			}
 		}
+	}
+}
+
+// prune deletes call records older than storage.retention, then the
+// contacts that only those calls had created.
+func (a *app) prune(now time.Time) {
+	keep := a.cfg.Storage.Retention.D()
+	if keep <= 0 {
+		return
+	}
+	before := now.Add(-keep)
+	calls, err := a.calls.Prune(a.ctx, before)
+	if err != nil {
+		a.log.Warn("retention: calls", zap.Error(err))
+		return
+	}
+	gone, err := a.deps.contacts.PurgeCallContacts(a.ctx, before)
+	if err != nil {
+		a.log.Warn("retention: contacts", zap.Error(err))
+	}
+	if calls > 0 || gone > 0 {
+		a.log.Info("retention", zap.Int64("calls_deleted", calls), zap.Int64("contacts_deleted", gone), zap.Time("before", before))
 	}
 }
 
