@@ -57,3 +57,14 @@ colour: blue
 		})
 	}
 }
+
+// TestExampleConfigsCheck runs the shipped configs through everything
+// `switchboard check` does, templates and rules included.
+func TestExampleConfigsCheck(t *testing.T) {
+	for _, p := range []string{"../../configs/example.yaml", "../../configs/default.yaml"} {
+		var out, errb bytes.Buffer
+		if code := dispatch([]string{"check", "-c", p}, &out, &errb); code != 0 {
+			t.Errorf("%s: exit %d: %s", p, code, errb.String())
+		}
+	}
+}
