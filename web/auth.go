@@ -120,6 +120,15 @@ func (a *Auth) LastSignIn() time.Time {
 	return time.Unix(0, n)
 }
 
+// Register adds /api/session to s as well, for a server that is not
+// wrapped: without a token the board then needs nothing else. Wrapped, the
+// sign-in layer answers these paths before the server sees them.
+func (a *Auth) Register(s *Server) {
+	s.HandleFunc("GET /api/session", a.session)
+	s.HandleFunc("POST /api/session", a.session)
+	s.HandleFunc("DELETE /api/session", a.session)
+}
+
 // Wrap returns next (normally the Server) behind the sign-in layer.
 func (a *Auth) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -91,6 +91,9 @@ func registerBoard(a *app, s *web.Server) {
 	}
 	b.hub.Register(s)
 	web.RegisterBoard(s, web.BoardOptions{LinkPrefix: a.cfg.Missed.Email.LinkPrefix})
+	au := web.NewAuth(s, web.AuthOptions{Log: a.log.Named("auth")})
+	au.Register(s)
+	b.auth.Store(au)
 }
 
 func wrapBoardAuth(a *app, s *web.Server, h http.Handler) http.Handler {
@@ -98,7 +101,9 @@ func wrapBoardAuth(a *app, s *web.Server, h http.Handler) http.Handler {
 	if b == nil {
 		return h
 	}
-	au := web.NewAuth(s, web.AuthOptions{Log: a.log.Named("auth")})
-	b.auth.Store(au)
+	au := b.auth.Load()
+	if au == nil {
+		return h
+	}
 	return au.Wrap(h)
 }

@@ -18,6 +18,7 @@
     missed: [], // missed-call entries
     missedAvailable: true,
     companies: new Map(), // hotline name -> company, learnt from events
+    people: new Map(), // remote number -> {name, company, national}, learnt from events
     es: null,
     lastId: "",
   };
@@ -92,6 +93,28 @@
     if (hotline && hotline.company) return hotline.company;
     if (call.hotline && state.companies.has(call.hotline)) return state.companies.get(call.hotline);
     return call.hotline || "";
+  }
+
+  // person is what the board knows of a call's remote party: the name and
+  // company of its contact (from call events), else the display name
+  // received, and the number in the most readable form known.
+  function person(c) {
+    const number = remoteNumber(c);
+    const p = (number && state.people.get(number)) || {};
+    const name = p.name || (c.direction !== "outbound" ? c.caller_name : "") || "";
+    return { name, company: p.company || "", number: p.national || number || c._national || "unknown number" };
+  }
+
+  function learn(ev) {
+    const c = ev.call;
+    const number = remoteNumber(c);
+    const national = c.direction === "outbound" ? ev.called_national : ev.caller_national;
+    if (national) c._national = national;
+    if (!number) return;
+    const p = state.people.get(number) || {};
+    if (ev.contact) { p.name = ev.contact.name; p.company = ev.contact.company; }
+    if (national) p.national = national;
+    state.people.set(number, p);
   }
 
   function plural(n, one, many) { return `${n} ${n === 1 ? one : many}`; }
@@ -197,7 +220,7 @@
     $("active").replaceChildren(...list.map((ev) => {
       const c = ev.call, ct = ev.contact;
       return el("li", { dataset: { callId: c.id } },
-        el("span", { class: "who" }, (ct && ct.name) || c.caller_name || remoteNumber(c)),
+        el("span", { class: "who" }, (ct && ct.name) || person(c).name || person(c).number),
         el("span", { class: "meta" }, [company(c, ev.hotline), ct && ct.company].filter(Boolean).join(" · ")),
         el("span", { class: "duration", dataset: { since: c.answered_at || c.started_at }, title: "Talking for" },
           since(c.answered_at || c.started_at)));
@@ -210,12 +233,13 @@
     $("recent").replaceChildren(...state.recent.map((c) => {
       const number = remoteNumber(c);
       const inbound = c.direction !== "outbound";
+      const who = person(c);
       const talk = c.disposition === "answered" ? duration(c.talk_ms) : "";
       return el("li", { dataset: { callId: c.id, disposition: c.disposition || "" } },
         el("span", { class: "when" }, when(c.started_at)),
         el("span", { "aria-label": inbound ? "incoming" : "outgoing", title: inbound ? "incoming" : "outgoing" }, inbound ? "↙" : "↗"),
-        el("span", { class: "who" }, c.caller_name && inbound ? `${c.caller_name} (${number})` : number || "unknown"),
-        el("span", { class: "meta" }, company(c)),
+        el("span", { class: "who" }, who.name ? `${who.name} (${who.number})` : who.number),
+        el("span", { class: "meta" }, [company(c), who.company].filter(Boolean).join(" · ")),
         el("span", { class: `tag disp-${c.disposition || "ringing"}` }, (c.disposition || "in progress").replace("_", " ")),
         talk ? el("span", { class: "duration" }, talk) : null,
         el("span", { class: "actions" },
@@ -230,7 +254,7 @@
     $("missed").replaceChildren(...list.map((m) => {
       const at = m.last_call_at || m.created_at || m.started_at || "";
       return el("li", { dataset: { missedId: String(m.id) } },
-        el("span", { class: "who" }, m.name || m.caller || "unknown"),
+        el("span", { class: "who" }, missedName(m)),
         m.count > 1 ? el("span", { class: "tag" }, `×${m.count}`) : null,
         el("span", { class: "meta" }, company({ hotline: m.hotline })),
         at ? el("span", { class: "when" }, when(at)) : null,
@@ -244,6 +268,13 @@
     const empty = $("missed-empty");
     empty.hidden = list.length > 0;
     empty.textContent = state.missedAvailable ? "No open missed call." : "Missed calls are not available.";
+  }
+
+  function missedName(m) {
+    const p = (m.caller && state.people.get(m.caller)) || {};
+    const name = p.name || m.caller_name || "";
+    const number = p.national || m.caller || "unknown number";
+    return name ? `${name} (${number})` : number;
   }
 
   function callBackLink(number) {
@@ -349,6 +380,7 @@
     const c = ev.call;
     if (!c || !c.id) return;
     if (ev.hotline && c.hotline) state.companies.set(c.hotline, ev.hotline.company);
+    learn(ev);
     if (type === "call.ended" || c.ended_at) {
       state.ringing.delete(c.id);
       state.active.delete(c.id);
