@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# Side-by-side load benchmark on loopback: SIPp UAC (trunk) -> proxy -> SIPp
+# UAS (PBX), the same scenarios for Kamailio (bench/kamailio/kamailio.cfg)
+# and switchboard (bench/switchboard.yaml, the full pipeline).
+#
+#   bench/sidebyside.sh
+#
+# For each proxy it
+#   1. steps the rate of answered calls (sipp/uac_answer.xml +
+#      bench/scenarios/uas_answer_now.xml, HOLD_MS hold) through RATES, STEP_S seconds per
+#      step, until a step fails, and reports the highest rate with >= 99.9 %
+#      of the calls completed and >= 97 % of the requested rate achieved;
+#   2. at half that rate, the INVITE->200 response-time distribution
+#      (SIPp, whole milliseconds) and ringing-then-CANCEL calls
+#      (sipp/uac_cancel.xml + sipp/uas_ring_forever.xml);
+#   3. at CPU_RATE calls per second, the proxy's CPU time per call (utime +
+#      stime of the proxy and its child processes, from /proc/PID/stat);
+#   4. at 2x its capacity (OVERLOAD=0 skips), the completed calls per second;
+# then prints the ratios switchboard/Kamailio.
+#
+# Environment: RATES (default "1000 2000 3000 4000 5000 6000 7000"), STEP_S
+# (30, at least 30), HOLD_MS (1000), CPU_RATE (2000), CHILDREN (Kamailio UDP
+# workers, 4), PROXIES ("kamailio switchboard"), KEEP=1 keeps the work
+# directory. Needs sipp (Debian sip-tester) and kamailio (installed with
+# apt-get when missing and run as root). Every process it starts is killed
+# by pid on exit; every SIPp run has a hard time limit.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+RATES=${RATES:-"1000 2000 3000 4000 5000 6000 7000"}
+STEP_S=${STEP_S:-30}
+HOLD_MS=${HOLD_MS:-1000}
+CPU_RATE=${CPU_RATE:-2000}
+CHILDREN=${CHILDREN:-4}
+PROXIES=${PROXIES:-"kamailio switchboard"}
+OVERLOAD=${OVERLOAD:-1}
+SIP_PORT=${SIP_PORT:-35060}
+PBX_PORT=${PBX_PORT:-35080}
+TRUNK_PORT=${TRUNK_PORT:-35090}
+HTTP_PORT=${HTTP_PORT:-38080}
+CLK_TCK=$(getconf CLK_TCK)
+
+if [ "$STEP_S" -lt 30 ] && [ -z "${ALLOW_SHORT:-}" ]; then echo "STEP_S must be at least 30" >&2; exit 2; fi
+need sipp "Debian package sip-tester"
+need curl
+if ! command -v kamailio >/dev/null && [[ " $PROXIES " == *" kamailio "* ]]; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+		echo "installing kamailio (Debian package)..." >&2
+		apt-cache policy kamailio | head -n 3 >&2
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kamailio >/dev/null
+	fi
+	need kamailio "Debian package kamailio"
+fi
+bench_init sidebyside
+RESULTS="$WORK/results.txt"
+: >"$RESULTS"
+
+start_kamailio() {
+	mkdir -p "$WORK/kamrun"
+	sed -e "s/@CHILDREN@/$CHILDREN/g" -e "s/@SIP_PORT@/$SIP_PORT/g" -e "s/@PBX_PORT@/$PBX_PORT/g" \
+		"$HERE/kamailio/kamailio.cfg" >"$WORK/kamailio.cfg"
+	spawn kamailio -f "$WORK/kamailio.cfg" -DD -E -x tlsf -m 1024 -M 16 \
+		-P "$WORK/kamrun/kamailio.pid" -Y "$WORK/kamrun" 2>"$WORK/kamailio.log"
+	PROXY_PID=$LAST_PID
+	local hex
+	hex=$(printf '%04X' "$SIP_PORT")
+	for _ in $(seq 1 100); do
+		kill -0 "$PROXY_PID" 2>/dev/null || break
+		grep -q "0100007F:$hex " /proc/net/udp && { sleep 0.5; return 0; }
+		sleep 0.1
+	done
+	echo "kamailio did not start; its log:" >&2
+	tail -n 30 "$WORK/kamailio.log" >&2
+	exit 1
+}
+
+start_proxy() {
+	case $1 in
+	kamailio) start_kamailio ;;
+	switchboard) start_switchboard; PROXY_PID=$SB_PID ;;
+	esac
+}
+
+# run NAME RATE SECONDS UAC UAS HOLD: one bounded SIPp run in $WORK/NAME;
+# sets R_CREATED R_OK R_FAILED R_GEN (seconds to create the calls) and
+# R_TICKS (proxy CPU ticks during the run).
+run() {
+	local name=$1 rate=$2 secs=$3 uac=$4 uas=$5 hold=$6
+	local dir="$WORK/$name" calls=$(($2 * $3))
+	local limit=$((secs + hold / 1000 + 40))
+	mkdir -p "$dir"
+	cd "$dir"
+	local uas_file="$SIPP_DIR/$uas"
+	[ -f "$HERE/scenarios/$uas" ] && uas_file="$HERE/scenarios/$uas"
+	spawn sipp -sf "$uas_file" -i 127.0.0.1 -p "$PBX_PORT" -nostdin \
+		-timeout "$((limit + 10))s" -d "$hold" -max_socket 65000 >uas.log 2>&1
+	local uas_pid=$LAST_PID
+	sleep 0.3
+	local t0 t1
+	t0=$(cpu_ticks "$PROXY_PID")
+	timeout --signal=KILL "$((limit + 15))" sipp -sf "$SIPP_DIR/$uac" -i 127.0.0.1 -p "$TRUNK_PORT" \
+		-s +49301234560 -r "$rate" -m "$calls" -d "$hold" -nostdin \
+		-timeout "${limit}s" -timeout_error -recv_timeout 10000 -max_socket 65000 \
+		-trace_stat -stf stats.csv -fd 1 -trace_rtt -rtt_freq 1 -trace_err -error_file errors.log \
+		"127.0.0.1:$SIP_PORT" >uac.log 2>&1 || true
+	t1=$(cpu_ticks "$PROXY_PID")
+	stop "$uas_pid"
+	cd "$WORK"
+	R_CREATED=$(stat_field "$dir/stats.csv" 'OutgoingCall(C)')
+	R_OK=$(stat_field "$dir/stats.csv" 'SuccessfulCall(C)')
+	R_FAILED=$(stat_field "$dir/stats.csv" 'FailedCall(C)')
+	R_CREATED=${R_CREATED:-0} R_OK=${R_OK:-0} R_FAILED=${R_FAILED:-0}
+	R_TICKS=$((t1 - t0))
+	# When the last call was created: interpolate between the two stats
+	# lines (1 s apart) around the moment OutgoingCall(C) reached its total.
+	R_GEN=$(awk -F';' -v total="$R_CREATED" '
+		NR == 1 { for (i = 1; i <= NF; i++) { if ($i == "OutgoingCall(C)") o = i; if ($i == "CurrentTime") c = i; if ($i == "StartTime") s = i }; next }
+		{ n = split($c, ct, "\t"); now = ct[n]; n = split($s, st, "\t"); start = st[n]
+		  if ($o + 0 >= total && total > 0) { t = pt + (total - po) / ($o - po) * (now - pt); if (pt == 0) t = now; printf "%.3f", t - start; exit }
+		  pt = now; po = $o + 0 }' "$dir/stats.csv")
+	R_GEN=${R_GEN:-0}
+}
+
+rtt_summary() { # DIR -> "n p50 p90 p99 p999 max" in ms
+	local f
+	f=$(ls "$1"/*_rtt.csv 2>/dev/null | head -n 1 || true)
+	[ -n "$f" ] || { echo "0 - - - - -"; return; }
+	awk -F';' 'NR > 1 && $2 != "" { print $2 }' "$f" | sort -g | awk '
+		function pct(q,   i) { i = int(NR * q + 0.999999); if (i < 1) i = 1; return v[i] }
+		{ v[NR] = $1 }
+		END { if (NR == 0) { print "0 - - - - -"; exit }
+		      printf "%d %s %s %s %s %s\n", NR, pct(0.5), pct(0.9), pct(0.99), pct(0.999), v[NR] }'
+}
+
+say() { echo "$*" | tee -a "$RESULTS"; }
+
+bench_proxy() {
+	local p=$1 best=0 r created ok failed gen ticks achieved pass
+	say "== $p"
+	start_proxy "$p"
+	for r in $RATES; do
+		run "$p-step-$r" "$r" "$STEP_S" uac_answer.xml uas_answer_now.xml "$HOLD_MS"
+		created=$R_CREATED ok=$R_OK failed=$R_FAILED gen=$R_GEN ticks=$R_TICKS
+		achieved=$(awk -v c="$created" -v g="$gen" 'BEGIN { printf "%.0f", (g > 0 ? c / g : 0) }')
+		pass=$(awk -v r="$r" -v s="$STEP_S" -v ok="$ok" -v a="$achieved" 'BEGIN { print (ok >= 0.999 * r * s && a >= 0.97 * r) ? "pass" : "FAIL" }')
+		say "$(printf '%-12s step %5d cps: created %6d ok %6d failed %5d achieved %5d cps cpu/call %6.1f us  %s' \
+			"$p" "$r" "$created" "$ok" "$failed" "$achieved" \
+			"$(awk -v t="$ticks" -v k="$CLK_TCK" -v ok="$ok" 'BEGIN { print (ok > 0 ? t / k * 1e6 / ok : 0) }')" "$pass")"
+		if ! kill -0 "$PROXY_PID" 2>/dev/null; then say "$p: PROXY DIED at $r cps"; break; fi
+		[ "$pass" = pass ] || break
+		best=$r
+		sleep 3
+	done
+	say "$p: highest passing rate $best cps"
+	eval "BEST_$p=$best"
+	if [ "$best" -gt 0 ]; then
+		sleep 5
+		local half=$((best / 2))
+		run "$p-half-$half" "$half" "$STEP_S" uac_answer.xml uas_answer_now.xml "$HOLD_MS"
+		created=$R_CREATED ok=$R_OK failed=$R_FAILED gen=$R_GEN ticks=$R_TICKS
+		local rt
+		rt=$(rtt_summary "$WORK/$p-half-$half")
+		say "$p: half rate $half cps answered: ok $ok/$created; INVITE->200 ms (n p50 p90 p99 p99.9 max): $rt"
+		eval "RTT_$p=\"$rt\""
+		sleep 3
+		run "$p-cancel-$half" "$half" "$STEP_S" uac_cancel.xml uas_ring_forever.xml 500
+		created=$R_CREATED ok=$R_OK failed=$R_FAILED gen=$R_GEN ticks=$R_TICKS
+		say "$p: half rate $half cps ring+CANCEL: ok $ok/$created failed $failed"
+	fi
+	sleep 3
+	run "$p-cpu-$CPU_RATE" "$CPU_RATE" "$STEP_S" uac_answer.xml uas_answer_now.xml "$HOLD_MS"
+	created=$R_CREATED ok=$R_OK failed=$R_FAILED gen=$R_GEN ticks=$R_TICKS
+	local cpu
+	cpu=$(awk -v t="$ticks" -v k="$CLK_TCK" -v ok="$ok" 'BEGIN { printf "%.1f", (ok > 0 ? t / k * 1e6 / ok : 0) }')
+	say "$p: at $CPU_RATE cps: ok $ok/$created, CPU $(awk -v t="$ticks" -v k="$CLK_TCK" 'BEGIN { printf "%.2f", t / k }') s = $cpu us per call"
+	eval "CPU_$p=$cpu"
+	if [ "$OVERLOAD" = 1 ] && [ "$best" -gt 0 ]; then
+		sleep 3
+		local over=$((best * 2))
+		run "$p-over-$over" "$over" "$STEP_S" uac_answer.xml uas_answer_now.xml "$HOLD_MS"
+		created=$R_CREATED ok=$R_OK failed=$R_FAILED gen=$R_GEN ticks=$R_TICKS
+		say "$p: overload $over cps offered: ok $ok of $created created, $(awk -v ok="$ok" -v s="$STEP_S" 'BEGIN { printf "%.0f", ok / s }') completed cps"
+	fi
+	if [ "$p" = kamailio ]; then
+		say "kamailio: CDR lines logged: $(grep -c 'CDR call_id' "$WORK/kamailio.log" || true)"
+	fi
+	stop "$PROXY_PID"
+	sleep 2
+}
+
+if [[ " $PROXIES " == *" switchboard "* ]]; then build_switchboard; fi
+echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)  host: $(nproc) cores, $(uname -r)" | tee -a "$RESULTS"
+echo "command: RATES=\"$RATES\" STEP_S=$STEP_S HOLD_MS=$HOLD_MS CPU_RATE=$CPU_RATE CHILDREN=$CHILDREN $0" | tee -a "$RESULTS"
+echo "kamailio: $(kamailio -v 2>/dev/null | head -n 1 || echo none); sipp: $(sipp -v 2>/dev/null | grep -o 'SIPp v[^ ]*' | head -n 1)" | tee -a "$RESULTS"
+for p in $PROXIES; do bench_proxy "$p"; done
+
+if [[ " $PROXIES " == *" kamailio "* && " $PROXIES " == *" switchboard "* ]]; then
+	say "== ratios switchboard/kamailio"
+	say "$(awk -v a="${BEST_switchboard:-0}" -v b="${BEST_kamailio:-0}" 'BEGIN { printf "highest passing rate: %s / %s = %.2f", a, b, (b > 0 ? a / b : 0) }')"
+	say "$(awk -v a="${CPU_switchboard:-0}" -v b="${CPU_kamailio:-0}" 'BEGIN { printf "CPU per call at fixed rate: %s / %s us = %.2f", a, b, (b > 0 ? a / b : 0) }')"
+	say "p99 INVITE->200 at half rate (ms): switchboard $(echo "${RTT_switchboard:-0 - - -}" | awk '{print $4}'), kamailio $(echo "${RTT_kamailio:-0 - - -}" | awk '{print $4}')"
+fi
