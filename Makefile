@@ -2,7 +2,7 @@
 # it can (root with apt-get), then vets and runs every test with the race
 # detector.
 GO ?= go
-DEB_PACKAGES := sip-tester
+DEB_PACKAGES := sip-tester chromium
 
 .PHONY: build test deps vet bench run
 
