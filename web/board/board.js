@@ -484,6 +484,7 @@
     try {
       s = await api("GET", "/api/session");
     } catch (e) {
+      if (e.status === 401) { showSignIn(""); return; } // a server that guards the session path too
       setStatus("offline", "Switchboard is not reachable");
       setTimeout(boot, 3000);
       return;
