@@ -136,6 +136,22 @@ type Options struct {
 	SendTimeout time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// OnOutcome, when set, is told of every send's outcome after it is
+	// recorded (tests, logs of a demo). It must not block.
+	OnOutcome func(Outcome)
+}
+
+// Outcome is the result of one send attempt, once recorded in the outbox.
+type Outcome struct {
+	ID        string
+	MissedID  string
+	Channel   string
+	Recipient string
+	Attempt   int
+	// Status is sent, failed (for good), retry, or released (cut short by
+	// Close; due again at once).
+	Status string
+	Err    error
 }
 
 // Notifier owns the outbox: Enqueue writes rows, the dispatcher sends them.
@@ -500,6 +516,7 @@ func (n *Notifier) finish(r row, sendErr error) {
 	if n.met != nil && status != "released" {
 		n.met.Notifications.WithLabelValues(r.channel, status).Inc()
 	}
+	n.updateDepth(context.Background())
 	fields := []zap.Field{zap.String("id", r.id), zap.String("missed", r.missedID), zap.String("channel", r.channel),
 		zap.String("recipient", r.recipient), zap.Int("attempt", r.attempts), zap.String("outcome", status)}
 	switch status {
@@ -509,6 +526,10 @@ func (n *Notifier) finish(r row, sendErr error) {
 		n.log.Error("notification failed", append(fields, zap.Error(sendErr))...)
 	default:
 		n.log.Warn("notification not sent", append(fields, zap.Error(sendErr))...)
+	}
+	if n.opts.OnOutcome != nil {
+		n.opts.OnOutcome(Outcome{ID: r.id, MissedID: r.missedID, Channel: r.channel, Recipient: r.recipient,
+			Attempt: r.attempts, Status: status, Err: sendErr})
 	}
 	n.Kick()
 }

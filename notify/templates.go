@@ -2,6 +2,7 @@ package notify
 
 import (
 	"encoding/json"
+	"html"
 	htmltemplate "html/template"
 	"strings"
 	"text/template"
@@ -29,7 +30,7 @@ Call back: {{tel .Caller}}
 <p><strong>{{.Who}}</strong> called{{with .Hotline}} <strong>{{or .Company .Name}}</strong>{{end}} on {{.When}}
 {{- if eq .Missed.Kind "short"}} and hung up after a short talk{{else}} and was not answered{{end}}.</p>
 {{with .Contact}}<p>Contact: {{.Name}}{{with .Company}}, {{.}}{{end}}{{with .Email}} &lt;<a href="mailto:{{.}}">{{.}}</a>&gt;{{end}}</p>
-{{end}}<p>Call back: <a href="{{tel .Caller}}">{{.Caller}}</a></p>
+{{end}}<p>Call back: <a {{telHref .Caller}}>{{plain .Caller}}</a></p>
 </body></html>
 `
 
@@ -114,10 +115,18 @@ func textFuncs(prefix string) template.FuncMap {
 
 func htmlFuncs(prefix string) htmltemplate.FuncMap {
 	return htmltemplate.FuncMap{
-		// The prefix is checked by the config (a short scheme ending in a
-		// colon) and the number holds digits only, so the link is safe as a
-		// URL even where html/template would reject an unknown scheme.
+		// The prefix is checked by the config (a short scheme of letters,
+		// digits, + - . ending in a colon) and the number holds digits and a
+		// leading + only, so the link is safe as a URL even where
+		// html/template would reject an unknown scheme.
 		"tel": func(n string) htmltemplate.URL { return htmltemplate.URL(telLink(prefix, n)) },
+		// telHref is the whole href attribute, so that the + stays a + in
+		// the source rather than &#43; (equal to a browser, not to a grep).
+		"telHref": func(n string) htmltemplate.HTMLAttr {
+			return htmltemplate.HTMLAttr(`href="` + html.EscapeString(telLink(prefix, n)) + `"`)
+		},
+		// plain escapes what HTML needs escaped and leaves + alone.
+		"plain": func(s string) htmltemplate.HTML { return htmltemplate.HTML(html.EscapeString(s)) },
 	}
 }
 
