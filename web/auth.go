@@ -109,8 +109,9 @@ func NewAuth(s *Server, o AuthOptions) *Auth {
 	return &Auth{s: s, o: o, key: m.Sum(nil), token: s.opts.Token, failures: map[string]*failure{}}
 }
 
-// LastSignIn is the time of the last board sign-in on this node; zero when
-// nobody signed in since start. The missed-call exceptions use it ("no
+// LastSignIn is the time of the last board sign-in on this node (a POST of
+// the token, or a board opening with a valid session or without a token);
+// zero when nobody signed in since start. The missed-call exceptions use it ("no
 // receptionist has signed in since the last notification").
 func (a *Auth) LastSignIn() time.Time {
 	n := a.lastSignIn.Load()
@@ -236,6 +237,12 @@ func (a *Auth) sessionInfo(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	if info.SignedIn && r.Method == http.MethodGet {
+		// The board asks this each time it opens: a receptionist coming
+		// back with a session from yesterday, or opening a board that
+		// needs no token, is present as much as one who types the token.
+		a.noteSignIn(a.o.Now())
+	}
 	WriteJSON(w, http.StatusOK, info)
 }
 
@@ -279,10 +286,7 @@ func (a *Auth) signIn(w http.ResponseWriter, r *http.Request) {
 		Expires: sess.expires, MaxAge: int(a.o.SessionTTL / time.Second),
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
 	})
-	a.lastSignIn.Store(now.UnixNano())
-	if a.o.OnSignIn != nil {
-		a.o.OnSignIn(now)
-	}
+	a.noteSignIn(now)
 	a.o.Log.Info("board sign-in", zap.String("remote", ip))
 	exp := FormatTime(sess.expires, a.s.loc)
 	WriteJSON(w, http.StatusOK, SessionInfo{AuthRequired: true, SignedIn: true, CSRF: a.csrf(sess.nonce), ExpiresAt: &exp})
@@ -296,6 +300,13 @@ func (a *Auth) signOut(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
 	WriteJSON(w, http.StatusOK, SessionInfo{AuthRequired: a.token != "", SignedIn: a.token == ""})
+}
+
+func (a *Auth) noteSignIn(now time.Time) {
+	a.lastSignIn.Store(now.UnixNano())
+	if a.o.OnSignIn != nil {
+		a.o.OnSignIn(now)
+	}
 }
 
 // readToken reads the token of a sign-in from a small body.

@@ -96,7 +96,7 @@ func authDo(t *testing.T, client *http.Client, base string, c authCall) (*http.R
 }
 
 func TestAuthNoTokenConfigured(t *testing.T) {
-	_, srv, _ := authServer(t, "", false)
+	a, srv, clock := authServer(t, "", false)
 	c := srv.Client()
 	if resp, _ := authDo(t, c, srv.URL, authCall{method: "GET", path: "/api/ping"}); resp.StatusCode != 200 {
 		t.Fatalf("GET /api/ping without token configured: %s", resp.Status)
@@ -104,6 +104,10 @@ func TestAuthNoTokenConfigured(t *testing.T) {
 	resp, body := authDo(t, c, srv.URL, authCall{method: "GET", path: "/api/session"})
 	if resp.StatusCode != 200 || body["auth_required"] != false || body["signed_in"] != true {
 		t.Fatalf("GET /api/session: %s %v", resp.Status, body)
+	}
+	// Opening a board that needs no token counts as a sign-in.
+	if got := a.LastSignIn(); !got.Equal(clock.now()) {
+		t.Fatalf("LastSignIn after the board opened = %v, want %v", got, clock.now())
 	}
 	// Even without a token, another site's page may not change things.
 	resp, _ = authDo(t, c, srv.URL, authCall{method: "POST", path: "/api/things", header: map[string]string{"Origin": "https://evil.example"}})

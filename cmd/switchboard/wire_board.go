@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/switchboard-sip/switchboard/callctl"
+	"github.com/switchboard-sip/switchboard/missed"
 	"github.com/switchboard-sip/switchboard/web"
 )
 
@@ -94,6 +95,27 @@ func registerBoard(a *app, s *web.Server) {
 	au := web.NewAuth(s, web.AuthOptions{Log: a.log.Named("auth")})
 	au.Register(s)
 	b.auth.Store(au)
+	// Missed-call entries go on the same stream. The service exists by
+	// now: web hooks run after every start hook.
+	wiredMu.Lock()
+	w := wiredMissed[a]
+	wiredMu.Unlock()
+	if w != nil {
+		loc := a.cfg.Location
+		cancel := w.service.Subscribe(func(e missed.Event) {
+			b.hub.Publish(string(e.Type), web.NewMissed(e.Entry, loc))
+		})
+		a.closers = append(a.closers, func(context.Context) error { cancel(); return nil })
+	}
+}
+
+// boardSignIns is what the missed-call exceptions ask about sign-ins: the
+// board of a, or nil (every receptionist counted present) without one.
+func boardSignIns(a *app) missed.SignIns {
+	if b := boardOf(a); b != nil {
+		return b
+	}
+	return nil
 }
 
 func wrapBoardAuth(a *app, s *web.Server, h http.Handler) http.Handler {
