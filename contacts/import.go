@@ -240,7 +240,7 @@ func prepare(numbers *Numbers, region string, rec *record) {
 	}
 	seen := make(map[string]bool, len(rec.raw))
 	for _, raw := range rec.raw {
-		n, err := numbers.Normalize(raw, region)
+		n, err := numbers.NormalizeKey(raw, region)
 		if err != nil {
 			var ne *NumberError
 			if errors.As(err, &ne) {

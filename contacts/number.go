@@ -146,7 +146,7 @@ func matchPattern(p, s string) bool {
 // lose the caller's identity for blocking and the contact trace. Lengths
 // are what the metadata knows for sure, so those are enforced.
 func (n *Numbers) Normalize(raw, region string) (Number, error) {
-	num, err := n.normalize(raw, region)
+	num, err := n.normalize(raw, region, true)
 	if err != nil {
 		// Only the raw form survives a rejection: half-read fields would
 		// invite guessing downstream.
@@ -185,7 +185,18 @@ func regionOfE164(e164 string) string {
 	return r
 }
 
-func (n *Numbers) normalize(raw, region string) (Number, error) {
+// NormalizeKey is Normalize without the National and International display
+// forms, which cost as much as the parse itself: for bulk work (imports)
+// that only needs the E.164 key and the extension.
+func (n *Numbers) NormalizeKey(raw, region string) (Number, error) {
+	num, err := n.normalize(raw, region, false)
+	if err != nil {
+		return Number{Raw: raw}, err
+	}
+	return num, nil
+}
+
+func (n *Numbers) normalize(raw, region string, display bool) (Number, error) {
 	out := Number{Raw: raw}
 	s := strings.TrimSpace(raw)
 	if s == "" {
@@ -260,9 +271,14 @@ func (n *Numbers) normalize(raw, region string) (Number, error) {
 		return hit, nil
 	}
 
-	res, err := parse(raw, key.input, region)
+	res, err := parse(raw, key.input, region, display)
 	if err != nil {
 		return out, err
+	}
+	if !display {
+		// Only complete results go into the cache that the call path reads.
+		res.Raw, res.Ext = out.Raw, out.Ext
+		return res, nil
 	}
 	n.mu.Lock()
 	if len(n.cache) >= cacheSize {
@@ -277,7 +293,7 @@ func (n *Numbers) normalize(raw, region string) (Number, error) {
 }
 
 // parse runs libphonenumber on a cleaned number ('+' and digits).
-func parse(raw, input, region string) (Number, error) {
+func parse(raw, input, region string, display bool) (Number, error) {
 	var out Number
 	if region != "" && phonenumbers.GetCountryCodeForRegion(region) == 0 {
 		return out, reject(raw, fmt.Sprintf("unknown region %q", region))
@@ -327,8 +343,10 @@ func parse(raw, input, region string) (Number, error) {
 			return Number{}, reject(raw, "not a phone number (national number starts with a trunk prefix)")
 		}
 	}
-	out.National = phonenumbers.Format(&pn, phonenumbers.NATIONAL)
-	out.International = phonenumbers.Format(&pn, phonenumbers.INTERNATIONAL)
+	if display {
+		out.National = phonenumbers.Format(&pn, phonenumbers.NATIONAL)
+		out.International = phonenumbers.Format(&pn, phonenumbers.INTERNATIONAL)
+	}
 	return out, nil
 }
 

@@ -323,3 +323,24 @@ func itoa(i int) string {
 	}
 	return string(b[p:])
 }
+
+// TestNormalizeKeyMatchesNormalize checks the bulk path gives the same key,
+// extension and errors as the full one.
+func TestNormalizeKeyMatchesNormalize(t *testing.T) {
+	n, err := NewNumbers("DE", []string{"1xx"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, raw := range []string{"030 1234567", "+49 (0)30 1234567", "0049301234567 x12", "tel:+1-201-555-0123", "101", "437-555-1234567", "abc"} {
+		full, ferr := n.Normalize(raw, "")
+		key, kerr := n.NormalizeKey(raw, "")
+		if (ferr == nil) != (kerr == nil) || full.E164 != key.E164 || full.Ext != key.Ext || full.Internal != key.Internal {
+			t.Errorf("%q: Normalize %+v %v, NormalizeKey %+v %v", raw, full, ferr, key, kerr)
+		}
+		if key.National != "" && key.E164 != "" {
+			if again, _ := n.Normalize(raw, ""); again.National == "" {
+				t.Errorf("%q: the key path left an incomplete entry in the cache", raw)
+			}
+		}
+	}
+}
