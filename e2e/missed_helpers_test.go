@@ -1,0 +1,406 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/switchboard-sip/switchboard/contacts"
+	"github.com/switchboard-sip/switchboard/storage"
+)
+
+// Helpers of the missed-call tests: the receivers switchboard notifies (a
+// real SMTP server, real HTTP servers for SMS and webhook), a node whose
+// config has a hotline and the missed section, and SIPp scenarios for other
+// callers, made from ../sipp/uac_cancel.xml.
+
+const (
+	hookSecret    = "e2e-secret"
+	missedTimeout = 15 * time.Second
+)
+
+// mailMsg is one message the test SMTP server accepted.
+type mailMsg struct {
+	from string
+	to   []string
+	data []byte
+}
+
+type mailSession struct {
+	out chan<- mailMsg
+	m   mailMsg
+}
+
+func (s *mailSession) Reset()        { s.m = mailMsg{} }
+func (s *mailSession) Logout() error { return nil }
+func (s *mailSession) Mail(from string, _ *smtp.MailOptions) error {
+	s.m.from = from
+	return nil
+}
+func (s *mailSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.m.to = append(s.m.to, to)
+	return nil
+}
+func (s *mailSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s.m.data = b
+	s.out <- s.m
+	return nil
+}
+
+// httpHit is one request an HTTP receiver got, with its arrival time.
+type httpHit struct {
+	at     time.Time
+	header http.Header
+	body   []byte
+}
+
+// receivers are the three notification channels' far ends. hooks and sms
+// get the requests answered 2xx; a webhook refused while hookDown is set
+// goes to hookRefused instead.
+type receivers struct {
+	smtpAddr    string
+	mails       chan mailMsg
+	sms         chan httpHit
+	hooks       chan httpHit
+	hookRefused chan httpHit
+	hookDown    atomic.Bool
+	smsURL      string
+	hookURL     string
+}
+
+// startReceivers starts the receivers; with smtpLater the SMTP address is
+// reserved but nothing listens on it until startSMTP.
+func startReceivers(t testing.TB, smtpLater bool) *receivers {
+	t.Helper()
+	r := &receivers{mails: make(chan mailMsg, 1000), sms: make(chan httpHit, 1000), hooks: make(chan httpHit, 1000),
+		hookRefused: make(chan httpHit, 1000)}
+	if smtpLater {
+		r.smtpAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	} else {
+		r.startSMTP(t)
+	}
+	sms := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(req.Body)
+		r.sms <- httpHit{at: time.Now(), header: req.Header.Clone(), body: b}
+	}))
+	t.Cleanup(sms.Close)
+	hooks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(req.Body)
+		h := httpHit{at: time.Now(), header: req.Header.Clone(), body: b}
+		if r.hookDown.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			r.hookRefused <- h
+			return
+		}
+		r.hooks <- h
+	}))
+	t.Cleanup(hooks.Close)
+	r.smsURL = sms.URL + "/sms"
+	r.hookURL = hooks.URL + "/hook"
+	return r
+}
+
+// startSMTP serves SMTP on the receivers' address (a fresh one when none
+// is set yet).
+func (r *receivers) startSMTP(t testing.TB) {
+	t.Helper()
+	addr := r.smtpAddr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.smtpAddr = l.Addr().String()
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
+		return &mailSession{out: r.mails}, nil
+	}))
+	srv.Domain = "localhost"
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+}
+
+// missedConfig is the part of the config the missed-call tests add.
+func (r *receivers) missedConfig(extra string) string {
+	return fmt.Sprintf(`hotlines:
+  - name: acme
+    numbers: ["%s"]
+    company: ACME GmbH
+missed:
+  min_ring: 2s
+%s  email: {smtp: "smtp://%s", from: switchboard@example.com, to: [desk@example.com],
+          caller_as_sender: true, vcard: true, link_prefix: "tel:"}
+  sms: {url: "%s", to: ["+4917012345"], from_caller: true, auth_header: "Bearer e2e"}
+  webhook: {url: "%s", secret: %q}
+`, hotlineNumber, extra, r.smtpAddr, r.smsURL, r.hookURL, hookSecret)
+}
+
+// verifySignature checks X-Switchboard-Signature against the body.
+func verifySignature(h httpHit) error {
+	mac := hmac.New(sha256.New, []byte(hookSecret))
+	mac.Write(h.body)
+	want := "sha256=" + hex.EncodeToString(mac.Sum(nil))
+	if got := h.header.Get("X-Switchboard-Signature"); !hmac.Equal([]byte(got), []byte(want)) {
+		return fmt.Errorf("signature %q, want %q", got, want)
+	}
+	return nil
+}
+
+// newMissedNode is newNode with a hotline, the missed section and internal
+// extensions in the config, and contacts stored before the start.
+func newMissedNode(t *testing.T, r *receivers, missedExtra string, people ...contacts.Contact) *node {
+	t.Helper()
+	requirements(t)
+	dir := t.TempDir()
+	n := &node{
+		t: t, opts: nodeOptions{transport: "udp", drain: 5 * time.Second, match: []string{"127.0.0.1/32"}}, dir: dir,
+		cfgPath:   filepath.Join(dir, "switchboard.yaml"),
+		logPath:   filepath.Join(dir, "switchboard.log"),
+		sipPort:   freePort(t),
+		pbxPort:   freePort(t),
+		trunkPort: freePort(t),
+		httpPort:  freePort(t),
+	}
+	cfg := strings.Replace(n.config(), "numbers:\n  region: DE\n", "numbers:\n  region: DE\n  internal: [\"1xx\"]\n", 1)
+	cfg += r.missedConfig(missedExtra)
+	if err := os.WriteFile(n.cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if len(people) > 0 {
+		seedContacts(t, filepath.Join(dir, "sb.db"), people)
+	}
+	t.Cleanup(func() {
+		n.mu.Lock()
+		p := n.proc
+		n.mu.Unlock()
+		if p != nil {
+			p.kill()
+		}
+		if t.Failed() {
+			dumpFile(t, "switchboard config", n.cfgPath)
+			dumpFile(t, "switchboard log", n.logPath)
+		}
+	})
+	n.start()
+	return n
+}
+
+// seedContacts stores contacts in the node's database before it starts, as
+// an import would.
+func seedContacts(t *testing.T, path string, people []contacts.Contact) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := storage.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	store, err := contacts.NewStore(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range people {
+		if _, err := store.Create(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// callerScenario writes a copy of uac_cancel.xml whose caller is from (a
+// number or extension), or anonymous, and returns its path relative to
+// ../sipp, the way startSIPp takes scenarios.
+func callerScenario(t testing.TB, from string, anonymous bool) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(scenarioDir, "uac_cancel.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	if anonymous {
+		s = strings.ReplaceAll(s, `"Trunk Caller" <sip:+4930111222@[local_ip]:[local_port]>`, `"Anonymous" <sip:anonymous@anonymous.invalid>`)
+		s = strings.ReplaceAll(s, "      P-Asserted-Identity: <sip:+4930111222@[local_ip]>\n", "      Privacy: id\n")
+	} else {
+		s = strings.ReplaceAll(s, trunkCaller, from)
+	}
+	path := filepath.Join(t.TempDir(), "uac_cancel_from.xml")
+	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rel, err := filepath.Rel(scenarioDir, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rel
+}
+
+// missedEntry is an entry as GET /api/missed returns it (SPEC §8).
+type missedEntry struct {
+	ID          string  `json:"id"`
+	CallID      string  `json:"call_id"`
+	ContactID   *int64  `json:"contact_id"`
+	Caller      string  `json:"caller"`
+	Hotline     string  `json:"hotline"`
+	Status      string  `json:"status"`
+	Count       int     `json:"count"`
+	Exception   string  `json:"exception"`
+	NotifiedAt  *string `json:"notified_at"`
+	ProcessedAt *string `json:"processed_at"`
+	ResolvedBy  string  `json:"resolved_by"`
+}
+
+func (n *node) missedEntries() ([]missedEntry, error) {
+	client := &http.Client{Timeout: 2 * time.Second}
+	resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/api/missed?limit=100", n.httpPort))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /api/missed: %s: %s", resp.Status, body)
+	}
+	var list struct {
+		Items []missedEntry `json:"items"`
+		Next  *string       `json:"next"`
+	}
+	if err := json.Unmarshal(body, &list); err != nil || list.Items == nil || list.Next == nil {
+		return nil, fmt.Errorf(`GET /api/missed: want {"items": [...], "next": ""}, got %s (%v)`, body, err)
+	}
+	return list.Items, nil
+}
+
+// waitMissed polls /api/missed until the entry of callID satisfies cond.
+func (n *node) waitMissed(callID, what string, cond func(missedEntry) bool) missedEntry {
+	t := n.t
+	t.Helper()
+	deadline := time.Now().Add(missedTimeout)
+	last := "nothing yet"
+	for {
+		list, err := n.missedEntries()
+		if err != nil {
+			last = err.Error()
+		} else {
+			last = fmt.Sprintf("no entry for call %s among %d", callID, len(list))
+			for _, e := range list {
+				if e.CallID == callID {
+					if cond(e) {
+						return e
+					}
+					b, _ := json.Marshal(e)
+					last = string(b)
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("missed entry of %s: not %s within %v; last seen: %s", callID, what, missedTimeout, last)
+		}
+		time.Sleep(50 * time.Millisecond) // entries are written asynchronously: poll the API
+	}
+}
+
+// mailPart is one leaf part of a MIME message, decoded.
+type mailPart struct {
+	contentType string
+	filename    string
+	body        string
+}
+
+// parseMail reads a message and its leaf parts (quoted-printable is decoded
+// by mime/multipart, base64 here).
+func parseMail(t testing.TB, data []byte) (*mail.Message, []mailPart) {
+	t.Helper()
+	m, err := mail.ReadMessage(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("email does not parse: %v\n%s", err, data)
+	}
+	var parts []mailPart
+	var walk func(h map[string][]string, body io.Reader)
+	walk = func(h map[string][]string, body io.Reader) {
+		get := func(k string) string {
+			if v := h[k]; len(v) > 0 {
+				return v[0]
+			}
+			return ""
+		}
+		mt, params, err := mime.ParseMediaType(get("Content-Type"))
+		if err != nil {
+			t.Fatalf("content type %q: %v", get("Content-Type"), err)
+		}
+		if strings.HasPrefix(mt, "multipart/") {
+			mr := multipart.NewReader(body, params["boundary"])
+			for {
+				p, err := mr.NextPart()
+				if err == io.EOF {
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				walk(p.Header, p)
+			}
+		}
+		b, err := io.ReadAll(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.EqualFold(get("Content-Transfer-Encoding"), "base64") {
+			if b, err = base64.StdEncoding.DecodeString(strings.Join(strings.Fields(string(b)), "")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, dp, _ := mime.ParseMediaType(get("Content-Disposition"))
+		parts = append(parts, mailPart{contentType: mt, filename: dp["filename"], body: string(b)})
+	}
+	walk(m.Header, m.Body)
+	return m, parts
+}
+
+func partOf(parts []mailPart, contentType string) *mailPart {
+	for i := range parts {
+		if parts[i].contentType == contentType {
+			return &parts[i]
+		}
+	}
+	return nil
+}
+
+// next waits for the next item of a channel.
+func next[T any](t testing.TB, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(missedTimeout):
+		t.Fatalf("no %s within %v", what, missedTimeout)
+	}
+	var zero T
+	return zero
+}
