@@ -3,9 +3,9 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
