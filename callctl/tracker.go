@@ -91,16 +91,6 @@ func recordOf(c *Call) Record {
 	}
 }
 
-// Refresh copies what later pipeline stages learned (hotline, contact) into
-// the record before the call is forwarded.
-func (a *Active) Refresh() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	r := recordOf(a.Call)
-	r.RingingAt, r.AnsweredAt = a.rec.RingingAt, a.rec.AnsweredAt
-	a.rec = r
-}
-
 // Forwarded publishes call.ringing as soon as the INVITE went on to the far
 // side, so the board shows the call before the phone even rings (SPEC §8).
 func (a *Active) Forwarded() {

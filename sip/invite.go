@@ -57,14 +57,15 @@ func (p *Proxy) onInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 	}
 	respond(tx, req, 100, "Trying")
 	call := p.newCall(req, r, dir, trunk, start)
-	active := p.tracker.Start(call)
 	d := r.Pipeline.Run(context.Background(), call)
+	// The record opens once the pipeline has identified the parties, so
+	// that even a call in progress or a blocked one shows its numbers.
+	active := p.tracker.Start(call)
 	if d.Verdict == callctl.Reject {
 		p.observe(start)
 		p.reject(req, tx, active, r, d)
 		return
 	}
-	active.Refresh()
 	fwd, err := p.buildForward(req, r, call, trunk)
 	if err != nil {
 		p.observe(start)

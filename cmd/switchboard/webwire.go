@@ -20,7 +20,11 @@ func (a *app) webHandler() http.Handler {
 	for _, h := range webHooks {
 		h(a, s)
 	}
-	return s
+	var h http.Handler = s
+	for _, w := range webWrappers {
+		h = w(a, s, h)
+	}
+	return h
 }
 
 func (a *app) health() error {
