@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"mime"
 	"mime/multipart"
 	"net"
@@ -141,18 +142,21 @@ func (r *receivers) startSMTP(t testing.TB) {
 		return &mailSession{out: r.mails}, nil
 	}))
 	srv.Domain = "localhost"
+	// A client closing right after QUIT is not news in a test log.
+	srv.ErrorLog = log.New(io.Discard, "", 0)
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
 }
 
-// missedConfig is the part of the config the missed-call tests add.
+// missedConfig is the part of the config the missed-call tests add; extra
+// goes into the missed section (indented by two spaces). min_ring is left
+// at its default, 2s.
 func (r *receivers) missedConfig(extra string) string {
 	return fmt.Sprintf(`hotlines:
   - name: acme
     numbers: ["%s"]
     company: ACME GmbH
 missed:
-  min_ring: 2s
 %s  email: {smtp: "smtp://%s", from: switchboard@example.com, to: [desk@example.com],
           caller_as_sender: true, vcard: true, link_prefix: "tel:"}
   sms: {url: "%s", to: ["+4917012345"], from_caller: true, auth_header: "Bearer e2e"}

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"mime"
 	"mime/multipart"
 	"net"
@@ -91,6 +92,8 @@ func startSMTP(t *testing.T, addr string) *smtpServer {
 		return &smtpSession{msgs: s.msgs}, nil
 	}))
 	s.srv.Domain = "localhost"
+	// A client closing right after QUIT is not news in a test log.
+	s.srv.ErrorLog = log.New(io.Discard, "", 0)
 	s.srv.AllowInsecureAuth = true
 	go s.srv.Serve(l)
 	t.Cleanup(func() { s.srv.Close() })
