@@ -50,6 +50,7 @@ const (
 	MinRing        Exception = "min_ring"
 	UnknownContact Exception = "unknown_contact"
 	SameDayRepeat  Exception = "same_day_repeat"
+	SkippedByRule  Exception = "rule" // a call-control rule said skip_notify
 	Absent         Exception = "absent"
 )
 
@@ -97,6 +98,9 @@ type Notice struct {
 	Record  callctl.Record
 	Contact *contacts.Contact // nil when the caller has no contact
 	Hotline *configs.Hotline  // nil when the call matched no hotline
+	// Extra are recipients a call-control rule added (notify): addresses
+	// for email, +E.164 numbers for SMS.
+	Extra []string
 }
 
 // Notifier queues the notifications of an entry in the outbox, inside the

@@ -174,6 +174,7 @@ type call struct {
 	at        time.Time
 	contactID int64
 	hotline   string
+	skip      bool // a rule said skip_notify
 }
 
 func external(n string) callctl.Party { return callctl.Party{E164: n, Raw: n} }
@@ -204,7 +205,7 @@ func (c call) event() callctl.Event {
 		Disposition: c.disp,
 	}
 	call := &callctl.Call{ID: id, CallID: r.CallID, Direction: c.dir, Caller: c.caller,
-		Called: external(c.called), Hotline: c.hotline, ContactID: c.contactID}
+		Called: external(c.called), Hotline: c.hotline, ContactID: c.contactID, SkipNotify: c.skip}
 	if c.dir == callctl.Outbound {
 		call.Caller, call.Called = external(c.called), c.caller
 		r.Caller, r.CallerRaw, r.Called, r.CalledRaw = c.called, c.called, c.caller.E164, c.caller.Raw
@@ -326,6 +327,7 @@ func TestExceptions(t *testing.T) {
 			nameless: true, call: call{caller: external(jane), ring: long}, want: missed.UnknownContact},
 		{name: "named contact", tweak: func(c *configs.Config) { c.Missed.Exceptions.UnknownContact = true },
 			named: true, call: call{caller: external(jane), ring: long}},
+		{name: "rule skip_notify", call: call{caller: external(jane), ring: long, skip: true}, want: missed.SkippedByRule},
 		{name: "answered elsewhere", call: call{caller: external(jane), ring: long, disp: callctl.Elsewhere}, noEntry: true},
 		{name: "rejected", call: call{caller: external(jane), ring: long, disp: callctl.Rejected}, noEntry: true},
 		{name: "outbound not answered", call: call{dir: callctl.Outbound, caller: external(jane), ring: long}, noEntry: true},

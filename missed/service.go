@@ -384,6 +384,13 @@ func (s *Service) create(ctx context.Context, cfg *configs.Config, e callctl.Eve
 		}
 	}
 	entry.Exception = callException(m, kind, p, r, contact)
+	var extra []string
+	if e.Call != nil {
+		extra = e.Call.Notify
+		if entry.Exception == None && e.Call.SkipNotify {
+			entry.Exception = SkippedByRule
+		}
+	}
 	// Repeats and absence are about one caller: anonymous callers are not
 	// one caller, whatever number they come with.
 	keyed := entry.Caller != "" && !p.Anonymous
@@ -419,7 +426,7 @@ func (s *Service) create(ctx context.Context, cfg *configs.Config, e callctl.Eve
 	sent := 0
 	if entry.Exception == None && s.notifier != nil {
 		entry.NotifiedAt = &now
-		if sent, err = s.notifier.Enqueue(ctx, tx, Notice{Entry: entry, Record: withMissed(r, entry.ID), Contact: contact, Hotline: hotline}); err != nil {
+		if sent, err = s.notifier.Enqueue(ctx, tx, Notice{Entry: entry, Record: withMissed(r, entry.ID), Contact: contact, Hotline: hotline, Extra: extra}); err != nil {
 			return fmt.Errorf("missed: record %s: %w", r.ID, err)
 		}
 		if sent == 0 {

@@ -279,7 +279,7 @@ func (n *Notifier) Enqueue(ctx context.Context, tx *sql.Tx, nt missed.Notice) (i
 	now := n.now().UTC()
 	added := 0
 	for _, ch := range []string{ChannelEmail, ChannelSMS, ChannelWebhook} {
-		for _, to := range recipients(&cfg.Missed, nt.Hotline)[ch] {
+		for _, to := range recipients(&cfg.Missed, nt.Hotline, nt.Extra)[ch] {
 			res, err := tx.ExecContext(ctx, n.db.Rebind(`INSERT INTO outbox
 				(id, missed_id, channel, recipient, payload, status, attempts, next_attempt_at, created_at)
 				VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)

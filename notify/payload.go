@@ -75,8 +75,9 @@ func newPayload(n missed.Notice, loc *time.Location) Payload {
 
 // recipients lists, per channel, who gets a notice: the hotline's
 // recipients of the channel's kind (addresses for email, +E.164 numbers for
-// SMS), else the channel's global list; the webhook's one URL.
-func recipients(cfg *configs.Missed, h *configs.Hotline) map[string][]string {
+// SMS), else the channel's global list, plus those a rule added (extra);
+// the webhook's one URL.
+func recipients(cfg *configs.Missed, h *configs.Hotline, extra []string) map[string][]string {
 	out := map[string][]string{}
 	var mails, phones []string
 	if h != nil {
@@ -89,16 +90,24 @@ func recipients(cfg *configs.Missed, h *configs.Hotline) map[string][]string {
 			}
 		}
 	}
-	if cfg.Email.SMTP != "" {
-		if len(mails) == 0 {
-			mails = cfg.Email.To
+	if len(mails) == 0 {
+		mails = cfg.Email.To
+	}
+	if len(phones) == 0 {
+		phones = cfg.SMS.To
+	}
+	for _, r := range extra {
+		switch {
+		case strings.HasPrefix(r, "+"):
+			phones = append(phones, r)
+		case strings.Contains(r, "@"):
+			mails = append(mails, r)
 		}
+	}
+	if cfg.Email.SMTP != "" {
 		out[ChannelEmail] = dedupe(mails)
 	}
 	if cfg.SMS.URL != "" {
-		if len(phones) == 0 {
-			phones = cfg.SMS.To
-		}
 		out[ChannelSMS] = dedupe(phones)
 	}
 	if cfg.Webhook.URL != "" {

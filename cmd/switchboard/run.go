@@ -17,6 +17,8 @@ import (
 	"github.com/switchboard-sip/switchboard/callctl"
 	"github.com/switchboard-sip/switchboard/configs"
 	"github.com/switchboard-sip/switchboard/metrics"
+	"github.com/switchboard-sip/switchboard/missed"
+	"github.com/switchboard-sip/switchboard/notify"
 	"github.com/switchboard-sip/switchboard/sip"
 	"github.com/switchboard-sip/switchboard/storage"
 	"github.com/switchboard-sip/switchboard/storage/callstore"
@@ -82,6 +84,9 @@ type app struct {
 
 	observers []func(callctl.Event)         // added by start hooks
 	closers   []func(context.Context) error // run at shutdown, after SIP stops
+	missed    *missed.Service
+	board     *board
+	notifier  *notify.Notifier
 }
 
 // Hook lists that the wire_*.go files fill from their init functions, so a
@@ -92,6 +97,8 @@ var (
 	startHooks []func(a *app) error
 	// webHooks add routes to the HTTP server.
 	webHooks []func(a *app, s *web.Server)
+	// reloadHooks hand a new, valid config to the features that follow it.
+	reloadHooks []func(a *app, cfg *configs.Config)
 )
 
 func start(cfg *configs.Config, path string, log *zap.Logger) (*app, error) {
@@ -244,6 +251,9 @@ func (a *app) reload(why string) {
 		var pol *policy
 		if pol, err = buildPolicy(cfg, a.deps); err == nil {
 			a.proxy.SetRouting(pol.routing)
+			for _, h := range reloadHooks {
+				h(a, cfg)
+			}
 			a.cfg = cfg
 			a.log.Info("config reloaded", zap.String("why", why))
 			return

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,16 +29,7 @@ type board struct {
 	auth atomic.Pointer[web.Auth]
 }
 
-// boards finds the board of an app; several apps run in one process in
-// tests and in the demo.
-var boards sync.Map // *app → *board
-
-func boardOf(a *app) *board {
-	if b, ok := boards.Load(a); ok {
-		return b.(*board)
-	}
-	return nil
-}
+func boardOf(a *app) *board { return a.board }
 
 // LastSignIn is when a receptionist last signed in to the board, for the
 // missed-call exceptions; zero when nobody has (or no token is set, so
@@ -52,34 +42,23 @@ func (b *board) LastSignIn() time.Time {
 }
 
 // startBoard starts the event hub and makes it a call observer. The hub
-// enriches events with the rendered hotline texts and the contact's
-// history on its own goroutine, never on the SIP path.
+// adds the contact's history to events on its own goroutine, never on the
+// SIP path; the hotline texts were rendered by the pipeline.
 func startBoard(a *app) error {
-	hotline, err := callctl.NewHotlineStage(a.cfg.Hotlines, callctl.PolicyOptions{
-		Contacts: callctl.IndexContacts(a.deps.cache), Location: a.cfg.Location,
-		LinkPrefix: a.cfg.Missed.Email.LinkPrefix, Log: a.log.Named("board"),
-	})
-	if err != nil {
-		return err
-	}
 	contact := web.ContactEnricher(a.deps.contacts, a.calls, a.cfg.Location)
 	enrich := web.EnricherFunc(func(ctx context.Context, e callctl.Event) web.Extras {
 		var x web.Extras
-		if e.Call != nil && e.Record.Hotline != "" {
-			if r := hotline.Evaluate(e.Call); r.Hotline != nil {
-				x.Hotline = &web.EventHotline{Name: r.Hotline.Name(), Company: r.Rendered.Company,
-					Greeting: r.Rendered.Greeting, Display: r.Rendered.Display}
-			}
+		if c := e.Call; c != nil && c.Hotline != "" {
+			x.Hotline = &web.EventHotline{Name: c.Hotline, Company: c.Company, Greeting: c.Greeting, Display: c.Display}
 		}
 		x.Contact = contact(ctx, e)
 		return x
 	})
 	b := &board{hub: web.NewHub(web.HubOptions{Enricher: enrich, Location: a.cfg.Location, Log: a.log.Named("events")})}
-	boards.Store(a, b)
+	a.board = b
 	a.observers = append(a.observers, b.hub.Observe)
 	a.closers = append(a.closers, func(context.Context) error {
 		b.hub.Close()
-		boards.Delete(a)
 		return nil
 	})
 	return nil
@@ -97,12 +76,9 @@ func registerBoard(a *app, s *web.Server) {
 	b.auth.Store(au)
 	// Missed-call entries go on the same stream. The service exists by
 	// now: web hooks run after every start hook.
-	wiredMu.Lock()
-	w := wiredMissed[a]
-	wiredMu.Unlock()
-	if w != nil {
+	if a.missed != nil {
 		loc := a.cfg.Location
-		cancel := w.service.Subscribe(func(e missed.Event) {
+		cancel := a.missed.Subscribe(func(e missed.Event) {
 			b.hub.Publish(string(e.Type), web.NewMissed(e.Entry, loc))
 		})
 		a.closers = append(a.closers, func(context.Context) error { cancel(); return nil })
