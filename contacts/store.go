@@ -186,8 +186,8 @@ type Store struct {
 	now   func() time.Time
 	cache atomic.Pointer[Cache]
 
-	callsOnce sync.Mutex
-	hasCalls  bool // the calls table exists; checked until it does
+	tablesMu sync.Mutex
+	tables   map[string]bool // tables of other components known to exist
 }
 
 // NewStore migrates the contacts schema and returns the store.
@@ -213,24 +213,32 @@ func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 // callsTable reports whether the calls table exists. The calls component
 // may be migrated after contacts (the CLI opens only what it needs), so a
 // missing table means "no calls", not an error. Once seen it stays.
-func (s *Store) callsTable(ctx context.Context) (bool, error) {
-	s.callsOnce.Lock()
-	defer s.callsOnce.Unlock()
-	if s.hasCalls {
+func (s *Store) callsTable(ctx context.Context) (bool, error) { return s.hasTable(ctx, "calls") }
+
+// hasTable reports whether another component's table (calls, missed_calls)
+// exists yet; a contact store can run before those components ever did.
+// Once seen, a table is not asked for again.
+func (s *Store) hasTable(ctx context.Context, name string) (bool, error) {
+	s.tablesMu.Lock()
+	defer s.tablesMu.Unlock()
+	if s.tables[name] {
 		return true, nil
 	}
 	// Asking the table itself works on every driver; only a missing table
 	// is an answer, any other error is passed on.
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM calls WHERE 1 = 0`).Scan(&n)
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+name+` WHERE 1 = 0`).Scan(&n)
 	if err != nil {
 		msg := err.Error()
 		if strings.Contains(msg, "no such table") || strings.Contains(msg, "does not exist") {
 			return false, nil
 		}
-		return false, fmt.Errorf("contacts: look for calls table: %w", err)
+		return false, fmt.Errorf("contacts: look for table %s: %w", name, err)
 	}
-	s.hasCalls = true
+	if s.tables == nil {
+		s.tables = map[string]bool{}
+	}
+	s.tables[name] = true
 	return true, nil
 }
 
@@ -448,8 +456,8 @@ func (s *Store) fillNumbers(ctx context.Context, q querier, list []*Contact) err
 	return nil
 }
 
-// fillHistory sets the call summary of the listed contacts in one query.
-// OpenMissed stays 0 until the missed-call table exists.
+// fillHistory sets the call summary of the listed contacts in one query,
+// and their open missed calls in another once that table exists.
 func (s *Store) fillHistory(ctx context.Context, list []*Contact) error {
 	if len(list) == 0 {
 		return nil
@@ -483,7 +491,29 @@ func (s *Store) fillHistory(ctx context.Context, list []*Contact) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("contacts: call history: %w", err)
 	}
-	return nil
+	return s.fillOpenMissed(ctx, byID, args)
+}
+
+func (s *Store) fillOpenMissed(ctx context.Context, byID map[int64]*Contact, ids []any) error {
+	if ok, err := s.hasTable(ctx, "missed_calls"); err != nil || !ok {
+		return err
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT contact_id, COUNT(*) FROM missed_calls
+		WHERE status = 'open' AND contact_id IN (`+placeholders(len(ids))+`) GROUP BY contact_id`), ids...)
+	if err != nil {
+		return fmt.Errorf("contacts: open missed calls: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, n int64
+		if err := rows.Scan(&id, &n); err != nil {
+			return fmt.Errorf("contacts: open missed calls: %w", err)
+		}
+		if c := byID[id]; c != nil {
+			c.OpenMissed = n
+		}
+	}
+	return rows.Err()
 }
 
 // History returns the call summary of one contact.
@@ -658,6 +688,15 @@ func (s *Store) Delete(ctx context.Context, id int64) (calls int64, err error) {
 			return 0, fmt.Errorf("contacts: delete calls of %d: %w", id, err)
 		}
 		calls, _ = res.RowsAffected()
+	}
+	// A privacy request takes the missed-call entries (and through them
+	// nothing else: their outbox rows name the entry, not the person).
+	if ok, err := s.hasTable(ctx, "missed_calls"); err != nil {
+		return 0, err
+	} else if ok {
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM missed_calls WHERE contact_id = ?`), id); err != nil {
+			return 0, fmt.Errorf("contacts: delete missed calls of %d: %w", id, err)
+		}
 	}
 	// Numbers go explicitly: a PostgreSQL schema may lack the cascade.
 	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM contact_numbers WHERE contact_id = ?`), id); err != nil {

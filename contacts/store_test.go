@@ -423,3 +423,37 @@ func TestPurgeCallContacts(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestOpenMissedAndPrivacyDelete: a contact shows its open missed calls, and
+// deleting it (a privacy request) takes its missed-call entries along.
+func TestOpenMissedAndPrivacyDelete(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c, err := e.store.Create(ctx, contacts.Contact{Name: "Jane", Numbers: []contacts.Phone{{E164: "+4930111222"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The missed package owns this table; only the columns read here matter.
+	if _, err := e.db.ExecContext(ctx, `CREATE TABLE missed_calls (id TEXT PRIMARY KEY, contact_id INTEGER, status TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	for i, st := range []string{"open", "open", "processed"} {
+		if _, err := e.db.ExecContext(ctx, `INSERT INTO missed_calls VALUES (?, ?, ?)`, i, c.ID, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := e.store.Get(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.OpenMissed != 2 {
+		t.Errorf("open_missed = %d, want 2", got.OpenMissed)
+	}
+	if _, err := e.store.Delete(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	var left int
+	if err := e.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM missed_calls`).Scan(&left); err != nil || left != 0 {
+		t.Errorf("missed entries left after delete: %d (%v)", left, err)
+	}
+}
