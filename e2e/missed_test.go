@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/mail"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -102,6 +103,16 @@ func TestMissedCallLifecycle(t *testing.T) {
 		t.Errorf("entry %+v: want resolved by the call-back %v", done, rec.ID)
 	}
 	n.waitMissed(second.callID, "processed", func(e missedEntry) bool { return e.Status == "processed" })
+
+	// The command line shows the same entries.
+	out, err := exec.Command(binPath, "calls", "--missed", "-c", n.cfgPath).CombinedOutput()
+	if err != nil {
+		t.Fatalf("switchboard calls --missed: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "MISSED") || !strings.Contains(string(out), "same_day_repeat") ||
+		strings.Count(string(out), "processed") != 2 {
+		t.Errorf("switchboard calls --missed:\n%s", out)
+	}
 
 	// Exactly one message per channel: the repeat queued nothing, and the
 	// first entry's sends all succeeded at once.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/switchboard-sip/switchboard/callctl"
 	"github.com/switchboard-sip/switchboard/configs"
+	"github.com/switchboard-sip/switchboard/missed"
 	"github.com/switchboard-sip/switchboard/storage"
 	"github.com/switchboard-sip/switchboard/storage/callstore"
 	"github.com/switchboard-sip/switchboard/web"
@@ -28,7 +29,7 @@ func callsCommand(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("calls", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("c", "", "config file (default: the embedded default config)")
-	missed := fs.Bool("missed", false, "only missed calls: inbound, no answer or busy")
+	missedOnly := fs.Bool("missed", false, "only missed calls (inbound, no answer or busy) with their missed-call entry")
 	since := fs.String("since", "", "only calls started within this duration (24h) or after this RFC 3339 time")
 	limit := fs.Int("limit", 50, "at most this many calls, newest first")
 	asJSON := fs.Bool("json", false, `print {"items": [...]} as the HTTP API does`)
@@ -51,7 +52,7 @@ func callsCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "switchboard calls: --limit must be at least 1, got %d\n", *limit)
 		return 2
 	}
-	q := callstore.Query{Missed: *missed}
+	q := callstore.Query{Missed: *missedOnly}
 	if *since != "" {
 		t, err := storage.ParseSince(*since, time.Now())
 		if err != nil {
@@ -75,7 +76,7 @@ func callsCommand(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	ctx := context.Background()
-	store, closeStore, err := openCallStore(ctx, cfg.Storage.Driver, cfg.Storage.DSN)
+	store, db, closeStore, err := openCallStore(ctx, cfg.Storage.Driver, cfg.Storage.DSN)
 	if err != nil {
 		fmt.Fprintf(stderr, "switchboard calls: %s\n", oneLine(err))
 		return 1
@@ -87,12 +88,31 @@ func callsCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "switchboard calls: %s\n", oneLine(err))
 		return 1
 	}
-	if *asJSON {
-		out := struct {
-			Items []web.Call `json:"items"`
-		}{Items: make([]web.Call, len(records))}
+	var entries map[string]missed.Entry
+	if *missedOnly {
+		ids := make([]string, len(records))
 		for i, r := range records {
-			out.Items[i] = web.NewCall(r, loc)
+			ids[i] = r.MissedID
+		}
+		if entries, err = missed.Lookup(ctx, db, ids); err != nil {
+			fmt.Fprintf(stderr, "switchboard calls: %s\n", oneLine(err))
+			return 1
+		}
+	}
+	if *asJSON {
+		type item struct {
+			web.Call
+			Missed *web.Missed `json:"missed,omitempty"`
+		}
+		out := struct {
+			Items []item `json:"items"`
+		}{Items: make([]item, len(records))}
+		for i, r := range records {
+			out.Items[i].Call = web.NewCall(r, loc)
+			if e, ok := entries[r.MissedID]; ok {
+				m := web.NewMissed(e, loc)
+				out.Items[i].Missed = &m
+			}
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -102,7 +122,7 @@ func callsCommand(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	if err := writeCallTable(stdout, records, loc); err != nil {
+	if err := writeCallTable(stdout, records, entries, loc); err != nil {
 		fmt.Fprintf(stderr, "switchboard calls: %v\n", err)
 		return 1
 	}
@@ -123,26 +143,26 @@ func configLocation(cfg *configs.Config) (*time.Location, error) {
 
 // openCallStore opens an existing database: a command that only reads must
 // not leave an empty database behind when the DSN points to the wrong place.
-func openCallStore(ctx context.Context, driver, dsn string) (*callstore.Store, func(), error) {
+func openCallStore(ctx context.Context, driver, dsn string) (*callstore.Store, *storage.DB, func(), error) {
 	if driver == "sqlite" {
 		file := strings.TrimPrefix(dsn, "file:")
 		file, _, _ = strings.Cut(file, "?")
 		if file != ":memory:" {
 			if _, err := os.Stat(file); err != nil {
-				return nil, nil, fmt.Errorf("database %s (storage.dsn): %w", file, err)
+				return nil, nil, nil, fmt.Errorf("database %s (storage.dsn): %w", file, err)
 			}
 		}
 	}
 	db, err := storage.Open(driver, dsn)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	store, err := callstore.New(ctx, db, zap.NewNop())
 	if err != nil {
 		db.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return store, func() {
+	return store, db, func() {
 		store.Close(ctx)
 		db.Close()
 	}, nil
@@ -166,19 +186,35 @@ func listCalls(ctx context.Context, store *callstore.Store, q callstore.Query, l
 	return out, nil
 }
 
-func writeCallTable(w io.Writer, records []callctl.Record, loc *time.Location) error {
+// writeCallTable prints records; with entries (--missed) each row also
+// shows its missed-call entry: status, repeat count and the exception that
+// kept it from being notified.
+func writeCallTable(w io.Writer, records []callctl.Record, entries map[string]missed.Entry, loc *time.Location) error {
 	if len(records) == 0 {
 		_, err := fmt.Fprintln(w, "no calls")
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "STARTED\tDIRECTION\tCALLER\tCALLED\tHOTLINE\tDISPOSITION\tSIP\tRING S\tTALK S")
+	head := "STARTED\tDIRECTION\tCALLER\tCALLED\tHOTLINE\tDISPOSITION\tSIP\tRING S\tTALK S"
+	if entries != nil {
+		head += "\tMISSED\tCOUNT\tEXCEPTION"
+	}
+	fmt.Fprintln(tw, head)
 	for _, r := range records {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%.1f\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%.1f",
 			r.StartedAt.In(loc).Format("2006-01-02 15:04:05"), cell(string(r.Direction)),
 			cell(party(r.Caller, r.CallerRaw)), cell(party(r.Called, r.CalledRaw)), cell(r.Hotline),
 			cell(string(r.Disposition)), status(r.SIPStatus),
 			float64(r.RingMS)/1000, float64(r.TalkMS)/1000)
+		if entries != nil {
+			e, ok := entries[r.MissedID]
+			if ok {
+				fmt.Fprintf(tw, "\t%s\t%d\t%s", e.Status, e.Count, cell(string(e.Exception)))
+			} else {
+				fmt.Fprint(tw, "\t-\t-\t-")
+			}
+		}
+		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
 }
