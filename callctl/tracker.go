@@ -110,13 +110,15 @@ func (a *Active) Ringing() {
 }
 
 // Answered notes the 2xx that set up the dialog; the record is saved at once
-// so that a restart before the BYE loses nothing.
-func (a *Active) Answered(status int) {
+// so that a restart before the BYE loses nothing. recording is the PBX's
+// reference to its recording of the call, when it sent one.
+func (a *Active) Answered(status int, recording string) {
 	a.mu.Lock()
 	if a.ended || a.rec.AnsweredAt != nil {
 		a.mu.Unlock()
 		return
 	}
+	a.rec.Recording = recording
 	now := a.t.now()
 	a.rec.AnsweredAt = &now
 	a.rec.SIPStatus = status

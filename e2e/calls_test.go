@@ -107,6 +107,9 @@ func TestAnsweredCall(t *testing.T) {
 				t.Errorf("answered_at missing: %s", r)
 			}
 			within(t, "talk_ms", r.TalkMS, talk)
+			if !strings.HasPrefix(r.Recording, "rec-") {
+				t.Errorf("recording %q: want the PBX's X-Recording-Id from the 200", r.Recording)
+			}
 			if r.CallerRaw == "" || r.CalledRaw == "" {
 				t.Errorf("caller_raw %q called_raw %q: want the numbers as received", r.CallerRaw, r.CalledRaw)
 			}

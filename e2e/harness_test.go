@@ -402,6 +402,7 @@ type callRecord struct {
 	TalkMS      int64      `json:"talk_ms"`
 	SIPStatus   int        `json:"sip_status"`
 	Disposition string     `json:"disposition"`
+	Recording   string     `json:"recording"`
 }
 
 func (r callRecord) String() string {

@@ -68,6 +68,9 @@ type Options struct {
 	Metrics   *metrics.Metrics
 	// RouteKey signs our Record-Route entries (see routeToken).
 	RouteKey []byte
+	// RecordingHeader names the header of the callee's 2xx that carries a
+	// reference to the PBX's recording of the call.
+	RecordingHeader string
 }
 
 // Proxy is the SIP side of switchboard.

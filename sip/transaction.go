@@ -74,7 +74,7 @@ func (p *Proxy) proxyInvite(req, fwd *gosip.Request, tx gosip.ServerTransaction,
 func (p *Proxy) final(req *gosip.Request, tx gosip.ServerTransaction, active *callctl.Active, res *gosip.Response, cancelled bool) {
 	switch {
 	case res.IsSuccess():
-		active.Answered(res.StatusCode)
+		active.Answered(res.StatusCode, p.recording(res))
 		p.dialogs.add(req, res)
 		if cancelled {
 			p.log.Warn("2xx after CANCEL: the callee answered as the caller hung up",
@@ -87,6 +87,18 @@ func (p *Proxy) final(req *gosip.Request, tx gosip.ServerTransaction, active *ca
 	}
 	p.countRes(active.Call, res.StatusCode)
 	_ = tx.Respond(relayResponse(res))
+}
+
+// recording is the PBX's recording reference from a 2xx, sanitised: it is
+// stored and shown, and came from the network.
+func (p *Proxy) recording(res *gosip.Response) string {
+	if p.opts.RecordingHeader == "" {
+		return ""
+	}
+	if h := res.GetHeader(p.opts.RecordingHeader); h != nil {
+		return callctl.SanitizeHeaderValue(h.Value())
+	}
+	return ""
 }
 
 // noFinal answers the caller when the far side never sent a final response:
