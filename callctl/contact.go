@@ -3,7 +3,6 @@ package callctl
 import (
 	"context"
 	"errors"
-	"unicode"
 
 	"github.com/switchboard-sip/switchboard/contacts"
 )
@@ -87,13 +86,8 @@ func (s *ContactStage) Handle(_ context.Context, c *Call) Decision {
 // ("Anonymous", "Unknown") give no name.
 func ContactName(p *Party) string {
 	name := CleanDisplayName(p.Name)
-	if name == "" || isPlaceholderName(name) {
+	if name == "" || isPlaceholderName(name) || !hasLetter(name) {
 		return ""
 	}
-	for _, r := range name {
-		if unicode.IsLetter(r) {
-			return name
-		}
-	}
-	return ""
+	return name
 }

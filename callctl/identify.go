@@ -3,6 +3,7 @@ package callctl
 import (
 	"context"
 	"strings"
+	"unicode"
 )
 
 // NormalizeFunc reads one phone number with a region (empty: the
@@ -107,6 +108,12 @@ func (s *Identify) inboundCaller(sig *Signalling, trusted bool, region string) P
 		a, src = &sig.From, SourceFrom
 	}
 	p := s.party(a, src, region)
+	if p.Name == "" && a != &sig.From && hasLetter(sig.From.Display) {
+		// Carriers often assert the number alone; the caller's name then
+		// only travels in From. A From display that is only digits is some
+		// other number (a diverting party's), not a name.
+		p.Name = sig.From.Display
+	}
 	// A From anonymised by the user (RFC 3323 §4.1.1.3) is a privacy
 	// request even when no Privacy header came along with it.
 	p.Anonymous = privacyRequested(sig) || isAnonymous(a) ||
@@ -277,6 +284,15 @@ func isPlaceholderName(d string) bool {
 	d = strings.TrimSpace(d)
 	for _, p := range placeholderNames {
 		if strings.EqualFold(d, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasLetter(s string) bool {
+	for _, r := range s {
+		if unicode.IsLetter(r) {
 			return true
 		}
 	}

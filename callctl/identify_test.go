@@ -82,13 +82,13 @@ func TestIdentify(t *testing.T) {
 					withParams(callctl.Address{Scheme: "tel", User: "015112345678"}, "phone-context", "+49"),
 				}
 			},
-			want: want{callerKey: "+4915112345678", callerSource: callctl.SourcePAI,
+			want: want{callerKey: "+4915112345678", callerName: "Jane Doe", callerSource: callctl.SourcePAI,
 				calledKey: "+49301234560", calledSource: callctl.SourceRequestURI}},
 		{name: "tel: with phone-context from another country", dir: callctl.Inbound, trusted: true,
 			sig: func(s *callctl.Signalling) {
 				s.PAI = []callctl.Address{withParams(callctl.Address{Scheme: "tel", User: "446681800"}, "phone-context", "+41")}
 			},
-			want: want{callerKey: "+41446681800", callerSource: callctl.SourcePAI,
+			want: want{callerKey: "+41446681800", callerName: "Jane Doe", callerSource: callctl.SourcePAI,
 				calledKey: "+49301234560", calledSource: callctl.SourceRequestURI}},
 		{name: "RPID party=calling when no PAI", dir: callctl.Inbound, trusted: true,
 			sig: func(s *callctl.Signalling) {
@@ -186,7 +186,7 @@ func TestIdentify(t *testing.T) {
 				s.PAI = []callctl.Address{sipAddr("", "044 668 18 00", "ch.example")}
 				s.RequestURI = sipAddr("", "0446681801", "sb.example")
 			},
-			want: want{callerKey: "+41446681800", callerSource: callctl.SourcePAI,
+			want: want{callerKey: "+41446681800", callerName: "Jane Doe", callerSource: callctl.SourcePAI,
 				calledKey: "+41446681801", calledSource: callctl.SourceRequestURI}},
 		{name: "Diversion: original dialled number is the oldest (RFC 5806)", dir: callctl.Inbound, trusted: true,
 			sig: func(s *callctl.Signalling) {

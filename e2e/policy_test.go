@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -137,4 +138,50 @@ hotlines:
 	n.reload(t, rule+"colour: blue\n", false)
 	again := n.trunkCall(t, "uac_expect_error.xml", 0, "-set", "expected", "486")
 	again.succeed(t)
+}
+
+// TestNoHeaderInjection: a display name crafted to break out of its quotes
+// and smuggle a header into the INVITE becomes the name of the
+// caller's new contact and reaches the PBX as a harmless display name, not
+// as a header (SPEC §5). (The API refuses such names outright.)
+func TestNoHeaderInjection(t *testing.T) {
+	n := newNode(t, nodeOptions{})
+	n.reload(t, `hotlines:
+  - name: acme
+    numbers: ["`+hotlineNumber+`"]
+    company: ACME GmbH
+    caller_name_prefix: "ACME: "
+`, true)
+	b, err := os.ReadFile(filepath.Join(scenarioDir, "uac_answer.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	evil := strings.ReplaceAll(string(b), `From: "Trunk Caller"`, `From: "Eve\" >, X-Evil: 1"`)
+	if evil == string(b) {
+		t.Fatal("uac_answer.xml has no From to rewrite")
+	}
+	path := filepath.Join(t.TempDir(), "uac_evil.xml")
+	if err := os.WriteFile(path, []byte(evil), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rel, err := filepath.Rel(scenarioDir, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pbx := n.pbx(t, "uas_answer.xml", 0)
+	call := n.trunkCall(t, rel, 100*time.Millisecond)
+	call.succeed(t)
+	pbx.succeed(t)
+	invites := pbx.received(t, "INVITE ")
+	if len(invites) != 1 {
+		t.Fatalf("PBX received %d INVITEs", len(invites))
+	}
+	if h := invites[0].header("X-Evil"); len(h) != 0 {
+		t.Fatalf("the injected header reached the PBX: %q", h)
+	}
+	from := strings.Join(invites[0].header("From"), " ")
+	if !strings.HasPrefix(from, `"ACME: Eve`) || strings.ContainsAny(from, "\r\n") {
+		t.Errorf("From at the PBX: %q", from)
+	}
+	t.Logf("From at the PBX: %s", from)
 }
