@@ -128,3 +128,9 @@ type Contacts interface {
 type RecordSaver interface {
 	Save(r callctl.Record)
 }
+
+// RecordGetter reads a call record back; a RecordSaver that is one too
+// lets the service recover missed calls an unclean stop left without entry.
+type RecordGetter interface {
+	Get(ctx context.Context, id string) (callctl.Record, error)
+}

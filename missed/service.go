@@ -56,6 +56,7 @@ type Service struct {
 	notifier Notifier
 	contacts Contacts
 	records  RecordSaver
+	getter   RecordGetter
 	signIns  SignIns
 	log      *zap.Logger
 	now      func() time.Time
@@ -109,7 +110,13 @@ func New(ctx context.Context, o Options) (*Service, error) {
 		done:     make(chan struct{}),
 	}
 	s.cfg.Store(o.Config)
+	if g, ok := o.Records.(RecordGetter); ok {
+		s.getter = g
+	}
 	go s.run(wctx)
+	if err := s.recoverLost(ctx, o.Config.Node, s.now()); err != nil {
+		s.log.Error("missed calls of an unclean stop not recovered", zap.Error(err))
+	}
 	return s, nil
 }
 
@@ -303,7 +310,7 @@ func caller(e callctl.Event) callctl.Party {
 	if e.Call != nil {
 		return e.Call.Caller
 	}
-	return callctl.Party{E164: e.Record.Caller, Raw: e.Record.CallerRaw, Name: e.Record.CallerName}
+	return recordedCaller(e.Record)
 }
 
 // hotlineOf returns the hotline config of a record and the time zone its

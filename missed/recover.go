@@ -1,0 +1,69 @@
+package missed
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/switchboard-sip/switchboard/callctl"
+)
+
+// recoverWindow is how far back a start looks for missed calls whose entry
+// a crash kept from being written.
+const recoverWindow = 24 * time.Hour
+
+// recoverLost queues again the missed calls of this node that ended before
+// this process started but got no entry: the process died between the end
+// of the call and the entry's transaction (SIGKILL, power loss). Calls of
+// this process are left alone, they reach Observe themselves.
+func (s *Service) recoverLost(ctx context.Context, node string, started time.Time) error {
+	if s.getter == nil {
+		return nil
+	}
+	rows, err := s.st.db.QueryContext(ctx, s.st.q(`SELECT id FROM calls
+		WHERE node = ? AND direction = 'inbound' AND disposition IN ('no_answer', 'busy')
+		AND missed_id = '' AND ended_at >= ? AND ended_at < ?
+		AND id NOT IN (SELECT record_id FROM missed_calls)`),
+		node, started.Add(-recoverWindow).UnixMilli(), started.UnixMilli())
+	if err != nil {
+		if strings.Contains(err.Error(), "no such table") {
+			return nil
+		}
+		return fmt.Errorf("missed: recover: %w", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return fmt.Errorf("missed: recover: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	for _, id := range ids {
+		r, err := s.getter.Get(ctx, id)
+		if err != nil {
+			return fmt.Errorf("missed: recover %s: %w", id, err)
+		}
+		s.log.Warn("missed call recovered after an unclean stop", zap.String("record", id))
+		s.Observe(callctl.Event{Type: callctl.EventEnded, Record: r})
+	}
+	return nil
+}
+
+// recordedCaller rebuilds the caller of a record whose call is no longer in
+// memory. The record keeps no flags: a caller without an E.164 number was
+// an internal extension when the raw form is digits, else anonymous.
+func recordedCaller(r callctl.Record) callctl.Party {
+	p := callctl.Party{E164: r.Caller, Raw: r.CallerRaw, Name: r.CallerName}
+	if p.E164 != "" {
+		return p
+	}
+	digits := p.Raw != "" && strings.Trim(p.Raw, "0123456789") == ""
+	p.Internal, p.Anonymous = digits, !digits
+	return p
+}
