@@ -73,21 +73,20 @@ start_switchboard() {
 
 # cpu_ticks PID: utime+stime of PID and every descendant, in clock ticks.
 cpu_ticks() {
-	local root=$1
-	awk -v root="$root" '
-		FNR == 1 {
-			s = $0; sub(/^[^)]*\) /, "", s); split(s, f, " ")
-			# f[1] = state, f[2] = ppid, utime/stime = fields 14/15 of stat.
-			ppid[FILENAME] = f[2]; ticks[FILENAME] = f[12] + f[13]
-			n = FILENAME; sub("/proc/", "", n); sub("/stat", "", n); pid[FILENAME] = n
+	# cat skips processes that exit between the glob and the read.
+	cat /proc/[0-9]*/stat 2>/dev/null | awk -v root="$1" '
+		{
+			p = $1; s = $0; sub(/^[^)]*\) /, "", s); split(s, f, " ")
+			# after "pid (comm) ": f[1] state, f[2] ppid, f[12] utime, f[13] stime
+			ppid[p] = f[2]; ticks[p] = f[12] + f[13]
 		}
 		END {
 			keep[root] = 1; changed = 1
 			while (changed) { changed = 0
-				for (k in pid) if (!(pid[k] in keep) && (ppid[k] in keep)) { keep[pid[k]] = 1; changed = 1 } }
-			for (k in pid) if (pid[k] in keep) t += ticks[k]
+				for (k in ppid) if (!(k in keep) && (ppid[k] in keep)) { keep[k] = 1; changed = 1 } }
+			for (k in keep) t += ticks[k]
 			print t + 0
-		}' /proc/[0-9]*/stat 2>/dev/null
+		}' || echo 0
 }
 
 # rss_kb PID: resident set of PID and its descendants, in KiB.

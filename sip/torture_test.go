@@ -214,6 +214,8 @@ type harnessOpts struct {
 	pipeline callctl.Pipeline
 	// pbx answers requests reaching the PBX; nil means pbxAnswer.
 	pbx func(*udpPeer, datagram)
+	// sink stores call records; nil means an in-memory sink (h.sink).
+	sink callctl.RecordSink
 }
 
 func startProxy(t testing.TB, o harnessOpts) *proxyHarness {
@@ -241,7 +243,11 @@ func startProxy(t testing.TB, o harnessOpts) *proxyHarness {
 	r := &Routing{PBX: pbxAP, PBXURI: pbxURI, Node: "torture", Pipeline: o.pipeline,
 		Trunks: []Trunk{{Name: "carrier", Region: "DE", Trust: true,
 			Match: func(a netip.AddrPort) bool { return a.Addr().Unmap() == loop }}}}
-	h.track = callctl.NewTracker(h.sink)
+	var sink callctl.RecordSink = h.sink
+	if o.sink != nil {
+		sink = o.sink
+	}
+	h.track = callctl.NewTracker(sink)
 	p, err := New(Options{Listen: []Listen{{Network: "udp", Host: "127.0.0.1", Port: 0}},
 		Log: o.log, Tracker: h.track, UserAgent: "switchboard-test"}, r)
 	if err != nil {

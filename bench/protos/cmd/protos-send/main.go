@@ -99,7 +99,7 @@ func run(target, dir, group string, wait time.Duration, workers int, limit time.
 			alive = "STALLED: " + err.Error()
 			failed = true
 		}
-		fmt.Printf("%-32s cases %4d answered %4d dropped %4d unsendable(>64KiB UDP) %3d finals %s  %s  %s\n",
+		fmt.Printf("%-32s cases %4d answered %4d dropped %4d unsendable %3d finals %s  %s  %s\n",
 			g.Name, len(res), answered, dropped, unsent, fmtCodes(codes), time.Since(start).Round(time.Millisecond), alive)
 	}
 	if failed {
