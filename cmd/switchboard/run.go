@@ -44,6 +44,7 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer log.Sync()
+	startPprof(log)
 	a, err := start(cfg, *path, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "switchboard:", err)
