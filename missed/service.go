@@ -537,6 +537,12 @@ func (s *Service) resolve(ctx context.Context, r callctl.Record) error {
 		return nil
 	}
 	at := s.now().UTC()
+	// Most answered calls resolve nothing: look first without the write
+	// lock that a transaction takes (it would queue behind the call
+	// record writer on every answered call).
+	if open, err := s.st.openFor(ctx, s.st.db, r.ContactID, number, at); err != nil || len(open) == 0 {
+		return err
+	}
 	tx, err := s.st.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("missed: resolve by %s: begin: %w", r.ID, err)

@@ -252,15 +252,23 @@ func (h *Hub) enrichLoop() {
 func (h *Hub) publishCall(e callctl.Event) {
 	id := e.Record.ID
 	x, known := h.extras[id]
-	if !known && h.o.Enricher != nil {
+	switch {
+	case known:
+	case h.o.Enricher != nil && h.watched():
 		ctx, cancel := context.WithTimeout(context.Background(), enrichTimeout)
 		x = h.o.Enricher.Enrich(ctx, e)
 		cancel()
+		if e.Type != callctl.EventEnded && len(h.extras) < maxRemembered {
+			h.extras[id] = x
+		}
+	default:
+		// Nobody watches: the contact's history costs database reads per
+		// call, which only a board on screen is worth (under load they
+		// were most of the agent's CPU). The hotline comes with the call.
+		x = HotlineExtras(e.Call)
 	}
 	if e.Type == callctl.EventEnded {
 		delete(h.extras, id)
-	} else if !known && len(h.extras) < maxRemembered {
-		h.extras[id] = x
 	}
 	ev := CallEvent{Call: NewCall(e.Record, h.o.Location), Hotline: x.Hotline, Contact: x.Contact}
 	if c := e.Call; c != nil {
@@ -458,4 +466,20 @@ func (h *Hub) write(w http.ResponseWriter, rc *http.ResponseController, b []byte
 		return false
 	}
 	return rc.Flush() == nil
+}
+
+// watched reports whether any client follows the stream.
+func (h *Hub) watched() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.clients) > 0
+}
+
+// HotlineExtras are the extras of a call's events that cost nothing: the
+// hotline texts as the pipeline rendered them.
+func HotlineExtras(c *callctl.Call) Extras {
+	if c == nil || c.Hotline == "" {
+		return Extras{}
+	}
+	return Extras{Hotline: &EventHotline{Name: c.Hotline, Company: c.Company, Greeting: c.Greeting, Display: c.Display}}
 }

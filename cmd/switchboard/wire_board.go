@@ -47,10 +47,7 @@ func (b *board) LastSignIn() time.Time {
 func startBoard(a *app) error {
 	contact := web.ContactEnricher(a.deps.contacts, a.calls, a.cfg.Location)
 	enrich := web.EnricherFunc(func(ctx context.Context, e callctl.Event) web.Extras {
-		var x web.Extras
-		if c := e.Call; c != nil && c.Hotline != "" {
-			x.Hotline = &web.EventHotline{Name: c.Hotline, Company: c.Company, Greeting: c.Greeting, Display: c.Display}
-		}
+		x := web.HotlineExtras(e.Call)
 		x.Contact = contact(ctx, e)
 		return x
 	})
