@@ -110,7 +110,7 @@ func New(opts Options, r *Routing) (*Proxy, error) {
 		}
 	}
 	p := &Proxy{opts: opts, log: opts.Log, tracker: opts.Tracker, met: opts.Metrics, ports: map[string]int{},
-		pre: &prefilter{conns: map[string]net.PacketConn{}}}
+		pre: &prefilter{conns: map[string]net.PacketConn{}, parser: gosip.NewParser()}}
 	slogger := slog.New(zapslog.NewHandler(opts.Log.Named("sipgo").Core()))
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(opts.UserAgent),

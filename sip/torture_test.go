@@ -506,7 +506,11 @@ func requestLineClean(b []byte) error {
 // The MANIFEST's expected class is checked too: "valid" must be handled.
 var tortureWants = map[string]tortureWant{
 	// §3.1.1 valid: forwarded (the PBX answers) or answered by the proxy.
-	"wsinv.dat":      {forward: true},
+	// wsinv carries a To tag: it is a request inside a dialog that never
+	// passed through us, with no Route we signed. Parsed well (the LWS is
+	// tidied), then refused with 403: relaying it would make us an open
+	// relay.
+	"wsinv.dat":      {codes: []int{403}},
 	"intmeth.dat":    {forward: true, codes: []int{501, 405}},
 	"esc01.dat":      {forward: true},
 	"escnull.dat":    {forward: true},
