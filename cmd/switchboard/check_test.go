@@ -28,6 +28,7 @@ hotlines:
     greeting: "{{.Nope}"
 colour: blue
 `)
+	badWav := write("wav.yaml", "sip: {listen: [udp://127.0.0.1:5060], pbx: sip:127.0.0.1:5080, trunks: [{name: c, match: [127.0.0.1/32]}]}\nblocking: {announcement: /nonexistent/a.wav}\n")
 	badRule := write("rule.yaml", "sip: {listen: [udp://127.0.0.1:5060], pbx: sip:127.0.0.1:5080, trunks: [{name: c, match: [127.0.0.1/32]}]}\nrules: [{name: r, when: 'contact.nope == 1', then: {tag: x}}]\n")
 	tests := []struct {
 		name  string
@@ -38,6 +39,7 @@ colour: blue
 		{"good", []string{"-c", good}, 0, []string{"ok"}},
 		{"every error with its key", []string{"-c", bad}, 1, []string{"sip.trunks[0].match[0]", "colour"}},
 		{"rule that does not compile", []string{"-c", badRule}, 1, []string{"rules[0].when"}},
+		{"announcement that cannot be read", []string{"-c", badWav}, 1, []string{"blocking.announcement", "a.wav"}},
 		{"missing file", []string{"-c", filepath.Join(dir, "none.yaml")}, 1, []string{"none.yaml"}},
 		{"no -c", nil, 2, []string{"-c FILE"}},
 	}

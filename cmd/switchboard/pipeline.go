@@ -24,6 +24,7 @@ import (
 // config reload.
 type deps struct {
 	log      *zap.Logger
+	announce *sip.Announcer // nil: announcements off
 	blocks   *blocking.Store
 	contacts *contacts.Store
 	cache    *contacts.Cache
@@ -31,6 +32,10 @@ type deps struct {
 
 func newDeps(ctx context.Context, cfg *configs.Config, db *storage.DB, log *zap.Logger) (*deps, error) {
 	d := &deps{log: log}
+	var err error
+	if d.announce, err = newAnnouncer(cfg, log); err != nil {
+		return nil, err
+	}
 	entries, err := blocking.FromConfig(blockConfigEntries(cfg.Blocking.Entries))
 	if err != nil {
 		return nil, err
@@ -79,9 +84,14 @@ func buildPolicy(cfg *configs.Config, d *deps) (*policy, error) {
 	if err != nil {
 		return nil, err
 	}
+	audios, err := loadAnnouncements(cfg)
+	if err != nil {
+		return nil, err
+	}
 	if d == nil {
 		return &policy{routing: routing}, nil
 	}
+	routing.Announce = announceFunc(d.announce, audios)
 	d.blocks.SetConfig(entries)
 	st, err := buildStages(cfg, d, numbers)
 	if err != nil {
