@@ -28,7 +28,8 @@ func (p *Proxy) onInDialogOrOther(req *gosip.Request, tx gosip.ServerTransaction
 		respond(tx, req, 403, "Forbidden")
 		return
 	}
-	if code, reason := p.admit(req); code != 0 && code != 503 {
+	hash := loopHash(req)
+	if code, reason := p.admit(req, hash); code != 0 && code != 503 {
 		p.count(req, code)
 		respond(tx, req, code, reason)
 		return
@@ -48,7 +49,7 @@ func (p *Proxy) onInDialogOrOther(req *gosip.Request, tx gosip.ServerTransaction
 	if req.Method == gosip.SUBSCRIBE || req.Method == gosip.REFER {
 		p.addRecordRoute(fwd, req.Transport())
 	}
-	p.addVia(fwd, loopHash(req))
+	p.addVia(fwd, hash)
 	p.setLocal(fwd)
 	p.relayNonInvite(req, fwd, tx)
 }

@@ -46,7 +46,8 @@ func (p *Proxy) onInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 		respond(tx, req, 403, "Forbidden")
 		return
 	}
-	if code, reason := p.admit(req); code != 0 {
+	hash := loopHash(req)
+	if code, reason := p.admit(req, hash); code != 0 {
 		p.count(req, code)
 		var hdrs []gosip.Header
 		if code == 503 {
@@ -66,7 +67,7 @@ func (p *Proxy) onInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 		p.reject(req, tx, active, r, d)
 		return
 	}
-	fwd, err := p.buildForward(req, r, call, trunk)
+	fwd, err := p.buildForward(req, r, call, trunk, hash)
 	if err != nil {
 		p.observe(start)
 		p.log.Warn("no route for call", zap.String("call_id", call.CallID), zap.Error(err))
@@ -79,11 +80,11 @@ func (p *Proxy) onInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 
 // admit applies the RFC 3261 §16.3 checks and the drain state; a non-zero
 // code is the response to send instead of forwarding.
-func (p *Proxy) admit(req *gosip.Request) (int, string) {
+func (p *Proxy) admit(req *gosip.Request, hash string) (int, string) {
 	if !decMaxForwards(req) {
 		return 483, "Too Many Hops"
 	}
-	if looped(req, loopHash(req)) {
+	if looped(req, hash) {
 		return 482, "Loop Detected"
 	}
 	if p.drain.Load() {
@@ -111,7 +112,7 @@ func (p *Proxy) newCall(req *gosip.Request, r *Routing, dir callctl.Direction, t
 
 // buildForward makes the INVITE that goes on: a copy with the new target,
 // our Via and Record-Route, and what the pipeline added.
-func (p *Proxy) buildForward(req *gosip.Request, r *Routing, c *callctl.Call, trunk *Trunk) (*gosip.Request, error) {
+func (p *Proxy) buildForward(req *gosip.Request, r *Routing, c *callctl.Call, trunk *Trunk, hash string) (*gosip.Request, error) {
 	target, err := p.target(r, c, trunk)
 	if err != nil {
 		return nil, err
@@ -129,7 +130,7 @@ func (p *Proxy) buildForward(req *gosip.Request, r *Routing, c *callctl.Call, tr
 	fwd.SetSource("")
 	fwd.SetTransport(transportOf(fwd))
 	p.addRecordRoute(fwd, inTransport)
-	p.addVia(fwd, loopHash(req))
+	p.addVia(fwd, hash)
 	p.setLocal(fwd)
 	return fwd, nil
 }

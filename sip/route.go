@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"hash/fnv"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -18,7 +19,9 @@ const branchPrefix = "z9hG4bK-sb-"
 // loopHash is the RFC 3261 §16.6 item 8 hash over the fields that stay the
 // same when a request comes back to us unchanged (a loop, not a spiral).
 func loopHash(req *gosip.Request) string {
-	h := sha256.New()
+	// FNV-1a is enough: the hash only has to tell a request that came back
+	// unchanged from one that did not, and it runs on every request.
+	h := fnv.New64a()
 	h.Write([]byte(req.Recipient.String()))
 	if f := req.From(); f != nil {
 		t, _ := f.Params.Get("tag")
@@ -34,7 +37,7 @@ func loopHash(req *gosip.Request) string {
 	if c := req.CSeq(); c != nil {
 		h.Write([]byte(strconv.FormatUint(uint64(c.SeqNo), 10)))
 	}
-	return hex.EncodeToString(h.Sum(nil)[:6])
+	return strconv.FormatUint(h.Sum64(), 36)
 }
 
 // looped reports a request that already passed through us with the same
