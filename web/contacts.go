@@ -68,8 +68,9 @@ type ContactList struct {
 }
 
 // TraceResponse is the body of GET /api/trace: the contact (null when the
-// number has none), the window, and every call in it, newest first, in the
-// call record shape of /api/calls.
+// number has none), the window, and a page of the calls in it, newest
+// first, in the call record shape of /api/calls; next is the cursor of the
+// following page (?cursor=), empty on the last.
 type TraceResponse struct {
 	Number  string   `json:"number"`
 	Contact *Contact `json:"contact"`
@@ -82,7 +83,7 @@ type TraceResponse struct {
 // NewTrace is the JSON form of a trace with times in loc.
 func NewTrace(t contacts.Trace, loc *time.Location) TraceResponse {
 	out := TraceResponse{Number: t.Number, Since: FormatTime(t.Since, loc), Until: FormatTime(t.Until, loc),
-		Items: make([]Call, len(t.Items))}
+		Items: make([]Call, len(t.Items)), Next: t.Next}
 	if t.Contact != nil {
 		c := NewContact(*t.Contact, loc)
 		out.Contact = &c
@@ -430,7 +431,17 @@ func (h *contactHandler) patch(w http.ResponseWriter, r *http.Request) {
 
 func (h *contactHandler) trace(w http.ResponseWriter, r *http.Request) {
 	v := r.URL.Query()
-	q := contacts.TraceQuery{Months: 12, Loc: h.s.loc}
+	q := contacts.TraceQuery{Months: 12, Loc: h.s.loc, Cursor: v.Get("cursor")}
+	if l := v.Get("limit"); l != "" {
+		// Without a limit the store's own page size applies
+		// (contacts.DefaultTraceLimit); either way "next" leads on.
+		n, err := ParseLimit(l)
+		if err != nil {
+			WriteError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		q.Limit = n
+	}
 	if m := v.Get("months"); m != "" {
 		n, err := strconv.Atoi(m)
 		if err != nil || n < 1 || n > 120 {

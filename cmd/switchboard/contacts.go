@@ -386,7 +386,7 @@ func traceCommand(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
-	t, err := cli.store.Trace(ctx, contacts.TraceQuery{E164: e164, Months: *months, Loc: cli.loc})
+	t, err := traceAll(ctx, cli.store, contacts.TraceQuery{E164: e164, Months: *months, Loc: cli.loc})
 	if err != nil {
 		return fail(err)
 	}
@@ -402,6 +402,25 @@ func traceCommand(args []string, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	return 0
+}
+
+// traceAll reads every page of a trace: the CLI prints all calls of the
+// window. The window is fixed at the first page's end, so the pages fit.
+func traceAll(ctx context.Context, store *contacts.Store, q contacts.TraceQuery) (contacts.Trace, error) {
+	if q.Now.IsZero() {
+		q.Now = time.Now()
+	}
+	q.Limit = contacts.MaxTraceLimit
+	t, err := store.Trace(ctx, q)
+	for err == nil && t.Next != "" {
+		q.Cursor = t.Next
+		var page contacts.Trace
+		if page, err = store.Trace(ctx, q); err == nil {
+			t.Items = append(t.Items, page.Items...)
+			t.Next = page.Next
+		}
+	}
+	return t, err
 }
 
 // traceRow is one call as the table and CSV show it (SPEC §2: date and

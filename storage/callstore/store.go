@@ -79,6 +79,18 @@ var callMigrations = []string{
 	// partial index of their own (the board and --missed read it).
 	`CREATE INDEX calls_missed ON calls(started_at, id)
 		WHERE direction = 'inbound' AND disposition IN ('no_answer', 'busy');`,
+	// The contact trace (contacts.Store.Trace) pages through a contact's
+	// calls in (started_at, id) order as a union of index range scans that
+	// each yield page order and stop at the page's end: the contact's calls,
+	// and per number its calls not linked to the contact (contact_id right
+	// after the number, so those are found without walking the contact's
+	// own). These indexes replace the narrower ones they extend.
+	`CREATE INDEX calls_contact_time ON calls(contact_id, started_at, id);
+	DROP INDEX calls_contact;
+	CREATE INDEX calls_caller_contact ON calls(caller, contact_id, started_at, id);
+	DROP INDEX calls_caller;
+	CREATE INDEX calls_called_contact ON calls(called, contact_id, started_at, id);
+	DROP INDEX calls_called;`,
 }
 
 // missedSQL must repeat the partial index's condition word for word, with
