@@ -7,6 +7,7 @@ package sip
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -68,6 +69,8 @@ type Options struct {
 	Metrics   *metrics.Metrics
 	// RouteKey signs our Record-Route entries (see routeToken).
 	RouteKey []byte
+	// TLS serves tls:// listeners; nil when there are none.
+	TLS *tls.Config
 	// RecordingHeader names the header of the callee's 2xx that carries a
 	// reference to the PBX's recording of the call.
 	RecordingHeader string
@@ -184,6 +187,20 @@ func (p *Proxy) Listeners() ([]func(ctx context.Context) error, error) {
 			serve = append(serve, func(ctx context.Context) error {
 				go func() { <-ctx.Done(); ln.Close() }()
 				return p.srv.ServeTCP(ln)
+			})
+		case "tls":
+			if p.opts.TLS == nil {
+				return fail(fmt.Errorf("sip: listen tls %s: no certificate", addr))
+			}
+			ln, err := tls.Listen("tcp", addr, p.opts.TLS)
+			if err != nil {
+				return fail(fmt.Errorf("sip: %w", err))
+			}
+			closers = append(closers, func() { ln.Close() })
+			p.noteListen("tls", ln.Addr())
+			serve = append(serve, func(ctx context.Context) error {
+				go func() { <-ctx.Done(); ln.Close() }()
+				return p.srv.ServeTLS(ln)
 			})
 		default:
 			return fail(fmt.Errorf("sip: listen %s: transport %q is not supported", addr, l.Network))

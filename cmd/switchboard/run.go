@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -144,6 +145,13 @@ func start(cfg *configs.Config, path string, log *zap.Logger) (*app, error) {
 		return nil, err
 	}
 	opts := proxyOptions(cfg, log, a.tracker, a.met)
+	if cfg.SIP.TLS.Cert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.SIP.TLS.Cert, cfg.SIP.TLS.Key)
+		if err != nil {
+			return nil, fmt.Errorf("sip.tls: %w", err)
+		}
+		opts.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	if opts.RouteKey, err = a.db.Secret(a.ctx, "record-route"); err != nil {
 		return nil, err
 	}
