@@ -61,6 +61,10 @@ type SIP struct {
 	RecordingHeader string `yaml:"recording_header"`
 	// UserAgent is sent in User-Agent and Server headers.
 	UserAgent string `yaml:"user_agent"`
+	// MaxCPS caps new INVITEs per second; beyond it they get 503 with
+	// Retry-After, so that an overload is shed predictably instead of
+	// collapsing into retransmissions. 0: no cap.
+	MaxCPS int `yaml:"max_cps"`
 	// TLS holds the certificate for tls:// listeners.
 	TLS TLS `yaml:"tls"`
 

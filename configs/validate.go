@@ -179,6 +179,9 @@ func (c *Config) validateSIP(v *collector) {
 
 	nonNegative(v, "sip.max_call_duration", s.MaxCallDuration)
 	nonNegative(v, "sip.drain_timeout", s.DrainTimeout)
+	if s.MaxCPS < 0 {
+		v.add("sip.max_cps", "%d: must not be negative", s.MaxCPS)
+	}
 	if !validToken(s.RecordingHeader) {
 		v.add("sip.recording_header", "%q is not a SIP header name", s.RecordingHeader)
 	}

@@ -90,6 +90,9 @@ func (p *Proxy) admit(req *gosip.Request, hash string) (int, string) {
 	if p.drain.Load() {
 		return 503, "Service Unavailable"
 	}
+	if req.IsInvite() && !p.limit.allow(time.Now()) {
+		return 503, "Service Unavailable"
+	}
 	return 0, ""
 }
 

@@ -69,6 +69,8 @@ type Options struct {
 	Metrics   *metrics.Metrics
 	// RouteKey signs our Record-Route entries (see routeToken).
 	RouteKey []byte
+	// MaxCPS caps new INVITEs per second (503 beyond); 0: no cap.
+	MaxCPS int
 	// TLS serves tls:// listeners; nil when there are none.
 	TLS *tls.Config
 	// RecordingHeader names the header of the callee's 2xx that carries a
@@ -89,6 +91,7 @@ type Proxy struct {
 	self    selfAddrs
 	dialogs dialogs
 	pre     *prefilter
+	limit   *rateLimit
 	drain   atomic.Bool
 	ready   sync.WaitGroup
 	ports   map[string]int // network → listen port
@@ -113,7 +116,8 @@ func New(opts Options, r *Routing) (*Proxy, error) {
 		}
 	}
 	p := &Proxy{opts: opts, log: opts.Log, tracker: opts.Tracker, met: opts.Metrics, ports: map[string]int{},
-		pre: &prefilter{conns: map[string]net.PacketConn{}, parser: gosip.NewParser()}}
+		pre:   &prefilter{conns: map[string]net.PacketConn{}, parser: gosip.NewParser()},
+		limit: newRateLimit(opts.MaxCPS)}
 	slogger := slog.New(zapslog.NewHandler(opts.Log.Named("sipgo").Core()))
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(opts.UserAgent),

@@ -12,6 +12,7 @@
 #   TRANSPORT   udp or tcp (default udp)
 #   SIP_PORT PBX_PORT TRUNK_PORT HTTP_PORT   loopback ports (defaults 25060
 #               25080 25090 28080)
+#   MAX_CPS     switchboard's sip.max_cps (load shedding with 503; default 0, off)
 #   KEEP=1      keep the work directory (config, logs, SIPp traces)
 #
 # It builds switchboard, writes a config into a temporary directory, starts
@@ -83,6 +84,7 @@ sip:
       region: DE
       trust_identity: true
   drain_timeout: 5s
+  max_cps: ${MAX_CPS:-0}
 numbers:
   region: DE
 storage:
