@@ -59,6 +59,9 @@ func (p *Proxy) onInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 	respond(tx, req, 100, "Trying")
 	call := p.newCall(req, r, dir, trunk, start)
 	d := r.Pipeline.Run(context.Background(), call)
+	// Every stage has read the headers; an answered call may stay up for
+	// hours, and memory per call is what limits how many fit.
+	call.Signalling = callctl.Signalling{}
 	// The record opens once the pipeline has identified the parties, so
 	// that even a call in progress or a blocked one shows its numbers.
 	active := p.tracker.Start(call)
