@@ -20,7 +20,7 @@ func TestRateLimit(t *testing.T) {
 	if n != 10 {
 		t.Fatalf("burst allowed %d, want 10", n)
 	}
-	if l.allow(t0.Add(50*time.Millisecond)) {
+	if l.allow(t0.Add(50 * time.Millisecond)) {
 		t.Fatal("allowed before a token was earned")
 	}
 	if !l.allow(t0.Add(150 * time.Millisecond)) {
