@@ -1,30 +1,22 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/switchboard-sip/switchboard/internal/mailtest"
 	"io"
-	"log"
-	"mime"
-	"mime/multipart"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/mail"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/emersion/go-smtp"
 
 	"github.com/switchboard-sip/switchboard/contacts"
 	"github.com/switchboard-sip/switchboard/storage"
@@ -40,38 +32,6 @@ const (
 	missedTimeout = 15 * time.Second
 )
 
-// mailMsg is one message the test SMTP server accepted.
-type mailMsg struct {
-	from string
-	to   []string
-	data []byte
-}
-
-type mailSession struct {
-	out chan<- mailMsg
-	m   mailMsg
-}
-
-func (s *mailSession) Reset()        { s.m = mailMsg{} }
-func (s *mailSession) Logout() error { return nil }
-func (s *mailSession) Mail(from string, _ *smtp.MailOptions) error {
-	s.m.from = from
-	return nil
-}
-func (s *mailSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	s.m.to = append(s.m.to, to)
-	return nil
-}
-func (s *mailSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s.m.data = b
-	s.out <- s.m
-	return nil
-}
-
 // httpHit is one request an HTTP receiver got, with its arrival time.
 type httpHit struct {
 	at     time.Time
@@ -84,7 +44,7 @@ type httpHit struct {
 // goes to hookRefused instead.
 type receivers struct {
 	smtpAddr    string
-	mails       chan mailMsg
+	mails       chan mailtest.Message
 	sms         chan httpHit
 	hooks       chan httpHit
 	hookRefused chan httpHit
@@ -97,7 +57,7 @@ type receivers struct {
 // reserved but nothing listens on it until startSMTP.
 func startReceivers(t testing.TB, smtpLater bool) *receivers {
 	t.Helper()
-	r := &receivers{mails: make(chan mailMsg, 1000), sms: make(chan httpHit, 1000), hooks: make(chan httpHit, 1000),
+	r := &receivers{mails: make(chan mailtest.Message, 1000), sms: make(chan httpHit, 1000), hooks: make(chan httpHit, 1000),
 		hookRefused: make(chan httpHit, 1000)}
 	if smtpLater {
 		r.smtpAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
@@ -133,19 +93,7 @@ func (r *receivers) startSMTP(t testing.TB) {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.smtpAddr = l.Addr().String()
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
-		return &mailSession{out: r.mails}, nil
-	}))
-	srv.Domain = "localhost"
-	// A client closing right after QUIT is not news in a test log.
-	srv.ErrorLog = log.New(io.Discard, "", 0)
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
+	r.smtpAddr = mailtest.Serve(t, addr, r.mails)
 }
 
 // missedConfig is the part of the config the missed-call tests add; extra
@@ -328,72 +276,6 @@ func (n *node) waitMissed(callID, what string, cond func(missedEntry) bool) miss
 		}
 		time.Sleep(50 * time.Millisecond) // entries are written asynchronously: poll the API
 	}
-}
-
-// mailPart is one leaf part of a MIME message, decoded.
-type mailPart struct {
-	contentType string
-	filename    string
-	body        string
-}
-
-// parseMail reads a message and its leaf parts (quoted-printable is decoded
-// by mime/multipart, base64 here).
-func parseMail(t testing.TB, data []byte) (*mail.Message, []mailPart) {
-	t.Helper()
-	m, err := mail.ReadMessage(bytes.NewReader(data))
-	if err != nil {
-		t.Fatalf("email does not parse: %v\n%s", err, data)
-	}
-	var parts []mailPart
-	var walk func(h map[string][]string, body io.Reader)
-	walk = func(h map[string][]string, body io.Reader) {
-		get := func(k string) string {
-			if v := h[k]; len(v) > 0 {
-				return v[0]
-			}
-			return ""
-		}
-		mt, params, err := mime.ParseMediaType(get("Content-Type"))
-		if err != nil {
-			t.Fatalf("content type %q: %v", get("Content-Type"), err)
-		}
-		if strings.HasPrefix(mt, "multipart/") {
-			mr := multipart.NewReader(body, params["boundary"])
-			for {
-				p, err := mr.NextPart()
-				if err == io.EOF {
-					return
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				walk(p.Header, p)
-			}
-		}
-		b, err := io.ReadAll(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.EqualFold(get("Content-Transfer-Encoding"), "base64") {
-			if b, err = base64.StdEncoding.DecodeString(strings.Join(strings.Fields(string(b)), "")); err != nil {
-				t.Fatal(err)
-			}
-		}
-		_, dp, _ := mime.ParseMediaType(get("Content-Disposition"))
-		parts = append(parts, mailPart{contentType: mt, filename: dp["filename"], body: string(b)})
-	}
-	walk(m.Header, m.Body)
-	return m, parts
-}
-
-func partOf(parts []mailPart, contentType string) *mailPart {
-	for i := range parts {
-		if parts[i].contentType == contentType {
-			return &parts[i]
-		}
-	}
-	return nil
 }
 
 // next waits for the next item of a channel.

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/switchboard-sip/switchboard/internal/mailtest"
 	"net/mail"
 	"os/exec"
 	"strings"
@@ -54,20 +55,20 @@ func TestMissedCallLifecycle(t *testing.T) {
 	}
 
 	msg := next(t, r.mails, "email")
-	if len(msg.to) != 1 || msg.to[0] != "desk@example.com" || msg.from != "switchboard@example.com" {
-		t.Errorf("email envelope from %q to %v", msg.from, msg.to)
+	if len(msg.To) != 1 || msg.To[0] != "desk@example.com" || msg.From != "switchboard@example.com" {
+		t.Errorf("email envelope from %q to %v", msg.From, msg.To)
 	}
-	m, parts := parseMail(t, msg.data)
+	m, parts := mailtest.Parse(t, msg.Data)
 	if from, err := mail.ParseAddress(m.Header.Get("From")); err != nil || from.Address != "jane@example.com" {
 		t.Errorf("From %q: want the caller's address", m.Header.Get("From"))
 	}
 	if !strings.Contains(m.Header.Get("Sender"), "switchboard@example.com") {
 		t.Errorf("Sender %q: want the configured sender", m.Header.Get("Sender"))
 	}
-	if html := partOf(parts, "text/html"); html == nil || !strings.Contains(html.body, `href="tel:`+trunkCaller+`"`) {
+	if html := mailtest.Find(parts, "text/html"); html == nil || !strings.Contains(html.Body, `href="tel:`+trunkCaller+`"`) {
 		t.Errorf("no tel: link in the HTML part: %+v", html)
 	}
-	if card := partOf(parts, "text/vcard"); card == nil || !strings.Contains(card.body, "FN:Jane Doe") || !strings.Contains(card.body, trunkCaller) {
+	if card := mailtest.Find(parts, "text/vcard"); card == nil || !strings.Contains(card.Body, "FN:Jane Doe") || !strings.Contains(card.Body, trunkCaller) {
 		t.Errorf("no vCard of the caller attached: %+v", card)
 	}
 

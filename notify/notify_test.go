@@ -1,18 +1,15 @@
 package notify_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/switchboard-sip/switchboard/internal/mailtest"
 	"io"
-	"log"
 	"mime"
-	"mime/multipart"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -24,7 +21,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
@@ -39,64 +35,19 @@ import (
 
 // ---------------------------------------------------------------- SMTP
 
-// received is one message as the test SMTP server got it.
-type received struct {
-	from string
-	to   []string
-	data []byte
-}
-
-// smtpServer is a real SMTP server (emersion/go-smtp) on loopback that
+// smtpServer is a real SMTP server on loopback (internal/mailtest) that
 // hands every message it accepts to msgs.
 type smtpServer struct {
 	addr string
-	srv  *smtp.Server
-	msgs chan received
-}
-
-type smtpSession struct {
-	msgs chan received
-	m    received
-}
-
-func (s *smtpSession) Reset()        { s.m = received{} }
-func (s *smtpSession) Logout() error { return nil }
-func (s *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
-	s.m.from = from
-	return nil
-}
-func (s *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	s.m.to = append(s.m.to, to)
-	return nil
-}
-func (s *smtpSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s.m.data = b
-	s.msgs <- s.m
-	return nil
+	msgs chan mailtest.Message
 }
 
 // startSMTP serves SMTP on addr ("127.0.0.1:0" for any port) until the
-// test ends or stop is called.
+// test ends.
 func startSMTP(t *testing.T, addr string) *smtpServer {
 	t.Helper()
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &smtpServer{addr: l.Addr().String(), msgs: make(chan received, 100)}
-	s.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
-		return &smtpSession{msgs: s.msgs}, nil
-	}))
-	s.srv.Domain = "localhost"
-	// A client closing right after QUIT is not news in a test log.
-	s.srv.ErrorLog = log.New(io.Discard, "", 0)
-	s.srv.AllowInsecureAuth = true
-	go s.srv.Serve(l)
-	t.Cleanup(func() { s.srv.Close() })
+	s := &smtpServer{msgs: make(chan mailtest.Message, 100)}
+	s.addr = mailtest.Serve(t, addr, s.msgs)
 	return s
 }
 
@@ -297,72 +248,6 @@ func (e *env) rows(missedID string) []notify.Row {
 	return rows
 }
 
-// ---------------------------------------------------------------- MIME
-
-// leaf is one non-multipart part of a message.
-type leaf struct {
-	contentType string
-	filename    string
-	body        string
-}
-
-func parseMail(t *testing.T, data []byte) (*mail.Message, []leaf) {
-	t.Helper()
-	m, err := mail.ReadMessage(bytes.NewReader(data))
-	if err != nil {
-		t.Fatalf("message does not parse: %v\n%s", err, data)
-	}
-	var leaves []leaf
-	var walk func(h map[string][]string, body io.Reader)
-	walk = func(h map[string][]string, body io.Reader) {
-		get := func(k string) string {
-			if v := h[k]; len(v) > 0 {
-				return v[0]
-			}
-			return ""
-		}
-		mt, params, err := mime.ParseMediaType(get("Content-Type"))
-		if err != nil {
-			t.Fatalf("content type %q: %v", get("Content-Type"), err)
-		}
-		if strings.HasPrefix(mt, "multipart/") {
-			mr := multipart.NewReader(body, params["boundary"])
-			for {
-				p, err := mr.NextPart()
-				if err == io.EOF {
-					return
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				walk(p.Header, p)
-			}
-		}
-		b, err := io.ReadAll(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.EqualFold(get("Content-Transfer-Encoding"), "base64") {
-			if b, err = base64.StdEncoding.DecodeString(strings.Join(strings.Fields(string(b)), "")); err != nil {
-				t.Fatal(err)
-			}
-		}
-		_, dp, _ := mime.ParseMediaType(get("Content-Disposition"))
-		leaves = append(leaves, leaf{contentType: mt, filename: dp["filename"], body: string(b)})
-	}
-	walk(m.Header, m.Body)
-	return m, leaves
-}
-
-func find(leaves []leaf, contentType string) *leaf {
-	for i := range leaves {
-		if leaves[i].contentType == contentType {
-			return &leaves[i]
-		}
-	}
-	return nil
-}
-
 // ---------------------------------------------------------------- tests
 
 func TestEmail(t *testing.T) {
@@ -387,16 +272,16 @@ func TestEmail(t *testing.T) {
 				t.Fatalf("%d rows queued, want 1 (email only)", k)
 			}
 			e.await(notify.ChannelEmail, notify.StatusSent)
-			var got received
+			var got mailtest.Message
 			select {
 			case got = <-srv.msgs:
 			case <-time.After(10 * time.Second):
 				t.Fatal("no email")
 			}
-			if got.from != "switchboard@example.com" || len(got.to) != 1 || got.to[0] != "desk@acme.example" {
-				t.Errorf("envelope from %q to %v, want switchboard@example.com to the hotline's desk@acme.example", got.from, got.to)
+			if got.From != "switchboard@example.com" || len(got.To) != 1 || got.To[0] != "desk@acme.example" {
+				t.Errorf("envelope from %q to %v, want switchboard@example.com to the hotline's desk@acme.example", got.From, got.To)
 			}
-			m, leaves := parseMail(t, got.data)
+			m, leaves := mailtest.Parse(t, got.Data)
 			from, err := mail.ParseAddress(m.Header.Get("From"))
 			if err != nil || from.Address != c.wantFrom {
 				t.Errorf("From %q (%v), want %s", m.Header.Get("From"), err, c.wantFrom)
@@ -409,16 +294,16 @@ func TestEmail(t *testing.T) {
 				t.Errorf("Subject %q: want the caller's number and the company", subj)
 			}
 			link := c.prefix + "+4930111222"
-			text, html := find(leaves, "text/plain"), find(leaves, "text/html")
-			if text == nil || !strings.Contains(text.body, link) {
+			text, html := mailtest.Find(leaves, "text/plain"), mailtest.Find(leaves, "text/html")
+			if text == nil || !strings.Contains(text.Body, link) {
 				t.Errorf("text part without %s: %+v", link, text)
 			}
-			if html == nil || !strings.Contains(html.body, `href="`+link+`"`) {
+			if html == nil || !strings.Contains(html.Body, `href="`+link+`"`) {
 				t.Errorf("html part without a link to %s: %+v", link, html)
-			} else if strings.Contains(html.body, "<b>Doe</b>") || !strings.Contains(html.body, "&lt;b&gt;") {
-				t.Errorf("html part does not escape the contact's name:\n%s", html.body)
+			} else if strings.Contains(html.Body, "<b>Doe</b>") || !strings.Contains(html.Body, "&lt;b&gt;") {
+				t.Errorf("html part does not escape the contact's name:\n%s", html.Body)
 			}
-			card := find(leaves, "text/vcard")
+			card := mailtest.Find(leaves, "text/vcard")
 			if !c.vcard {
 				if card != nil {
 					t.Errorf("vcard attached although switched off")
@@ -429,12 +314,12 @@ func TestEmail(t *testing.T) {
 				t.Fatalf("no vcard attachment among %+v", leaves)
 			}
 			for _, want := range []string{"BEGIN:VCARD", "VERSION:3.0", "FN:Jane <b>Doe</b>", "ORG:Doe & Co", "EMAIL:jane@example.com", "+4930111222", "CATEGORIES:vip"} {
-				if !strings.Contains(card.body, want) {
-					t.Errorf("vcard without %q:\n%s", want, card.body)
+				if !strings.Contains(card.Body, want) {
+					t.Errorf("vcard without %q:\n%s", want, card.Body)
 				}
 			}
-			if !strings.HasSuffix(card.filename, ".vcf") {
-				t.Errorf("vcard file name %q", card.filename)
+			if !strings.HasSuffix(card.Filename, ".vcf") {
+				t.Errorf("vcard file name %q", card.Filename)
 			}
 		})
 	}
