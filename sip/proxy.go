@@ -92,6 +92,7 @@ type Proxy struct {
 	dialogs dialogs
 	pre     *prefilter
 	limit   *rateLimit
+	macs    sync.Pool // hmac hashes keyed with RouteKey, reused per request
 	drain   atomic.Bool
 	ready   sync.WaitGroup
 	ports   map[string]int // network → listen port

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"hash"
 	"hash/fnv"
 	"math/rand/v2"
 	"strconv"
@@ -95,9 +96,16 @@ func (p *Proxy) routeToken(req *gosip.Request) string {
 	if id == nil || len(p.opts.RouteKey) == 0 {
 		return ""
 	}
-	m := hmac.New(sha256.New, p.opts.RouteKey)
+	m, _ := p.macs.Get().(hash.Hash)
+	if m == nil {
+		m = hmac.New(sha256.New, p.opts.RouteKey)
+	}
+	m.Reset()
 	m.Write([]byte(id.Value()))
-	return hex.EncodeToString(m.Sum(nil)[:8])
+	var sum [sha256.Size]byte
+	tok := hex.EncodeToString(m.Sum(sum[:0])[:8])
+	p.macs.Put(m)
+	return tok
 }
 
 func (p *Proxy) recordRoute(transport, sig string) *gosip.RecordRouteHeader {

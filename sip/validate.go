@@ -18,6 +18,25 @@ func init() {
 // two of them make the request ambiguous (RFC 4475 §3.3.8).
 var singleValued = []string{"From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-Length"}
 
+// repeatedSingle names a single-valued header the request carries twice,
+// in one pass over the headers (this runs for every request).
+func repeatedSingle(req *gosip.Request) string {
+	var seen [6]bool
+	for _, h := range req.Headers() {
+		name := h.Name()
+		for i, s := range singleValued {
+			if strings.EqualFold(name, s) {
+				if seen[i] {
+					return s
+				}
+				seen[i] = true
+				break
+			}
+		}
+	}
+	return ""
+}
+
 // validate checks a parsed request the way RFC 3261 §16.3 and §8.2 ask
 // before a proxy acts on it. A non-zero code is the response to send.
 func validate(req *gosip.Request) (int, string, []gosip.Header) {
@@ -27,10 +46,8 @@ func validate(req *gosip.Request) (int, string, []gosip.Header) {
 	if req.CallID() == nil || req.From() == nil || req.To() == nil || req.CSeq() == nil || req.Via() == nil {
 		return 400, "Missing Required Header", nil
 	}
-	for _, name := range singleValued {
-		if len(req.GetHeaders(name)) > 1 {
-			return 400, "Multiple " + name + " Values", nil
-		}
+	if name := repeatedSingle(req); name != "" {
+		return 400, "Multiple " + name + " Values", nil
 	}
 	if cs := req.CSeq(); !strings.EqualFold(string(cs.MethodName), string(req.Method)) && !(req.IsAck() && cs.MethodName == gosip.INVITE) {
 		return 400, "CSeq Method Does Not Match", nil
