@@ -42,6 +42,9 @@ type CacheOptions struct {
 	// Block is how many contact ids the call path reserves at a time.
 	// Default 1024.
 	Block int
+	// Batch is how long the writer lets call-created contacts gather after
+	// the first before it writes them in one transaction. Default 10ms.
+	Batch time.Duration
 }
 
 // CacheStats are counters for metrics and tests.
@@ -78,6 +81,7 @@ type Cache struct {
 	store *Store
 	log   *zap.Logger
 	poll  time.Duration
+	batch time.Duration // see CacheOptions.Batch
 	block int
 
 	mu         sync.RWMutex
@@ -110,6 +114,9 @@ func NewCache(ctx context.Context, store *Store, opts CacheOptions) (*Cache, err
 	if opts.Log == nil {
 		opts.Log = zap.NewNop()
 	}
+	if opts.Batch <= 0 {
+		opts.Batch = 10 * time.Millisecond
+	}
 	if opts.Poll <= 0 {
 		opts.Poll = time.Second
 	}
@@ -120,6 +127,7 @@ func NewCache(ctx context.Context, store *Store, opts CacheOptions) (*Cache, err
 		store:      store,
 		log:        opts.Log.Named("contacts"),
 		poll:       opts.Poll,
+		batch:      opts.Batch,
 		block:      opts.Block,
 		pendingIDs: map[int64]struct{}{},
 		wake:       make(chan struct{}, 1),
@@ -412,6 +420,11 @@ func (c *Cache) run() {
 		case <-c.stop:
 			return
 		case <-c.wake:
+			select {
+			case <-c.stop:
+				return
+			case <-time.After(c.batch):
+			}
 		case <-ticker.C:
 		}
 		if backoff > 0 {
