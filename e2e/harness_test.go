@@ -412,8 +412,14 @@ func (r callRecord) String() string {
 
 // calls fetches the newest call records.
 func (n *node) calls() ([]callRecord, error) {
+	return getList[callRecord](n, "/api/calls?limit=100")
+}
+
+// getList fetches a list endpoint and checks its SPEC §8 shape
+// ({"items": [...], "next": ""}).
+func getList[T any](n *node, path string) ([]T, error) {
 	client := &http.Client{Timeout: 2 * time.Second}
-	resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/api/calls?limit=100", n.httpPort))
+	resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d%s", n.httpPort, path))
 	if err != nil {
 		return nil, err
 	}
@@ -423,17 +429,14 @@ func (n *node) calls() ([]callRecord, error) {
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET /api/calls: %s: %s", resp.Status, body)
+		return nil, fmt.Errorf("GET %s: %s: %s", path, resp.Status, body)
 	}
 	var list struct {
-		Items []callRecord `json:"items"`
-		Next  *string      `json:"next"`
+		Items []T     `json:"items"`
+		Next  *string `json:"next"`
 	}
-	if err := json.Unmarshal(body, &list); err != nil {
-		return nil, fmt.Errorf("GET /api/calls: %v: %s", err, body)
-	}
-	if list.Items == nil || list.Next == nil {
-		return nil, fmt.Errorf(`GET /api/calls: want {"items": [...], "next": ""}, got %s`, body)
+	if err := json.Unmarshal(body, &list); err != nil || list.Items == nil || list.Next == nil {
+		return nil, fmt.Errorf(`GET %s: want {"items": [...], "next": ""}, got %s (%v)`, path, body, err)
 	}
 	return list.Items, nil
 }

@@ -226,27 +226,7 @@ type missedEntry struct {
 }
 
 func (n *node) missedEntries() ([]missedEntry, error) {
-	client := &http.Client{Timeout: 2 * time.Second}
-	resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/api/missed?limit=100", n.httpPort))
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET /api/missed: %s: %s", resp.Status, body)
-	}
-	var list struct {
-		Items []missedEntry `json:"items"`
-		Next  *string       `json:"next"`
-	}
-	if err := json.Unmarshal(body, &list); err != nil || list.Items == nil || list.Next == nil {
-		return nil, fmt.Errorf(`GET /api/missed: want {"items": [...], "next": ""}, got %s (%v)`, body, err)
-	}
-	return list.Items, nil
+	return getList[missedEntry](n, "/api/missed?limit=100")
 }
 
 // waitMissed polls /api/missed until the entry of callID satisfies cond.
