@@ -23,6 +23,7 @@ deps:
 	$(GO) mod download
 
 vet:
+	$(GO) mod tidy -diff
 	test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)
 	$(GO) vet ./...
 
