@@ -72,6 +72,7 @@ type Call struct {
 	Called         Party
 	OriginalCalled *Party // first diverting number, when the call was forwarded
 	Hotline        string
+	Campaign       string // the hotline's campaign (attribution, SPEC §10)
 	ContactID      int64
 	StartedAt      time.Time
 	Tags           []string

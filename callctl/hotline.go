@@ -262,6 +262,7 @@ func (s *HotlineStage) Handle(_ context.Context, c *Call) Decision {
 	}
 	cfg := &r.Hotline.Config
 	c.Hotline = cfg.Name
+	c.Campaign = cfg.Campaign
 	c.DisplayName = r.DisplayName
 	c.Company, c.Greeting, c.Display = r.Rendered.Company, r.Rendered.Greeting, r.Rendered.Display
 	if r.Contact != nil {

@@ -34,7 +34,8 @@ func testHotlines(t testing.TB) []configs.Hotline {
 			Greeting:         "Good {{daypart .Now}}, ACME GmbH, how can I help?",
 			Display:          "{{.Hotline.Company}}: {{with .Contact}}{{.Name}}{{else}}{{.Caller.National}}{{end}}",
 			CallerNamePrefix: "ACME: ", Location: loc, OpeningHours: hours,
-			Closed: configs.Closed{Response: 480, Announcement: "closed.wav"},
+			Closed:   configs.Closed{Response: 480, Announcement: "closed.wav"},
+			Campaign: "radio-spring",
 		},
 		{Name: "acme-vip", Numbers: []string{"+493012345799"}, Company: "ACME VIP", CallerNamePrefix: "VIP: ", Route: "sip:vip@127.0.0.1:5070", Location: loc},
 		{Name: "shop", Numbers: []string{"+4940*"}, Company: "Shop", Location: loc, Closed: configs.Closed{Response: 486}, OpeningHours: mustHours(t, []string{"sat 10:00-12:00"}, loc)},
@@ -123,6 +124,9 @@ func TestHotlineStage(t *testing.T) {
 			}
 			if c.Hotline != tt.wantHotline || c.DisplayName != tt.wantDisplay || c.Target != tt.wantTarget {
 				t.Errorf("call hotline %q display %q target %q, want %q %q %q", c.Hotline, c.DisplayName, c.Target, tt.wantHotline, tt.wantDisplay, tt.wantTarget)
+			}
+			if wantCampaign := map[string]string{"acme": "radio-spring"}[tt.wantHotline]; c.Campaign != wantCampaign {
+				t.Errorf("campaign %q, want %q", c.Campaign, wantCampaign)
 			}
 			if got := c.Headers[HeaderHotline]; got != tt.wantHotline {
 				t.Errorf("%s = %q, want %q", HeaderHotline, got, tt.wantHotline)

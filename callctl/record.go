@@ -29,6 +29,7 @@ type Record struct {
 	Called      string      `json:"called"`
 	CalledRaw   string      `json:"called_raw"`
 	Hotline     string      `json:"hotline"`
+	Campaign    string      `json:"campaign"`
 	ContactID   int64       `json:"contact_id,omitempty"`
 	Node        string      `json:"node"`
 	StartedAt   time.Time   `json:"started_at"`
@@ -39,7 +40,29 @@ type Record struct {
 	TalkMS      int64       `json:"talk_ms"`
 	SIPStatus   int         `json:"sip_status"`
 	Disposition Disposition `json:"disposition"`
-	Reason      string      `json:"reason,omitempty"`
-	MissedID    string      `json:"missed_id,omitempty"`
-	Recording   string      `json:"recording,omitempty"`
+	// AnsweredBy is the phone that took the call, from the PBX's 2xx
+	// (SPEC §2: P-Asserted-Identity, else Contact user, else To name).
+	AnsweredBy string `json:"answered_by"`
+	// EndReason is switchboard's own note on how the attempt ended
+	// ("cancelled", "node lost", "rule vip", a block reason). It is not the
+	// front desk's wrap-up reason (WrapUp.Reason, JSON "reason", SPEC §8):
+	// the two answer different questions and are kept apart.
+	EndReason string `json:"end_reason,omitempty"`
+	MissedID  string `json:"missed_id,omitempty"`
+	Recording string `json:"recording,omitempty"`
+	WrapUp
+}
+
+// WrapUp is what the front desk records after a call (SPEC §10): why the
+// caller called, how satisfied they were and free notes. It is set only by
+// the API (PATCH /api/calls/{id}), never by the call path.
+type WrapUp struct {
+	// Reason is one of wrapup.reasons or free text.
+	Reason string `json:"reason"`
+	// Satisfaction is 1–5; 0 means not scored.
+	Satisfaction int    `json:"satisfaction,omitempty"`
+	Notes        string `json:"notes"`
+	// At is when the wrap-up was last set; nil when never. Of two versions
+	// of a record, the one with the later wrap-up keeps its wrap-up.
+	At *time.Time `json:"wrapped_up_at,omitempty"`
 }

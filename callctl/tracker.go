@@ -87,7 +87,7 @@ func recordOf(c *Call) Record {
 		ID: c.ID, CallID: c.CallID, Direction: c.Direction, Trunk: c.Trunk,
 		Caller: c.Caller.E164, CallerRaw: c.Caller.Raw, CallerName: c.Caller.Name,
 		Called: c.Called.E164, CalledRaw: c.Called.Raw,
-		Hotline: c.Hotline, ContactID: c.ContactID, Node: c.Node, StartedAt: c.StartedAt,
+		Hotline: c.Hotline, Campaign: c.Campaign, ContactID: c.ContactID, Node: c.Node, StartedAt: c.StartedAt,
 	}
 }
 
@@ -111,14 +111,16 @@ func (a *Active) Ringing() {
 
 // Answered notes the 2xx that set up the dialog; the record is saved at once
 // so that a restart before the BYE loses nothing. recording is the PBX's
-// reference to its recording of the call, when it sent one.
-func (a *Active) Answered(status int, recording string) {
+// reference to its recording of the call, when it sent one; answeredBy
+// names the phone that took it (SPEC §2 answered_by).
+func (a *Active) Answered(status int, recording, answeredBy string) {
 	a.mu.Lock()
 	if a.ended || a.rec.AnsweredAt != nil {
 		a.mu.Unlock()
 		return
 	}
 	a.rec.Recording = recording
+	a.rec.AnsweredBy = answeredBy
 	now := a.t.now()
 	a.rec.AnsweredAt = &now
 	a.rec.SIPStatus = status
@@ -177,7 +179,7 @@ func (a *Active) finish(status int, disp Disposition, reason string) {
 	a.rec.EndedAt = &now
 	a.rec.SIPStatus = status
 	a.rec.Disposition = disp
-	a.rec.Reason = reason
+	a.rec.EndReason = reason
 	a.rec.RingMS = a.ringMS(now)
 	r := a.rec
 	a.mu.Unlock()
@@ -199,7 +201,7 @@ func (a *Active) Hangup(reason string) bool {
 	a.rec.EndedAt = &now
 	a.rec.TalkMS = now.Sub(*a.rec.AnsweredAt).Milliseconds()
 	if reason != "" {
-		a.rec.Reason = reason
+		a.rec.EndReason = reason
 	}
 	r := a.rec
 	a.mu.Unlock()

@@ -69,7 +69,7 @@ func TestTrackerLifecycles(t *testing.T) {
 			c.add(time.Second)
 			a.Ringing()
 			c.add(3 * time.Second)
-			a.Answered(200, "rec-1")
+			a.Answered(200, "rec-1", "")
 			c.add(10 * time.Second)
 			tr.Bye(a.Call.CallID)
 		}, Answered, 200, 3000, 10000, true, true},
@@ -91,9 +91,9 @@ func TestTrackerLifecycles(t *testing.T) {
 		{"blocked", func(a *Active, _ *Tracker, _ *clock) {
 			a.Decided(Decision{Code: 603, Disposition: Blocked, Reason: "spam"})
 		}, Blocked, 603, 0, 0, true, false},
-		{"answered, still up", func(a *Active, _ *Tracker, _ *clock) { a.Answered(200, "") }, Answered, 200, 0, 0, false, true},
+		{"answered, still up", func(a *Active, _ *Tracker, _ *clock) { a.Answered(200, "", "") }, Answered, 200, 0, 0, false, true},
 		{"late final after answer is ignored", func(a *Active, _ *Tracker, _ *clock) {
-			a.Answered(200, "")
+			a.Answered(200, "", "")
 			a.Final(487, false, "")
 		}, Answered, 200, 0, 0, false, true},
 	}
@@ -119,7 +119,7 @@ func TestTrackerLifecycles(t *testing.T) {
 func TestTrackerByeAfterRestart(t *testing.T) {
 	tr, sink, c, events := newTestTracker()
 	a := tr.Start(&Call{CallID: "c2", Direction: Inbound})
-	a.Answered(200, "")
+	a.Answered(200, "", "")
 	// A new tracker over the same records is a restarted switchboard.
 	tr2 := NewTracker(sink, func(e Event) { *events = append(*events, e) })
 	c.add(7 * time.Second)
@@ -134,14 +134,14 @@ func TestTrackerByeAfterRestart(t *testing.T) {
 func TestTrackerExpire(t *testing.T) {
 	tr, sink, c, _ := newTestTracker()
 	old := tr.Start(&Call{CallID: "old"})
-	old.Answered(200, "")
+	old.Answered(200, "", "")
 	c.add(2 * time.Hour)
 	fresh := tr.Start(&Call{CallID: "fresh"})
-	fresh.Answered(200, "")
+	fresh.Answered(200, "", "")
 	if n := tr.Expire(time.Hour); n != 1 {
 		t.Fatalf("expired %d calls, want 1", n)
 	}
-	if r := sink.get(old.Call.ID); r.EndedAt == nil || r.Reason != "max_call_duration" {
+	if r := sink.get(old.Call.ID); r.EndedAt == nil || r.EndReason != "max_call_duration" {
 		t.Errorf("old call not closed: %+v", r)
 	}
 	if tr.ActiveCalls() != 1 || tr.Pending() != 1 {
@@ -149,12 +149,12 @@ func TestTrackerExpire(t *testing.T) {
 	}
 }
 
-func TestTrackerKeepsRecordingReference(t *testing.T) {
+func TestTrackerKeepsAnswerDetails(t *testing.T) {
 	tr, sink, _, _ := newTestTracker()
-	a := tr.Start(&Call{CallID: "c3"})
-	a.Answered(200, "rec-42")
+	a := tr.Start(&Call{CallID: "c3", Hotline: "acme", Campaign: "radio"})
+	a.Answered(200, "rec-42", "201")
 	tr.Bye("c3")
-	if r := sink.get(a.Call.ID); r.Recording != "rec-42" || r.EndedAt == nil {
+	if r := sink.get(a.Call.ID); r.Recording != "rec-42" || r.AnsweredBy != "201" || r.Campaign != "radio" || r.EndedAt == nil {
 		t.Fatalf("record %+v", r)
 	}
 }

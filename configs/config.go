@@ -31,6 +31,7 @@ type Config struct {
 	Missed   Missed    `yaml:"missed"`
 	HTTP     HTTP      `yaml:"http"`
 	Log      Log       `yaml:"log"`
+	WrapUp   WrapUp    `yaml:"wrapup"`
 
 	// Location is Timezone loaded; "same day" and dates are computed in it.
 	Location *time.Location `yaml:"-"`
@@ -178,6 +179,9 @@ type Hotline struct {
 	Timezone         string   `yaml:"timezone"`
 	Closed           Closed   `yaml:"closed"`
 	Recipients       []string `yaml:"recipients"`
+	// Campaign is the advert or channel this hotline's numbers were
+	// published in; it is written on each record (SPEC §10 attribution).
+	Campaign string `yaml:"campaign"`
 
 	// RouteURI is Route parsed; zero when Route is empty.
 	RouteURI URI `yaml:"-"`
@@ -289,6 +293,12 @@ type HTTP struct {
 	ProtectMetrics bool `yaml:"protect_metrics"`
 }
 
+// WrapUp configures the front desk's wrap-up of a call (SPEC §10).
+type WrapUp struct {
+	// Reasons are offered on the board; free text is allowed too.
+	Reasons []string `yaml:"reasons"`
+}
+
 // Log configures logging.
 type Log struct {
 	Level  string `yaml:"level"`
@@ -398,7 +408,8 @@ func builtin() *Config {
 			Email:       Email{LinkPrefix: "tel:", VCard: true},
 			SMS:         SMS{Method: "POST"},
 		},
-		HTTP: HTTP{Listen: "127.0.0.1:8080"},
-		Log:  Log{Level: "info", Format: "json"},
+		HTTP:   HTTP{Listen: "127.0.0.1:8080"},
+		Log:    Log{Level: "info", Format: "json"},
+		WrapUp: WrapUp{Reasons: []string{"order", "complaint", "support", "sales", "other"}},
 	}
 }

@@ -22,6 +22,7 @@ type CallEntry struct {
 	Called      string     `json:"called"`
 	CalledRaw   string     `json:"called_raw"`
 	Hotline     string     `json:"hotline"`
+	Campaign    string     `json:"campaign"`
 	ContactID   int64      `json:"contact_id,omitempty"`
 	Node        string     `json:"node"`
 	StartedAt   time.Time  `json:"started_at"`
@@ -34,6 +35,13 @@ type CallEntry struct {
 	Disposition string     `json:"disposition"`
 	MissedID    string     `json:"missed_id,omitempty"`
 	Recording   string     `json:"recording,omitempty"`
+	AnsweredBy  string     `json:"answered_by"`
+	EndReason   string     `json:"end_reason,omitempty"`
+	// The front desk's wrap-up (SPEC §10); Satisfaction 0 is not scored.
+	Reason       string     `json:"reason"`
+	Satisfaction int        `json:"satisfaction,omitempty"`
+	Notes        string     `json:"notes"`
+	WrappedUpAt  *time.Time `json:"wrapped_up_at,omitempty"`
 }
 
 // Export is a contact with all its calls, for a privacy request.
@@ -106,7 +114,8 @@ func parseTraceCursor(s string) (traceCursor, error) {
 
 const traceColumns = `id, call_id, direction, caller, caller_raw, caller_name, called, called_raw,
 	hotline, contact_id, node, started_at, ringing_at, answered_at, ended_at, ring_ms, talk_ms,
-	sip_status, disposition, missed_id, recording`
+	sip_status, disposition, missed_id, recording, campaign, answered_by, end_reason, reason,
+	satisfaction, notes, wrapup_at`
 
 // callScanner reads call rows of traceColumns into CallEntry values. Its
 // scan destinations are reused from row to row, and the optional times of
@@ -115,7 +124,7 @@ const traceColumns = `id, call_id, direction, caller, caller_raw, caller_name, c
 type callScanner struct {
 	loc   *time.Location
 	e     CallEntry
-	nulls [4]sql.NullInt64 // contact_id, ringing_at, answered_at, ended_at
+	nulls [5]sql.NullInt64 // contact_id, ringing_at, answered_at, ended_at, wrapup_at
 	start int64
 	dest  []any
 	times []time.Time // backing array of the entries' optional times
@@ -126,7 +135,8 @@ func newCallScanner(loc *time.Location) *callScanner {
 	e := &c.e
 	c.dest = []any{&e.ID, &e.CallID, &e.Direction, &e.Caller, &e.CallerRaw, &e.CallerName, &e.Called,
 		&e.CalledRaw, &e.Hotline, &c.nulls[0], &e.Node, &c.start, &c.nulls[1], &c.nulls[2], &c.nulls[3],
-		&e.RingMS, &e.TalkMS, &e.SIPStatus, &e.Disposition, &e.MissedID, &e.Recording}
+		&e.RingMS, &e.TalkMS, &e.SIPStatus, &e.Disposition, &e.MissedID, &e.Recording,
+		&e.Campaign, &e.AnsweredBy, &e.EndReason, &e.Reason, &e.Satisfaction, &e.Notes, &c.nulls[4]}
 	return c
 }
 
@@ -138,6 +148,7 @@ func (c *callScanner) scan(r scanner) (CallEntry, error) {
 	e.ContactID = c.nulls[0].Int64
 	e.StartedAt = time.UnixMilli(c.start).In(c.loc)
 	e.RingingAt, e.AnsweredAt, e.EndedAt = c.opt(c.nulls[1]), c.opt(c.nulls[2]), c.opt(c.nulls[3])
+	e.WrappedUpAt = c.opt(c.nulls[4])
 	return e, nil
 }
 
@@ -146,7 +157,7 @@ func (c *callScanner) opt(v sql.NullInt64) *time.Time {
 		return nil
 	}
 	if len(c.times) == cap(c.times) {
-		c.times = make([]time.Time, 0, 3*128)
+		c.times = make([]time.Time, 0, 4*128)
 	}
 	c.times = append(c.times, time.UnixMilli(v.Int64).In(c.loc))
 	return &c.times[len(c.times)-1]

@@ -74,7 +74,7 @@ func (p *Proxy) proxyInvite(req, fwd *gosip.Request, tx gosip.ServerTransaction,
 func (p *Proxy) final(req *gosip.Request, tx gosip.ServerTransaction, active *callctl.Active, res *gosip.Response, cancelled bool) {
 	switch {
 	case res.IsSuccess():
-		active.Answered(res.StatusCode, p.recording(res))
+		active.Answered(res.StatusCode, p.recording(res), answeredBy(res))
 		p.dialogs.add(req, res)
 		if cancelled {
 			p.log.Warn("2xx after CANCEL: the callee answered as the caller hung up",

@@ -32,6 +32,7 @@ type Call struct {
 	Called      string  `json:"called"`
 	CalledRaw   string  `json:"called_raw"`
 	Hotline     string  `json:"hotline"`
+	Campaign    string  `json:"campaign"`
 	ContactID   *int64  `json:"contact_id"`
 	Node        string  `json:"node"`
 	StartedAt   string  `json:"started_at"`
@@ -42,9 +43,16 @@ type Call struct {
 	TalkMS      int64   `json:"talk_ms"`
 	SIPStatus   int     `json:"sip_status"`
 	Disposition string  `json:"disposition"`
-	Reason      string  `json:"reason,omitempty"`
+	AnsweredBy  string  `json:"answered_by"`
+	EndReason   string  `json:"end_reason,omitempty"`
 	MissedID    string  `json:"missed_id"`
 	Recording   string  `json:"recording,omitempty"`
+	// The front desk's wrap-up (SPEC §10); satisfaction is null until
+	// scored.
+	Reason       string  `json:"reason"`
+	Satisfaction *int    `json:"satisfaction"`
+	Notes        string  `json:"notes"`
+	WrappedUpAt  *string `json:"wrapped_up_at"`
 }
 
 // NewCall is the JSON form of r with times in loc (UTC when nil). Event
@@ -57,14 +65,19 @@ func NewCall(r callctl.Record, loc *time.Location) Call {
 	c := Call{
 		ID: r.ID, CallID: r.CallID, Direction: string(r.Direction), Trunk: r.Trunk,
 		Caller: r.Caller, CallerRaw: r.CallerRaw, CallerName: r.CallerName,
-		Called: r.Called, CalledRaw: r.CalledRaw, Hotline: r.Hotline, Node: r.Node,
+		Called: r.Called, CalledRaw: r.CalledRaw, Hotline: r.Hotline, Campaign: r.Campaign, Node: r.Node,
 		StartedAt:  FormatTime(r.StartedAt, loc),
 		RingingAt:  formatPtr(r.RingingAt, loc),
 		AnsweredAt: formatPtr(r.AnsweredAt, loc),
 		EndedAt:    formatPtr(r.EndedAt, loc),
 		RingMS:     r.RingMS, TalkMS: r.TalkMS, SIPStatus: r.SIPStatus,
-		Disposition: string(r.Disposition), Reason: r.Reason, MissedID: r.MissedID,
-		Recording: r.Recording,
+		Disposition: string(r.Disposition), AnsweredBy: r.AnsweredBy, EndReason: r.EndReason,
+		MissedID: r.MissedID, Recording: r.Recording,
+		Reason: r.WrapUp.Reason, Notes: r.Notes, WrappedUpAt: formatPtr(r.WrapUp.At, loc),
+	}
+	if r.Satisfaction != 0 {
+		n := r.Satisfaction
+		c.Satisfaction = &n
 	}
 	if r.ContactID != 0 {
 		id := r.ContactID

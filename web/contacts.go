@@ -103,7 +103,9 @@ func RecordOf(e contacts.CallEntry) callctl.Record {
 		Hotline: e.Hotline, ContactID: e.ContactID, Node: e.Node, StartedAt: e.StartedAt,
 		RingingAt: e.RingingAt, AnsweredAt: e.AnsweredAt, EndedAt: e.EndedAt, RingMS: e.RingMS,
 		TalkMS: e.TalkMS, SIPStatus: e.SIPStatus, Disposition: callctl.Disposition(e.Disposition),
-		MissedID: e.MissedID, Recording: e.Recording,
+		MissedID: e.MissedID, Recording: e.Recording, Campaign: e.Campaign,
+		AnsweredBy: e.AnsweredBy, EndReason: e.EndReason,
+		WrapUp: callctl.WrapUp{Reason: e.Reason, Satisfaction: e.Satisfaction, Notes: e.Notes, At: e.WrappedUpAt},
 	}
 }
 

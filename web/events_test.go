@@ -265,7 +265,7 @@ func TestEventsObserveNeverBlocks(t *testing.T) {
 			a := tr.Start(&callctl.Call{CallID: fmt.Sprintf("c%d", i), Direction: callctl.Inbound})
 			a.Forwarded()
 			a.Ringing()
-			a.Answered(200, "")
+			a.Answered(200, "", "")
 			a.Hangup("")
 		}
 	}()
@@ -305,7 +305,7 @@ func TestEventsCallEnrichment(t *testing.T) {
 		Called: callctl.Party{E164: "+49301234560"}})
 	a.Forwarded()
 	a.Ringing()
-	a.Answered(200, "")
+	a.Answered(200, "", "")
 	a.Hangup("")
 	for _, want := range []string{"call.ringing", "call.answered", "call.ended"} {
 		e := s.nextEvent()

@@ -424,19 +424,24 @@ func traceAll(ctx context.Context, store *contacts.Store, q contacts.TraceQuery)
 }
 
 // traceRow is one call as the table and CSV show it (SPEC §2: date and
-// time, direction, hotline, caller and called, disposition and SIP status,
-// ring and talk seconds, node, recording).
+// time, direction, hotline and campaign, caller and called, disposition and
+// SIP status, ring and talk seconds, node, who answered, the wrap-up,
+// recording).
 func traceRow(e contacts.CallEntry) []string {
+	score := ""
+	if e.Satisfaction != 0 {
+		score = strconv.Itoa(e.Satisfaction)
+	}
 	return []string{
-		e.StartedAt.Format("2006-01-02"), e.StartedAt.Format("15:04:05"), e.Direction, e.Hotline,
+		e.StartedAt.Format("2006-01-02"), e.StartedAt.Format("15:04:05"), e.Direction, e.Hotline, e.Campaign,
 		party(e.Caller, e.CallerRaw), e.CallerName, party(e.Called, e.CalledRaw), e.Disposition, status(e.SIPStatus),
 		strconv.FormatFloat(float64(e.RingMS)/1000, 'f', 1, 64), strconv.FormatFloat(float64(e.TalkMS)/1000, 'f', 1, 64),
-		e.Node, e.Recording,
+		e.Node, e.AnsweredBy, e.Reason, score, e.Notes, e.Recording,
 	}
 }
 
-var traceHeader = []string{"date", "time", "direction", "hotline", "caller", "caller_name", "called",
-	"disposition", "sip_status", "ring_s", "talk_s", "node", "recording"}
+var traceHeader = []string{"date", "time", "direction", "hotline", "campaign", "caller", "caller_name", "called",
+	"disposition", "sip_status", "ring_s", "talk_s", "node", "answered_by", "reason", "satisfaction", "notes", "recording"}
 
 func writeTraceCSV(w io.Writer, t contacts.Trace) error {
 	cw := csv.NewWriter(w)

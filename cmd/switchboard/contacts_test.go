@@ -174,7 +174,7 @@ func TestContactsCLI(t *testing.T) {
 		if code != 0 || err != nil || len(rows) != 4 || rows[0][0] != "date" {
 			t.Fatalf("csv: %d %v %q", code, err, stdout)
 		}
-		if rows[2][2] != "inbound" || rows[2][7] != "no_answer" || rows[2][9] != "15.5" || rows[2][5] != "'=HYPERLINK(1)" {
+		if rows[2][2] != "inbound" || rows[2][8] != "no_answer" || rows[2][10] != "15.5" || rows[2][6] != "'=HYPERLINK(1)" {
 			t.Errorf("csv row %v", rows[2])
 		}
 		berlin, _ := time.LoadLocation("Europe/Berlin")

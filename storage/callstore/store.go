@@ -91,6 +91,17 @@ var callMigrations = []string{
 	DROP INDEX calls_caller;
 	CREATE INDEX calls_called_contact ON calls(called, contact_id, started_at, id);
 	DROP INDEX calls_called;`,
+	// Front-desk insight (SPEC §2, §10): who answered, the hotline's
+	// campaign and the wrap-up. Switchboard's own end reason moves to
+	// end_reason so that "reason" is the front desk's, as in SPEC §8.
+	// satisfaction is 0 until scored; wrapup_at orders wrap-up versions.
+	`ALTER TABLE calls RENAME COLUMN reason TO end_reason;
+	ALTER TABLE calls ADD COLUMN campaign TEXT NOT NULL DEFAULT '';
+	ALTER TABLE calls ADD COLUMN answered_by TEXT NOT NULL DEFAULT '';
+	ALTER TABLE calls ADD COLUMN reason TEXT NOT NULL DEFAULT '';
+	ALTER TABLE calls ADD COLUMN satisfaction INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE calls ADD COLUMN notes TEXT NOT NULL DEFAULT '';
+	ALTER TABLE calls ADD COLUMN wrapup_at INTEGER;`,
 }
 
 // missedSQL must repeat the partial index's condition word for word, with
@@ -99,10 +110,15 @@ const missedSQL = `direction = 'inbound' AND disposition IN ('no_answer', 'busy'
 
 const callColumns = `id, call_id, direction, trunk, caller, caller_raw, caller_name, called,
 	called_raw, hotline, contact_id, node, started_at, ringing_at, answered_at, ended_at,
-	ring_ms, talk_ms, sip_status, disposition, reason, missed_id, recording`
+	ring_ms, talk_ms, sip_status, disposition, end_reason, missed_id, recording,
+	campaign, answered_by, reason, satisfaction, notes, wrapup_at`
 
+// upsertCall inserts or replaces a record, except its wrap-up: the front
+// desk sets that through SetWrapUp while the call path may still save
+// versions that never saw it, so the version with the later wrapup_at
+// keeps it (a NULL wrapup_at never wins).
 const upsertCall = `INSERT INTO calls (` + callColumns + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (id) DO UPDATE SET
 		call_id = excluded.call_id, direction = excluded.direction, trunk = excluded.trunk,
 		caller = excluded.caller, caller_raw = excluded.caller_raw,
@@ -113,8 +129,15 @@ const upsertCall = `INSERT INTO calls (` + callColumns + `)
 		answered_at = excluded.answered_at, ended_at = excluded.ended_at,
 		ring_ms = excluded.ring_ms, talk_ms = excluded.talk_ms,
 		sip_status = excluded.sip_status, disposition = excluded.disposition,
-		reason = excluded.reason, missed_id = excluded.missed_id,
-		recording = excluded.recording`
+		end_reason = excluded.end_reason, missed_id = excluded.missed_id,
+		recording = excluded.recording, campaign = excluded.campaign,
+		answered_by = excluded.answered_by,
+		reason = CASE WHEN ` + newerWrapUp + ` THEN excluded.reason ELSE calls.reason END,
+		satisfaction = CASE WHEN ` + newerWrapUp + ` THEN excluded.satisfaction ELSE calls.satisfaction END,
+		notes = CASE WHEN ` + newerWrapUp + ` THEN excluded.notes ELSE calls.notes END,
+		wrapup_at = CASE WHEN ` + newerWrapUp + ` THEN excluded.wrapup_at ELSE calls.wrapup_at END`
+
+const newerWrapUp = `excluded.wrapup_at >= COALESCE(calls.wrapup_at, 0)`
 
 // Query selects call records for List. Zero fields do not filter.
 type Query struct {
@@ -186,7 +209,7 @@ func New(ctx context.Context, db *storage.DB, log *zap.Logger) (*Store, error) {
 // database, so a pending record and a written one are indistinguishable.
 func normalize(r callctl.Record) callctl.Record {
 	r.StartedAt = fromMillis(toMillis(r.StartedAt))
-	for _, p := range []**time.Time{&r.RingingAt, &r.AnsweredAt, &r.EndedAt} {
+	for _, p := range []**time.Time{&r.RingingAt, &r.AnsweredAt, &r.EndedAt, &r.WrapUp.At} {
 		if *p != nil {
 			t := fromMillis(toMillis(**p))
 			*p = &t
@@ -210,17 +233,26 @@ func (s *Store) Save(r callctl.Record) {
 		s.log.Error("call record saved after close dropped", zap.String("id", r.ID), zap.String("call_id", r.CallID))
 		return
 	}
-	s.seq++
-	if len(s.pending) == 0 {
-		s.lowest = s.seq
+	if old, ok := s.pending[r.ID]; ok && newerWrap(old.rec.WrapUp, r.WrapUp) {
+		r.WrapUp = old.rec.WrapUp // the call path never saw the front desk's wrap-up
 	}
-	s.pending[r.ID] = pendingRecord{rec: r, seq: s.seq}
-	full := len(s.pending) >= maxBatch
+	full := s.queueLocked(r)
 	s.mu.Unlock()
 	signal(s.wake)
 	if full {
 		signal(s.urgent)
 	}
+}
+
+// queueLocked makes r the pending version of its id and reports whether
+// the batch is full. s.mu is held.
+func (s *Store) queueLocked(r callctl.Record) bool {
+	s.seq++
+	if len(s.pending) == 0 {
+		s.lowest = s.seq
+	}
+	s.pending[r.ID] = pendingRecord{rec: r, seq: s.seq}
+	return len(s.pending) >= maxBatch
 }
 
 func signal(c chan struct{}) {
@@ -410,7 +442,8 @@ func (s *Store) writeBatch(ctx context.Context, batch []pendingRecord) error {
 			r.CallerRaw, r.CallerName, r.Called, r.CalledRaw, r.Hotline, contact, r.Node,
 			toMillis(r.StartedAt), nullMillis(r.RingingAt), nullMillis(r.AnsweredAt),
 			nullMillis(r.EndedAt), r.RingMS, r.TalkMS, r.SIPStatus, string(r.Disposition),
-			r.Reason, r.MissedID, r.Recording)
+			r.EndReason, r.MissedID, r.Recording, r.Campaign, r.AnsweredBy, r.WrapUp.Reason,
+			r.Satisfaction, r.Notes, nullMillis(r.WrapUp.At))
 		if err != nil {
 			return fmt.Errorf("callstore: save %s: %w", r.ID, err)
 		}
@@ -427,6 +460,11 @@ func (s *Store) Get(ctx context.Context, id string) (callctl.Record, error) {
 	p, ok := s.pending[id]
 	s.mu.Unlock()
 	if ok {
+		if p.rec.WrapUp.At == nil {
+			if w, err := s.wrapUpOf(ctx, id); err == nil {
+				p.rec.WrapUp = w
+			}
+		}
 		return p.rec, nil
 	}
 	rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT `+callColumns+` FROM calls WHERE id = ?`), id)
@@ -632,11 +670,13 @@ func scanCalls(rows *sql.Rows) ([]callctl.Record, error) {
 			contact                  sql.NullInt64
 			started                  int64
 			ringing, answered, ended sql.NullInt64
+			wrapped                  sql.NullInt64
 		)
 		if err := rows.Scan(&r.ID, &r.CallID, &dir, &r.Trunk, &r.Caller, &r.CallerRaw,
 			&r.CallerName, &r.Called, &r.CalledRaw, &r.Hotline, &contact, &r.Node, &started,
-			&ringing, &answered, &ended, &r.RingMS, &r.TalkMS, &r.SIPStatus, &disp, &r.Reason,
-			&r.MissedID, &r.Recording); err != nil {
+			&ringing, &answered, &ended, &r.RingMS, &r.TalkMS, &r.SIPStatus, &disp, &r.EndReason,
+			&r.MissedID, &r.Recording, &r.Campaign, &r.AnsweredBy, &r.WrapUp.Reason,
+			&r.Satisfaction, &r.Notes, &wrapped); err != nil {
 			return nil, err
 		}
 		r.Direction = callctl.Direction(dir)
@@ -646,6 +686,7 @@ func scanCalls(rows *sql.Rows) ([]callctl.Record, error) {
 		r.RingingAt = timePtr(ringing)
 		r.AnsweredAt = timePtr(answered)
 		r.EndedAt = timePtr(ended)
+		r.WrapUp.At = timePtr(wrapped)
 		out = append(out, r)
 	}
 	return out, rows.Err()

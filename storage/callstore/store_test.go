@@ -95,7 +95,8 @@ func TestCallStoreUpsertRoundTrip(t *testing.T) {
 	ans := base.Add(3 * time.Second)
 	end := base.Add(63 * time.Second)
 	r.RingingAt, r.AnsweredAt, r.EndedAt = &ring, &ans, &end
-	r.RingMS, r.TalkMS, r.ContactID, r.MissedID, r.Reason, r.Recording = 2000, 60000, 42, "m1", "bye", "rec.wav"
+	r.RingMS, r.TalkMS, r.ContactID, r.MissedID, r.EndReason, r.Recording = 2000, 60000, 42, "m1", "bye", "rec.wav"
+	r.Campaign, r.AnsweredBy = "spring", "201"
 	s.Save(r)
 	flush(t, s)
 

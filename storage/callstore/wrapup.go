@@ -1,0 +1,71 @@
+package callstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/switchboard-sip/switchboard/callctl"
+)
+
+// newerWrap reports whether a is a later wrap-up than b: set, and set after
+// b when b is set at all.
+func newerWrap(a, b callctl.WrapUp) bool {
+	return a.At != nil && (b.At == nil || a.At.After(*b.At))
+}
+
+// SetWrapUp stores the front desk's wrap-up of a call (SPEC §10) and
+// returns the record with it. w.At is set to now. The record may still be
+// pending (a call in progress): the pending version takes the wrap-up and
+// any later save of the call path keeps it; a written row is updated at
+// once, and the writer's upsert never overwrites a later wrap-up.
+func (s *Store) SetWrapUp(ctx context.Context, id string, w callctl.WrapUp) (callctl.Record, error) {
+	now := fromMillis(toMillis(time.Now()))
+	w.At = &now
+	s.mu.Lock()
+	p, pending := s.pending[id]
+	if pending {
+		p.rec.WrapUp = w
+		full := s.queueLocked(p.rec)
+		s.mu.Unlock()
+		signal(s.wake)
+		if full {
+			signal(s.urgent)
+		}
+	} else {
+		s.mu.Unlock()
+	}
+	res, err := s.db.ExecContext(ctx, s.db.Rebind(`UPDATE calls SET reason = ?, satisfaction = ?, notes = ?, wrapup_at = ?
+		WHERE id = ? AND (wrapup_at IS NULL OR wrapup_at <= ?)`),
+		w.Reason, w.Satisfaction, w.Notes, toMillis(now), id, toMillis(now))
+	if err != nil {
+		return callctl.Record{}, fmt.Errorf("callstore: wrap-up %q: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 && !pending {
+		// Not written and not pending: no such call (Get says so).
+		return s.Get(ctx, id)
+	}
+	r, err := s.Get(ctx, id)
+	if err == nil {
+		r.WrapUp = w // a concurrent save may not show it yet; it is stored
+	}
+	return r, err
+}
+
+// wrapUpOf reads the stored wrap-up of a record, for a pending version
+// that may not carry it (saved by the call path after the wrap-up was
+// written and left the pending set).
+func (s *Store) wrapUpOf(ctx context.Context, id string) (callctl.WrapUp, error) {
+	var (
+		w  callctl.WrapUp
+		at sql.NullInt64
+	)
+	err := s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT reason, satisfaction, notes, wrapup_at FROM calls WHERE id = ?`), id).
+		Scan(&w.Reason, &w.Satisfaction, &w.Notes, &at)
+	if err != nil {
+		return callctl.WrapUp{}, err
+	}
+	w.At = timePtr(at)
+	return w, nil
+}
