@@ -66,6 +66,10 @@ type SIP struct {
 	// Retry-After, so that an overload is shed predictably instead of
 	// collapsing into retransmissions. 0: no cap.
 	MaxCPS int `yaml:"max_cps"`
+	// FastPath serves UDP through switchboard's own batched reader and
+	// byte-editing forwarder (issue 11); what it does not handle goes the
+	// sipgo way. Off by default until it covers every e2e test. Linux only.
+	FastPath bool `yaml:"fast_path"`
 	// TLS holds the certificate for tls:// listeners.
 	TLS TLS `yaml:"tls"`
 

@@ -7,6 +7,7 @@ import (
 	"net/mail"
 	"net/netip"
 	"net/url"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -181,6 +182,9 @@ func (c *Config) validateSIP(v *collector) {
 	nonNegative(v, "sip.drain_timeout", s.DrainTimeout)
 	if s.MaxCPS < 0 {
 		v.add("sip.max_cps", "%d: must not be negative", s.MaxCPS)
+	}
+	if s.FastPath && runtime.GOOS != "linux" {
+		v.add("sip.fast_path", "needs Linux (recvmmsg, sendmmsg), not %s", runtime.GOOS)
 	}
 	if !validToken(s.RecordingHeader) {
 		v.add("sip.recording_header", "%q is not a SIP header name", s.RecordingHeader)

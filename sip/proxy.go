@@ -76,6 +76,10 @@ type Options struct {
 	// RecordingHeader names the header of the callee's 2xx that carries a
 	// reference to the PBX's recording of the call.
 	RecordingHeader string
+	// FastPath serves UDP listeners through switchboard's own batched
+	// reader and byte-editing forwarder (issue 11, fast*.go); what it does
+	// not take goes to sipgo unchanged. Linux only.
+	FastPath bool
 }
 
 // Proxy is the SIP side of switchboard.
@@ -178,9 +182,16 @@ func (p *Proxy) Listeners() ([]func(ctx context.Context) error, error) {
 			closers = append(closers, func() { conn.Close() })
 			p.noteListen("udp", conn.LocalAddr())
 			p.pre.conns[conn.LocalAddr().String()] = conn
+			pc, start := conn, func() {}
+			if p.opts.FastPath { // fast path integration point (issue 11)
+				if pc, start, err = p.fastListen(conn); err != nil {
+					return fail(err)
+				}
+			}
 			serve = append(serve, func(ctx context.Context) error {
-				go func() { <-ctx.Done(); conn.Close() }()
-				return p.srv.ServeUDP(conn)
+				go func() { <-ctx.Done(); pc.Close() }()
+				start()
+				return p.srv.ServeUDP(pc)
 			})
 		case "tcp":
 			ln, err := net.Listen("tcp", addr)

@@ -216,6 +216,9 @@ type harnessOpts struct {
 	pbx func(*udpPeer, datagram)
 	// sink stores call records; nil means an in-memory sink (h.sink).
 	sink callctl.RecordSink
+	// fast turns sip.fast_path on; SWITCHBOARD_FAST_PATH=1 does it for
+	// every test of the package.
+	fast bool
 }
 
 func startProxy(t testing.TB, o harnessOpts) *proxyHarness {
@@ -249,7 +252,8 @@ func startProxy(t testing.TB, o harnessOpts) *proxyHarness {
 	}
 	h.track = callctl.NewTracker(sink)
 	p, err := New(Options{Listen: []Listen{{Network: "udp", Host: "127.0.0.1", Port: 0}},
-		Log: o.log, Tracker: h.track, UserAgent: "switchboard-test"}, r)
+		Log: o.log, Tracker: h.track, UserAgent: "switchboard-test",
+		FastPath: o.fast || os.Getenv("SWITCHBOARD_FAST_PATH") == "1"}, r)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,459 @@
+package sip
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"hash"
+	"hash/fnv"
+	"net"
+	"net/netip"
+	"strconv"
+	"unsafe"
+)
+
+// fastOutSize bounds a datagram the fast path builds; bigger ones take the
+// sipgo path.
+const fastOutSize = 16 << 10
+
+// fastBranch starts the Via branch of requests the fast path forwarded.
+// It extends branchPrefix, so that a response sipgo sees for one (because
+// the index could not take it) is still relayed by onStrayResponse; the
+// upper-case F never occurs in loopHash's base-36 digits.
+const fastBranch = branchPrefix + "F"
+
+// fastPath is the per-socket part of issue 11's UDP fast path. What it
+// handles today: a BYE inside a dialog we record-routed, sent by the side
+// that is not the PBX, is forwarded statelessly (RFC 3261 §16.11) by
+// editing its bytes, and the responses to it are relayed as received minus
+// our Via. Everything else goes to sipgo. Requests from the PBX stay on the
+// sipgo path because their From/To may need the caller's original restored
+// (SPEC §1), which needs the dialog's state.
+type fastPath struct {
+	p    *Proxy
+	via  []byte    // "Via: SIP/2.0/UDP host:port;branch=" + fastBranch
+	self []selfRef // the host:port pairs that mean us
+}
+
+type selfRef struct {
+	host string
+	port int
+}
+
+func newFastPath(p *Proxy, port int) *fastPath {
+	f := &fastPath{p: p}
+	f.via = []byte("Via: SIP/2.0/UDP " + net.JoinHostPort(p.opts.Advertise, strconv.Itoa(port)) + ";branch=" + fastBranch)
+	p.self.mu.RLock()
+	for a := range p.self.addrs {
+		host, port, err := net.SplitHostPort(a)
+		if n, perr := strconv.Atoi(port); err == nil && perr == nil {
+			f.self = append(f.self, selfRef{host: host, port: n})
+		}
+	}
+	p.self.mu.RUnlock()
+	return f
+}
+
+// take handles a datagram on the fast path; false hands it to sipgo.
+func (f *fastPath) take(m *msgIndex, data []byte, from netip.AddrPort, out *batch) bool {
+	if !m.index(data) {
+		return false
+	}
+	if !m.request {
+		return f.relay(m, out)
+	}
+	if eqFold(m.method.of(data), "BYE") && !m.toTag.empty() {
+		return f.forwardBye(m, from, out)
+	}
+	return false
+}
+
+// isSelf reports a host and port naming this switchboard.
+func (f *fastPath) isSelf(host []byte, port int) bool {
+	if port == 0 {
+		port = 5060
+	}
+	if len(host) > 2 && host[0] == '[' {
+		host = host[1 : len(host)-1]
+	}
+	for _, s := range f.self {
+		if s.port == port && eqFold(host, s.host) {
+			return true
+		}
+	}
+	return false
+}
+
+// relay sends a response to a request the fast path forwarded on to the
+// next Via, without ours (RFC 3261 §16.7 item 3, §18.2.2, RFC 3581 §4).
+func (f *fastPath) relay(m *msgIndex, out *batch) bool {
+	b := m.b
+	if m.vias < 2 || !bytes.HasPrefix(m.via.branch.of(b), []byte(fastBranch)) {
+		return false
+	}
+	to, ok := viaTarget(b, &m.via2)
+	if !ok {
+		return false
+	}
+	top := m.hdrs[m.topVia].line
+	w := out.slot()
+	if w == nil || len(b) > len(w) {
+		return false
+	}
+	n := copy(w, b[:top.s])
+	n += copy(w[n:], b[top.e:])
+	out.queue(n, to)
+	if m.status >= 200 && f.p.met != nil && eqFold(m.cseqM.of(b), "BYE") {
+		f.p.met.SIPRequests.WithLabelValues("BYE", statusClass[min(m.status/100, 6)]).Inc()
+	}
+	return true
+}
+
+var statusClass = [...]string{"0xx", "1xx", "2xx", "3xx", "4xx", "5xx", "6xx"}
+
+// viaTarget is where a response goes for a Via: received and rport when
+// set, else sent-by (RFC 3581 §4). Only address literals qualify: a name
+// needs DNS, which the sipgo path does.
+func viaTarget(b []byte, v *viaParts) (netip.AddrPort, bool) {
+	if !eqFold(v.transport.of(b), "UDP") {
+		return netip.AddrPort{}, false
+	}
+	host := v.host.of(b)
+	if !v.received.empty() {
+		host = v.received.of(b)
+	}
+	addr, ok := parseAddrBytes(host)
+	if !ok {
+		return netip.AddrPort{}, false
+	}
+	port := v.port
+	if v.rportVal != 0 {
+		port = v.rportVal
+	}
+	if port == 0 {
+		port = 5060
+	}
+	return netip.AddrPortFrom(addr, uint16(port)), true
+}
+
+// parseAddrBytes parses an IP literal, bracketed or not, without copying.
+func parseAddrBytes(h []byte) (netip.Addr, bool) {
+	if len(h) > 2 && h[0] == '[' && h[len(h)-1] == ']' {
+		h = h[1 : len(h)-1]
+	}
+	if len(h) == 0 {
+		return netip.Addr{}, false
+	}
+	// ParseAddr keeps the string only in its error, which is dropped.
+	a, err := netip.ParseAddr(unsafe.String(&h[0], len(h)))
+	if err != nil || a.Zone() != "" {
+		return netip.Addr{}, false
+	}
+	return a.Unmap(), true
+}
+
+// routeEntry is one name-addr of a Route header.
+type routeEntry struct {
+	whole span // "<sip:...>;params"
+	uri   span // inside the angle brackets
+}
+
+const maxRoutes = 16
+
+// routes lists the Route entries in order; false when one is not plain.
+func (m *msgIndex) routes(list *[maxRoutes]routeEntry) (int, bool) {
+	n := 0
+	for i := range m.n {
+		h := &m.hdrs[i]
+		if h.kind != hRoute {
+			continue
+		}
+		s, e := h.value.s, h.value.e
+		for s < e {
+			if n == maxRoutes {
+				return 0, false
+			}
+			r, next, ok := routeAt(m.b, s, e)
+			if !ok {
+				return 0, false
+			}
+			list[n] = r
+			n++
+			s = next
+		}
+	}
+	return n, true
+}
+
+// routeAt reads one "<uri>;params" entry at s and skips the comma after it.
+func routeAt(b []byte, s, e int32) (routeEntry, int32, bool) {
+	for s < e && (b[s] == ' ' || b[s] == '\t') {
+		s++
+	}
+	if s >= e || b[s] != '<' {
+		return routeEntry{}, 0, false
+	}
+	gt := bytes.IndexByte(b[s:e], '>')
+	if gt < 0 {
+		return routeEntry{}, 0, false
+	}
+	r := routeEntry{uri: span{s + 1, s + int32(gt)}}
+	end := s + int32(gt) + 1
+	comma := bytes.IndexByte(b[end:e], ',')
+	next := e
+	if comma >= 0 {
+		next = end + int32(comma) + 1
+		end += int32(comma)
+	}
+	for end > s && (b[end-1] == ' ' || b[end-1] == '\t') {
+		end--
+	}
+	r.whole = span{s, end}
+	if bytes.ContainsAny(b[r.uri.s:r.uri.e], "<\"") {
+		return routeEntry{}, 0, false
+	}
+	return r, next, true
+}
+
+// sipURI is what the fast path needs of a sip: URI.
+type sipURI struct {
+	host   []byte
+	port   int
+	params []byte // ";..." up to a '?' or the end
+}
+
+// parseSIPURI reads sip:[user@]host[:port][;params]; sips: and anything
+// with headers or a user part containing an '@' go the sipgo way.
+func parseSIPURI(u []byte) (sipURI, bool) {
+	if !hasPrefixFold(u, "sip:") || bytes.IndexByte(u, '?') >= 0 {
+		return sipURI{}, false
+	}
+	u = u[4:]
+	if at := bytes.LastIndexByte(u, '@'); at >= 0 {
+		u = u[at+1:]
+	}
+	end := bytes.IndexByte(u, ';')
+	if end < 0 {
+		end = len(u)
+	}
+	hs, port, ok := hostPort(u[:end])
+	if !ok {
+		return sipURI{}, false
+	}
+	return sipURI{host: u[hs.s:hs.e], port: port, params: u[end:]}, true
+}
+
+// uriParam returns the value of a URI parameter and whether it is there.
+func uriParam(params []byte, name string) ([]byte, bool) {
+	for len(params) > 0 && params[0] == ';' {
+		params = params[1:]
+		end := bytes.IndexByte(params, ';')
+		if end < 0 {
+			end = len(params)
+		}
+		k, v, _ := bytes.Cut(params[:end], []byte("="))
+		if eqFold(k, name) {
+			return v, true
+		}
+		params = params[end:]
+	}
+	return nil, false
+}
+
+// udpHop is the address a next-hop URI names over plain UDP.
+func udpHop(u sipURI) (netip.AddrPort, bool) {
+	if t, ok := uriParam(u.params, "transport"); ok && !eqFold(t, "udp") {
+		return netip.AddrPort{}, false
+	}
+	if _, ok := uriParam(u.params, "maddr"); ok {
+		return netip.AddrPort{}, false
+	}
+	addr, ok := parseAddrBytes(u.host)
+	if !ok {
+		return netip.AddrPort{}, false
+	}
+	port := u.port
+	if port == 0 {
+		port = 5060
+	}
+	return netip.AddrPortFrom(addr, uint16(port)), true
+}
+
+// fastToken is routeToken for a Call-ID given as bytes, appended to dst.
+func (p *Proxy) fastToken(dst, callID []byte) []byte {
+	m, _ := p.macs.Get().(hash.Hash)
+	if m == nil {
+		m = hmac.New(sha256.New, p.opts.RouteKey)
+	}
+	m.Reset()
+	m.Write(callID)
+	var sum [sha256.Size]byte
+	dst = hex.AppendEncode(dst, m.Sum(sum[:0])[:8])
+	p.macs.Put(m)
+	return dst
+}
+
+// forwardBye relays a BYE of a dialog we record-routed (RFC 3261 §16.4 to
+// §16.6): our signed Route entries popped, Max-Forwards decremented, the
+// caller's Via given received/rport, our Via on top. Any condition the
+// byte editor does not cover sends the BYE the sipgo way instead.
+func (f *fastPath) forwardBye(m *msgIndex, from netip.AddrPort, out *batch) bool {
+	b := m.b
+	r := f.p.routing.Load()
+	if from == r.PBX || m.maxFwd < 1 || !eqFold(m.via.transport.of(b), "UDP") || !m.via.received.empty() {
+		return false
+	}
+	ruri, ok := parseSIPURI(m.ruri.of(b))
+	if !ok || f.isSelf(ruri.host, ruri.port) {
+		return false // a strict router's request: sipgo rewrites it
+	}
+	var list [maxRoutes]routeEntry
+	n, ok := m.routes(&list)
+	if !ok {
+		return false
+	}
+	popped, signed := f.popOwn(m, list[:n])
+	if !signed {
+		return false
+	}
+	to, ok := f.nextHop(b, list[popped:n], ruri)
+	if !ok {
+		return false
+	}
+	w := out.slot()
+	if w == nil || len(b)+len(f.via)+96 > len(w) {
+		return false
+	}
+	w = f.byeBytes(w[:0], m, from, list[popped:n])
+	out.queue(len(w), to)
+	id := string(m.callID.of(b))
+	f.p.tracker.Bye(id)
+	f.p.dialogs.remove(id)
+	return true
+}
+
+// popOwn counts the leading Route entries that name us and reports
+// whether one carries our signature for this Call-ID.
+func (f *fastPath) popOwn(m *msgIndex, list []routeEntry) (int, bool) {
+	var tokBuf [16]byte
+	want := f.p.fastToken(tokBuf[:0], m.callID.of(m.b))
+	signed := false
+	for i, r := range list {
+		u, ok := parseSIPURI(r.uri.of(m.b))
+		if !ok || !f.isSelf(u.host, u.port) {
+			return i, signed
+		}
+		if v, ok := uriParam(u.params, "sb"); ok && hmac.Equal(v, want) {
+			signed = true
+		}
+	}
+	return len(list), signed
+}
+
+// nextHop is the first remaining Route (a loose router, ";lr") or else the
+// Request-URI.
+func (f *fastPath) nextHop(b []byte, rest []routeEntry, ruri sipURI) (netip.AddrPort, bool) {
+	if len(rest) == 0 {
+		return udpHop(ruri)
+	}
+	u, ok := parseSIPURI(rest[0].uri.of(b))
+	if !ok {
+		return netip.AddrPort{}, false
+	}
+	if _, lr := uriParam(u.params, "lr"); !lr {
+		return netip.AddrPort{}, false
+	}
+	return udpHop(u)
+}
+
+// byeBytes writes the forwarded BYE.
+func (f *fastPath) byeBytes(w []byte, m *msgIndex, from netip.AddrPort, rest []routeEntry) []byte {
+	b := m.b
+	w = append(w, b[:m.hdrs[0].line.s]...)
+	w = append(w, f.via...)
+	w = f.branchHash(w, m)
+	w = append(w, "\r\n"...)
+	routesDone := false
+	for i := range m.n {
+		h := &m.hdrs[i]
+		switch {
+		case i == m.topVia:
+			w = appendVia(w, b, h, &m.via, from)
+		case h.kind == hRoute:
+			if !routesDone && len(rest) > 0 {
+				w = append(w, "Route: "...)
+				for j, r := range rest {
+					if j > 0 {
+						w = append(w, ", "...)
+					}
+					w = append(w, r.whole.of(b)...)
+				}
+				w = append(w, "\r\n"...)
+			}
+			routesDone = true
+		case h.kind == hMaxForwards:
+			w = append(w, "Max-Forwards: "...)
+			w = strconv.AppendInt(w, int64(m.maxFwd-1), 10)
+			w = append(w, "\r\n"...)
+		default:
+			w = append(w, h.line.of(b)...)
+		}
+	}
+	w = append(w, "\r\n"...)
+	return append(w, b[m.body:]...)
+}
+
+// branchHash ends our branch: the same for a retransmission of the same
+// request, as a stateless proxy's must be (RFC 3261 §16.11).
+func (f *fastPath) branchHash(w []byte, m *msgIndex) []byte {
+	h := fnv.New64a()
+	h.Write(m.via.branch.of(m.b))
+	h.Write(m.via.host.of(m.b))
+	h.Write(m.callID.of(m.b))
+	var sum [8]byte
+	return hex.AppendEncode(w, h.Sum(sum[:0]))
+}
+
+// appendVia writes the caller's Via line with received and rport filled
+// in (RFC 3261 §18.2.1, RFC 3581 §4).
+func appendVia(w, b []byte, h *header, v *viaParts, from netip.AddrPort) []byte {
+	var ipBuf [64]byte
+	ip := from.Addr().AppendTo(ipBuf[:0])
+	val := h.value
+	if !v.rport.empty() && v.rportVal == 0 {
+		w = append(w, b[h.line.s:v.rport.e]...)
+		w = append(w, '=')
+		w = strconv.AppendUint(w, uint64(from.Port()), 10)
+		w = append(w, b[v.rport.e:val.e]...)
+	} else {
+		w = append(w, b[h.line.s:val.e]...)
+	}
+	if !v.rport.empty() || !bytes.Equal(v.host.of(b), ip) {
+		w = append(w, ";received="...)
+		w = append(w, ip...)
+	}
+	return append(w, "\r\n"...)
+}
+
+// fastListen is the integration point in Listeners: with sip.fast_path on,
+// a UDP socket is served through a fastConn that sipgo reads from.
+func (p *Proxy) fastListen(conn net.PacketConn) (net.PacketConn, func(), error) {
+	udp, ok := conn.(*net.UDPConn)
+	if !ok {
+		return conn, func() {}, nil
+	}
+	port := 0
+	if a, ok := udp.LocalAddr().(*net.UDPAddr); ok {
+		port = a.Port
+	}
+	fc, err := newFastConn(udp, nil, p.log)
+	if err != nil {
+		return nil, nil, err
+	}
+	start := func() {
+		fc.fast = newFastPath(p, port)
+		go fc.run()
+	}
+	return fc, start, nil
+}

@@ -1,0 +1,198 @@
+package sip
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-sip/switchboard/bench/protos"
+)
+
+// indexCorpus is every message of the shared corpus the index is checked
+// on: the RFC 4475 torture messages, the carrier INVITEs and a PROTOS
+// sample, plus the plain messages of a call.
+func indexCorpus(t testing.TB) map[string][]byte {
+	t.Helper()
+	msgs := map[string][]byte{}
+	rfc := tortureCorpus(t, "rfc4475")
+	files, _ := filepath.Glob(filepath.Join(rfc, "*.dat"))
+	carrier, _ := filepath.Glob(filepath.Join(filepath.Dir(rfc), "carrier-invites", "*.sip"))
+	for _, f := range append(files, carrier...) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs[filepath.Base(f)] = b
+	}
+	dir := filepath.Join(filepath.Dir(rfc), "protos-c07-sip")
+	gs, err := protos.Groups(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases, err := protos.Load(dir, protosSample(gs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		msgs["protos-"+strconv.Itoa(c.N)] = protos.Fill(c.Invite, protos.Values{
+			To: "b@127.0.0.1", From: "a@127.0.0.1", FromAddress: "127.0.0.1", FromIP: "127.0.0.1", LocalPort: 5070,
+			CallID: "c" + strconv.Itoa(c.N), BranchID: "z9hG4bK" + strconv.Itoa(c.N), CSeq: 1})
+	}
+	for name, m := range plainMessages() {
+		msgs[name] = []byte(m)
+	}
+	return msgs
+}
+
+// plainMessages are what SIPp and ordinary phones send.
+func plainMessages() map[string]string {
+	sdp := testSDP
+	return map[string]string{
+		"invite": "INVITE sip:+49301234560@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1;rport\r\n" +
+			"Max-Forwards: 70\r\nFrom: \"A \\\"B\\\" <C>\" <sip:+4930111222@127.0.0.1:5070>;tag=f1\r\nTo: <sip:+49301234560@127.0.0.1>\r\n" +
+			"Call-ID: abc@h\r\nCSeq: 1 INVITE\r\nContact: <sip:c@127.0.0.1:5070>\r\nContent-Type: application/sdp\r\n" +
+			"Content-Length: " + strconv.Itoa(len(sdp)) + "\r\n\r\n" + sdp,
+		"bye": "BYE sip:pbx@127.0.0.1:5080 SIP/2.0\r\nv: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-2;rport=5070;received=127.0.0.1\r\n" +
+			"Route: <sip:127.0.0.1:5060;sb=0123456789abcdef;lr>, <sip:10.0.0.1;lr>\r\nMax-Forwards: 70\r\nf: sip:a@b;tag=x\r\n" +
+			"t: <sip:c@d>;tag=y\r\ni: abc\r\nCSeq: 2 BYE\r\nl: 0\r\n\r\n",
+		"200": "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-sb-Fabc\r\nVia: SIP/2.0/UDP [::1]:5070;branch=z9hG4bK-2;rport=5071\r\n" +
+			"From: <sip:a@b>;tag=x\r\nTo: <sip:c@d>;tag=y\r\nCall-ID: abc\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n",
+	}
+}
+
+// TestIndexAgreesWithSipgo is the differential test of issue 11: on every
+// corpus message the index takes, sipgo's parser must parse it too and
+// read the same start line, Call-ID, tags, CSeq, top Via and body. What
+// the index refuses goes to sipgo, so refusing is always safe.
+func TestIndexAgreesWithSipgo(t *testing.T) {
+	taken := 0
+	msgs := indexCorpus(t)
+	for name, b := range msgs {
+		if indexAgrees(t, name, b) {
+			taken++
+		}
+	}
+	t.Logf("index took %d of %d corpus messages", taken, len(msgs))
+	for _, must := range []string{"invite", "bye", "200"} {
+		var m msgIndex
+		if !m.index(msgs[must]) {
+			t.Errorf("the index refused the plain %s", must)
+		}
+	}
+	if taken < 10 {
+		t.Errorf("the index took only %d messages", taken)
+	}
+}
+
+// indexAgrees indexes b and, when the index takes it, compares with sipgo.
+func indexAgrees(t testing.TB, name string, b []byte) bool {
+	var m msgIndex
+	if !m.index(b) {
+		return false
+	}
+	msg, err := gosip.ParseMessage(append([]byte(nil), b...))
+	if err != nil {
+		// sipgo validates headers a proxy passes on untouched (Contact,
+		// Content-Type...); the fields the index reads must still be sane.
+		if m.callID.empty() || m.via.branch.empty() {
+			t.Errorf("%s: the index took a message without Call-ID or branch", name)
+		}
+		t.Logf("%s: index took it, sipgo refuses: %v", name, err)
+		return true
+	}
+	var via *gosip.ViaHeader
+	var from, to *gosip.FromHeader
+	switch x := msg.(type) {
+	case *gosip.Request:
+		if !m.request || x.Method.String() != string(m.method.of(b)) {
+			t.Errorf("%s: method %q, sipgo %q", name, m.method.of(b), x.Method)
+		}
+		if x.Recipient.Host == "" {
+			t.Errorf("%s: sipgo read no Request-URI host of %q", name, m.ruri.of(b))
+		}
+	case *gosip.Response:
+		if m.request || x.StatusCode != m.status {
+			t.Errorf("%s: status %d, sipgo %d", name, m.status, x.StatusCode)
+		}
+	}
+	via = msg.Via()
+	if f := msg.From(); f != nil {
+		from = &gosip.FromHeader{Params: f.Params}
+	}
+	if tt := msg.To(); tt != nil {
+		to = &gosip.FromHeader{Params: tt.Params}
+	}
+	check := func(what, got, want string) {
+		if got != want {
+			t.Errorf("%s: %s %q, sipgo %q", name, what, got, want)
+		}
+	}
+	if id := msg.CallID(); id != nil {
+		check("Call-ID", string(m.callID.of(b)), id.Value())
+	}
+	if cs := msg.CSeq(); cs != nil {
+		check("CSeq", strconv.Itoa(int(m.cseq))+" "+string(m.cseqM.of(b)), strconv.Itoa(int(cs.SeqNo))+" "+cs.MethodName.String())
+	}
+	tagOf := func(h *gosip.FromHeader) string {
+		if h == nil {
+			return ""
+		}
+		v, _ := h.Params.Get("tag")
+		return v
+	}
+	check("From tag", string(m.fromTag.of(b)), tagOf(from))
+	check("To tag", string(m.toTag.of(b)), tagOf(to))
+	if via == nil {
+		t.Errorf("%s: sipgo found no Via", name)
+	} else {
+		br, _ := via.Params.Get("branch")
+		check("branch", string(m.via.branch.of(b)), br)
+		check("sent-by", strings.Trim(string(m.via.host.of(b)), "[]")+":"+strconv.Itoa(m.via.port),
+			strings.Trim(via.Host, "[]")+":"+strconv.Itoa(via.Port))
+		check("transport", strings.ToUpper(string(m.via.transport.of(b))), strings.ToUpper(via.Transport))
+	}
+	if req, ok := msg.(*gosip.Request); ok && m.maxFwd >= 0 {
+		if mf := req.MaxForwards(); mf != nil {
+			check("Max-Forwards", strconv.Itoa(m.maxFwd), strconv.Itoa(int(mf.Val())))
+		}
+	}
+	check("body", string(b[m.body:]), string(msg.Body()))
+	return true
+}
+
+// FuzzIndex: the index never panics, and what it takes sipgo reads alike.
+func FuzzIndex(f *testing.F) {
+	for _, m := range plainMessages() {
+		f.Add([]byte(m))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		indexAgrees(t, "fuzz", b)
+	})
+}
+
+// TestIndexAllocates nothing.
+func TestIndexAllocates(t *testing.T) {
+	msgs := plainMessages()
+	var m msgIndex
+	for name, s := range msgs {
+		b := []byte(s)
+		if n := testing.AllocsPerRun(100, func() { m.index(b) }); n != 0 {
+			t.Errorf("%s: %v allocations per index", name, n)
+		}
+	}
+}
+
+func BenchmarkIndex(b *testing.B) {
+	msg := []byte(plainMessages()["invite"])
+	var m msgIndex
+	b.ReportAllocs()
+	for b.Loop() {
+		if !m.index(msg) {
+			b.Fatal("refused")
+		}
+	}
+}
