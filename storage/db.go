@@ -7,38 +7,102 @@ import (
 	"database/sql"
 	"fmt"
 	"net/url"
-	"strconv"
 	"strings"
+	"time"
 
-	_ "github.com/mattn/go-sqlite3" // the embedded default driver
+	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL for several nodes (SPEC §11)
+	_ "github.com/mattn/go-sqlite3"    // the embedded default driver
 )
 
 // DB is the shared database handle.
 type DB struct {
 	*sql.DB
+	// Driver is SQLite or Postgres.
 	Driver string
+	dsn    string
 }
 
 // Open opens (creating if needed) the database. For SQLite it turns on WAL
-// and a busy timeout so that readers never block the single writer.
+// and a busy timeout so that readers never block the single writer; for
+// PostgreSQL (SPEC §11) it goes through pgx's database/sql driver, so that
+// every store's code serves both.
 func Open(driver, dsn string) (*DB, error) {
-	if driver != "sqlite" {
-		return nil, fmt.Errorf("storage: driver %q is not supported by this build", driver)
+	var name, src string
+	switch driver {
+	case SQLite:
+		name, src = "sqlite3", sqliteDSN(dsn)
+	case Postgres:
+		name, src = "pgx", dsn
+	default:
+		return nil, fmt.Errorf("storage: driver %q is not supported (sqlite or postgres)", driver)
 	}
-	db, err := sql.Open("sqlite3", sqliteDSN(dsn))
+	sdb, err := sql.Open(name, src)
 	if err != nil {
-		return nil, fmt.Errorf("storage: open %s: %w", dsn, err)
+		return nil, fmt.Errorf("storage: open %s: %w", redact(driver, dsn), err)
 	}
-	if err := db.Ping(); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("storage: open %s: %w", dsn, err)
+	db := &DB{DB: sdb, Driver: driver, dsn: dsn}
+	if driver == Postgres {
+		sdb.SetMaxOpenConns(pgMaxConns)
+		sdb.SetMaxIdleConns(pgMaxConns)
+		sdb.SetConnMaxIdleTime(time.Minute)
 	}
-	if _, err := db.Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
-		component TEXT NOT NULL PRIMARY KEY, version INTEGER NOT NULL)`); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("storage: open %s: %w", dsn, err)
+	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
+	defer cancel()
+	if err := db.PingContext(ctx); err != nil {
+		sdb.Close()
+		return nil, fmt.Errorf("storage: open %s: %w", redact(driver, dsn), err)
 	}
-	return &DB{DB: db, Driver: driver}, nil
+	if err := db.inMigrationLock(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			component TEXT NOT NULL PRIMARY KEY, version INTEGER NOT NULL)`)
+		return err
+	}); err != nil {
+		sdb.Close()
+		return nil, fmt.Errorf("storage: open %s: %w", redact(driver, dsn), err)
+	}
+	return db, nil
+}
+
+// PostgreSQL connection limits of one node: enough for the writers, the API
+// and the notifier at once, few enough that ten nodes fit in the server's
+// default max_connections.
+const (
+	pgMaxConns  = 8
+	openTimeout = 15 * time.Second
+)
+
+// redact hides a PostgreSQL password in messages.
+func redact(driver, dsn string) string {
+	if driver != Postgres {
+		return dsn
+	}
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	if strings.Contains(dsn, "password") {
+		return "(dsn with password)"
+	}
+	return dsn
+}
+
+// inMigrationLock runs fn in a transaction that, on PostgreSQL, holds an
+// advisory lock: nodes starting at once would otherwise race to create the
+// same tables. SQLite's immediate transactions already serialise them.
+func (db *DB) inMigrationLock(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if db.Driver == Postgres {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7468737)`); err != nil {
+			return err
+		}
+	}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 func sqliteDSN(dsn string) string {
@@ -58,52 +122,30 @@ func sqliteDSN(dsn string) string {
 }
 
 // Migrate brings one component's tables up to date. steps[i] is the SQL that
-// takes the schema from version i to i+1; applied steps are never run again,
-// so steps may only ever be appended.
+// takes the schema from version i to i+1, written once for both drivers (see
+// schema); applied steps are never run again, so steps may only ever be
+// appended.
 func (db *DB) Migrate(ctx context.Context, component string, steps []string) error {
-	tx, err := db.BeginTx(ctx, nil)
+	err := db.inMigrationLock(ctx, func(tx *sql.Tx) error {
+		var have int
+		err := tx.QueryRowContext(ctx, db.Rebind(`SELECT version FROM schema_migrations WHERE component = ?`), component).Scan(&have)
+		if err != nil && err != sql.ErrNoRows {
+			return err
+		}
+		if have > len(steps) {
+			return fmt.Errorf("database is at version %d, this build knows %d", have, len(steps))
+		}
+		for i := have; i < len(steps); i++ {
+			if _, err := tx.ExecContext(ctx, db.schema(steps[i])); err != nil {
+				return fmt.Errorf("to version %d: %w", i+1, err)
+			}
+		}
+		_, err = tx.ExecContext(ctx, db.Rebind(`INSERT INTO schema_migrations(component, version) VALUES(?, ?)
+			ON CONFLICT(component) DO UPDATE SET version = excluded.version`), component, len(steps))
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("storage: migrate %s: %w", component, err)
 	}
-	defer tx.Rollback()
-	var have int
-	err = tx.QueryRowContext(ctx, `SELECT version FROM schema_migrations WHERE component = ?`, component).Scan(&have)
-	if err != nil && err != sql.ErrNoRows {
-		return fmt.Errorf("storage: migrate %s: %w", component, err)
-	}
-	if have > len(steps) {
-		return fmt.Errorf("storage: migrate %s: database is at version %d, this build knows %d", component, have, len(steps))
-	}
-	for i := have; i < len(steps); i++ {
-		if _, err := tx.ExecContext(ctx, steps[i]); err != nil {
-			return fmt.Errorf("storage: migrate %s to version %d: %w", component, i+1, err)
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations(component, version) VALUES(?, ?)
-		ON CONFLICT(component) DO UPDATE SET version = excluded.version`, component, len(steps)); err != nil {
-		return fmt.Errorf("storage: migrate %s: %w", component, err)
-	}
-	return tx.Commit()
-}
-
-// Rebind turns the ? placeholders of a query into the driver's own: SQLite
-// takes them as written, PostgreSQL wants $1, $2... Queries are written once
-// with ? so that both drivers share them.
-func (db *DB) Rebind(query string) string {
-	if db.Driver != "postgres" {
-		return query
-	}
-	var b strings.Builder
-	b.Grow(len(query) + 8)
-	n := 0
-	for i := 0; i < len(query); i++ {
-		if query[i] == '?' {
-			n++
-			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(n))
-			continue
-		}
-		b.WriteByte(query[i])
-	}
-	return b.String()
+	return nil
 }

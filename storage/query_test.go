@@ -36,6 +36,7 @@ func TestRebind(t *testing.T) {
 	tests := []struct{ driver, in, want string }{
 		{"sqlite", "a = ? AND b = ?", "a = ? AND b = ?"},
 		{"postgres", "a = ? AND b = ?", "a = $1 AND b = $2"},
+		{"postgres", "a = '?' AND b = ?", "a = '?' AND b = $1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.driver, func(t *testing.T) {

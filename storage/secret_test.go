@@ -1,18 +1,19 @@
-package storage
+package storage_test
 
 import (
 	"bytes"
 	"context"
-	"path/filepath"
 	"testing"
+
+	"github.com/switchboard-sip/switchboard/storage"
+	"github.com/switchboard-sip/switchboard/storage/storagetest"
 )
 
 func TestSecretIsStableAcrossOpens(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "s.db")
 	ctx := context.Background()
 	var keys [][]byte
 	for i := 0; i < 2; i++ {
-		db, err := Open("sqlite", path)
+		db, err := storage.Open(storagetest.Target(t, "s"))
 		if err != nil {
 			t.Fatal(err)
 		}
