@@ -4,27 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
+	"os"
 	"testing"
 	"time"
 
 	"github.com/switchboard-sip/switchboard/blocking"
-	"github.com/switchboard-sip/switchboard/storage"
+	"github.com/switchboard-sip/switchboard/storage/storagetest"
 )
 
-func openDB(t testing.TB, path string) *storage.DB {
-	t.Helper()
-	db, err := storage.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
+func TestMain(m *testing.M) { os.Exit(storagetest.Main(m)) }
 
-func openStore(t testing.TB, path string, config []blocking.Entry) *blocking.Store {
+// openStore opens a store on the test's database called name (see
+// storagetest.Target): the same name is the same database.
+func openStore(t testing.TB, name string, config []blocking.Entry) *blocking.Store {
 	t.Helper()
-	s, err := blocking.Open(context.Background(), openDB(t, path), config)
+	s, err := blocking.Open(context.Background(), storagetest.Open(t, name), config)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +134,7 @@ func TestStoreAddRemove(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := openStore(t, filepath.Join(t.TempDir(), "sb.db"), config)
+	s := openStore(t, "sb", config)
 
 	steps := []struct {
 		name    string
@@ -253,7 +247,7 @@ func TestStoreAddRemove(t *testing.T) {
 
 func TestStoreList(t *testing.T) {
 	ctx := context.Background()
-	s := openStore(t, filepath.Join(t.TempDir(), "sb.db"), nil)
+	s := openStore(t, "sb", nil)
 	for i := range 5 {
 		if _, err := s.Add(ctx, blocking.Entry{Number: fmt.Sprintf("+4930%d", i)}); err != nil {
 			t.Fatal(err)
@@ -294,7 +288,7 @@ func TestStoreList(t *testing.T) {
 // agent runs: two handles on one database file, like two processes.
 func TestStoreAcrossProcesses(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "sb.db")
+	path := "sb"
 	agent := openStore(t, path, nil)
 	cli := openStore(t, path, nil)
 

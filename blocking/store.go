@@ -18,6 +18,8 @@ type DB interface {
 	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	// Rebind turns ? placeholders into the driver's own.
+	Rebind(query string) string
 }
 
 // Errors the store returns for requests it refuses; match them with
@@ -188,10 +190,10 @@ func (s *Store) Add(ctx context.Context, e Entry) (Entry, error) {
 	e.CreatedAt = time.Now().UTC().Truncate(time.Millisecond)
 	err := s.change(ctx, func(tx *sql.Tx) error {
 		var created string
-		err := tx.QueryRowContext(ctx, `INSERT INTO blocks (number, action, direction, reason, source, created_at)
+		err := tx.QueryRowContext(ctx, s.db.Rebind(`INSERT INTO blocks (number, action, direction, reason, source, created_at)
 			VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (number, action, direction) DO UPDATE SET reason = excluded.reason
-			RETURNING id, created_at`,
+			RETURNING id, created_at`),
 			e.Number, e.Action, e.Direction, e.Reason, e.Source, e.CreatedAt.Format(time.RFC3339Nano)).Scan(&e.ID, &created)
 		if err != nil {
 			return err
@@ -210,8 +212,8 @@ func (s *Store) Remove(ctx context.Context, id int64) (Entry, error) {
 	var removed []Entry
 	err := s.change(ctx, func(tx *sql.Tx) error {
 		var err error
-		removed, err = queryEntries(ctx, tx, `DELETE FROM blocks WHERE id = ?
-			RETURNING id, number, action, direction, reason, source, created_at`, id)
+		removed, err = queryEntries(ctx, tx, s.db.Rebind(`DELETE FROM blocks WHERE id = ?
+			RETURNING id, number, action, direction, reason, source, created_at`), id)
 		if err == nil && len(removed) == 0 {
 			err = ErrNotFound
 		}
@@ -230,8 +232,8 @@ func (s *Store) RemoveNumber(ctx context.Context, number string) ([]Entry, error
 	var removed []Entry
 	err := s.change(ctx, func(tx *sql.Tx) error {
 		var err error
-		removed, err = queryEntries(ctx, tx, `DELETE FROM blocks WHERE number = ?
-			RETURNING id, number, action, direction, reason, source, created_at`, number)
+		removed, err = queryEntries(ctx, tx, s.db.Rebind(`DELETE FROM blocks WHERE number = ?
+			RETURNING id, number, action, direction, reason, source, created_at`), number)
 		if err != nil || len(removed) > 0 {
 			return err
 		}
@@ -259,7 +261,7 @@ func (s *Store) List(ctx context.Context, after int64, limit int) ([]Entry, int6
 		q += ` LIMIT ?`
 		args = append(args, limit+1)
 	}
-	es, err := queryEntries(ctx, s.db, q, args...)
+	es, err := queryEntries(ctx, s.db, s.db.Rebind(q), args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("blocking: list: %w", err)
 	}

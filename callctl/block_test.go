@@ -2,13 +2,13 @@ package callctl_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/switchboard-sip/switchboard/blocking"
 	"github.com/switchboard-sip/switchboard/callctl"
 	"github.com/switchboard-sip/switchboard/configs"
 	"github.com/switchboard-sip/switchboard/storage"
+	"github.com/switchboard-sip/switchboard/storage/storagetest"
 )
 
 // newBlockStore opens a real block list in a temporary SQLite file with
@@ -16,7 +16,7 @@ import (
 func newBlockStore(t *testing.T, cfg configs.Blocking, stored ...blocking.Entry) *blocking.Store {
 	t.Helper()
 	ctx := context.Background()
-	db, err := storage.Open("sqlite", filepath.Join(t.TempDir(), "sb.db"))
+	db, err := storage.Open(storagetest.Target(t, "sb"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package callctl
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"github.com/switchboard-sip/switchboard/configs"
 	"github.com/switchboard-sip/switchboard/contacts"
 	"github.com/switchboard-sip/switchboard/storage"
+	"github.com/switchboard-sip/switchboard/storage/storagetest"
 	"github.com/switchboard-sip/switchboard/templates"
 )
 
@@ -124,7 +124,7 @@ func TestNewRulesStageErrors(t *testing.T) {
 // is rejected by a rule, an untagged one gets the hotline's display name.
 func TestRulesRejectByContactTag(t *testing.T) {
 	ctx := context.Background()
-	db, err := storage.Open("sqlite", filepath.Join(t.TempDir(), "sb.db"))
+	db, err := storage.Open(storagetest.Target(t, "sb"))
 	if err != nil {
 		t.Fatal(err)
 	}

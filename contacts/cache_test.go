@@ -142,7 +142,7 @@ func TestCacheFollowsOtherProcess(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	cache := newCache(t, e.store)
-	other := openEnv(t, e.path).store
+	other := openEnv(t, e.driver, e.dsn).store
 
 	c, err := other.Create(ctx, contacts.Contact{Name: "From CLI", Numbers: []contacts.Phone{{E164: "+4930300"}}})
 	if err != nil {
@@ -180,7 +180,7 @@ func TestCacheConflict(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cache.Close(context.Background()) })
-	other := openEnv(t, e.path).store
+	other := openEnv(t, e.driver, e.dsn).store
 
 	mine, created := cache.FindOrCreate(contacts.Phone{E164: "+4930400"}, "Caller")
 	if !created {

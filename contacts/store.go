@@ -164,6 +164,8 @@ type DB interface {
 	Migrate(ctx context.Context, component string, steps []string) error
 	// Rebind turns ? placeholders into the driver's own.
 	Rebind(query string) string
+	// HasTable reports whether a table exists (see storage.DB.HasTable).
+	HasTable(ctx context.Context, name string) (bool, error)
 }
 
 // querier is what both *sql.DB and *sql.Tx offer, so helpers run inside or
@@ -174,9 +176,9 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// Store keeps contacts in the shared SQL database. Queries are written once
-// with ? placeholders and portable SQL (ON CONFLICT, RETURNING), rebound per
-// driver, so a PostgreSQL database only needs its own migration steps.
+// Store keeps contacts in the shared SQL database. Queries and schema steps
+// are written once with ? placeholders and portable SQL (ON CONFLICT,
+// RETURNING), and storage makes them the driver's own.
 // Consumers declare the small interfaces they need (see callctl and web).
 //
 // When a Cache is attached, every write through the Store updates it before
@@ -224,16 +226,9 @@ func (s *Store) hasTable(ctx context.Context, name string) (bool, error) {
 	if s.tables[name] {
 		return true, nil
 	}
-	// Asking the table itself works on every driver; only a missing table
-	// is an answer, any other error is passed on.
-	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+name+` WHERE 1 = 0`).Scan(&n)
-	if err != nil {
-		msg := err.Error()
-		if strings.Contains(msg, "no such table") || strings.Contains(msg, "does not exist") {
-			return false, nil
-		}
-		return false, fmt.Errorf("contacts: look for table %s: %w", name, err)
+	ok, err := s.db.HasTable(ctx, name)
+	if err != nil || !ok {
+		return false, err
 	}
 	if s.tables == nil {
 		s.tables = map[string]bool{}

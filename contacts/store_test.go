@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
+	"os"
 	"testing"
 	"time"
 
@@ -12,12 +12,15 @@ import (
 	"github.com/switchboard-sip/switchboard/contacts"
 	"github.com/switchboard-sip/switchboard/storage"
 	"github.com/switchboard-sip/switchboard/storage/callstore"
+	"github.com/switchboard-sip/switchboard/storage/storagetest"
 )
 
-// env is a real SQLite database in a temporary directory with the contacts
-// and calls schemas.
+func TestMain(m *testing.M) { os.Exit(storagetest.Main(m)) }
+
+// env is a real database (SQLite in a temporary directory, then PostgreSQL:
+// see storagetest) with the contacts and calls schemas.
 type env struct {
-	path  string
+	driver, dsn string
 	db    *storage.DB
 	store *contacts.Store
 	calls *callstore.Store
@@ -25,14 +28,14 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "switchboard.db")
-	return openEnv(t, path)
+	driver, dsn := storagetest.Target(t, "switchboard")
+	return openEnv(t, driver, dsn)
 }
 
-func openEnv(t testing.TB, path string) *env {
+func openEnv(t testing.TB, driver, dsn string) *env {
 	t.Helper()
 	ctx := context.Background()
-	db, err := storage.Open("sqlite", path)
+	db, err := storage.Open(driver, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +49,7 @@ func openEnv(t testing.TB, path string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{path: path, db: db, store: store, calls: calls}
+	return &env{driver: driver, dsn: dsn, db: db, store: store, calls: calls}
 }
 
 // addCall saves a call record and waits until it is in the database.
@@ -365,11 +368,7 @@ func TestTrace(t *testing.T) {
 
 func TestStoreWithoutCallsTable(t *testing.T) {
 	ctx := context.Background()
-	db, err := storage.Open("sqlite", filepath.Join(t.TempDir(), "c.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := storagetest.Open(t, "c")
 	s, err := contacts.NewStore(ctx, db)
 	if err != nil {
 		t.Fatal(err)
@@ -438,7 +437,7 @@ func TestOpenMissedAndPrivacyDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, st := range []string{"open", "open", "processed"} {
-		if _, err := e.db.ExecContext(ctx, `INSERT INTO missed_calls VALUES (?, ?, ?)`, i, c.ID, st); err != nil {
+		if _, err := e.db.ExecContext(ctx, e.db.Rebind(`INSERT INTO missed_calls VALUES (?, ?, ?)`), fmt.Sprint(i), c.ID, st); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -324,7 +324,7 @@ func BenchmarkTrace(b *testing.B) {
 		b.Logf("generated %d calls in %s", traceRows, time.Since(start).Round(time.Millisecond))
 	}
 	ctx := context.Background()
-	e := openEnv(b, path) // migrates an older file forward
+	e := openEnv(b, storage.SQLite, path) // migrates an older file forward
 	s := e.store
 
 	// Every page, newest first, the way the CLI reads a whole trace.

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,6 +19,7 @@ import (
 	"github.com/switchboard-sip/switchboard/missed"
 	"github.com/switchboard-sip/switchboard/notify"
 	"github.com/switchboard-sip/switchboard/storage"
+	"github.com/switchboard-sip/switchboard/storage/storagetest"
 	"github.com/switchboard-sip/switchboard/storage/callstore"
 )
 
@@ -118,7 +118,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if o.tweak != nil {
 		o.tweak(cfg)
 	}
-	db, err := storage.Open("sqlite", filepath.Join(t.TempDir(), "sb.db"))
+	db, err := storage.Open(storagetest.Target(t, "sb"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +273,7 @@ func (e *env) outboxRows(missedID string) int {
 		q += ` WHERE missed_id = ?`
 		args = append(args, missedID)
 	}
-	if err := e.db.QueryRow(q, args...).Scan(&n); err != nil {
+	if err := e.db.QueryRow(e.db.Rebind(q), args...).Scan(&n); err != nil {
 		e.t.Fatal(err)
 	}
 	return n

@@ -23,15 +23,15 @@ func (s *Service) recoverLost(ctx context.Context, node string, started time.Tim
 	if s.getter == nil {
 		return nil
 	}
+	if ok, err := s.st.db.HasTable(ctx, "calls"); err != nil || !ok {
+		return err
+	}
 	rows, err := s.st.db.QueryContext(ctx, s.st.q(`SELECT id FROM calls
 		WHERE node = ? AND direction = 'inbound' AND disposition IN ('no_answer', 'busy')
 		AND missed_id = '' AND ended_at >= ? AND ended_at < ?
 		AND id NOT IN (SELECT record_id FROM missed_calls)`),
 		node, started.Add(-recoverWindow).UnixMilli(), started.UnixMilli())
 	if err != nil {
-		if strings.Contains(err.Error(), "no such table") {
-			return nil
-		}
 		return fmt.Errorf("missed: recover: %w", err)
 	}
 	var ids []string

@@ -317,6 +317,9 @@ func decodeCursor(s string) (int64, string, error) {
 // never had missed calls gives none.
 func Lookup(ctx context.Context, db *storage.DB, ids []string) (map[string]Entry, error) {
 	out := make(map[string]Entry, len(ids))
+	if ok, err := db.HasTable(ctx, "missed_calls"); err != nil || !ok {
+		return out, err
+	}
 	st := &store{db: db}
 	for _, id := range ids {
 		if id == "" {
@@ -327,8 +330,6 @@ func Lookup(ctx context.Context, db *storage.DB, ids []string) (map[string]Entry
 		case err == nil:
 			out[id] = e
 		case errors.Is(err, ErrNotFound):
-		case strings.Contains(err.Error(), "no such table"):
-			return out, nil
 		default:
 			return nil, err
 		}

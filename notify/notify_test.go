@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/mail"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -31,6 +30,7 @@ import (
 	"github.com/switchboard-sip/switchboard/missed"
 	"github.com/switchboard-sip/switchboard/notify"
 	"github.com/switchboard-sip/switchboard/storage"
+	"github.com/switchboard-sip/switchboard/storage/storagetest"
 )
 
 // ---------------------------------------------------------------- SMTP
@@ -134,7 +134,6 @@ type env struct {
 	met      *metrics.Metrics
 	n        *notify.Notifier
 	outcomes chan notify.Outcome
-	dbPath   string
 	opts     notify.Options
 }
 
@@ -150,9 +149,8 @@ func newEnv(t *testing.T, s setup) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, cfg: cfg, met: metrics.New(), outcomes: make(chan notify.Outcome, 100),
-		dbPath: filepath.Join(t.TempDir(), "sb.db")}
-	e.db, err = storage.Open("sqlite", e.dbPath)
+	e := &env{t: t, cfg: cfg, met: metrics.New(), outcomes: make(chan notify.Outcome, 100)}
+	e.db, err = storage.Open(storagetest.Target(t, "sb"))
 	if err != nil {
 		t.Fatal(err)
 	}

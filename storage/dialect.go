@@ -26,7 +26,7 @@ const (
 // Queries share the portable subset both speak (ON CONFLICT, RETURNING,
 // partial indexes) with ? placeholders, which Rebind numbers for PostgreSQL.
 var (
-	pgAutoID  = regexp.MustCompile(`\bINTEGER\s+PRIMARY\s+KEY\s+AUTOINCREMENT\b`)
+	pgAutoID  = regexp.MustCompile(`\bINTEGER\s+(NOT\s+NULL\s+)?PRIMARY\s+KEY\s+AUTOINCREMENT\b`)
 	pgInteger = regexp.MustCompile(`\bINTEGER\b`)
 	pgNoRowID = regexp.MustCompile(`\)\s*WITHOUT\s+ROWID\b`)
 )

@@ -7,19 +7,19 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/switchboard-sip/switchboard/blocking"
 	"github.com/switchboard-sip/switchboard/storage"
+	"github.com/switchboard-sip/switchboard/storage/storagetest"
 )
 
 // blockServer serves the block endpoints over a real block list in a
 // temporary SQLite file, with one config entry.
 func blockServer(t *testing.T, token string) (*httptest.Server, *blocking.Store) {
 	t.Helper()
-	db, err := storage.Open("sqlite", filepath.Join(t.TempDir(), "sb.db"))
+	db, err := storage.Open(storagetest.Target(t, "sb"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/switchboard-sip/switchboard/configs"
 	"github.com/switchboard-sip/switchboard/missed"
 	"github.com/switchboard-sip/switchboard/storage"
+	"github.com/switchboard-sip/switchboard/storage/storagetest"
 	"github.com/switchboard-sip/switchboard/storage/callstore"
 	"github.com/switchboard-sip/switchboard/web"
 )
@@ -35,7 +35,7 @@ sip:
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := storage.Open("sqlite", filepath.Join(t.TempDir(), "sb.db"))
+	db, err := storage.Open(storagetest.Target(t, "sb"))
 	if err != nil {
 		t.Fatal(err)
 	}

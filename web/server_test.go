@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/switchboard-sip/switchboard/callctl"
 	"github.com/switchboard-sip/switchboard/storage"
+	"github.com/switchboard-sip/switchboard/storage/storagetest"
 	"github.com/switchboard-sip/switchboard/storage/callstore"
 )
 
@@ -29,7 +29,7 @@ var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 // answered calls one minute apart plus a few shaped for filter tests.
 func newCallStore(t *testing.T, n int) *callstore.Store {
 	t.Helper()
-	db, err := storage.Open("sqlite", filepath.Join(t.TempDir(), "web.db"))
+	db, err := storage.Open(storagetest.Target(t, "web"))
 	if err != nil {
 		t.Fatal(err)
 	}

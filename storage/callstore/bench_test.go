@@ -23,7 +23,7 @@ import (
 // BenchmarkCallStoreSave measures sustained save throughput through the
 // writer, disk included: the clock stops only when everything is flushed.
 func BenchmarkCallStoreSave(b *testing.B) {
-	s, _ := newStore(b, "")
+	s, _ := newStore(b)
 	s.log = zap.NewNop()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -38,7 +38,7 @@ func BenchmarkCallStoreSave(b *testing.B) {
 // BenchmarkCallStoreSaveCall is one call's life: saved at INVITE, answer and
 // end, the pattern the SIP layer produces.
 func BenchmarkCallStoreSaveCall(b *testing.B) {
-	s, _ := newStore(b, "")
+	s, _ := newStore(b)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -56,7 +56,7 @@ func BenchmarkCallStoreSaveCall(b *testing.B) {
 
 // BenchmarkCallStoreList reads pages from a table of 100,000 records.
 func BenchmarkCallStoreList(b *testing.B) {
-	s, _ := newStore(b, "")
+	s, _ := newStore(b)
 	const rows = 100_000
 	for i := range rows {
 		r := rec(fmt.Sprintf("l%06d", i), base.Add(time.Duration(i)*time.Second))

@@ -2,7 +2,6 @@ package callstore
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -13,18 +12,33 @@ import (
 
 	"github.com/switchboard-sip/switchboard/callctl"
 	"github.com/switchboard-sip/switchboard/storage"
+	"github.com/switchboard-sip/switchboard/storage/storagetest"
 )
 
-// newStore opens a store on a fresh SQLite file. query is appended to the DSN
-// (a short busy timeout makes lock failures quick).
-func newStore(t testing.TB, query string) (*Store, string) {
+// target names a test database: its driver and DSN.
+type target struct{ driver, dsn string }
+
+// newStore opens a store on a fresh database of the pass's driver (see
+// storagetest).
+func newStore(t testing.TB) (*Store, target) {
+	t.Helper()
+	driver, dsn := storagetest.Target(t, "calls")
+	return openStore(t, target{driver, dsn})
+}
+
+// newSQLiteStore opens a store on a fresh SQLite file, for tests of SQLite's
+// own behaviour (triggers, locks). query is appended to the DSN (a short
+// busy timeout makes lock failures quick).
+func newSQLiteStore(t testing.TB, query string) (*Store, target) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "calls.db")
-	dsn := path
-	if query != "" {
-		dsn += "?" + query
-	}
-	db, err := storage.Open("sqlite", dsn)
+	s, _ := openStore(t, target{storage.SQLite, path + "?" + query})
+	return s, target{storage.SQLite, path}
+}
+
+func openStore(t testing.TB, tg target) (*Store, target) {
+	t.Helper()
+	db, err := storage.Open(tg.driver, tg.dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,13 +54,13 @@ func newStore(t testing.TB, query string) (*Store, string) {
 		}
 		db.Close()
 	})
-	return s, path
+	return s, tg
 }
 
-// openRaw is a second, independent connection to the same file.
-func openRaw(t testing.TB, path string) *sql.DB {
+// openRaw is a second, independent handle on the same database.
+func openRaw(t testing.TB, tg target) *storage.DB {
 	t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=5000")
+	db, err := storage.Open(tg.driver, tg.dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +88,7 @@ func rec(id string, at time.Time) callctl.Record {
 	}
 }
 
-func countRows(t testing.TB, path string) int {
+func countRows(t testing.TB, path target) int {
 	t.Helper()
 	var n int
 	if err := openRaw(t, path).QueryRow(`SELECT count(*) FROM calls`).Scan(&n); err != nil {
@@ -84,7 +98,7 @@ func countRows(t testing.TB, path string) int {
 }
 
 func TestCallStoreUpsertRoundTrip(t *testing.T) {
-	s, path := newStore(t, "")
+	s, path := newStore(t)
 	ctx := context.Background()
 
 	r := rec("a1", base.Add(123456789*time.Nanosecond))
@@ -121,7 +135,7 @@ func TestCallStoreUpsertRoundTrip(t *testing.T) {
 }
 
 func TestCallStoreBatchingAndCoalescing(t *testing.T) {
-	s, path := newStore(t, "")
+	s, path := newSQLiteStore(t, "")
 	raw := openRaw(t, path)
 	// Count statements that reach the table, to see coalescing happen.
 	for _, q := range []string{
@@ -167,7 +181,7 @@ func TestCallStoreBatchingAndCoalescing(t *testing.T) {
 }
 
 func TestCallStoreListPagination(t *testing.T) {
-	s, _ := newStore(t, "")
+	s, _ := newStore(t)
 	// Pairs share a start time so that the id breaks ties across pages.
 	const total = 25
 	for i := range total {
@@ -213,7 +227,7 @@ func TestCallStoreListPagination(t *testing.T) {
 }
 
 func TestCallStoreListFilters(t *testing.T) {
-	s, _ := newStore(t, "")
+	s, _ := newStore(t)
 	mk := func(id string, min int, dir callctl.Direction, disp callctl.Disposition, caller, called string, contact int64) callctl.Record {
 		r := rec(id, base.Add(time.Duration(min)*time.Minute))
 		r.Direction, r.Disposition, r.Caller, r.CallerRaw, r.Called, r.CalledRaw, r.ContactID =
@@ -269,7 +283,7 @@ func TestCallStoreListFilters(t *testing.T) {
 }
 
 func TestCallStoreByCallID(t *testing.T) {
-	s, _ := newStore(t, "")
+	s, _ := newStore(t)
 	ctx := context.Background()
 	old := rec("c1", base)
 	newer := rec("c2", base.Add(time.Hour))
@@ -304,7 +318,7 @@ func TestCallStoreByCallID(t *testing.T) {
 
 // lock takes SQLite's write lock from another connection, as a second
 // process or a long migration would, and returns its release.
-func lock(t *testing.T, path string) func() {
+func lock(t *testing.T, path target) func() {
 	t.Helper()
 	conn, err := openRaw(t, path).Conn(context.Background())
 	if err != nil {
@@ -322,7 +336,7 @@ func lock(t *testing.T, path string) func() {
 }
 
 func TestCallStoreSurvivesLockedDatabase(t *testing.T) {
-	s, path := newStore(t, "_busy_timeout=20")
+	s, path := newSQLiteStore(t, "_busy_timeout=20")
 	ctx := context.Background()
 	s.Save(rec("before", base))
 	flush(t, s)
@@ -376,12 +390,9 @@ func TestCallStoreSurvivesLockedDatabase(t *testing.T) {
 }
 
 func TestCallStoreCloseFlushes(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "calls.db")
-	db, err := storage.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	driver, dsn := storagetest.Target(t, "calls")
+	path := target{driver, dsn}
+	db := storagetest.Open(t, "calls")
 	s, err := New(context.Background(), db, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
@@ -412,7 +423,7 @@ func TestCallStoreCloseFlushes(t *testing.T) {
 }
 
 func TestCallStorePrune(t *testing.T) {
-	s, path := newStore(t, "")
+	s, path := newStore(t)
 	for i := range 10 {
 		s.Save(rec(fmt.Sprint("old", i), base.AddDate(0, -i, 0)))
 	}
