@@ -21,9 +21,9 @@ func TestMain(m *testing.M) { os.Exit(storagetest.Main(m)) }
 // see storagetest) with the contacts and calls schemas.
 type env struct {
 	driver, dsn string
-	db    *storage.DB
-	store *contacts.Store
-	calls *callstore.Store
+	db          *storage.DB
+	store       *contacts.Store
+	calls       *callstore.Store
 }
 
 func newEnv(t testing.TB) *env {

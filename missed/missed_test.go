@@ -19,8 +19,8 @@ import (
 	"github.com/switchboard-sip/switchboard/missed"
 	"github.com/switchboard-sip/switchboard/notify"
 	"github.com/switchboard-sip/switchboard/storage"
-	"github.com/switchboard-sip/switchboard/storage/storagetest"
 	"github.com/switchboard-sip/switchboard/storage/callstore"
+	"github.com/switchboard-sip/switchboard/storage/storagetest"
 )
 
 const baseConfig = `

@@ -14,8 +14,8 @@ import (
 	"github.com/switchboard-sip/switchboard/callctl"
 	"github.com/switchboard-sip/switchboard/contacts"
 	"github.com/switchboard-sip/switchboard/storage"
-	"github.com/switchboard-sip/switchboard/storage/storagetest"
 	"github.com/switchboard-sip/switchboard/storage/callstore"
+	"github.com/switchboard-sip/switchboard/storage/storagetest"
 )
 
 // contactServer serves the contact endpoints over a real store in a

@@ -16,8 +16,8 @@ import (
 	"github.com/switchboard-sip/switchboard/configs"
 	"github.com/switchboard-sip/switchboard/missed"
 	"github.com/switchboard-sip/switchboard/storage"
-	"github.com/switchboard-sip/switchboard/storage/storagetest"
 	"github.com/switchboard-sip/switchboard/storage/callstore"
+	"github.com/switchboard-sip/switchboard/storage/storagetest"
 	"github.com/switchboard-sip/switchboard/web"
 )
 

@@ -19,8 +19,8 @@ import (
 
 	"github.com/switchboard-sip/switchboard/callctl"
 	"github.com/switchboard-sip/switchboard/storage"
-	"github.com/switchboard-sip/switchboard/storage/storagetest"
 	"github.com/switchboard-sip/switchboard/storage/callstore"
+	"github.com/switchboard-sip/switchboard/storage/storagetest"
 )
 
 var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
