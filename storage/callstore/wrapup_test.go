@@ -29,7 +29,7 @@ func TestWrapUpSurvivesLaterSaves(t *testing.T) {
 		written bool // the record is in the database before the wrap-up
 	}{{"pending", false}, {"written", true}} {
 		t.Run(tt.name, func(t *testing.T) {
-			s, path := newStore(t, "")
+			s, path := newStore(t)
 			r := rec("w1", base)
 			s.Save(r)
 			if tt.written {
@@ -56,7 +56,7 @@ func TestWrapUpSurvivesLaterSaves(t *testing.T) {
 		})
 	}
 	t.Run("unknown call", func(t *testing.T) {
-		s, _ := newStore(t, "")
+		s, _ := newStore(t)
 		if _, err := s.SetWrapUp(ctx, "nope", want); !errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("err = %v, want not found", err)
 		}
