@@ -401,7 +401,8 @@ func (n *Notifier) run(ctx context.Context) {
 // next_attempt_at moves to the end of the lease, so another node (or this
 // one after a crash) only takes the row again when the lease ran out. The
 // outer conditions repeat the inner ones so that PostgreSQL rechecks them
-// on rows another node updated meanwhile.
+// on rows another node updated meanwhile, and on PostgreSQL the inner
+// select skips rows another node is claiming right now (SPEC §11).
 func (n *Notifier) claim(ctx context.Context, limit int) ([]row, error) {
 	now := n.now().UTC().UnixMilli()
 	lease := now + n.opts.Lease.Milliseconds()
@@ -409,7 +410,7 @@ func (n *Notifier) claim(ctx context.Context, limit int) ([]row, error) {
 		SET attempts = attempts + 1, next_attempt_at = ?, claim = ?
 		WHERE status = 'pending' AND next_attempt_at <= ? AND id IN (
 			SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?
-			ORDER BY next_attempt_at LIMIT ?)
+			ORDER BY next_attempt_at LIMIT ?`+n.db.SkipLocked()+`)
 		RETURNING id, missed_id, channel, recipient, payload, attempts`),
 		lease, n.claimTag, now, now, limit)
 	if err != nil {

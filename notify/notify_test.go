@@ -480,6 +480,45 @@ func TestOnceOnly(t *testing.T) {
 	}
 }
 
+// TestNodesShareOutbox runs two notifiers on one database, as two nodes
+// do: every row is sent once, whichever node claims it (SPEC §11).
+func TestNodesShareOutbox(t *testing.T) {
+	t.Parallel()
+	rcv := newReceiver(t, 200)
+	rcv.hits = make(chan hit, 200)
+	a := newEnv(t, setup{webhook: rcv.srv.URL})
+	b := &env{t: t, cfg: a.cfg, met: metrics.New(), outcomes: make(chan notify.Outcome, 100)}
+	b.db = storagetest.Open(t, "sb")
+	b.opts = a.opts
+	b.opts.DB, b.opts.Metrics = b.db, b.met
+	b.opts.OnOutcome = func(o notify.Outcome) { a.outcomes <- o }
+	b.start()
+	const n = 40
+	for i := range n {
+		e := a
+		if i%2 == 1 {
+			e = b
+		}
+		e.enqueue(e.notice(fmt.Sprint("m", i), 0))
+	}
+	for range n {
+		a.await(notify.ChannelWebhook, notify.StatusSent)
+	}
+	a.stop()
+	b.stop()
+	seen := map[string]int{}
+	for len(rcv.hits) > 0 {
+		var p notify.Payload
+		json.Unmarshal((<-rcv.hits).body, &p)
+		seen[p.Missed.ID]++
+	}
+	for i := range n {
+		if id := fmt.Sprint("m", i); seen[id] != 1 {
+			t.Errorf("%s delivered %d times, want once", id, seen[id])
+		}
+	}
+}
+
 func TestSMTPDownThenBack(t *testing.T) {
 	t.Parallel()
 	// A port that nothing listens on yet.

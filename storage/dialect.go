@@ -83,3 +83,13 @@ func (db *DB) HasTable(ctx context.Context, name string) (bool, error) {
 	}
 	return n > 0, nil
 }
+
+// SkipLocked ends a SELECT that claims rows for this node: on PostgreSQL
+// rows another node is claiming at this moment are passed over instead of
+// waited for (SPEC §11); SQLite has one writer at a time and needs nothing.
+func (db *DB) SkipLocked() string {
+	if db.Driver == Postgres {
+		return " FOR UPDATE SKIP LOCKED"
+	}
+	return ""
+}
