@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/switchboard-sip/switchboard/blocking"
+	"github.com/switchboard-sip/switchboard/storage"
 	"github.com/switchboard-sip/switchboard/storage/storagetest"
 )
 
@@ -334,5 +335,46 @@ func BenchmarkLookup100k(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		ix.Lookup(numbers[i%len(numbers)], blocking.In)
+	}
+}
+
+// TestStorePushedToOtherNodes: on PostgreSQL a block added on one node is
+// in force on another without any polling (SPEC §11, LISTEN/NOTIFY).
+func TestStorePushedToOtherNodes(t *testing.T) {
+	ctx := context.Background()
+	db := storagetest.Open(t, "sb")
+	if db.Driver != storage.Postgres {
+		t.Skip("one node per SQLite file: the command line's changes are polled")
+	}
+	a := openStore(t, "sb", nil)
+	otherDB := storagetest.Open(t, "sb")
+	b, err := blocking.Open(ctx, otherDB, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-otherDB.Bus().Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("node b does not listen")
+	}
+	e, err := a.Add(ctx, blocking.Entry{Number: "+4915112345678", Reason: "spam"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !b.Lookup(e.Number, blocking.In).Blocked {
+		if time.Now().After(deadline) {
+			t.Fatal("node b never saw the block")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := a.Remove(ctx, e.ID); err != nil {
+		t.Fatal(err)
+	}
+	for b.Lookup(e.Number, blocking.In).Blocked {
+		if time.Now().After(deadline) {
+			t.Fatal("node b never saw the removal")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

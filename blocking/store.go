@@ -8,11 +8,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/switchboard-sip/switchboard/storage"
 )
 
 // DB is the database the store keeps its entries in; *storage.DB
-// implements it. An interface rather than the type because storage depends
-// on the call types, and the call pipeline depends on this package.
+// implements it. The interface names what the block list needs of it.
 type DB interface {
 	Migrate(ctx context.Context, component string, steps []string) error
 	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
@@ -20,7 +21,14 @@ type DB interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 	// Rebind turns ? placeholders into the driver's own.
 	Rebind(query string) string
+	// NotifyTx tells the other nodes of a change when tx commits, and Bus
+	// hears theirs (SPEC §11).
+	NotifyTx(ctx context.Context, tx storage.Execer, topic string) error
+	Bus() *storage.Bus
 }
+
+// busTopic is the topic of block list changes on the storage bus.
+const busTopic = "blocks"
 
 // Errors the store returns for requests it refuses; match them with
 // errors.Is.
@@ -83,6 +91,12 @@ func Open(ctx context.Context, db DB, config []Entry) (*Store, error) {
 	if err := s.Refresh(ctx); err != nil {
 		return nil, err
 	}
+	// Another node's change is in force for this node's next call.
+	db.Bus().Subscribe(busTopic, func([]byte) {
+		rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.Refresh(rctx) // on failure the next notice or poll tries again
+	})
 	return s, nil
 }
 
@@ -285,6 +299,9 @@ func (s *Store) change(ctx context.Context, f func(tx *sql.Tx) error) error {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE blocks_version SET version = version + 1 WHERE id = 1`); err != nil {
+		return err
+	}
+	if err := s.db.NotifyTx(ctx, tx, busTopic); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {

@@ -98,10 +98,12 @@ type Cache struct {
 	lastSeq       int64      // change log position, under flushMu
 	seenExhausted uint64     // exhausted count at the last block size change, under flushMu
 
-	wake    chan struct{}
-	stop    chan struct{}
-	done    chan struct{}
-	closing sync.Once
+	wake chan struct{}
+	// unsubscribe ends the cache's subscription to other nodes' changes.
+	unsubscribe func()
+	stop        chan struct{}
+	done        chan struct{}
+	closing     sync.Once
 }
 
 // NewCache loads every contact number into memory, reserves the first block
@@ -150,6 +152,9 @@ func NewCache(ctx context.Context, store *Store, opts CacheOptions) (*Cache, err
 	if !store.cache.CompareAndSwap(nil, c) {
 		return nil, errors.New("contacts: cache: the store already has a cache")
 	}
+	// Another node's writes reach this cache at once (SPEC §11); the poll
+	// stays for the command line's writes on SQLite.
+	c.unsubscribe = store.db.Bus().Subscribe(busTopic, func([]byte) { signal(c.wake) })
 	go c.run()
 	return c, nil
 }
@@ -733,7 +738,10 @@ func (c *Cache) Sync(ctx context.Context) error {
 // Close stops the background writer, writes what is pending and detaches
 // the cache from its store.
 func (c *Cache) Close(ctx context.Context) error {
-	c.closing.Do(func() { close(c.stop) })
+	c.closing.Do(func() {
+		c.unsubscribe()
+		close(c.stop)
+	})
 	<-c.done
 	err := c.Flush(ctx)
 	c.store.cache.CompareAndSwap(c, nil)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/switchboard-sip/switchboard/contacts"
+	"github.com/switchboard-sip/switchboard/storage"
 )
 
 func newCache(t testing.TB, s *contacts.Store) *contacts.Cache {
@@ -148,8 +149,8 @@ func TestCacheFollowsOtherProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cache.Lookup("+4930300") != nil {
-		t.Fatal("seen before the change log was read")
+	if e.driver == storage.SQLite && cache.Lookup("+4930300") != nil {
+		t.Fatal("seen before the change log was read") // on PostgreSQL it is pushed
 	}
 	if err := cache.Sync(ctx); err != nil {
 		t.Fatal(err)
@@ -165,6 +166,38 @@ func TestCacheFollowsOtherProcess(t *testing.T) {
 	}
 	if in := cache.Lookup("+4930300"); in != nil {
 		t.Errorf("deleted contact still cached: %+v", in)
+	}
+}
+
+// TestCachePushedFromOtherNode: on PostgreSQL another node's edit reaches
+// the cache without polling or Sync (SPEC §11, LISTEN/NOTIFY).
+func TestCachePushedFromOtherNode(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	if e.driver != storage.Postgres {
+		t.Skip("one node per SQLite file: the command line's writes are polled")
+	}
+	cache := newCache(t, e.store)
+	select {
+	case <-e.db.Bus().Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the cache's node does not listen")
+	}
+	other := openEnv(t, e.driver, e.dsn).store
+	c, err := other.Create(ctx, contacts.Contact{Name: "Jane", Numbers: []contacts.Phone{{E164: "+4930300"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "Jane Doe"
+	if _, err := other.Update(ctx, c.ID, contacts.Patch{Name: &name}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for in := cache.Lookup("+4930300"); in == nil || in.Name != name; in = cache.Lookup("+4930300") {
+		if time.Now().After(deadline) {
+			t.Fatalf("cache has %+v, want the edit of the other node", in)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

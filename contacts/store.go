@@ -13,6 +13,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/switchboard-sip/switchboard/storage"
 )
 
 // Source says how a contact came into the store.
@@ -152,9 +154,8 @@ var contactMigrations = []string{
 	);`,
 }
 
-// DB is the database a Store works on; *storage.DB implements it. It is
-// declared here rather than imported because storage depends on callctl,
-// which depends on this package.
+// DB is the database a Store works on; *storage.DB implements it. The
+// interface names what the contacts need of it.
 type DB interface {
 	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
@@ -166,7 +167,17 @@ type DB interface {
 	Rebind(query string) string
 	// HasTable reports whether a table exists (see storage.DB.HasTable).
 	HasTable(ctx context.Context, name string) (bool, error)
+	// AppendLock orders the change log's appends (see storage.DB).
+	AppendLock(ctx context.Context, tx storage.Execer, table string) error
+	// NotifyTx tells the other nodes of a change when tx commits, and Bus
+	// hears theirs (SPEC §11).
+	NotifyTx(ctx context.Context, tx storage.Execer, topic string) error
+	Bus() *storage.Bus
 }
+
+// busTopic is the topic of contact changes on the storage bus: a node's
+// cache reads the change log when another node wrote to it.
+const busTopic = "contacts"
 
 // querier is what both *sql.DB and *sql.Tx offer, so helpers run inside or
 // outside a transaction.
@@ -251,6 +262,12 @@ func (s *Store) reserveIDs(ctx context.Context, q querier, n int) (int64, error)
 // logChange records that contacts from..to changed, for other processes'
 // caches.
 func (s *Store) logChange(ctx context.Context, q querier, from, to int64) error {
+	if err := s.db.AppendLock(ctx, q, "contact_changes"); err != nil {
+		return fmt.Errorf("contacts: log change %d-%d: %w", from, to, err)
+	}
+	if err := s.db.NotifyTx(ctx, q, busTopic); err != nil {
+		return fmt.Errorf("contacts: log change %d-%d: %w", from, to, err)
+	}
 	_, err := q.ExecContext(ctx, s.q(`INSERT INTO contact_changes(from_id, to_id, at) VALUES (?, ?, ?)`), from, to, millis(s.now()))
 	if err != nil {
 		return fmt.Errorf("contacts: log change %d-%d: %w", from, to, err)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL for several nodes (SPEC §11)
@@ -20,6 +21,18 @@ type DB struct {
 	// Driver is SQLite or Postgres.
 	Driver string
 	dsn    string
+
+	busOnce sync.Once
+	bus     *Bus
+}
+
+// Close stops the bus, if it ran, and closes the database.
+func (db *DB) Close() error {
+	db.busOnce.Do(func() {}) // orders the read of db.bus after its making
+	if db.bus != nil {
+		db.bus.close()
+	}
+	return db.DB.Close()
 }
 
 // Open opens (creating if needed) the database. For SQLite it turns on WAL

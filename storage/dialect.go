@@ -93,3 +93,16 @@ func (db *DB) SkipLocked() string {
 	}
 	return ""
 }
+
+// AppendLock makes the appends to a change log table (ids from an identity
+// column, read by others as "ids above the last I saw") commit in id order.
+// On PostgreSQL an id is taken at insert but seen at commit, so without the
+// lock a reader could pass over a smaller id committed after a larger one;
+// SQLite has one writer at a time. Call it in tx before the insert.
+func (db *DB) AppendLock(ctx context.Context, tx Execer, table string) error {
+	if db.Driver != Postgres {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `LOCK TABLE `+table+` IN SHARE ROW EXCLUSIVE MODE`)
+	return err
+}
