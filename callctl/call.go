@@ -79,6 +79,7 @@ type Call struct {
 	Headers        map[string]string // extra headers for the forwarded INVITE
 	DisplayName    string            // caller display name for the PBX, when set
 	Target         string            // SIP URI to forward to; empty means the default
+	Fallback       string            // SIP URI to use when the target is down (hotline fallback)
 	Node           string
 
 	// Set by the hotline stage, sanitised: what the receptionist sees.

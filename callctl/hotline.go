@@ -278,6 +278,7 @@ func (s *HotlineStage) Handle(_ context.Context, c *Call) Decision {
 	if cfg.Route != "" {
 		c.Target = cfg.Route
 	}
+	c.Fallback = cfg.Fallback
 	return Decision{Verdict: Continue}
 }
 

@@ -263,6 +263,40 @@ func (t *Tracker) completeStored(callID string) {
 	t.publish(Event{Type: EventEnded, Record: r})
 }
 
+// CancelStored ends the unanswered call with this Call-ID whose CANCEL
+// matched no transaction: set up before a restart, its record is read back
+// and finished as a cancelled call (no_answer, or elsewhere), off the SIP
+// path.
+func (t *Tracker) CancelStored(callID string, elsewhere bool) {
+	t.mu.Lock()
+	a := t.byCall[callID]
+	t.mu.Unlock()
+	if a != nil {
+		a.Cancelled(elsewhere)
+		return
+	}
+	go t.cancelStored(callID, elsewhere)
+}
+
+func (t *Tracker) cancelStored(callID string, elsewhere bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := t.sink.ByCallID(ctx, callID)
+	if err != nil || r.AnsweredAt != nil || r.EndedAt != nil {
+		return
+	}
+	now := t.now()
+	r.EndedAt = &now
+	r.SIPStatus = 487
+	r.Disposition = NoAnswer
+	if elsewhere {
+		r.Disposition = Elsewhere
+	}
+	r.Reason = "cancelled"
+	t.sink.Save(r)
+	t.publish(Event{Type: EventEnded, Record: r})
+}
+
 // ActiveCalls counts answered calls not yet ended.
 func (t *Tracker) ActiveCalls() int {
 	t.mu.Lock()

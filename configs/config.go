@@ -72,6 +72,18 @@ type SIP struct {
 	FastPath bool `yaml:"fast_path"`
 	// TLS holds the certificate for tls:// listeners.
 	TLS TLS `yaml:"tls"`
+	// Keepalive is how often the PBX and each trunk's outbound target get
+	// an OPTIONS probe; a target that stops answering gets no more calls
+	// (503 at once, or the hotline's fallback) until it answers again. 0
+	// turns probing off (SPEC §1).
+	Keepalive Duration `yaml:"keepalive"`
+	// InviteTimeout bounds the wait for the first response to a forwarded
+	// INVITE (RFC 3261 Timer B is 32 s).
+	InviteTimeout Duration `yaml:"invite_timeout"`
+	// TimerC ends with a CANCEL an INVITE that rings longer than this
+	// without a final response; each provisional restarts it (RFC 3261
+	// §16.6 item 11 wants more than 3 minutes).
+	TimerC Duration `yaml:"timer_c"`
 
 	// Listeners are Listen parsed, in order.
 	Listeners []Listener `yaml:"-"`
@@ -179,16 +191,21 @@ type Hotline struct {
 	Display          string   `yaml:"display"`
 	CallerNamePrefix string   `yaml:"caller_name_prefix"`
 	Route            string   `yaml:"route"`
-	Hours            []string `yaml:"hours"`
-	Timezone         string   `yaml:"timezone"`
-	Closed           Closed   `yaml:"closed"`
-	Recipients       []string `yaml:"recipients"`
+	// Fallback is where the hotline's calls go while their target (route
+	// or the PBX) does not answer the keep-alive probes.
+	Fallback   string   `yaml:"fallback"`
+	Hours      []string `yaml:"hours"`
+	Timezone   string   `yaml:"timezone"`
+	Closed     Closed   `yaml:"closed"`
+	Recipients []string `yaml:"recipients"`
 	// Campaign is the advert or channel this hotline's numbers were
 	// published in; it is written on each record (SPEC §10 attribution).
 	Campaign string `yaml:"campaign"`
 
 	// RouteURI is Route parsed; zero when Route is empty.
 	RouteURI URI `yaml:"-"`
+	// FallbackURI is Fallback parsed; zero when Fallback is empty.
+	FallbackURI URI `yaml:"-"`
 	// Location is Timezone loaded, or the top-level time zone.
 	Location *time.Location `yaml:"-"`
 	// OpeningHours is Hours parsed, evaluated in Location.
@@ -393,6 +410,9 @@ func builtin() *Config {
 		SIP: SIP{
 			MaxCallDuration: Duration(4 * time.Hour),
 			DrainTimeout:    Duration(30 * time.Second),
+			Keepalive:       Duration(10 * time.Second),
+			InviteTimeout:   Duration(32 * time.Second),
+			TimerC:          Duration(3*time.Minute + 10*time.Second),
 			RecordingHeader: "X-Recording-Id",
 			UserAgent:       "switchboard",
 		},

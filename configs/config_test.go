@@ -89,6 +89,9 @@ func TestDefaults(t *testing.T) {
 		{"location", c.Location, time.UTC},
 		{"sip.max_call_duration", c.SIP.MaxCallDuration, Duration(4 * time.Hour)},
 		{"sip.drain_timeout", c.SIP.DrainTimeout, Duration(30 * time.Second)},
+		{"sip.keepalive", c.SIP.Keepalive, Duration(10 * time.Second)},
+		{"sip.invite_timeout", c.SIP.InviteTimeout, Duration(32 * time.Second)},
+		{"sip.timer_c", c.SIP.TimerC, Duration(3*time.Minute + 10*time.Second)},
 		{"sip.advertise", c.SIP.Advertise, "127.0.0.1"},
 		{"sip.recording_header", c.SIP.RecordingHeader, "X-Recording-Id"},
 		{"sip.user_agent", c.SIP.UserAgent, "switchboard"},
@@ -298,6 +301,21 @@ log: {level: loud, format: xml}
 			{7, "hotlines[0].numbers[1]", "want +digits"},
 			{7, "hotlines[0].route", "not a SIP URI"},
 			{8, "log.level", "one of"},
+		}},
+		{"keep-alive and timers", `sip:
+  listen: [udp://127.0.0.1:5060]
+  pbx: sip:127.0.0.1:5080
+  trunks: [{name: a, match: [127.0.0.1]}]
+  keepalive: -1s
+  invite_timeout: 0s
+  timer_c: -3m
+hotlines:
+  - {name: h, numbers: ["+491"], fallback: "tel:1"}
+`, []want{
+			{5, "sip.keepalive", "negative"},
+			{6, "sip.invite_timeout", "positive"},
+			{7, "sip.timer_c", "positive"},
+			{9, "hotlines[0].fallback", "not a SIP URI"},
 		}},
 		{"tls without certificate", `sip:
   listen: [tls://0.0.0.0]

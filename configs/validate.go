@@ -180,6 +180,13 @@ func (c *Config) validateSIP(v *collector) {
 
 	nonNegative(v, "sip.max_call_duration", s.MaxCallDuration)
 	nonNegative(v, "sip.drain_timeout", s.DrainTimeout)
+	nonNegative(v, "sip.keepalive", s.Keepalive)
+	if s.InviteTimeout <= 0 {
+		v.add("sip.invite_timeout", "%s: must be positive", s.InviteTimeout)
+	}
+	if s.TimerC <= 0 {
+		v.add("sip.timer_c", "%s: must be positive (RFC 3261 wants more than 3m)", s.TimerC)
+	}
 	if s.MaxCPS < 0 {
 		v.add("sip.max_cps", "%d: must not be negative", s.MaxCPS)
 	}
@@ -304,6 +311,14 @@ func (c *Config) validateHotlines(v *collector) {
 				v.add(path+".route", "%v", err)
 			} else {
 				h.RouteURI = u
+			}
+		}
+		h.FallbackURI = URI{}
+		if h.Fallback != "" {
+			if u, err := ParseURI(h.Fallback); err != nil {
+				v.add(path+".fallback", "%v", err)
+			} else {
+				h.FallbackURI = u
 			}
 		}
 		h.Location = c.Location

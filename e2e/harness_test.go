@@ -171,6 +171,11 @@ type nodeOptions struct {
 	drain time.Duration
 	// match is the trunk's match list (default 127.0.0.1/32).
 	match []string
+	// keepalive is sip.keepalive; 0 turns probing off (the default here:
+	// SIPp's UAS scenarios count an OPTIONS as an unexpected message).
+	keepalive time.Duration
+	// extraSIP is YAML appended under sip: (indented two spaces).
+	extraSIP string
 }
 
 // node is one switchboard under test with its ports, config and log.
@@ -255,7 +260,8 @@ sip:
       trust_identity: true
   max_call_duration: 1h
   drain_timeout: %[6]s
-numbers:
+  keepalive: %[9]s
+%[10]snumbers:
   region: DE
 storage:
   dsn: %[7]s
@@ -264,7 +270,7 @@ http:
 log:
   level: debug
 `, n.sipPort, n.pbxPort, param, strings.Join(quoted, ", "), n.trunkPort,
-		n.opts.drain, filepath.Join(n.dir, "sb.db"), n.httpPort)
+		n.opts.drain, filepath.Join(n.dir, "sb.db"), n.httpPort, n.opts.keepalive, n.opts.extraSIP)
 }
 
 // start runs the binary with the node's config (again, after a stop) and

@@ -32,6 +32,9 @@ type Metrics struct {
 	// SIPRequests counts SIP requests by method and the class of the
 	// response given to them ("2xx", "4xx"...).
 	SIPRequests *prometheus.CounterVec
+	// SIPTargetUp is 1 while the PBX or a trunk's outbound target answers
+	// the OPTIONS keep-alive, 0 once it stopped (SPEC §1, sip.keepalive).
+	SIPTargetUp *prometheus.GaugeVec
 
 	registry *prometheus.Registry
 }
@@ -71,13 +74,17 @@ func New() *Metrics {
 			Name: "switchboard_sip_requests_total",
 			Help: "SIP requests by method and class of the response given.",
 		}, []string{"method", "class"}),
+		SIPTargetUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "switchboard_sip_target_up",
+			Help: "1 while the SIP target answers OPTIONS keep-alives, 0 when down.",
+		}, []string{"target", "uri"}),
 		registry: prometheus.NewRegistry(),
 	}
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.Calls, m.InviteLatency, m.ActiveCalls, m.Blocked,
-		m.Notifications, m.OutboxDepth, m.SIPRequests,
+		m.Notifications, m.OutboxDepth, m.SIPRequests, m.SIPTargetUp,
 	)
 	return m
 }

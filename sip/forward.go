@@ -21,24 +21,38 @@ func (p *Proxy) onInDialogOrOther(req *gosip.Request, tx gosip.ServerTransaction
 		p.forwardInDialog(req, tx)
 		return
 	}
-	r := p.routing.Load()
-	dir, trunk := r.classifyRequest(req)
-	if dir == "" {
-		p.count(req, 403)
-		respond(tx, req, 403, "Forbidden")
-		return
-	}
-	hash := loopHash(req)
-	if code, reason := p.admit(req, hash); code != 0 && code != 503 {
+	fwd, code, reason := p.byDirection(req, loopHash(req))
+	if code != 0 {
 		p.count(req, code)
 		respond(tx, req, code, reason)
 		return
 	}
+	if req.Method == gosip.SUBSCRIBE || req.Method == gosip.REFER {
+		// Our Via goes on top again after the Record-Route.
+		fwd.RemoveHeader("Via")
+		p.addRecordRoute(fwd, req.Transport())
+		p.addVia(fwd, loopHash(req))
+	}
+	p.relayNonInvite(req, fwd, tx)
+}
+
+// byDirection builds the copy of an out-of-dialog request that goes on by
+// direction (SPEC §1): from the PBX to the outbound trunk, from a trunk to
+// the PBX, never to switchboard itself; hash names the transaction in our
+// Via branch. A non-zero code is the response to send instead.
+func (p *Proxy) byDirection(req *gosip.Request, hash string) (*gosip.Request, int, string) {
+	r := p.routing.Load()
+	dir, trunk := r.classifyRequest(req)
+	if dir == "" {
+		return nil, 403, "Forbidden"
+	}
+	if code, reason := p.admit(req, hash); code != 0 && code != 503 {
+		return nil, code, reason
+	}
 	target := r.PBXURI
 	if dir == callctl.Outbound {
 		if trunk == nil || trunk.Outbound == nil {
-			respond(tx, req, 404, "Not Found")
-			return
+			return nil, 404, "Not Found"
 		}
 		target = *trunk.Outbound
 	}
@@ -46,21 +60,23 @@ func (p *Proxy) onInDialogOrOther(req *gosip.Request, tx gosip.ServerTransaction
 	for fwd.RemoveHeader("Route") {
 	}
 	p.aim(fwd, target)
-	if req.Method == gosip.SUBSCRIBE || req.Method == gosip.REFER {
-		p.addRecordRoute(fwd, req.Transport())
+	if src, ok := source(req); ok {
+		stampVia(fwd.Via(), src)
 	}
 	p.addVia(fwd, hash)
 	p.setLocal(fwd)
-	p.relayNonInvite(req, fwd, tx)
+	return fwd, 0, ""
 }
 
-// aim sends a request towards target. A Request-URI naming us is replaced
-// (keeping its user); one naming another domain (a carrier's registrar) is
-// kept and only the next hop is set.
+// aim sends an out-of-dialog request towards target, its Route set
+// already removed. A Request-URI naming us is replaced (keeping its user);
+// one naming another domain (a carrier's registrar) is kept and only the
+// next hop is set. Either way it never goes back to us (SPEC §1).
 func (p *Proxy) aim(req *gosip.Request, target gosip.Uri) {
+	req.SetDestination("")
 	if p.self.is(req.Recipient.Host, req.Recipient.Port) {
 		retarget(req, target)
-	} else if req.Route() == nil {
+	} else {
 		port := target.Port
 		if port == 0 {
 			port = 5060
@@ -79,10 +95,17 @@ func (p *Proxy) aim(req *gosip.Request, target gosip.Uri) {
 func (p *Proxy) forwardInDialog(req *gosip.Request, tx gosip.ServerTransaction) {
 	fwd := req.Clone()
 	p.strictRouteFix(fwd)
+	swap, swapped := p.swapOfHeaders(fwd.CallID(), fwd.GetHeaders("Route"))
 	if !p.mayRelay(fwd) {
 		p.count(req, 403)
 		respond(tx, req, 403, "Forbidden")
 		return
+	}
+	if swapped {
+		swap.apply(fwd)
+	}
+	if src, ok := source(req); ok {
+		stampVia(fwd.Via(), src)
 	}
 	if !decMaxForwards(fwd) {
 		p.count(req, 483)
@@ -148,7 +171,7 @@ func (p *Proxy) relayNonInvite(req, fwd *gosip.Request, tx gosip.ServerTransacti
 	for {
 		select {
 		case res := <-cltx.Responses():
-			_ = tx.Respond(relayResponse(res))
+			_ = tx.Respond(relayTo(res, req))
 			if !res.IsProvisional() {
 				p.count(req, res.StatusCode)
 				return
@@ -166,11 +189,16 @@ func (p *Proxy) relayNonInvite(req, fwd *gosip.Request, tx gosip.ServerTransacti
 func (p *Proxy) onAck(req *gosip.Request, _ gosip.ServerTransaction) {
 	fwd := req.Clone()
 	p.strictRouteFix(fwd)
+	swap, swapped := p.swapOfHeaders(fwd.CallID(), fwd.GetHeaders("Route"))
 	if !p.mayRelay(fwd) {
+		p.onNon2xxAck(req)
 		return
 	}
 	if !decMaxForwards(fwd) || !p.resolveSelf(fwd) {
 		return
+	}
+	if swapped {
+		swap.apply(fwd)
 	}
 	fwd.SetDestination("")
 	fwd.SetSource("")
@@ -186,17 +214,53 @@ func (p *Proxy) onAck(req *gosip.Request, _ gosip.ServerTransaction) {
 	}
 }
 
-// onStrayCancel answers a CANCEL that matches no transaction (RFC 3261 §9.2).
+// onStrayCancel forwards a CANCEL that matches no transaction (after a
+// restart) statelessly by direction (RFC 3261 §16.10): our Via branch is
+// that of the INVITE we forwarded, so the far side matches it. The call's
+// record, opened before the restart, ends as a cancelled call.
 func (p *Proxy) onStrayCancel(req *gosip.Request, tx gosip.ServerTransaction) {
-	p.count(req, 481)
-	respond(tx, req, 481, "Call/Transaction Does Not Exist")
+	fwd, code, reason := p.byDirection(req, inviteHash(req))
+	if code != 0 {
+		p.count(req, code)
+		respond(tx, req, code, reason)
+		return
+	}
+	if id := req.CallID(); id != nil {
+		p.tracker.CancelStored(id.Value(), elsewhere(req))
+	}
+	p.relayNonInvite(req, fwd, tx)
 }
 
-// onOptions answers keep-alive pings addressed to switchboard itself and
-// forwards the rest like any other request.
+// onNon2xxAck passes on, statelessly and by direction, the caller's ACK
+// for a non-2xx final response that no transaction absorbed (the INVITE
+// was forwarded before a restart). Only an ACK that names us and carries no
+// Route can be one; it gets the INVITE's branch (RFC 3261 §17.1.1.3).
+func (p *Proxy) onNon2xxAck(req *gosip.Request) {
+	if req.Route() != nil || !p.self.is(req.Recipient.Host, req.Recipient.Port) {
+		return
+	}
+	if _, known := p.dialogs.target(req); known {
+		return
+	}
+	fwd, code, _ := p.byDirection(req, inviteHash(req))
+	if code != 0 {
+		return
+	}
+	top := fwd.Via()
+	for fwd.RemoveHeader("Via") {
+	}
+	fwd.AppendHeader(top)
+	if err := p.cli.WriteRequest(fwd, noBuild); err != nil {
+		p.log.Debug("forward ACK", zap.Error(err))
+	}
+}
+
+// onOptions answers keep-alive pings addressed to switchboard itself (no
+// user part) and forwards the rest like any other request: an OPTIONS for
+// a number goes on by direction (SPEC §1).
 func (p *Proxy) onOptions(req *gosip.Request, tx gosip.ServerTransaction) {
 	routes := req.Route() != nil && !p.self.is(req.Route().Address.Host, req.Route().Address.Port)
-	if toTag(req) == "" && !routes && p.self.is(req.Recipient.Host, req.Recipient.Port) {
+	if toTag(req) == "" && !routes && req.Recipient.User == "" && p.self.is(req.Recipient.Host, req.Recipient.Port) {
 		res := gosip.NewResponseFromRequest(req, 200, "OK", nil)
 		res.AppendHeader(gosip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, PRACK, REFER, SUBSCRIBE, NOTIFY, MESSAGE"))
 		res.AppendHeader(gosip.NewHeader("Accept", "application/sdp"))
@@ -224,19 +288,10 @@ func (p *Proxy) onStrayResponse(res *gosip.Response) {
 	if next == nil {
 		return
 	}
-	host, port := next.Host, next.Port
-	if v, ok := next.Params.Get("received"); ok && v != "" {
-		host = v
+	if s, ok := p.swapOfHeaders(out.CallID(), out.GetHeaders("Record-Route")); ok {
+		s.restoreResponse(out)
 	}
-	if v, ok := next.Params.Get("rport"); ok && v != "" {
-		if n, err := strconv.Atoi(v); err == nil {
-			port = n
-		}
-	}
-	if port == 0 {
-		port = 5060
-	}
-	out.SetDestination(net.JoinHostPort(host, strconv.Itoa(port)))
+	out.SetDestination(responseAddr(next))
 	out.SetTransport(next.Transport)
 	if err := p.srv.WriteResponse(out); err != nil {
 		p.log.Debug("forward stray response", zap.Error(err))

@@ -70,6 +70,13 @@ func (p *Proxy) onInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 		p.reject(req, tx, active, r, d)
 		return
 	}
+	if !p.steer(r, call, trunk) {
+		p.observe(start)
+		active.Final(503, true, "target down")
+		p.countRes(call, 503)
+		respond(tx, req, 503, "Service Unavailable", gosip.NewHeader("Retry-After", p.retryAfter()))
+		return
+	}
 	fwd, err := p.buildForward(req, r, call, trunk, hash)
 	if err != nil {
 		p.observe(start)
@@ -79,6 +86,25 @@ func (p *Proxy) onInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 		return
 	}
 	p.proxyInvite(req, fwd, tx, active, start)
+}
+
+// steer keeps a call away from a target that stopped answering the
+// keep-alive: it goes to the hotline's fallback when that is up, else
+// false (answer 503 at once instead of waiting for Timer B).
+func (p *Proxy) steer(r *Routing, c *callctl.Call, trunk *Trunk) bool {
+	t, err := p.target(r, c, trunk)
+	if err != nil || !p.probes.down(t) {
+		return true
+	}
+	if c.Fallback == "" {
+		return false
+	}
+	var fb gosip.Uri
+	if gosip.ParseUri(c.Fallback, &fb) != nil || p.probes.down(fb) {
+		return false
+	}
+	c.Target = c.Fallback
+	return true
 }
 
 // admit applies the RFC 3261 §16.3 checks and the drain state; a non-zero
@@ -130,12 +156,18 @@ func (p *Proxy) buildForward(req *gosip.Request, r *Routing, c *callctl.Call, tr
 	}
 	retarget(fwd, target)
 	applyCall(fwd, c)
+	if src, ok := source(req); ok {
+		stampVia(fwd.Via(), src)
+	}
 	inTransport := req.Transport()
 	fwd.SetTransport("")
 	fwd.SetDestination("")
 	fwd.SetSource("")
 	fwd.SetTransport(transportOf(fwd))
 	p.addRecordRoute(fwd, inTransport)
+	if s, ok := swapOf(req, fwd); ok {
+		p.markSwap(fwd, s)
+	}
 	p.addVia(fwd, hash)
 	p.setLocal(fwd)
 	return fwd, nil
@@ -191,10 +223,12 @@ func applyCall(req *gosip.Request, c *callctl.Call) {
 		req.RemoveHeader(name)
 		req.AppendHeader(gosip.NewHeader(name, value))
 	}
-	quoted := callctl.QuoteDisplayName(c.DisplayName)
-	if len(quoted) < 2 {
+	// No name of our own: the caller's display names go on as they came
+	// (SPEC §1, display names are never dropped).
+	if callctl.CleanDisplayName(c.DisplayName) == "" {
 		return
 	}
+	quoted := callctl.QuoteDisplayName(c.DisplayName)
 	if f := req.From(); f != nil {
 		// sipgo writes the quotes itself.
 		f.DisplayName = quoted[1 : len(quoted)-1]

@@ -80,6 +80,15 @@ type Options struct {
 	// reader and byte-editing forwarder (issue 11, fast*.go); what it does
 	// not take goes to sipgo unchanged. Linux only.
 	FastPath bool
+	// Keepalive is how often the PBX and each trunk's outbound target are
+	// probed with OPTIONS (SPEC §1); 0 turns probing off.
+	Keepalive time.Duration
+	// InviteTimeout bounds the wait for the first response to a forwarded
+	// INVITE; 0 leaves it to Timer B (32 s).
+	InviteTimeout time.Duration
+	// TimerC ends an INVITE that rings longer with a CANCEL (RFC 3261
+	// §16.8); each provisional response restarts it. 0 means 3 minutes.
+	TimerC time.Duration
 }
 
 // Proxy is the SIP side of switchboard.
@@ -100,6 +109,7 @@ type Proxy struct {
 	drain   atomic.Bool
 	ready   sync.WaitGroup
 	ports   map[string]int // network → listen port
+	probes  probes
 }
 
 // New builds a proxy; Serve starts it.
@@ -144,6 +154,7 @@ func New(opts Options, r *Routing) (*Proxy, error) {
 	if p.cli, err = sipgo.NewClient(ua, sipgo.WithClientLogger(slogger), sipgo.WithClientHostname(opts.Advertise)); err != nil {
 		return nil, fmt.Errorf("sip: %w", err)
 	}
+	p.probes.onFlip = p.targetFlipped
 	p.SetRouting(r)
 	p.srv.OnInvite(p.checked(p.onInvite))
 	p.srv.OnAck(p.checked(p.onAck))
@@ -161,7 +172,8 @@ func (p *Proxy) SetRouting(r *Routing) { p.routing.Store(r) }
 func (p *Proxy) Drain() { p.drain.Store(true) }
 
 // Listeners binds every listen address. It fails fast (port in use) before
-// anything is served, so that the caller can report one clear error.
+// anything is served, so that the caller can report one clear error. With
+// Keepalive set, one more function runs the OPTIONS prober.
 func (p *Proxy) Listeners() ([]func(ctx context.Context) error, error) {
 	var serve []func(ctx context.Context) error
 	var closers []func()
@@ -188,6 +200,7 @@ func (p *Proxy) Listeners() ([]func(ctx context.Context) error, error) {
 					return fail(err)
 				}
 			}
+			pc = oneViaACK{pc}
 			serve = append(serve, func(ctx context.Context) error {
 				go func() { <-ctx.Done(); pc.Close() }()
 				start()
@@ -222,7 +235,26 @@ func (p *Proxy) Listeners() ([]func(ctx context.Context) error, error) {
 			return fail(fmt.Errorf("sip: listen %s: transport %q is not supported", addr, l.Network))
 		}
 	}
+	if p.opts.Keepalive > 0 {
+		serve = append(serve, p.probeLoop)
+	}
 	return serve, nil
+}
+
+// targetFlipped logs and counts a target that went down or came back.
+func (p *Proxy) targetFlipped(s TargetState) {
+	if s.Up {
+		p.log.Info("SIP target answers again", zap.String("target", s.Name), zap.String("uri", s.URI))
+	} else {
+		p.log.Warn("SIP target stopped answering OPTIONS: calls to it get 503", zap.String("target", s.Name), zap.String("uri", s.URI))
+	}
+	if p.met != nil {
+		v := 0.0
+		if s.Up {
+			v = 1
+		}
+		p.met.SIPTargetUp.WithLabelValues(s.Name, s.URI).Set(v)
+	}
 }
 
 func (p *Proxy) noteListen(network string, a net.Addr) {

@@ -19,7 +19,14 @@ const branchPrefix = "z9hG4bK-sb-"
 
 // loopHash is the RFC 3261 §16.6 item 8 hash over the fields that stay the
 // same when a request comes back to us unchanged (a loop, not a spiral).
-func loopHash(req *gosip.Request) string {
+func loopHash(req *gosip.Request) string { return hashOf(req, true) }
+
+// inviteHash is loopHash of the INVITE that a CANCEL or an ACK for a
+// non-2xx belongs to: the same fields, without the To tag the INVITE did
+// not have yet.
+func inviteHash(req *gosip.Request) string { return hashOf(req, false) }
+
+func hashOf(req *gosip.Request, toTag bool) string {
 	// FNV-1a is enough: the hash only has to tell a request that came back
 	// unchanged from one that did not, and it runs on every request.
 	h := fnv.New64a()
@@ -28,7 +35,7 @@ func loopHash(req *gosip.Request) string {
 		t, _ := f.Params.Get("tag")
 		h.Write([]byte(t))
 	}
-	if t := req.To(); t != nil {
+	if t := req.To(); t != nil && toTag {
 		tag, _ := t.Params.Get("tag")
 		h.Write([]byte(tag))
 	}
@@ -58,7 +65,10 @@ func looped(req *gosip.Request, hash string) bool {
 }
 
 // addVia puts our Via on top of a request we forward (RFC 3261 §16.6 item 8).
-// The transport layer fills in host and port of the connection it uses.
+// The branch is the loop hash, then a hash of the previous hop's branch and
+// sent-by: the same request (a retransmission, or the CANCEL and non-2xx
+// ACK of an INVITE) gets the same branch even after a restart, as a
+// stateless proxy's must (RFC 3261 §16.11).
 func (p *Proxy) addVia(req *gosip.Request, hash string) {
 	via := &gosip.ViaHeader{
 		ProtocolName: "SIP", ProtocolVersion: "2.0",
@@ -67,7 +77,7 @@ func (p *Proxy) addVia(req *gosip.Request, hash string) {
 		Port:      p.ports[strings.ToLower(req.Transport())],
 		Params:    gosip.NewParams(),
 	}
-	via.Params.Add("branch", branchPrefix+hash+"-"+strconv.FormatUint(rand.Uint64(), 36))
+	via.Params.Add("branch", branchPrefix+hash+"-"+hopHash(req.Via()))
 	req.PrependHeader(via)
 }
 
@@ -195,10 +205,34 @@ func (p *Proxy) setLocal(req *gosip.Request) {
 }
 
 // relayResponse sends a response from downstream upstream without our Via
-// (RFC 3261 §16.7 item 3).
+// (RFC 3261 §16.7 item 3), to the address the top Via left names (its
+// received and rport, see stampVia).
 func relayResponse(res *gosip.Response) *gosip.Response {
 	out := res.Clone()
 	out.RemoveHeader("Via")
 	out.SetDestination("")
 	return out
+}
+
+// relayTo is relayResponse for the request req it answers: the sender of
+// req sees the From and To it sent (SPEC §1).
+func relayTo(res *gosip.Response, req *gosip.Request) *gosip.Response {
+	out := relayResponse(res)
+	sameParties(out, req)
+	return out
+}
+
+// hopHash identifies the transaction of the previous hop: its Via branch
+// and sent-by (RFC 3261 §17.2.3).
+func hopHash(v *gosip.ViaHeader) string {
+	if v == nil {
+		return strconv.FormatUint(rand.Uint64(), 36)
+	}
+	h := fnv.New64a()
+	b, _ := v.Params.Get("branch")
+	h.Write([]byte(b))
+	h.Write([]byte{0})
+	h.Write([]byte(v.Host))
+	h.Write([]byte(strconv.Itoa(v.Port)))
+	return strconv.FormatUint(h.Sum64(), 36)
 }

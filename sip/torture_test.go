@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -207,6 +208,10 @@ type proxyHarness struct {
 	trunk *udpPeer
 	sink  *memSink
 	track *callctl.Tracker
+
+	o        harnessOpts
+	routeKey []byte
+	stop     func()
 }
 
 type harnessOpts struct {
@@ -219,6 +224,11 @@ type harnessOpts struct {
 	// fast turns sip.fast_path on; SWITCHBOARD_FAST_PATH=1 does it for
 	// every test of the package.
 	fast bool
+	// options and routing adjust the proxy's setup before it starts.
+	options func(*Options)
+	routing func(*Routing)
+	// port is the UDP port to listen on; 0 picks a free one.
+	port int
 }
 
 func startProxy(t testing.TB, o harnessOpts) *proxyHarness {
@@ -236,6 +246,20 @@ func startProxy(t testing.TB, o harnessOpts) *proxyHarness {
 	h := &proxyHarness{sink: &memSink{}}
 	h.pbx = newPeer(t, o.pbx)
 	h.trunk = newPeer(t, nil)
+	if o.sink == nil {
+		o.sink = h.sink
+	}
+	h.o = o
+	h.routeKey = []byte("torture-route-key-32-bytes-long!")
+	h.start(t, o.port)
+	return h
+}
+
+// start runs a proxy (a new process, as far as SIP state goes) on port
+// with the harness's peers, routing and record sink.
+func (h *proxyHarness) start(t testing.TB, port int) {
+	t.Helper()
+	o := h.o
 	pbxAP := h.pbx.addr().AddrPort()
 	pbxAP = netip.AddrPortFrom(pbxAP.Addr().Unmap(), pbxAP.Port())
 	var pbxURI gosip.Uri
@@ -246,14 +270,19 @@ func startProxy(t testing.TB, o harnessOpts) *proxyHarness {
 	r := &Routing{PBX: pbxAP, PBXURI: pbxURI, Node: "torture", Pipeline: o.pipeline,
 		Trunks: []Trunk{{Name: "carrier", Region: "DE", Trust: true,
 			Match: func(a netip.AddrPort) bool { return a.Addr().Unmap() == loop }}}}
-	var sink callctl.RecordSink = h.sink
-	if o.sink != nil {
-		sink = o.sink
+	if o.routing != nil {
+		o.routing(r)
 	}
-	h.track = callctl.NewTracker(sink)
-	p, err := New(Options{Listen: []Listen{{Network: "udp", Host: "127.0.0.1", Port: 0}},
-		Log: o.log, Tracker: h.track, UserAgent: "switchboard-test",
-		FastPath: o.fast || os.Getenv("SWITCHBOARD_FAST_PATH") == "1"}, r)
+	// A proxy that was restarted writes nothing more, as a crashed process.
+	gate := &gateSink{RecordSink: o.sink}
+	h.track = callctl.NewTracker(gate)
+	opts := Options{Listen: []Listen{{Network: "udp", Host: "127.0.0.1", Port: port}},
+		Log: o.log, Tracker: h.track, UserAgent: "switchboard-test", RouteKey: h.routeKey,
+		FastPath: o.fast || os.Getenv("SWITCHBOARD_FAST_PATH") == "1"}
+	if o.options != nil {
+		o.options(&opts)
+	}
+	p, err := New(opts, r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,10 +296,31 @@ func startProxy(t testing.TB, o harnessOpts) *proxyHarness {
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = s(ctx) }()
 	}
-	t.Cleanup(func() { cancel(); p.Close(); wg.Wait() })
+	var once sync.Once
+	h.stop = func() { once.Do(func() { gate.closed.Store(true); cancel(); p.Close(); wg.Wait() }) }
+	t.Cleanup(h.stop)
 	h.p = p
 	h.addr = &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: p.ports["udp"]}
-	return h
+}
+
+// gateSink drops the records of a proxy that the harness stopped.
+type gateSink struct {
+	callctl.RecordSink
+	closed atomic.Bool
+}
+
+func (g *gateSink) Save(r callctl.Record) {
+	if !g.closed.Load() {
+		g.RecordSink.Save(r)
+	}
+}
+
+// restart stops the proxy and starts a new one on the same port, with the
+// same route key and record store: what a restart of switchboard keeps.
+func (h *proxyHarness) restart(t testing.TB) {
+	t.Helper()
+	h.stop()
+	h.start(t, h.addr.Port)
 }
 
 // identifyPipeline is the Identify stage with real number normalisation.

@@ -12,10 +12,15 @@ import (
 	"github.com/switchboard-sip/switchboard/callctl"
 )
 
+// defaultTimerC is Timer C when none is configured: RFC 3261 §16.6 item
+// 11 asks for more than 3 minutes.
+const defaultTimerC = 3*time.Minute + 10*time.Second
+
 // proxyInvite sends the forwarded INVITE and relays every response
 // upstream until the transaction ends (RFC 3261 §16.7). A CANCEL from the
 // caller is passed on downstream once a provisional response has arrived
-// (RFC 3261 §9.1).
+// (RFC 3261 §9.1). Two timers bound the wait: InviteTimeout for the first
+// response, Timer C (restarted by each provisional) for the final one.
 func (p *Proxy) proxyInvite(req, fwd *gosip.Request, tx gosip.ServerTransaction, active *callctl.Active, start time.Time) {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -37,11 +42,19 @@ func (p *Proxy) proxyInvite(req, fwd *gosip.Request, tx gosip.ServerTransaction,
 	})
 	cltx.OnRetransmission(func(res *gosip.Response) {
 		if res.IsSuccess() {
-			_ = tx.Respond(relayResponse(res))
+			_ = tx.Respond(relayTo(res, req))
 		}
 	})
+	timerC := time.NewTimer(p.timerC())
+	defer timerC.Stop()
+	var firstWait <-chan time.Time
+	if p.opts.InviteTimeout > 0 {
+		first := time.NewTimer(p.opts.InviteTimeout)
+		defer first.Stop()
+		firstWait = first.C
+	}
 	var cancelReq *gosip.Request
-	provisional, cancelSent := false, false
+	provisional, cancelSent, expired := false, false, false
 	for {
 		if cancelReq != nil && provisional && !cancelSent {
 			cancelSent = true
@@ -52,23 +65,49 @@ func (p *Proxy) proxyInvite(req, fwd *gosip.Request, tx gosip.ServerTransaction,
 			cancelReq = c
 			active.Cancelled(elsewhere(c))
 		case res := <-cltx.Responses():
+			firstWait = nil
 			if res.IsProvisional() {
 				provisional = true
+				timerC.Reset(p.timerC())
 				if res.StatusCode != 100 {
 					active.Ringing()
-					_ = tx.Respond(relayResponse(res))
+					_ = tx.Respond(relayTo(res, req))
 				}
 				continue
 			}
 			// The client transaction ends itself on its timers (RFC 6026
 			// Accepted state), so 2xx retransmissions still reach the caller.
-			p.final(req, tx, active, res, cancelReq != nil)
+			p.final(req, tx, active, res, cancelReq != nil || expired)
 			return
+		case <-firstWait:
+			cltx.Terminate()
+			p.noFinal(req, tx, active, gosip.ErrTransactionTimeout, cancelReq != nil)
+			return
+		case <-timerC.C:
+			if !provisional {
+				cltx.Terminate()
+				p.noFinal(req, tx, active, gosip.ErrTransactionTimeout, cancelReq != nil)
+				return
+			}
+			// RFC 3261 §16.8: it rang too long; cancel it and relay the
+			// 487 that follows. Nobody answered: no_answer.
+			if !expired && !cancelSent {
+				expired, cancelSent = true, true
+				active.Final(408, false, "timer C")
+				go p.sendCancel(fwd, nil)
+			}
 		case <-cltx.Done():
 			p.noFinal(req, tx, active, cltx.Err(), cancelReq != nil)
 			return
 		}
 	}
+}
+
+func (p *Proxy) timerC() time.Duration {
+	if p.opts.TimerC > 0 {
+		return p.opts.TimerC
+	}
+	return defaultTimerC
 }
 
 func (p *Proxy) final(req *gosip.Request, tx gosip.ServerTransaction, active *callctl.Active, res *gosip.Response, cancelled bool) {
@@ -86,7 +125,7 @@ func (p *Proxy) final(req *gosip.Request, tx gosip.ServerTransaction, active *ca
 		active.Final(res.StatusCode, false, res.Reason)
 	}
 	p.countRes(active.Call, res.StatusCode)
-	_ = tx.Respond(relayResponse(res))
+	_ = tx.Respond(relayTo(res, req))
 }
 
 // recording is the PBX's recording reference from a 2xx, sanitised: it is
@@ -142,7 +181,8 @@ func elsewhere(cancel *gosip.Request) bool {
 
 // sendCancel cancels the forwarded INVITE downstream (RFC 3261 §9.1,
 // §16.10): same Request-URI, Call-ID, From, To, CSeq number, Route and top
-// Via branch; the caller's Reason goes along (RFC 3326).
+// Via branch; the caller's Reason goes along (RFC 3326). upstream is nil
+// when switchboard cancels on its own (Timer C).
 func (p *Proxy) sendCancel(fwd, upstream *gosip.Request) {
 	c := gosip.NewRequest(gosip.CANCEL, *fwd.Recipient.Clone())
 	c.SipVersion = fwd.SipVersion
@@ -162,8 +202,10 @@ func (p *Proxy) sendCancel(fwd, upstream *gosip.Request) {
 	if cs := fwd.CSeq(); cs != nil {
 		c.AppendHeader(&gosip.CSeqHeader{SeqNo: cs.SeqNo, MethodName: gosip.CANCEL})
 	}
-	for _, h := range upstream.GetHeaders("Reason") {
-		c.AppendHeader(gosip.NewHeader("Reason", h.Value()))
+	if upstream != nil {
+		for _, h := range upstream.GetHeaders("Reason") {
+			c.AppendHeader(gosip.NewHeader("Reason", h.Value()))
+		}
 	}
 	c.SetBody(nil)
 	c.SetTransport(fwd.Transport())

@@ -36,6 +36,9 @@ type Options struct {
 	// Health reports whether the agent can serve calls (SIP listeners and
 	// storage up); a non-nil error makes /healthz answer 503.
 	Health func() error
+	// SIPTargets, when set, lists the keep-alive state of the PBX and the
+	// trunks (SPEC §1) in the body of /healthz.
+	SIPTargets func() any
 	// Metrics serves /metrics.
 	Metrics http.Handler
 	// Token, when set, must come as "Authorization: Bearer <token>" on
@@ -201,13 +204,18 @@ func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	body := map[string]any{"status": "ok"}
+	if s.opts.SIPTargets != nil {
+		body["sip_targets"] = s.opts.SIPTargets()
+	}
 	if s.opts.Health != nil {
 		if err := s.opts.Health(); err != nil {
-			WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
+			body["status"], body["error"] = "unavailable", err.Error()
+			WriteJSON(w, http.StatusServiceUnavailable, body)
 			return
 		}
 	}
-	WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	WriteJSON(w, http.StatusOK, body)
 }
 
 // WriteJSON writes v as the JSON body with status.

@@ -11,6 +11,7 @@ func (a *app) webHandler() http.Handler {
 	s := web.New(web.Options{
 		Calls:          a.calls,
 		Health:         a.health,
+		SIPTargets:     func() any { return a.proxy.Targets() },
 		Metrics:        a.met.Handler(),
 		Token:          a.cfg.HTTP.Token,
 		ProtectMetrics: a.cfg.HTTP.ProtectMetrics,
