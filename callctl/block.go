@@ -93,6 +93,7 @@ func (s *BlockStage) Check(c *Call) BlockResult {
 // blocking.response and the blocking announcement.
 func (s *BlockStage) Handle(_ context.Context, c *Call) Decision {
 	r := s.Check(c)
+	c.Trace.note(r)
 	if !r.Blocked {
 		return Decision{Verdict: Continue}
 	}

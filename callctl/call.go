@@ -92,6 +92,10 @@ type Call struct {
 	// Set by the rules stage for the missed-call notifications.
 	Notify     []string
 	SkipNotify bool
+
+	// Trace makes the call a dry run and collects what each stage did
+	// (switchboard explain); nil on live calls.
+	Trace *Trace
 }
 
 // Remote is the party outside the PBX: the caller inbound, the callee outbound.

@@ -64,8 +64,18 @@ func (s *ContactStage) Check(c *Call) ContactResult {
 	return ContactResult{Create: true, Name: ContactName(r)}
 }
 
-// Handle implements Stage: it sets c.ContactID and always continues.
+// Handle implements Stage: it sets c.ContactID and always continues. In a
+// dry run it only looks the contact up and reports the one it would
+// create.
 func (s *ContactStage) Handle(_ context.Context, c *Call) Decision {
+	if c.DryRun() {
+		r := s.Check(c)
+		if r.Contact != nil {
+			c.ContactID = r.Contact.ID
+		}
+		c.Trace.note(r)
+		return Decision{Verdict: Continue}
+	}
 	r := c.Remote()
 	if r.Anonymous || r.Internal || r.E164 == "" {
 		return Decision{Verdict: Continue}

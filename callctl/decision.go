@@ -37,6 +37,9 @@ type Pipeline []Stage
 func (p Pipeline) Run(ctx context.Context, c *Call) Decision {
 	for _, s := range p {
 		d := s.Handle(ctx, c)
+		if c.Trace != nil {
+			c.Trace.add(s, d)
+		}
 		switch d.Verdict {
 		case Continue:
 			continue

@@ -254,6 +254,7 @@ func callerName(c *Call, contact *ContactInfo) string {
 // and route a closed hotline's calls elsewhere (voicemail, a VIP line).
 func (s *HotlineStage) Handle(_ context.Context, c *Call) Decision {
 	r := s.Evaluate(c)
+	c.Trace.note(r)
 	if r.Hotline == nil {
 		return Decision{Verdict: Continue}
 	}

@@ -100,6 +100,7 @@ func (s *RulesStage) Evaluate(c *Call) RulesResult {
 // call, and a reject or route becomes the stage's decision.
 func (s *RulesStage) Handle(_ context.Context, c *Call) Decision {
 	r := s.Evaluate(c)
+	c.Trace.note(r)
 	for _, err := range r.Errors {
 		s.log.Warn("rule skipped", zap.String("call_id", c.CallID), zap.Error(err))
 	}

@@ -571,3 +571,22 @@ func isVisualSeparator(r rune) bool {
 func isTextRune(r rune) bool {
 	return r != utf8.RuneError && (r >= 0xc0 && r < 0x2000)
 }
+
+// ExactKey reads a number typed by a user (CLI, API) into the form the
+// block list matches calls on: E.164 for public numbers, the digits of an
+// internal extension. National numbers are read with n.Region.
+func (n *Numbers) ExactKey(raw string) (string, error) {
+	num, err := n.Normalize(raw, n.Region)
+	if err != nil {
+		return "", err
+	}
+	if num.Internal || num.E164 == "" {
+		return strings.Map(func(r rune) rune {
+			if r >= '0' && r <= '9' {
+				return r
+			}
+			return -1
+		}, num.Raw), nil
+	}
+	return num.E164, nil
+}

@@ -10,6 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/switchboard-sip/switchboard/callctl"
 )
 
 // Metrics are the instruments the SIP layer, the call tracker, the notifier
@@ -105,4 +107,19 @@ func StatusClass(code int) string {
 		return "none"
 	}
 	return strconv.Itoa(code/100) + "xx"
+}
+
+// ObserveCall updates the call metrics for one call event: the active
+// calls gauge on every event, and on a call's end the calls counter and,
+// for a call refused by device blocking, the blocked counter (SPEC §8).
+func (m *Metrics) ObserveCall(e callctl.Event, active int) {
+	m.ActiveCalls.Set(float64(active))
+	if e.Type != callctl.EventEnded {
+		return
+	}
+	r := e.Record
+	m.Calls.WithLabelValues(string(r.Direction), string(r.Disposition), r.Hotline).Inc()
+	if r.Disposition == callctl.Blocked {
+		m.Blocked.WithLabelValues(string(r.Direction)).Inc()
+	}
 }

@@ -92,7 +92,7 @@ func (p *Proxy) onInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 // keep-alive: it goes to the hotline's fallback when that is up, else
 // false (answer 503 at once instead of waiting for Timer B).
 func (p *Proxy) steer(r *Routing, c *callctl.Call, trunk *Trunk) bool {
-	t, err := p.target(r, c, trunk)
+	t, err := r.Target(c, trunk)
 	if err != nil || !p.probes.down(t) {
 		return true
 	}
@@ -145,7 +145,7 @@ func (p *Proxy) newCall(req *gosip.Request, r *Routing, dir callctl.Direction, t
 // buildForward makes the INVITE that goes on: a copy with the new target,
 // our Via and Record-Route, and what the pipeline added.
 func (p *Proxy) buildForward(req *gosip.Request, r *Routing, c *callctl.Call, trunk *Trunk, hash string) (*gosip.Request, error) {
-	target, err := p.target(r, c, trunk)
+	target, err := r.Target(c, trunk)
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +189,10 @@ func transportOf(req *gosip.Request) string {
 	return "UDP"
 }
 
-func (p *Proxy) target(r *Routing, c *callctl.Call, trunk *Trunk) (gosip.Uri, error) {
+// Target is where a call goes once the pipeline let it through: the route
+// a stage chose, else the trunk's outbound address (outbound calls) or the
+// PBX (inbound). The proxy and `switchboard explain` both ask it.
+func (r *Routing) Target(c *callctl.Call, trunk *Trunk) (gosip.Uri, error) {
 	if c.Target != "" {
 		var u gosip.Uri
 		if err := gosip.ParseUri(c.Target, &u); err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/switchboard-sip/switchboard/blocking"
+	"github.com/switchboard-sip/switchboard/contacts"
 )
 
 // Block is the JSON form of a block list entry (SPEC §8: id, number,
@@ -56,11 +57,10 @@ type BlockStore interface {
 // BlockOptions configure the block endpoints.
 type BlockOptions struct {
 	Store BlockStore
-	// Region reads national prefixes (0900* in DE); numbers.region.
-	Region string
-	// Normalize reads exact numbers in any format (the contacts
-	// normaliser).
-	Normalize blocking.NormalizeFunc
+	// Numbers is the number reader in force: its region reads national
+	// prefixes (0900* in DE), its ExactKey exact numbers in any format.
+	// Asked on every request, so a config reload reaches the API.
+	Numbers func() *contacts.Numbers
 }
 
 // RegisterBlocks adds GET and POST /api/blocks and DELETE /api/blocks/{id}
@@ -138,7 +138,8 @@ func (h *blockHandler) add(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusBadRequest, "body: more than one JSON value")
 		return
 	}
-	number, err := blocking.NormalizeNumber(req.Number, h.o.Region, h.o.Normalize)
+	numbers := h.o.Numbers()
+	number, err := blocking.NormalizeNumber(req.Number, numbers.Region, numbers.ExactKey)
 	if err != nil {
 		WriteError(w, http.StatusBadRequest, "number: "+err.Error())
 		return

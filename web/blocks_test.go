@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/switchboard-sip/switchboard/blocking"
+	"github.com/switchboard-sip/switchboard/contacts"
 	"github.com/switchboard-sip/switchboard/storage"
 	"github.com/switchboard-sip/switchboard/storage/storagetest"
 )
@@ -33,16 +33,11 @@ func blockServer(t *testing.T, token string) (*httptest.Server, *blocking.Store)
 		t.Fatal(err)
 	}
 	s := New(Options{Token: token})
-	RegisterBlocks(s, BlockOptions{Store: store, Region: "DE", Normalize: func(raw string) (string, error) {
-		// Stands in for the contacts normaliser.
-		switch strings.ReplaceAll(raw, " ", "") {
-		case "+4915112345678", "015112345678":
-			return "+4915112345678", nil
-		case "+49110", "110":
-			return "+49110", nil
-		}
-		return "", errors.New("not a phone number")
-	}})
+	numbers, err := contacts.NewNumbers("DE", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	RegisterBlocks(s, BlockOptions{Store: store, Numbers: func() *contacts.Numbers { return numbers }})
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
 	return srv, store

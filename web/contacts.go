@@ -124,10 +124,10 @@ type ContactStore interface {
 // ContactOptions configure the contact endpoints.
 type ContactOptions struct {
 	Store ContactStore
-	// Numbers reads numbers in any format, with Region (numbers.region)
-	// for national ones.
-	Numbers *contacts.Numbers
-	Region  string
+	// Numbers is the number reader in force (numbers.region for national
+	// numbers, numbers.internal); asked on every request, so a config
+	// reload reaches the API.
+	Numbers func() *contacts.Numbers
 }
 
 // RegisterContacts adds the contact and trace endpoints (SPEC §8) to s:
@@ -155,7 +155,8 @@ const maxContactBody = 256 << 10
 
 // normalize reads one number the way every other part of switchboard does.
 func (h *contactHandler) normalize(field, raw string) (contacts.Number, error) {
-	n, err := h.o.Numbers.Normalize(raw, h.o.Region)
+	numbers := h.o.Numbers()
+	n, err := numbers.Normalize(raw, numbers.Region)
 	if err != nil {
 		var ne *contacts.NumberError
 		if errors.As(err, &ne) {

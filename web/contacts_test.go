@@ -51,7 +51,7 @@ func contactServer(t *testing.T) (*httptest.Server, *contacts.Store, *contacts.C
 		t.Fatal(err)
 	}
 	s := New(Options{Location: berlin})
-	RegisterContacts(s, ContactOptions{Store: store, Numbers: numbers, Region: "DE"})
+	RegisterContacts(s, ContactOptions{Store: store, Numbers: func() *contacts.Numbers { return numbers }})
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
 	return srv, store, cache, calls

@@ -13,14 +13,13 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/switchboard-sip/switchboard/agent"
 	"github.com/switchboard-sip/switchboard/blocking"
 	"github.com/switchboard-sip/switchboard/configs"
 	"github.com/switchboard-sip/switchboard/contacts"
 	"github.com/switchboard-sip/switchboard/storage"
 	"github.com/switchboard-sip/switchboard/web"
 )
-
-func init() { extraCommands["block"] = blockCommand }
 
 const blockUsage = `usage: switchboard block COMMAND [-c FILE] ...
 
@@ -136,10 +135,9 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 // blockCLI is the block list opened from the config's database, with the
 // number reader of the config.
 type blockCLI struct {
-	db        *storage.DB
-	store     *blocking.Store
-	region    string
-	normalize blocking.NormalizeFunc
+	db      *storage.DB
+	store   *blocking.Store
+	numbers *contacts.Numbers
 }
 
 func openBlockCLI(ctx context.Context, cfg *configs.Config) (*blockCLI, error) {
@@ -147,7 +145,7 @@ func openBlockCLI(ctx context.Context, cfg *configs.Config) (*blockCLI, error) {
 	if err != nil {
 		return nil, fmt.Errorf("numbers: %w", err)
 	}
-	config, err := blocking.FromConfig(blockConfigEntries(cfg.Blocking.Entries))
+	config, err := agent.BlockEntries(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -160,41 +158,11 @@ func openBlockCLI(ctx context.Context, cfg *configs.Config) (*blockCLI, error) {
 		db.Close()
 		return nil, err
 	}
-	return &blockCLI{db: db, store: store, region: cfg.Numbers.Region, normalize: blockNormalizer(numbers, cfg.Numbers.Region)}, nil
-}
-
-// blockConfigEntries converts the config file's entries for the blocking
-// package, which does not depend on configs.
-func blockConfigEntries(in []configs.BlockEntry) []blocking.ConfigEntry {
-	out := make([]blocking.ConfigEntry, len(in))
-	for i, e := range in {
-		out[i] = blocking.ConfigEntry(e)
-	}
-	return out
-}
-
-// blockNormalizer reads exact numbers with the contacts normaliser: E.164
-// for public numbers, the digits for internal extensions.
-func blockNormalizer(numbers *contacts.Numbers, region string) blocking.NormalizeFunc {
-	return func(raw string) (string, error) {
-		n, err := numbers.Normalize(raw, region)
-		if err != nil {
-			return "", err
-		}
-		if n.Internal || n.E164 == "" {
-			return strings.Map(func(r rune) rune {
-				if r >= '0' && r <= '9' {
-					return r
-				}
-				return -1
-			}, n.Raw), nil
-		}
-		return n.E164, nil
-	}
+	return &blockCLI{db: db, store: store, numbers: numbers}, nil
 }
 
 func (b *blockCLI) add(ctx context.Context, w io.Writer, raw string, action blocking.Action, direction, reason string) error {
-	number, err := blocking.NormalizeNumber(raw, b.region, b.normalize)
+	number, err := blocking.NormalizeNumber(raw, b.numbers.Region, b.numbers.ExactKey)
 	if err != nil {
 		return err
 	}
@@ -243,7 +211,7 @@ func (b *blockCLI) remove(ctx context.Context, w io.Writer, arg string) error {
 		}
 	}
 	if removed == nil {
-		number, err := blocking.NormalizeNumber(arg, b.region, b.normalize)
+		number, err := blocking.NormalizeNumber(arg, b.numbers.Region, b.numbers.ExactKey)
 		if err != nil {
 			if idErr == nil {
 				return fmt.Errorf("no entry with id %d, and %w", id, err)

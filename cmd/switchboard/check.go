@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/switchboard-sip/switchboard/agent"
 	"github.com/switchboard-sip/switchboard/configs"
 )
 
@@ -22,7 +23,7 @@ func checkCommand(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg, err := configs.Load(*path)
 	if err == nil {
-		_, err = buildPolicy(cfg, nil)
+		err = agent.Check(cfg)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, err)

@@ -24,11 +24,6 @@ import (
 	"github.com/switchboard-sip/switchboard/web"
 )
 
-func init() {
-	extraCommands["contacts"] = contactsCommand
-	extraCommands["trace"] = traceCommand
-}
-
 const contactsUsage = `usage: switchboard contacts COMMAND [-c FILE] ...
 
 commands:

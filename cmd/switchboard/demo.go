@@ -19,11 +19,10 @@ import (
 	"github.com/emiago/sipgo"
 	gosip "github.com/emiago/sipgo/sip"
 
+	"github.com/switchboard-sip/switchboard/agent"
 	"github.com/switchboard-sip/switchboard/configs"
 	"github.com/switchboard-sip/switchboard/contacts"
 )
-
-func init() { extraCommands["demo"] = demoCommand }
 
 const demoUsage = `usage: switchboard demo [--http ADDR] [--duration D] [--pace D] [--token T]
 
@@ -228,7 +227,7 @@ func (d *demo) run(ctx context.Context, httpAddr, token string, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	defer a.shutdown("demo stopped")
+	defer shutdown(a, log, "demo stopped")
 	if err := d.seedContacts(ctx, a); err != nil {
 		return err
 	}
@@ -301,9 +300,9 @@ func freeUDPPorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-func (d *demo) seedContacts(ctx context.Context, a *app) error {
+func (d *demo) seedContacts(ctx context.Context, a *agent.Agent) error {
 	for _, c := range demoContacts {
-		_, err := a.deps.contacts.Create(ctx, contacts.Contact{Name: c.name, Company: c.company,
+		_, err := a.Contacts().Create(ctx, contacts.Contact{Name: c.name, Company: c.company,
 			Numbers: []contacts.Phone{{E164: c.number, Raw: c.number}}, Source: contacts.Source("import")})
 		if err != nil && !errors.Is(err, contacts.ErrConflict) {
 			return fmt.Errorf("demo contacts: %w", err)

@@ -11,75 +11,12 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"go.uber.org/zap"
-
+	"github.com/switchboard-sip/switchboard/agent"
 	"github.com/switchboard-sip/switchboard/callctl"
-	"github.com/switchboard-sip/switchboard/configs"
-	"github.com/switchboard-sip/switchboard/contacts"
-	"github.com/switchboard-sip/switchboard/storage"
 )
 
-func init() { extraCommands["explain"] = explainCommand }
-
-// explanation is the whole decision for one hypothetical call.
-type explanation struct {
-	Direction      callctl.Direction `json:"direction"`
-	Source         string            `json:"source"`
-	Trunk          string            `json:"trunk,omitempty"`
-	At             time.Time         `json:"at"`
-	Caller         callctl.Party     `json:"caller"`
-	Called         callctl.Party     `json:"called"`
-	OriginalCalled *callctl.Party    `json:"original_called,omitempty"`
-	Block          explainBlock      `json:"block"`
-	Contact        *explainContact   `json:"contact,omitempty"`
-	Hotline        *explainHotline   `json:"hotline,omitempty"`
-	Rules          []explainRule     `json:"rules"`
-	RuleErrors     []string          `json:"rule_errors,omitempty"`
-	Headers        map[string]string `json:"headers,omitempty"`
-	DisplayName    string            `json:"display_name,omitempty"`
-	Decision       explainDecision   `json:"decision"`
-}
-
-type explainBlock struct {
-	Blocked   bool   `json:"blocked"`
-	Anonymous bool   `json:"anonymous"`
-	Number    string `json:"number"`
-	Entry     any    `json:"entry,omitempty"`
-}
-
-type explainContact struct {
-	Found  *contacts.Info `json:"found,omitempty"`
-	Create bool           `json:"create"`
-	Name   string         `json:"name,omitempty"`
-	Skip   string         `json:"skip,omitempty"`
-}
-
-type explainHotline struct {
-	Name     string `json:"name"`
-	Number   string `json:"number"`
-	Open     bool   `json:"open"`
-	Company  string `json:"company"`
-	Greeting string `json:"greeting"`
-	Display  string `json:"display"`
-	Error    string `json:"error,omitempty"`
-}
-
-type explainRule struct {
-	Name string `json:"name"`
-	Then any    `json:"then"`
-}
-
-type explainDecision struct {
-	Action       string              `json:"action"` // forward, reject
-	Code         int                 `json:"code,omitempty"`
-	Reason       string              `json:"reason,omitempty"`
-	Disposition  callctl.Disposition `json:"disposition,omitempty"`
-	Announcement string              `json:"announcement,omitempty"`
-	Target       string              `json:"target,omitempty"`
-}
-
 // explainCommand is a dry run of the whole decision for one call: nothing
-// is stored, no contact is created, no SIP is sent.
+// is stored, no contact is created, no SIP is sent (agent.Explain).
 func explainCommand(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -107,7 +44,12 @@ func explainCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "switchboard explain: --at:", err)
 		return 2
 	}
-	ex, err := explain(cfg, *from, *to, *name, *source, when)
+	src, err := explainSource(*source)
+	if err != nil {
+		fmt.Fprintln(stderr, "switchboard explain:", err)
+		return 2
+	}
+	ex, err := agent.Explain(context.Background(), cfg, agent.Query{From: *from, To: *to, Name: *name, Source: src, At: when})
 	if err != nil {
 		fmt.Fprintln(stderr, "switchboard explain:", err)
 		return 1
@@ -137,149 +79,27 @@ func parseAt(s string, loc *time.Location) (time.Time, error) {
 	return time.ParseInLocation("2006-01-02T15:04", s, loc)
 }
 
-func explain(cfg *configs.Config, from, to, name, source string, at time.Time) (*explanation, error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	db, err := storage.Open(cfg.Storage.Driver, cfg.Storage.DSN)
+// explainSource is --source: an IP, or IP:PORT; empty means a trunk's.
+func explainSource(s string) (netip.AddrPort, error) {
+	if s == "" {
+		return netip.AddrPort{}, nil
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap, nil
+	}
+	ip, err := netip.ParseAddr(s)
 	if err != nil {
-		return nil, err
+		return netip.AddrPort{}, fmt.Errorf("--source %q: not an IP or IP:PORT", s)
 	}
-	defer db.Close()
-	d, err := newDeps(ctx, cfg, db, zap.NewNop())
-	if err != nil {
-		return nil, err
-	}
-	defer d.close(ctx)
-	numbers, err := contacts.NewNumbers(cfg.Numbers.Region, cfg.Numbers.Internal)
-	if err != nil {
-		return nil, err
-	}
-	st, err := buildStages(cfg, d, numbers)
-	if err != nil {
-		return nil, err
-	}
-	routing, err := buildRouting(cfg)
-	if err != nil {
-		return nil, err
-	}
-	src, err := explainSource(cfg, source)
-	if err != nil {
-		return nil, err
-	}
-	dir, trunk := routing.Classify(src)
-	ex := &explanation{Direction: dir, Source: src.String(), At: at, Rules: []explainRule{}}
-	if dir == "" {
-		ex.Decision = explainDecision{Action: "reject", Code: 403, Reason: "unknown source"}
-		return ex, nil
-	}
-	c := &callctl.Call{Direction: dir, CallID: "explain", StartedAt: at, Node: cfg.Node, Signalling: callctl.Signalling{
-		RequestURI: callctl.Address{Scheme: "sip", User: to, Host: "switchboard"},
-		To:         callctl.Address{Scheme: "sip", User: to, Host: "switchboard"},
-		From:       callctl.Address{Scheme: "sip", User: from, Host: "caller", Display: name},
-	}}
-	if trunk != nil {
-		c.Trunk, c.Region, c.Trusted = trunk.Name, trunk.Region, dir == callctl.Inbound && trunk.Trust
-		ex.Trunk = trunk.Name
-	}
-	d0 := explainStages(ctx, st, c, ex)
-	ex.Caller, ex.Called, ex.OriginalCalled = c.Caller, c.Called, c.OriginalCalled
-	ex.Headers, ex.DisplayName = c.Headers, c.DisplayName
-	ex.Decision = decisionOf(d0, c, cfg, trunk != nil && trunk.Outbound != nil)
-	return ex, nil
+	return netip.AddrPortFrom(ip, 5060), nil
 }
 
-// explainStages asks each stage what it would do, in pipeline order,
-// without the side effects of a live call (no contact is created).
-func explainStages(ctx context.Context, st *stages, c *callctl.Call, ex *explanation) callctl.Decision {
-	st.identify.Handle(ctx, c)
-	b := st.block.Check(c)
-	ex.Block = explainBlock{Blocked: b.Blocked, Anonymous: b.Anonymous, Number: b.Number}
-	if b.Entry != nil {
-		ex.Block.Entry = b.Entry
-	}
-	if d := st.block.Handle(ctx, c); d.Verdict != callctl.Continue {
-		return d
-	}
-	cr := st.contact.Check(c)
-	ex.Contact = &explainContact{Found: cr.Contact, Create: cr.Create, Name: cr.Name, Skip: cr.Skip}
-	if cr.Contact != nil {
-		c.ContactID = cr.Contact.ID
-	}
-	if hr := st.hotline.Evaluate(c); hr.Hotline != nil {
-		ex.Hotline = &explainHotline{Name: hr.Hotline.Name(), Number: hr.Number, Open: hr.Open,
-			Company: hr.Rendered.Company, Greeting: hr.Rendered.Greeting, Display: hr.Rendered.Display}
-		if hr.Err != nil {
-			ex.Hotline.Error = hr.Err.Error()
-		}
-	}
-	st.hotline.Handle(ctx, c)
-	rr := st.rules.Evaluate(c)
-	for _, f := range rr.Fired {
-		ex.Rules = append(ex.Rules, explainRule{Name: f.Rule, Then: f.Then})
-	}
-	for _, err := range rr.Errors {
-		ex.RuleErrors = append(ex.RuleErrors, err.Error())
-	}
-	if d := st.rules.Handle(ctx, c); d.Verdict != callctl.Continue {
-		return d
-	}
-	return st.closed.Handle(ctx, c)
-}
-
-// decisionOf says what the proxy would do: reject, or forward to the
-// route a stage chose, the PBX (inbound) or the trunk (outbound).
-func decisionOf(d callctl.Decision, c *callctl.Call, cfg *configs.Config, trunkOut bool) explainDecision {
-	if d.Verdict == callctl.Reject {
-		return explainDecision{Action: "reject", Code: d.Code, Reason: d.Reason, Disposition: d.Disposition, Announcement: d.Announcement}
-	}
-	target := c.Target
-	if d.Verdict == callctl.Route {
-		target = d.Target
-	}
-	if target == "" && c.Direction == callctl.Outbound {
-		if tr := cfg.Trunk(c.Trunk); trunkOut && tr != nil {
-			target = tr.Outbound
-		} else {
-			return explainDecision{Action: "reject", Code: 404, Reason: "no trunk with an outbound address", Disposition: callctl.Failed}
-		}
-	}
-	if target == "" {
-		target = cfg.SIP.PBX
-	}
-	return explainDecision{Action: "forward", Target: target}
-}
-
-// explainSource is --source, or an address of the first trunk.
-func explainSource(cfg *configs.Config, s string) (netip.AddrPort, error) {
-	if s != "" {
-		if ap, err := netip.ParseAddrPort(s); err == nil {
-			return ap, nil
-		}
-		ip, err := netip.ParseAddr(s)
-		if err != nil {
-			return netip.AddrPort{}, fmt.Errorf("--source %q: not an IP or IP:PORT", s)
-		}
-		return netip.AddrPortFrom(ip, 5060), nil
-	}
-	for _, t := range cfg.SIP.Trunks {
-		for _, m := range t.Match {
-			if ap, err := netip.ParseAddrPort(m); err == nil {
-				return ap, nil
-			}
-			if p, err := netip.ParsePrefix(m); err == nil {
-				return netip.AddrPortFrom(p.Addr(), 5060), nil
-			}
-			if ip, err := netip.ParseAddr(m); err == nil {
-				return netip.AddrPortFrom(ip, 5060), nil
-			}
-		}
-	}
-	return netip.AddrPort{}, fmt.Errorf("no trunk to take a source address from; give --source")
-}
-
-func writeExplanation(w io.Writer, ex *explanation) {
+func writeExplanation(w io.Writer, ex *agent.Explanation) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	line := func(k, format string, args ...any) { fmt.Fprintf(tw, "%s\t%s\n", k, fmt.Sprintf(format, args...)) }
+	for _, n := range ex.Notes {
+		line("note", "%s", n)
+	}
 	line("direction", "%s (source %s%s)", orDash(string(ex.Direction)), ex.Source, trunkNote(ex.Trunk))
 	line("caller", "%s", partyLine(ex.Caller))
 	line("called", "%s", partyLine(ex.Called))
@@ -295,9 +115,13 @@ func writeExplanation(w io.Writer, ex *explanation) {
 		if !h.Open {
 			open = "closed"
 		}
-		line("hotline", "%s (%s, matched %s, %s)", h.Name, h.Company, h.Number, open)
-		line("greeting", "%s", h.Greeting)
-		line("display", "%s", h.Display)
+		if !h.Reached {
+			line("hotline called", "%s (%s, matched %s, %s)", h.Name, h.Company, h.Number, open)
+		} else {
+			line("hotline", "%s (%s, matched %s, %s)", h.Name, h.Company, h.Number, open)
+			line("greeting", "%s", h.Greeting)
+			line("display", "%s", h.Display)
+		}
 	} else if ex.Direction == callctl.Inbound {
 		line("hotline", "none")
 	}
@@ -313,6 +137,9 @@ func writeExplanation(w io.Writer, ex *explanation) {
 	}
 	for k, v := range ex.Headers {
 		line("header", "%s: %s", k, v)
+	}
+	for _, st := range ex.Steps {
+		line("stage", "%s: %s", st.Stage, st.Verdict)
 	}
 	d := ex.Decision
 	switch d.Action {
@@ -362,7 +189,7 @@ func partyLine(p callctl.Party) string {
 	return b.String()
 }
 
-func blockLine(b explainBlock) string {
+func blockLine(b agent.ExplainBlock) string {
 	if !b.Blocked {
 		return "not blocked (" + orDash(b.Number) + ")"
 	}
@@ -377,7 +204,7 @@ func blockLine(b explainBlock) string {
 	return s
 }
 
-func contactLine(c *explainContact) string {
+func contactLine(c *agent.ExplainContact) string {
 	switch {
 	case c.Found != nil:
 		return fmt.Sprintf("found #%d %s", c.Found.ID, c.Found.Name)

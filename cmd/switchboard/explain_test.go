@@ -2,11 +2,15 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/switchboard-sip/switchboard/agent"
 )
 
 const explainConfig = `
@@ -53,10 +57,10 @@ func TestExplain(t *testing.T) {
 		args   []string
 		action string
 		code   int
-		check  func(t *testing.T, ex explanation)
+		check  func(t *testing.T, ex agent.Explanation)
 	}{
 		{"hotline open", []string{"--from", "030 111222", "--to", "0301234560", "--name", "Jane Roe", "--at", "2026-11-23T10:00"}, "forward", 0,
-			func(t *testing.T, ex explanation) {
+			func(t *testing.T, ex agent.Explanation) {
 				if ex.Hotline == nil || !ex.Hotline.Open || ex.Hotline.Greeting != "Good morning, ACME GmbH" {
 					t.Errorf("hotline = %+v", ex.Hotline)
 				}
@@ -72,7 +76,7 @@ func TestExplain(t *testing.T) {
 		{"rule rejects", []string{"--from", "030111222", "--to", "0301234561"}, "reject", 486, nil},
 		{"outbound to blocked prefix", []string{"--from", "101", "--to", "0900 123456", "--source", "127.0.0.1:5080"}, "reject", 603, nil},
 		{"outbound allowed", []string{"--from", "101", "--to", "030 999999", "--source", "127.0.0.1:5080"}, "forward", 0,
-			func(t *testing.T, ex explanation) {
+			func(t *testing.T, ex agent.Explanation) {
 				if ex.Direction != "outbound" || ex.Decision.Target != "sip:127.0.0.1:5090" || !ex.Caller.Internal {
 					t.Errorf("got %+v", ex)
 				}
@@ -86,7 +90,7 @@ func TestExplain(t *testing.T) {
 			if code := dispatch(args, &out, &errb); code != 0 {
 				t.Fatalf("exit %d: %s", code, errb.String())
 			}
-			var ex explanation
+			var ex agent.Explanation
 			if err := json.Unmarshal(out.Bytes(), &ex); err != nil {
 				t.Fatalf("%v: %s", err, out.String())
 			}
@@ -105,4 +109,112 @@ func TestExplain(t *testing.T) {
 	if !strings.Contains(out.String(), "hotline") || !strings.Contains(out.String(), "decision") {
 		t.Errorf("text output lacks lines:\n%s", out.String())
 	}
+}
+
+// explain is a dry run: in an empty folder, with the embedded default
+// config (storage.dsn switchboard.db), it decides and leaves no file.
+func TestExplainEmptyFolderCreatesNothing(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	var out, errb bytes.Buffer
+	if code := dispatch([]string{"explain", "--json", "--from", "0151 12345678", "--to", "0301234560"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	var ex agent.Explanation
+	if err := json.Unmarshal(out.Bytes(), &ex); err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	if ex.Decision.Action != "forward" || ex.Caller.E164 != "+4915112345678" || len(ex.Notes) == 0 {
+		t.Errorf("explanation without a database: %+v", ex)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		t.Errorf("explain left %s in an empty folder", e.Name())
+	}
+}
+
+// With a database, explain finds a contact and the stored blocks, and
+// changes nothing in it: no contact ids reserved, not a byte written.
+func TestExplainReadsDatabaseWithoutWriting(t *testing.T) {
+	path := writeExplainConfig(t)
+	dir := filepath.Dir(path)
+	csv := filepath.Join(dir, "people.csv")
+	if err := os.WriteFile(csv, []byte("name,phone\nJane Doe,+4930111222\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := dispatch([]string{"contacts", "import", "-c", path, csv}, &out, &errb); code != 0 {
+		t.Fatalf("import: exit %d: %s", code, errb.String())
+	}
+	if code := dispatch([]string{"block", "add", "-c", path, "+4930999888", "--reason", "stored"}, &out, &errb); code != 0 {
+		t.Fatalf("block add: exit %d: %s", code, errb.String())
+	}
+	db := filepath.Join(dir, "sb.db")
+	before := fileDigests(t, dir)
+	explainJSON := func(from string) agent.Explanation {
+		t.Helper()
+		var out, errb bytes.Buffer
+		if code := dispatch([]string{"explain", "-c", path, "--json", "--from", from, "--to", "0301234560", "--at", "2026-11-23T10:00"}, &out, &errb); code != 0 {
+			t.Fatalf("exit %d: %s", code, errb.String())
+		}
+		var ex agent.Explanation
+		if err := json.Unmarshal(out.Bytes(), &ex); err != nil {
+			t.Fatalf("%v: %s", err, out.String())
+		}
+		return ex
+	}
+	known := explainJSON("030 111222")
+	if known.Contact == nil || known.Contact.Found == nil || known.Contact.Found.Name != "Jane Doe" {
+		t.Errorf("known caller: contact %+v, want Jane Doe found", known.Contact)
+	}
+	if known.Hotline == nil || known.Hotline.Greeting == "" || !known.Hotline.Reached {
+		t.Errorf("known caller: hotline %+v", known.Hotline)
+	}
+	unknown := explainJSON("030 555666")
+	if unknown.Contact == nil || !unknown.Contact.Create {
+		t.Errorf("unknown caller: contact %+v, want one to be created", unknown.Contact)
+	}
+	blocked := explainJSON("030 999888")
+	if blocked.Decision.Code != 603 || !blocked.Block.Blocked {
+		t.Errorf("stored block: decision %+v block %+v", blocked.Decision, blocked.Block)
+	}
+	// A blocked call still names the hotline it called.
+	if h := blocked.Hotline; h == nil || h.Name != "acme" || h.Reached {
+		t.Errorf("blocked call: hotline %+v, want acme named but not reached", h)
+	}
+	if stages := stageNames(blocked.Steps); stages != "identify block" {
+		t.Errorf("blocked call ran stages %q, want identify block", stages)
+	}
+	if after := fileDigests(t, dir); after != before {
+		t.Errorf("explain changed the folder of %s:\nbefore %s\nafter  %s", db, before, after)
+	}
+}
+
+func stageNames(steps []agent.ExplainStep) string {
+	var names []string
+	for _, s := range steps {
+		names = append(names, s.Stage)
+	}
+	return strings.Join(names, " ")
+}
+
+// fileDigests names every file of dir with a digest of its content.
+func fileDigests(t *testing.T, dir string) string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "%s:%x ", e.Name(), sha256.Sum256(data))
+	}
+	return b.String()
 }

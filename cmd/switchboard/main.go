@@ -1,25 +1,41 @@
-// Command switchboard is the SIP call-handling agent. This package only
-// wires the other packages together and handles signals.
+// Command switchboard is the SIP call-handling agent. This package parses
+// flags, runs commands and turns signals into calls on the agent package,
+// which builds and runs everything else.
 package main
 
 import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
-const usage = `usage: switchboard COMMAND [flags]
+// command is one `switchboard COMMAND`.
+type command struct {
+	name, help string
+	run        func(args []string, stdout, stderr io.Writer) int
+}
 
-commands:
-  run       run the agent (without -c: the embedded default config)
-  check     validate a config file
-  explain   dry run of the decision for one call
-  calls     list call records
-  contacts  import, find, export or delete contacts
-  trace     the contact trace of a number
-  block     manage device blocking
-  demo      a self-contained demonstration on loopback
-`
+// commands is every command, in the order usage lists them (SPEC §6).
+var commands = []command{
+	{"run", "run the agent (without -c: the embedded default config)", runCommand},
+	{"check", "validate a config file", checkCommand},
+	{"explain", "dry run of the decision for one call", explainCommand},
+	{"calls", "list call records", callsCommand},
+	{"contacts", "import, find, export or delete contacts", contactsCommand},
+	{"trace", "the contact trace of a number", traceCommand},
+	{"block", "manage device blocking", blockCommand},
+	{"demo", "a self-contained demonstration on loopback", demoCommand},
+}
+
+func usage() string {
+	var b strings.Builder
+	b.WriteString("usage: switchboard COMMAND [flags]\n\ncommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  %-9s %s\n", c.name, c.help)
+	}
+	return b.String()
+}
 
 func main() {
 	os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
@@ -27,28 +43,18 @@ func main() {
 
 func dispatch(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage())
 		return 2
 	}
-	cmds := map[string]func([]string, io.Writer, io.Writer) int{
-		"run":   runCommand,
-		"check": checkCommand,
-		"calls": callsCommand,
-	}
-	for name, f := range extraCommands {
-		cmds[name] = f
-	}
-	cmd, ok := cmds[args[0]]
-	if !ok {
-		if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-			fmt.Fprint(stdout, usage)
-			return 0
+	for _, c := range commands {
+		if c.name == args[0] {
+			return c.run(args[1:], stdout, stderr)
 		}
-		fmt.Fprintf(stderr, "switchboard: unknown command %q\n%s", args[0], usage)
-		return 2
 	}
-	return cmd(args[1:], stdout, stderr)
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, usage())
+		return 0
+	}
+	fmt.Fprintf(stderr, "switchboard: unknown command %q\n%s", args[0], usage())
+	return 2
 }
-
-// extraCommands are the commands of features wired in their own files.
-var extraCommands = map[string]func([]string, io.Writer, io.Writer) int{}

@@ -1,12 +1,10 @@
-package main
+package agent
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
-	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
@@ -16,93 +14,97 @@ import (
 	"github.com/switchboard-sip/switchboard/configs"
 	"github.com/switchboard-sip/switchboard/contacts"
 	"github.com/switchboard-sip/switchboard/sip"
-	"github.com/switchboard-sip/switchboard/storage"
 	"github.com/switchboard-sip/switchboard/templates"
 )
 
-// deps are the long-lived parts the pipeline stages use; they outlive a
+// policy is what a config compiles into before anything uses it: the
+// number reader, the block list's config entries, the routing without its
+// pipeline, and the announcements read from disk.
+type policy struct {
+	cfg          *configs.Config
+	numbers      *contacts.Numbers
+	blockEntries []blocking.Entry
+	base         sip.Routing
+	audios       map[string]*sip.Audio
+}
+
+// deps are the long-lived parts the pipeline's stages read; they outlive a
 // config reload.
 type deps struct {
 	log      *zap.Logger
 	announce *sip.Announcer // nil: announcements off
-	blocks   *blocking.Store
-	contacts *contacts.Store
-	cache    *contacts.Cache
+	blocks   callctl.Blocklist
+	contacts callctl.Contacts // the cache live, a read-only lookup in a dry run
 }
 
-func newDeps(ctx context.Context, cfg *configs.Config, db *storage.DB, log *zap.Logger) (*deps, error) {
-	d := &deps{log: log}
-	var err error
-	if d.announce, err = newAnnouncer(cfg, log); err != nil {
-		return nil, err
-	}
-	entries, err := blocking.FromConfig(blockConfigEntries(cfg.Blocking.Entries))
-	if err != nil {
-		return nil, err
-	}
-	if d.blocks, err = blocking.Open(ctx, db, entries); err != nil {
-		return nil, err
-	}
-	// Blocks added by the CLI or another node take effect on the next call.
-	go d.blocks.Watch(ctx, time.Second, func(err error) { log.Warn("block list refresh", zap.Error(err)) })
-	if d.contacts, err = contacts.NewStore(ctx, db); err != nil {
-		return nil, err
-	}
-	if d.cache, err = contacts.NewCache(ctx, d.contacts, contacts.CacheOptions{Log: log.Named("contacts")}); err != nil {
-		return nil, err
-	}
-	return d, nil
+func (a *Agent) deps() deps {
+	return deps{log: a.log, announce: a.announce, blocks: a.blocks, contacts: a.cache}
 }
 
-func (d *deps) close(ctx context.Context) error {
-	if d.cache != nil {
-		return d.cache.Close(ctx)
-	}
-	return nil
+// Check compiles cfg as a reload would, without opening anything:
+// `switchboard check`.
+func Check(cfg *configs.Config) error {
+	_, err := compile(cfg)
+	return err
 }
 
-// policy is what a config load builds: the routing and the pipeline.
-type policy struct {
-	routing *sip.Routing
-}
-
-// buildPolicy compiles a config into a pipeline and routing. With d nil it
-// only checks that everything compiles (switchboard check).
-func buildPolicy(cfg *configs.Config, d *deps) (*policy, error) {
+// compile checks and compiles everything of cfg that needs no store.
+func compile(cfg *configs.Config) (*policy, error) {
 	if err := templates.Check(cfg); err != nil {
 		return nil, err
 	}
-	numbers, err := contacts.NewNumbers(cfg.Numbers.Region, cfg.Numbers.Internal)
-	if err != nil {
+	p := &policy{cfg: cfg}
+	var err error
+	if p.numbers, err = contacts.NewNumbers(cfg.Numbers.Region, cfg.Numbers.Internal); err != nil {
 		return nil, fmt.Errorf("numbers: %w", err)
 	}
-	entries, err := blocking.FromConfig(blockConfigEntries(cfg.Blocking.Entries))
-	if err != nil {
+	if p.blockEntries, err = BlockEntries(cfg); err != nil {
 		return nil, err
 	}
-	routing, err := buildRouting(cfg)
-	if err != nil {
+	if p.base, err = buildRouting(cfg); err != nil {
 		return nil, err
 	}
-	audios, err := loadAnnouncements(cfg)
-	if err != nil {
+	if p.audios, err = loadAnnouncements(cfg); err != nil {
 		return nil, err
 	}
-	if d == nil {
-		return &policy{routing: routing}, nil
-	}
-	routing.Announce = announceFunc(d.announce, audios)
-	d.blocks.SetConfig(entries)
-	st, err := buildStages(cfg, d, numbers)
-	if err != nil {
-		return nil, err
-	}
-	routing.Pipeline = st.pipeline()
-	return &policy{routing: routing}, nil
+	return p, nil
 }
 
-// stages are the pipeline's stages, kept apart so that explain can ask
-// each for its verdict without side effects.
+// routing builds the pipeline's stages over d and returns the routing the
+// proxy runs.
+func (p *policy) routing(d deps) (*sip.Routing, error) {
+	st, err := buildStages(p.cfg, d, p.numbers)
+	if err != nil {
+		return nil, err
+	}
+	r := p.base
+	r.Announce = announceFunc(d.announce, p.audios)
+	r.Pipeline = st.pipeline()
+	return &r, nil
+}
+
+// Reload applies a new config without dropping calls (SPEC §1). The whole
+// new policy is built first; only when every part compiled is it swapped
+// in, so a refused config changes nothing, blocking included.
+func (a *Agent) Reload(cfg *configs.Config) error {
+	pol, err := compile(cfg)
+	if err != nil {
+		return err
+	}
+	routing, err := pol.routing(a.deps())
+	if err != nil {
+		return err
+	}
+	a.blocks.SetConfig(pol.blockEntries)
+	a.proxy.SetRouting(routing)
+	a.numbers.Store(pol.numbers)
+	a.missed.SetConfig(cfg)
+	a.notifier.SetConfig(cfg)
+	a.cfg.Store(cfg)
+	return nil
+}
+
+// stages are the pipeline's stages.
 type stages struct {
 	identify *callctl.Identify
 	block    *callctl.BlockStage
@@ -112,16 +114,16 @@ type stages struct {
 	closed   *callctl.ClosedStage
 }
 
-func buildStages(cfg *configs.Config, d *deps, numbers *contacts.Numbers) (*stages, error) {
+func buildStages(cfg *configs.Config, d deps, numbers *contacts.Numbers) (*stages, error) {
 	st := &stages{identify: callctl.NewIdentify(normalizer(numbers))}
 	var err error
 	if st.block, err = callctl.NewBlockStage(cfg.Blocking, d.blocks); err != nil {
 		return nil, err
 	}
-	if st.contact, err = callctl.NewContactStage(d.cache); err != nil {
+	if st.contact, err = callctl.NewContactStage(d.contacts); err != nil {
 		return nil, err
 	}
-	opts := callctl.PolicyOptions{Contacts: callctl.IndexContacts(d.cache), Location: cfg.Location,
+	opts := callctl.PolicyOptions{Contacts: callctl.IndexContacts(d.contacts), Location: cfg.Location,
 		LinkPrefix: cfg.Missed.Email.LinkPrefix, Log: d.log.Named("policy")}
 	if st.hotline, err = callctl.NewHotlineStage(cfg.Hotlines, opts); err != nil {
 		return nil, err
@@ -144,23 +146,23 @@ func (st *stages) pipeline() callctl.Pipeline {
 	return callctl.Pipeline{st.identify, st.block, st.contact, st.hotline, st.rules, st.closed}
 }
 
-func buildRouting(cfg *configs.Config) (*sip.Routing, error) {
+func buildRouting(cfg *configs.Config) (sip.Routing, error) {
 	pbx, err := parseURI("sip.pbx", cfg.SIP.PBX)
 	if err != nil {
-		return nil, err
+		return sip.Routing{}, err
 	}
 	pbxAddr, err := resolve(pbx)
 	if err != nil {
-		return nil, fmt.Errorf("sip.pbx: %w", err)
+		return sip.Routing{}, fmt.Errorf("sip.pbx: %w", err)
 	}
-	r := &sip.Routing{PBX: pbxAddr, PBXURI: pbx, Node: cfg.Node}
+	r := sip.Routing{PBX: pbxAddr, PBXURI: pbx, Node: cfg.Node}
 	for i := range cfg.SIP.Trunks {
 		t := &cfg.SIP.Trunks[i]
 		st := sip.Trunk{Name: t.Name, Match: t.Matches, Region: t.Region, Trust: t.TrustIdentity}
 		if t.Outbound != "" {
 			u, err := parseURI(fmt.Sprintf("sip.trunks[%d].outbound", i), t.Outbound)
 			if err != nil {
-				return nil, err
+				return sip.Routing{}, err
 			}
 			st.Outbound = &u
 		}
@@ -201,4 +203,14 @@ func normalizer(n *contacts.Numbers) callctl.NormalizeFunc {
 		return callctl.Party{Raw: num.Raw, E164: num.E164, National: num.National,
 			International: num.International, Ext: num.Ext, Internal: num.Internal}, err
 	}
+}
+
+// BlockEntries are the config file's block entries (blocking.entries) for
+// the blocking package, which does not depend on configs.
+func BlockEntries(cfg *configs.Config) ([]blocking.Entry, error) {
+	in := make([]blocking.ConfigEntry, len(cfg.Blocking.Entries))
+	for i, e := range cfg.Blocking.Entries {
+		in[i] = blocking.ConfigEntry(e)
+	}
+	return blocking.FromConfig(in)
 }

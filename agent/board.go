@@ -1,0 +1,43 @@
+package agent
+
+import (
+	"net/http"
+
+	"github.com/switchboard-sip/switchboard/configs"
+	"github.com/switchboard-sip/switchboard/contacts"
+	"github.com/switchboard-sip/switchboard/web"
+)
+
+// httpHandler builds the HTTP API and the board. The order of the layers:
+// the server's own routes (calls, health, metrics), then the routes of the
+// parts (events, board, contacts, blocks, missed calls), and outermost the
+// board's sign-in, which must see every request before the server's token
+// check does.
+func (a *Agent) httpHandler(cfg *configs.Config) http.Handler {
+	s := web.New(web.Options{
+		Calls:          a.calls,
+		Health:         a.health,
+		SIPTargets:     func() any { return a.proxy.Targets() },
+		Metrics:        a.met.Handler(),
+		Token:          cfg.HTTP.Token,
+		ProtectMetrics: cfg.HTTP.ProtectMetrics,
+		Log:            a.log.Named("http"),
+		Location:       cfg.Location,
+	})
+	a.hub.Register(s)
+	web.RegisterBoard(s, web.BoardOptions{LinkPrefix: cfg.Missed.Email.LinkPrefix})
+	au := web.NewAuth(s, web.AuthOptions{Log: a.log.Named("auth")})
+	au.Register(s)
+	a.auth.Store(au)
+	numbers := func() *contacts.Numbers { return a.numbers.Load() }
+	web.RegisterContacts(s, web.ContactOptions{Store: a.contacts, Numbers: numbers})
+	web.RegisterBlocks(s, web.BlockOptions{Store: a.blocks, Numbers: numbers})
+	s.HandleMissed(a.missed)
+	// The wrap-up (SPEC §10): its call.updated goes on the board's stream.
+	web.RegisterWrapUp(s, web.WrapUpOptions{Store: a.calls, Publish: a.hub.Publish})
+	return au.Wrap(s)
+}
+
+func (a *Agent) health() error {
+	return a.db.PingContext(a.ctx)
+}
