@@ -30,6 +30,9 @@ type Report struct {
 	TopCallers   []TopCaller    `json:"top_callers"`
 	Reasons      []ReasonStat   `json:"reasons"`
 	Satisfaction Satisfaction   `json:"satisfaction"`
+
+	loc  *time.Location // days and hours are counted in it
+	days map[string]int // date → index in ByDay
 }
 
 // Totals counts every call in the range.

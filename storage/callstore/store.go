@@ -102,6 +102,7 @@ var callMigrations = []string{
 	ALTER TABLE calls ADD COLUMN satisfaction INTEGER NOT NULL DEFAULT 0;
 	ALTER TABLE calls ADD COLUMN notes TEXT NOT NULL DEFAULT '';
 	ALTER TABLE calls ADD COLUMN wrapup_at INTEGER;`,
+	statsMigration,
 }
 
 // missedSQL must repeat the partial index's condition word for word, with
