@@ -1,10 +1,12 @@
 package agent
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/switchboard-sip/switchboard/configs"
 	"github.com/switchboard-sip/switchboard/contacts"
+	"github.com/switchboard-sip/switchboard/stats"
 	"github.com/switchboard-sip/switchboard/web"
 )
 
@@ -35,6 +37,13 @@ func (a *Agent) httpHandler(cfg *configs.Config) http.Handler {
 	s.HandleMissed(a.missed)
 	// The wrap-up (SPEC §10): its call.updated goes on the board's stream.
 	web.RegisterWrapUp(s, web.WrapUpOptions{Store: a.calls, Publish: a.hub.Publish})
+	// The §10 figures: companies from the config in force, top callers'
+	// names from the contact store.
+	web.RegisterStats(s, web.StatsOptions{
+		Source:    a.calls,
+		Companies: func() map[string]string { return web.Companies(a.Config().Hotlines) },
+		Caller:    func(ctx context.Context) stats.Caller { return web.ContactCaller(ctx, a.contacts) },
+	})
 	return au.Wrap(s)
 }
 

@@ -23,7 +23,8 @@ var commands = []command{
 	{"explain", "dry run of the decision for one call", explainCommand},
 	{"calls", "list call records", callsCommand},
 	{"contacts", "import, find, export or delete contacts", contactsCommand},
-	{"trace", "the contact trace of a number", traceCommand},
+	{"trace", "the contact trace of a number, email address or client id", traceCommand},
+	{"stats", "front-desk figures: calls, answer rate, busiest hours, top callers", statsCommand},
 	{"block", "manage device blocking", blockCommand},
 	{"demo", "a self-contained demonstration on loopback", demoCommand},
 }

@@ -58,7 +58,7 @@ func seedStats(t *testing.T, s *Store) {
 }
 
 func TestStatsFigures(t *testing.T) {
-	s, _ := newStore(t, "")
+	s, _ := newStore(t)
 	seedStats(t, s)
 	berlin, _ := time.LoadLocation("Europe/Berlin")
 	f := stats.Filter{Since: time.Date(2026, 3, 1, 0, 0, 0, 0, berlin), Until: time.Date(2026, 3, 5, 0, 0, 0, 0, berlin), Location: berlin}
@@ -121,7 +121,7 @@ func TestStatsFigures(t *testing.T) {
 // The figures are read from the covering indexes only: no query of Stats
 // reads the calls table itself.
 func TestStatsQueriesUseTheIndexes(t *testing.T) {
-	s, _ := newStore(t, "")
+	s, _ := newSQLiteStore(t, "")
 	f := stats.Filter{Since: base, Until: base.Add(time.Hour), Hotline: "acme"}
 	cond, args := statsWhere(f, statsSQL)
 	wcond, wargs := statsWhere(f, wrapupSQL)

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboard-sip/switchboard/callctl"
+	"github.com/switchboard-sip/switchboard/contacts"
+	"github.com/switchboard-sip/switchboard/storage"
+	"github.com/switchboard-sip/switchboard/storage/callstore"
+)
+
+func statsCmd(args []string, out, errOut *bytes.Buffer) int { return statsCommand(args, out, errOut) }
+
+func TestStatsCLI(t *testing.T) {
+	cfg, dbPath := contactsFixture(t)
+	data, _ := os.ReadFile(cfg)
+	data = append(data, []byte("hotlines:\n  - {name: acme, numbers: [\"+49301234560\"], company: ACME GmbH, campaign: radio}\n")...)
+	os.WriteFile(cfg, data, 0o600)
+	ctx := context.Background()
+	db, err := storage.Open("sqlite", dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, _ := contacts.NewStore(ctx, db)
+	jane, err := store.Create(ctx, contacts.Contact{Name: "=Jane", Numbers: []contacts.Phone{{E164: "+49301234567"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls, _ := callstore.New(ctx, db, nil)
+	now := time.Now().UTC().Add(-time.Hour)
+	for i, d := range []callctl.Disposition{callctl.Answered, callctl.Answered, callctl.NoAnswer, callctl.Busy, callctl.Blocked} {
+		calls.Save(callctl.Record{ID: fmt.Sprint("c", i), Direction: callctl.Inbound, Caller: "+49301234567", ContactID: jane.ID,
+			Hotline: "acme", Campaign: "radio", StartedAt: now.Add(time.Duration(i) * time.Minute), Disposition: d, RingMS: 1000, TalkMS: 60000})
+	}
+	// 40 days ago: outside the default 30 days.
+	calls.Save(callctl.Record{ID: "old", Direction: callctl.Inbound, Hotline: "acme", StartedAt: now.AddDate(0, 0, -40), Disposition: callctl.Answered})
+	if err := calls.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	code, stdout, stderr := run(statsCmd, "-c", cfg, "--json")
+	var r struct {
+		Totals     struct{ Calls, Answered, Missed int64 }
+		Hotlines   []struct{ Name, Company string }
+		TopCallers []struct {
+			Name   string
+			Number string
+			Calls  int64
+		} `json:"top_callers"`
+		ByDay []struct{ Date string } `json:"by_day"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &r); code != 0 || err != nil {
+		t.Fatalf("--json: %d %v %s %s", code, err, stdout, stderr)
+	}
+	if r.Totals.Calls != 5 || r.Totals.Answered != 2 || r.Totals.Missed != 2 || len(r.Hotlines) != 1 || r.Hotlines[0].Company != "ACME GmbH" ||
+		len(r.TopCallers) != 1 || r.TopCallers[0].Name != "=Jane" || r.TopCallers[0].Number != "+49301234567" || len(r.ByDay) != 30 {
+		t.Errorf("--json: %+v", r)
+	}
+	code, stdout, _ = run(statsCmd, "-c", cfg, "--since", "1000h")
+	if code != 0 || !strings.Contains(stdout, "6 calls, 3 answered, 2 missed") || !strings.Contains(stdout, "ACME GmbH") {
+		t.Errorf("text, --since 1000h: %d %s", code, stdout)
+	}
+	code, stdout, _ = run(statsCmd, "-c", cfg, "--csv", "--hotline", "nope")
+	rows, err := csv.NewReader(strings.NewReader(stdout)).ReadAll()
+	if code != 0 || err != nil || rows[0][0] != "section" || rows[2][0] != "totals" || rows[2][3] != "0" {
+		t.Errorf("--csv: %d %v %q", code, err, stdout)
+	}
+	code, stdout, _ = run(statsCmd, "-c", cfg, "--csv")
+	if code != 0 || !strings.Contains(stdout, "top_caller,'=Jane,+49301234567,5") {
+		t.Errorf("--csv top caller: %s", stdout)
+	}
+	for _, bad := range [][]string{{"--since", "yesterday"}, {"--json", "--csv"}, {"extra"}} {
+		if code, _, stderr := run(statsCmd, append([]string{"-c", cfg}, bad...)...); code != 2 || stderr == "" {
+			t.Errorf("%v: exit %d %q", bad, code, stderr)
+		}
+	}
+}

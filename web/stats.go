@@ -1,0 +1,124 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/switchboard-sip/switchboard/configs"
+	"github.com/switchboard-sip/switchboard/stats"
+	"github.com/switchboard-sip/switchboard/storage"
+)
+
+// StatsSource computes the §10 figures; *callstore.Store implements it.
+type StatsSource interface {
+	Stats(ctx context.Context, f stats.Filter) (stats.Report, error)
+}
+
+// StatsOptions configure GET /api/stats.
+type StatsOptions struct {
+	Source StatsSource
+	// Companies maps hotline names to their company (from the config).
+	Companies func() map[string]string
+	// Caller describes a top caller's contact; nil leaves names empty.
+	Caller func(ctx context.Context) stats.Caller
+}
+
+// RegisterStats adds GET /api/stats (SPEC §8, §10): JSON, or CSV when the
+// client accepts text/csv. since and until take a duration back from now
+// (30m, 168h) or an RFC 3339 time; the default is the last 30 days in the
+// server's time zone.
+func RegisterStats(s *Server, o StatsOptions) {
+	s.HandleFunc("GET /api/stats", func(w http.ResponseWriter, r *http.Request) {
+		f, err := StatsFilter(r.URL.Query().Get, s.now(), s.loc)
+		if err != nil {
+			WriteError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		rep, err := o.Source.Stats(r.Context(), f)
+		if err != nil {
+			s.internal(w, r, err)
+			return
+		}
+		var companies map[string]string
+		if o.Companies != nil {
+			companies = o.Companies()
+		}
+		var caller stats.Caller
+		if o.Caller != nil {
+			caller = o.Caller(r.Context())
+		}
+		rep.Complete(companies, caller)
+		if wantsCSV(r) {
+			w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+			w.Header().Set("Content-Disposition", `attachment; filename="switchboard-stats.csv"`)
+			_ = stats.WriteCSV(w, rep)
+			return
+		}
+		WriteJSON(w, http.StatusOK, rep)
+	})
+}
+
+// StatsFilter reads the range and filters of a stats request (the API's
+// query parameters, or the command line's flags through get).
+func StatsFilter(get func(string) string, now time.Time, loc *time.Location) (stats.Filter, error) {
+	f := stats.Filter{Location: loc, Hotline: strings.TrimSpace(get("hotline")), Campaign: strings.TrimSpace(get("campaign"))}
+	for _, p := range []struct {
+		name string
+		t    *time.Time
+	}{{"since", &f.Since}, {"until", &f.Until}} {
+		if v := strings.TrimSpace(get(p.name)); v != "" {
+			t, err := storage.ParseSince(v, now)
+			if err != nil {
+				return f, &paramError{p.name, err.Error()}
+			}
+			*p.t = t
+		}
+	}
+	f = stats.Range(f, now)
+	if !f.Until.After(f.Since) {
+		return f, &paramError{"until", fmt.Sprintf("%s is not after since %s", f.Until.In(loc).Format(time.RFC3339), f.Since.In(loc).Format(time.RFC3339))}
+	}
+	return f, nil
+}
+
+// wantsCSV reports whether the client asked for CSV rather than JSON.
+func wantsCSV(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		mt, _, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(mt), "text/csv") {
+			return true
+		}
+	}
+	return false
+}
+
+// ContactCaller describes top callers from the contact store: name, first
+// number and open missed calls.
+func ContactCaller(ctx context.Context, store ContactReader) stats.Caller {
+	if store == nil {
+		return nil
+	}
+	return func(id int64) (string, string, int64, bool) {
+		c, err := store.Get(ctx, id)
+		if err != nil {
+			return "", "", 0, false
+		}
+		number := ""
+		if len(c.Numbers) > 0 {
+			number = c.Numbers[0].E164
+		}
+		return c.Name, number, c.OpenMissed, true
+	}
+}
+
+// Companies maps hotline names to companies, for StatsOptions.Companies.
+func Companies(hotlines []configs.Hotline) map[string]string {
+	m := make(map[string]string, len(hotlines))
+	for _, h := range hotlines {
+		m[h.Name] = h.Company
+	}
+	return m
+}
