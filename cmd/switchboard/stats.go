@@ -16,7 +16,6 @@ import (
 	"github.com/switchboard-sip/switchboard/web"
 )
 
-
 const statsUsage = `usage: switchboard stats [-c FILE] [--since DUR] [--until TIME] [--hotline NAME] [--campaign NAME] [--json|--csv]
 
 Front-desk figures (SPEC §10) of inbound calls: per hotline and campaign,
