@@ -1,8 +1,8 @@
-# The test suite needs SIPp (Debian sip-tester) and PostgreSQL (postgresql). `make test` installs it when
+# The test suite needs SIPp (Debian sip-tester) and baresip.and PostgreSQL (postgresql). `make test` installs it when
 # it can (root with apt-get), then vets and runs every test with the race
 # detector.
 GO ?= go
-DEB_PACKAGES := sip-tester chromium postgresql
+DEB_PACKAGES := sip-tester chromium baresip postgresql
 
 .PHONY: build test deps vet bench run
 

@@ -68,6 +68,29 @@ func freePort(t testing.TB) int {
 	return 0
 }
 
+// freePortPair returns a port p free (for UDP and TCP) with p+1 free for
+// TCP too, both reserved for this test binary.
+func freePortPair(t testing.TB) int {
+	t.Helper()
+	for range 100 {
+		p := freePort(t)
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+1)))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		portMu.Lock()
+		used := portsUsed[p+1]
+		portsUsed[p+1] = true
+		portMu.Unlock()
+		if !used {
+			return p
+		}
+	}
+	t.Fatal("free port pair: none found")
+	return 0
+}
+
 // listening reports whether something listens on the loopback port with
 // the transport, from /proc/net (probing with bind would race the owner).
 func listening(transport string, port int) bool {
@@ -176,6 +199,9 @@ type nodeOptions struct {
 	keepalive time.Duration
 	// extraSIP is YAML appended under sip: (indented two spaces).
 	extraSIP string
+	// pbxPort and trunkPort, when set, are used instead of fresh ports
+	// (baresip needs the port above its SIP port free for TLS).
+	pbxPort, trunkPort int
 }
 
 // node is one switchboard under test with its ports, config and log.
@@ -216,9 +242,15 @@ func newNode(t *testing.T, opts nodeOptions) *node {
 		cfgPath:   filepath.Join(dir, "switchboard.yaml"),
 		logPath:   filepath.Join(dir, "switchboard.log"),
 		sipPort:   freePort(t),
-		pbxPort:   freePort(t),
-		trunkPort: freePort(t),
+		pbxPort:   opts.pbxPort,
+		trunkPort: opts.trunkPort,
 		httpPort:  freePort(t),
+	}
+	if n.pbxPort == 0 {
+		n.pbxPort = freePort(t)
+	}
+	if n.trunkPort == 0 {
+		n.trunkPort = freePort(t)
 	}
 	if err := os.WriteFile(n.cfgPath, []byte(n.config()), 0o644); err != nil {
 		t.Fatal(err)

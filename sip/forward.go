@@ -63,6 +63,7 @@ func (p *Proxy) byDirection(req *gosip.Request, hash string) (*gosip.Request, in
 	if src, ok := source(req); ok {
 		stampVia(fwd.Via(), src)
 	}
+	p.peers.learn(req)
 	p.addVia(fwd, hash)
 	p.setLocal(fwd)
 	return fwd, 0, ""
@@ -120,6 +121,8 @@ func (p *Proxy) forwardInDialog(req *gosip.Request, tx gosip.ServerTransaction) 
 	fwd.SetDestination("")
 	fwd.SetSource("")
 	fwd.SetTransport(transportOf(fwd))
+	p.peers.learn(req)
+	p.reuse(fwd)
 	p.addVia(fwd, loopHash(req))
 	p.setLocal(fwd)
 	if req.Method == gosip.BYE {
@@ -203,6 +206,7 @@ func (p *Proxy) onAck(req *gosip.Request, _ gosip.ServerTransaction) {
 	fwd.SetDestination("")
 	fwd.SetSource("")
 	fwd.SetTransport(transportOf(fwd))
+	p.reuse(fwd)
 	via := &gosip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: fwd.Transport(),
 		Host: p.opts.Advertise, Port: p.ports[strings.ToLower(fwd.Transport())], Params: gosip.NewParams()}
 	// A stateless proxy's branch must be the same for retransmissions.

@@ -164,6 +164,8 @@ func (p *Proxy) buildForward(req *gosip.Request, r *Routing, c *callctl.Call, tr
 	fwd.SetDestination("")
 	fwd.SetSource("")
 	fwd.SetTransport(transportOf(fwd))
+	p.peers.learn(req)
+	p.reuse(fwd)
 	p.addRecordRoute(fwd, inTransport)
 	if s, ok := swapOf(req, fwd); ok {
 		p.markSwap(fwd, s)

@@ -110,6 +110,7 @@ type Proxy struct {
 	ready   sync.WaitGroup
 	ports   map[string]int // network → listen port
 	probes  probes
+	peers   peers
 }
 
 // New builds a proxy; Serve starts it.

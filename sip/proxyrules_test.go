@@ -5,7 +5,9 @@ package sip
 // test and asserts on what the peers received.
 
 import (
+	"bufio"
 	"context"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -652,4 +654,111 @@ func testLog() *zap.Logger {
 		return zap.Must(zap.NewDevelopment())
 	}
 	return nil
+}
+
+// tcpPeer is a SIP user agent behind NAT over TCP: it opened one
+// connection to the proxy and accepts none.
+type tcpPeer struct {
+	conn net.Conn
+	msgs chan []byte
+}
+
+func dialTCPPeer(t *testing.T, addr string) *tcpPeer {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &tcpPeer{conn: c, msgs: make(chan []byte, 64)}
+	go func() {
+		r := bufio.NewReader(c)
+		for {
+			var head strings.Builder
+			for {
+				l, err := r.ReadString('\n')
+				if err != nil {
+					close(p.msgs)
+					return
+				}
+				head.WriteString(l)
+				if l == "\r\n" {
+					break
+				}
+			}
+			n, _ := strconv.Atoi(rawHeader([]byte(head.String()), "Content-Length", "l"))
+			body := make([]byte, n)
+			if _, err := io.ReadFull(r, body); err != nil {
+				close(p.msgs)
+				return
+			}
+			p.msgs <- append([]byte(head.String()), body...)
+		}
+	}()
+	t.Cleanup(func() { c.Close() })
+	return p
+}
+
+func (p *tcpPeer) waitFor(t *testing.T, match func([]byte) bool) []byte {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case m, ok := <-p.msgs:
+			if !ok {
+				t.Fatal("connection closed")
+			}
+			if match(m) {
+				return m
+			}
+		case <-deadline:
+			t.Fatal("timed out")
+		}
+	}
+}
+
+// TestTCPConnectionReuse: a caller behind NAT over TCP (its Via and
+// Contact name a port nobody listens on) gets the PBX's BYE over the
+// connection it opened (SPEC §1).
+func TestTCPConnectionReuse(t *testing.T) {
+	h := startProxy(t, harnessOpts{options: func(o *Options) {
+		o.Listen = append(o.Listen, Listen{Network: "tcp", Host: "127.0.0.1", Port: 0})
+	}})
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ghost := closed.Addr().String() // where the caller claims to be: nobody accepts there
+	closed.Close()
+	c := dialTCPPeer(t, "127.0.0.1:"+strconv.Itoa(h.p.ports["tcp"]))
+	const id = "call-tcp-nat"
+	proxy := "127.0.0.1:" + strconv.Itoa(h.p.ports["tcp"])
+	inv := rawReq{method: "INVITE", ruri: "sip:+49301234560@" + proxy + ";transport=tcp",
+		via:  []string{"SIP/2.0/TCP " + ghost + ";branch=z9hG4bK-tcpnat;rport"},
+		from: "<sip:+4930111222@" + ghost + ">;tag=tc1", to: "<sip:+49301234560@" + proxy + ">", callID: id, cseq: 1,
+		extra: []string{"Contact: <sip:caller@" + ghost + ";transport=tcp>"}, body: testSDP}
+	if _, err := c.conn.Write(inv.bytes()); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor(t, func(m []byte) bool { return resStatus(m) == 200 })
+	d, ok := h.pbx.waitFor(0, time.Second, isReq("INVITE", id))
+	if !ok {
+		t.Fatal("INVITE not at the PBX")
+	}
+	fwd := parseRawReq(t, d.b)
+	var routes []string
+	for _, rr := range fwd.GetHeaders("Record-Route") {
+		routes = append(routes, rr.Value())
+	}
+	pbx := h.pbx.addr().String()
+	bye := rawReq{method: "BYE", ruri: "sip:caller@" + ghost + ";transport=tcp", via: []string{"SIP/2.0/UDP " + pbx + ";branch=z9hG4bK-tcpbye"},
+		route: routes, from: "<sip:+49301234560@" + proxy + ">;tag=pbx12", to: fwd.From().Value(), callID: id, cseq: 1}
+	h.pbx.send(t, h.addr, bye.bytes())
+	b := c.waitFor(t, func(m []byte) bool { return strings.HasPrefix(string(m), "BYE ") })
+	req := parseRawReq(t, b)
+	if _, err := c.conn.Write([]byte(gosip.NewResponseFromRequest(req, 200, "OK", nil).String())); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := h.pbx.waitFor(0, 5*time.Second, isRes(200, "BYE", id)); !ok {
+		t.Error("the caller's 200 for BYE did not reach the PBX")
+	}
 }
