@@ -1,6 +1,6 @@
-# The test suite needs SIPp (Debian sip-tester) and baresip.and PostgreSQL (postgresql). `make test` installs it when
-# it can (root with apt-get), then vets and runs every test with the race
-# detector.
+# The test suite needs SIPp (Debian sip-tester), baresip and PostgreSQL
+# (postgresql). `make test` installs them when it can (root with apt-get),
+# then vets and runs every test with the race detector.
 GO ?= go
 DEB_PACKAGES := sip-tester chromium baresip postgresql
 
