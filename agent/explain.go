@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"github.com/switchboard-sip/switchboard/cdr"
+
 	"context"
 	"errors"
 	"fmt"
@@ -94,12 +96,12 @@ type ExplainRule struct {
 
 // ExplainDecision is what the proxy would do with the call.
 type ExplainDecision struct {
-	Action       string              `json:"action"` // forward, reject
-	Code         int                 `json:"code,omitempty"`
-	Reason       string              `json:"reason,omitempty"`
-	Disposition  callctl.Disposition `json:"disposition,omitempty"`
-	Announcement string              `json:"announcement,omitempty"`
-	Target       string              `json:"target,omitempty"`
+	Action       string          `json:"action"` // forward, reject
+	Code         int             `json:"code,omitempty"`
+	Reason       string          `json:"reason,omitempty"`
+	Disposition  cdr.Disposition `json:"disposition,omitempty"`
+	Announcement string          `json:"announcement,omitempty"`
+	Target       string          `json:"target,omitempty"`
 }
 
 // Explain runs the call pipeline for q in dry-run mode: the same stages
@@ -166,7 +168,7 @@ func Explain(ctx context.Context, cfg *configs.Config, q Query) (*Explanation, e
 	}
 	target, err := routing.Target(c, trunk)
 	if err != nil {
-		ex.Decision = ExplainDecision{Action: "reject", Code: 404, Reason: err.Error(), Disposition: callctl.Failed}
+		ex.Decision = ExplainDecision{Action: "reject", Code: 404, Reason: err.Error(), Disposition: cdr.Failed}
 		return ex, nil
 	}
 	ex.Decision = ExplainDecision{Action: "forward", Target: target.String()}

@@ -1,6 +1,8 @@
 package callctl
 
 import (
+	"github.com/switchboard-sip/switchboard/cdr"
+
 	"context"
 	"fmt"
 
@@ -108,7 +110,7 @@ func (s *BlockStage) Handle(_ context.Context, c *Call) Decision {
 		Verdict:      Reject,
 		Code:         s.response,
 		Reason:       reason,
-		Disposition:  Blocked,
+		Disposition:  cdr.Blocked,
 		Announcement: s.announcement,
 	}
 }

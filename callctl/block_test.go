@@ -1,6 +1,8 @@
 package callctl_test
 
 import (
+	"github.com/switchboard-sip/switchboard/cdr"
+
 	"context"
 	"testing"
 
@@ -102,7 +104,7 @@ func TestBlockStage(t *testing.T) {
 			if !tt.wantReject {
 				return
 			}
-			if d.Code != 603 || d.Disposition != callctl.Blocked || d.Reason != tt.wantReason || d.Announcement != "blocked.wav" {
+			if d.Code != 603 || d.Disposition != cdr.Blocked || d.Reason != tt.wantReason || d.Announcement != "blocked.wav" {
 				t.Errorf("Handle = %+v, want 603 blocked %q with announcement", d, tt.wantReason)
 			}
 		})

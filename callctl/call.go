@@ -2,15 +2,19 @@
 // SIP syntax: the sip package hands it parsed addresses and gets decisions back.
 package callctl
 
-import "time"
+import (
+	"time"
 
-// Direction tells which side a call came from.
-type Direction string
+	"github.com/switchboard-sip/switchboard/cdr"
+)
+
+// Direction is the call's direction, the one its record keeps.
+type Direction = cdr.Direction
 
 // Directions of a call, seen from the PBX.
 const (
-	Inbound  Direction = "inbound"  // from a trunk, to the PBX
-	Outbound Direction = "outbound" // from the PBX, to a trunk
+	Inbound  = cdr.Inbound  // from a trunk, to the PBX
+	Outbound = cdr.Outbound // from the PBX, to a trunk
 )
 
 // Address is a parsed name-addr or URI from one SIP header, free of SIP types.

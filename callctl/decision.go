@@ -1,6 +1,9 @@
 package callctl
 
-import "context"
+import (
+	"context"
+	"github.com/switchboard-sip/switchboard/cdr"
+)
 
 // Verdict is what a stage decided about a call.
 type Verdict int
@@ -17,7 +20,7 @@ type Decision struct {
 	Verdict      Verdict
 	Code         int    // SIP status for Reject
 	Reason       string // why, for the record and the log
-	Disposition  Disposition
+	Disposition  cdr.Disposition
 	Announcement string // WAV file to play before a Reject, if any
 	Target       string // SIP URI for Route
 }

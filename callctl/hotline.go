@@ -1,6 +1,8 @@
 package callctl
 
 import (
+	"github.com/switchboard-sip/switchboard/cdr"
+
 	"context"
 	"fmt"
 	"strconv"
@@ -314,7 +316,7 @@ func (s *ClosedStage) Handle(_ context.Context, c *Call) Decision {
 		Verdict:      Reject,
 		Code:         code,
 		Reason:       "hotline " + h.Name() + " is closed",
-		Disposition:  Closed,
+		Disposition:  cdr.Closed,
 		Announcement: h.Config.Closed.Announcement,
 	}
 }

@@ -1,6 +1,8 @@
 package callctl
 
 import (
+	"github.com/switchboard-sip/switchboard/cdr"
+
 	"context"
 	"strings"
 	"testing"
@@ -115,7 +117,7 @@ func TestHotlineStage(t *testing.T) {
 				t.Fatalf("Handle = %+v, want continue", d)
 			}
 			if tt.wantCode != 0 {
-				if d.Verdict != Reject || d.Code != tt.wantCode || d.Disposition != Closed {
+				if d.Verdict != Reject || d.Code != tt.wantCode || d.Disposition != cdr.Closed {
 					t.Fatalf("Handle = %+v, want reject %d closed", d, tt.wantCode)
 				}
 				if tt.wantHotline == "acme" && d.Announcement != "closed.wav" {

@@ -1,6 +1,8 @@
 package callctl
 
 import (
+	"github.com/switchboard-sip/switchboard/cdr"
+
 	"context"
 	"fmt"
 	"slices"
@@ -88,7 +90,7 @@ func (s *RulesStage) Evaluate(c *Call) RulesResult {
 			}
 			// Refused by switchboard itself, like a block entry (SPEC §3).
 			r.Decision = Decision{Verdict: Reject, Code: code, Reason: "rule " + f.Rule,
-				Disposition: Blocked, Announcement: a.Reject.Announcement}
+				Disposition: cdr.Blocked, Announcement: a.Reject.Announcement}
 		case a.Route != "":
 			r.Decision = Decision{Verdict: Route, Target: a.Route, Reason: "rule " + f.Rule}
 		}

@@ -1,6 +1,8 @@
 package callctl
 
 import (
+	"github.com/switchboard-sip/switchboard/cdr"
+
 	"context"
 	"fmt"
 	"slices"
@@ -77,7 +79,7 @@ func TestRulesStage(t *testing.T) {
 			if d.Verdict != tt.wantVerdict || d.Code != tt.wantCode || d.Target != tt.wantTarget {
 				t.Fatalf("Handle = %+v, want verdict %d code %d target %q", d, tt.wantVerdict, tt.wantCode, tt.wantTarget)
 			}
-			if d.Verdict == Reject && (d.Disposition != Blocked || d.Announcement != "go-away.wav" || d.Reason != "rule spam") {
+			if d.Verdict == Reject && (d.Disposition != cdr.Blocked || d.Announcement != "go-away.wav" || d.Reason != "rule spam") {
 				t.Errorf("reject decision %+v", d)
 			}
 			if len(tt.call.Headers) != len(tt.wantHeaders) {

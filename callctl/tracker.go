@@ -1,6 +1,8 @@
 package callctl
 
 import (
+	"github.com/switchboard-sip/switchboard/cdr"
+
 	"context"
 	"math/rand/v2"
 	"strconv"
@@ -10,8 +12,8 @@ import (
 
 // RecordSink stores call records. Save must not block: it runs on the SIP path.
 type RecordSink interface {
-	Save(r Record)
-	ByCallID(ctx context.Context, callID string) (Record, error)
+	Save(r cdr.Record)
+	ByCallID(ctx context.Context, callID string) (cdr.Record, error)
 }
 
 // EventType names a change in a call's life, as published to observers.
@@ -28,7 +30,7 @@ const (
 // calls that were set up before a restart.
 type Event struct {
 	Type   EventType
-	Record Record
+	Record cdr.Record
 	Call   *Call
 }
 
@@ -56,7 +58,7 @@ type Active struct {
 	Call *Call
 
 	mu     sync.Mutex
-	rec    Record
+	rec    cdr.Record
 	ended  bool
 	ringAt time.Time
 }
@@ -82,8 +84,8 @@ func (t *Tracker) Start(c *Call) *Active {
 	return a
 }
 
-func recordOf(c *Call) Record {
-	return Record{
+func recordOf(c *Call) cdr.Record {
+	return cdr.Record{
 		ID: c.ID, CallID: c.CallID, Direction: c.Direction, Trunk: c.Trunk,
 		Caller: c.Caller.E164, CallerRaw: c.Caller.Raw, CallerName: c.Caller.Name,
 		Called: c.Called.E164, CalledRaw: c.Called.Raw,
@@ -124,7 +126,7 @@ func (a *Active) Answered(status int, recording, answeredBy string) {
 	now := a.t.now()
 	a.rec.AnsweredAt = &now
 	a.rec.SIPStatus = status
-	a.rec.Disposition = Answered
+	a.rec.Disposition = cdr.Answered
 	a.rec.RingMS = a.ringMS(now)
 	r := a.rec
 	a.mu.Unlock()
@@ -161,14 +163,14 @@ func (a *Active) Decided(d Decision) {
 // Cancelled ends an unanswered attempt that the caller cancelled. A CANCEL
 // with Reason cause=200 means another device answered (RFC 3326): not missed.
 func (a *Active) Cancelled(elsewhere bool) {
-	disp := NoAnswer
+	disp := cdr.NoAnswer
 	if elsewhere {
-		disp = Elsewhere
+		disp = cdr.Elsewhere
 	}
 	a.finish(487, disp, "cancelled")
 }
 
-func (a *Active) finish(status int, disp Disposition, reason string) {
+func (a *Active) finish(status int, disp cdr.Disposition, reason string) {
 	a.mu.Lock()
 	if a.ended || a.rec.AnsweredAt != nil {
 		a.mu.Unlock()
@@ -215,7 +217,7 @@ func (a *Active) Hangup(reason string) bool {
 }
 
 // Record returns a copy of the current record.
-func (a *Active) Record() Record {
+func (a *Active) Record() cdr.Record {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.rec
@@ -288,9 +290,9 @@ func (t *Tracker) cancelStored(callID string, elsewhere bool) {
 	now := t.now()
 	r.EndedAt = &now
 	r.SIPStatus = 487
-	r.Disposition = NoAnswer
+	r.Disposition = cdr.NoAnswer
 	if elsewhere {
-		r.Disposition = Elsewhere
+		r.Disposition = cdr.Elsewhere
 	}
 	r.Reason = "cancelled"
 	t.sink.Save(r)
@@ -337,20 +339,20 @@ func (t *Tracker) Expire(max time.Duration) int {
 // DispositionFor maps a final SIP status to a disposition (SPEC §3). Errors
 // that switchboard generated itself (no response, transport error, 5xx of
 // its own) are failures, not the far side's answer.
-func DispositionFor(status int, local bool) Disposition {
+func DispositionFor(status int, local bool) cdr.Disposition {
 	switch {
 	case status >= 200 && status < 300:
-		return Answered
+		return cdr.Answered
 	case status == 408 || status == 480 || status == 487:
 		if local && status == 408 {
-			return Failed
+			return cdr.Failed
 		}
-		return NoAnswer
+		return cdr.NoAnswer
 	case status == 486 || status == 600:
-		return Busy
+		return cdr.Busy
 	case local:
-		return Failed
+		return cdr.Failed
 	default:
-		return Rejected
+		return cdr.Rejected
 	}
 }

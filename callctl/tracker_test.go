@@ -1,6 +1,8 @@
 package callctl
 
 import (
+	"github.com/switchboard-sip/switchboard/cdr"
+
 	"context"
 	"errors"
 	"sync"
@@ -11,19 +13,19 @@ import (
 // memSink keeps saved records by id, as the store's upsert does.
 type memSink struct {
 	mu   sync.Mutex
-	recs map[string]Record
+	recs map[string]cdr.Record
 }
 
-func (m *memSink) Save(r Record) {
+func (m *memSink) Save(r cdr.Record) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.recs == nil {
-		m.recs = map[string]Record{}
+		m.recs = map[string]cdr.Record{}
 	}
 	m.recs[r.ID] = r
 }
 
-func (m *memSink) ByCallID(_ context.Context, id string) (Record, error) {
+func (m *memSink) ByCallID(_ context.Context, id string) (cdr.Record, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, r := range m.recs {
@@ -31,10 +33,10 @@ func (m *memSink) ByCallID(_ context.Context, id string) (Record, error) {
 			return r, nil
 		}
 	}
-	return Record{}, errors.New("not found")
+	return cdr.Record{}, errors.New("not found")
 }
 
-func (m *memSink) get(id string) Record {
+func (m *memSink) get(id string) cdr.Record {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.recs[id]
@@ -58,7 +60,7 @@ func TestTrackerLifecycles(t *testing.T) {
 	tests := []struct {
 		name     string
 		run      func(a *Active, tr *Tracker, c *clock)
-		disp     Disposition
+		disp     cdr.Disposition
 		status   int
 		ringMS   int64
 		talkMS   int64
@@ -72,30 +74,30 @@ func TestTrackerLifecycles(t *testing.T) {
 			a.Answered(200, "rec-1", "")
 			c.add(10 * time.Second)
 			tr.Bye(a.Call.CallID)
-		}, Answered, 200, 3000, 10000, true, true},
+		}, cdr.Answered, 200, 3000, 10000, true, true},
 		{"busy", func(a *Active, _ *Tracker, c *clock) {
 			a.Final(486, false, "Busy Here")
-		}, Busy, 486, 0, 0, true, false},
+		}, cdr.Busy, 486, 0, 0, true, false},
 		{"caller cancel while ringing", func(a *Active, _ *Tracker, c *clock) {
 			a.Ringing()
 			c.add(5 * time.Second)
 			a.Cancelled(false)
-		}, NoAnswer, 487, 5000, 0, true, false},
+		}, cdr.NoAnswer, 487, 5000, 0, true, false},
 		{"cancel answered elsewhere", func(a *Active, _ *Tracker, c *clock) {
 			a.Ringing()
 			a.Cancelled(true)
-		}, Elsewhere, 487, 0, 0, true, false},
-		{"far side 480", func(a *Active, _ *Tracker, _ *clock) { a.Final(480, false, "") }, NoAnswer, 480, 0, 0, true, false},
-		{"far side 404", func(a *Active, _ *Tracker, _ *clock) { a.Final(404, false, "") }, Rejected, 404, 0, 0, true, false},
-		{"no response", func(a *Active, _ *Tracker, _ *clock) { a.Final(408, true, "timeout") }, Failed, 408, 0, 0, true, false},
+		}, cdr.Elsewhere, 487, 0, 0, true, false},
+		{"far side 480", func(a *Active, _ *Tracker, _ *clock) { a.Final(480, false, "") }, cdr.NoAnswer, 480, 0, 0, true, false},
+		{"far side 404", func(a *Active, _ *Tracker, _ *clock) { a.Final(404, false, "") }, cdr.Rejected, 404, 0, 0, true, false},
+		{"no response", func(a *Active, _ *Tracker, _ *clock) { a.Final(408, true, "timeout") }, cdr.Failed, 408, 0, 0, true, false},
 		{"blocked", func(a *Active, _ *Tracker, _ *clock) {
-			a.Decided(Decision{Code: 603, Disposition: Blocked, Reason: "spam"})
-		}, Blocked, 603, 0, 0, true, false},
-		{"answered, still up", func(a *Active, _ *Tracker, _ *clock) { a.Answered(200, "", "") }, Answered, 200, 0, 0, false, true},
+			a.Decided(Decision{Code: 603, Disposition: cdr.Blocked, Reason: "spam"})
+		}, cdr.Blocked, 603, 0, 0, true, false},
+		{"answered, still up", func(a *Active, _ *Tracker, _ *clock) { a.Answered(200, "", "") }, cdr.Answered, 200, 0, 0, false, true},
 		{"late final after answer is ignored", func(a *Active, _ *Tracker, _ *clock) {
 			a.Answered(200, "", "")
 			a.Final(487, false, "")
-		}, Answered, 200, 0, 0, false, true},
+		}, cdr.Answered, 200, 0, 0, false, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -126,7 +128,7 @@ func TestTrackerByeAfterRestart(t *testing.T) {
 	tr2.now = c.now
 	tr2.completeStored("c2")
 	r := sink.get(a.Call.ID)
-	if r.EndedAt == nil || r.TalkMS != 7000 || r.Disposition != Answered {
+	if r.EndedAt == nil || r.TalkMS != 7000 || r.Disposition != cdr.Answered {
 		t.Fatalf("record after restart BYE: %+v", r)
 	}
 }

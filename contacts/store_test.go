@@ -1,6 +1,8 @@
 package contacts_test
 
 import (
+	"github.com/switchboard-sip/switchboard/cdr"
+
 	"context"
 	"errors"
 	"fmt"
@@ -53,7 +55,7 @@ func openEnv(t testing.TB, driver, dsn string) *env {
 }
 
 // addCall saves a call record and waits until it is in the database.
-func (e *env) addCall(t testing.TB, r callctl.Record) {
+func (e *env) addCall(t testing.TB, r cdr.Record) {
 	t.Helper()
 	e.calls.Save(r)
 	if err := e.calls.Flush(context.Background()); err != nil {
@@ -269,10 +271,10 @@ func TestHistoryExportDelete(t *testing.T) {
 	}
 	base := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
 	for i := range 3 {
-		e.addCall(t, callctl.Record{ID: fmt.Sprintf("c%d", i), Direction: callctl.Inbound, Caller: "+4930111",
-			Called: "+4930999", ContactID: c.ID, StartedAt: base.Add(time.Duration(i) * time.Hour), Disposition: callctl.Answered})
+		e.addCall(t, cdr.Record{ID: fmt.Sprintf("c%d", i), Direction: callctl.Inbound, Caller: "+4930111",
+			Called: "+4930999", ContactID: c.ID, StartedAt: base.Add(time.Duration(i) * time.Hour), Disposition: cdr.Answered})
 	}
-	e.addCall(t, callctl.Record{ID: "o1", Direction: callctl.Inbound, Caller: "+4930222", ContactID: other.ID, StartedAt: base})
+	e.addCall(t, cdr.Record{ID: "o1", Direction: callctl.Inbound, Caller: "+4930222", ContactID: other.ID, StartedAt: base})
 
 	got, err := s.Get(ctx, c.ID)
 	if err != nil {
@@ -315,10 +317,10 @@ func TestTrace(t *testing.T) {
 		t.Skip("no tzdata:", err)
 	}
 	now := time.Date(2025, 6, 15, 12, 0, 0, 0, time.UTC)
-	calls := []callctl.Record{
-		{ID: "in-linked", Direction: callctl.Inbound, Caller: "+4930111", Called: "+4930999", ContactID: c.ID, StartedAt: now.AddDate(0, -1, 0), Disposition: callctl.NoAnswer, SIPStatus: 487, RingMS: 12000},
-		{ID: "out-linked", Direction: callctl.Outbound, Caller: "101", Called: "+4917000", ContactID: c.ID, StartedAt: now.AddDate(0, 0, -1), Disposition: callctl.Answered, SIPStatus: 200, TalkMS: 60000},
-		{ID: "unlinked", Direction: callctl.Inbound, Caller: "+4917000", Called: "+4930999", StartedAt: now.AddDate(0, -2, 0), Disposition: callctl.Busy, SIPStatus: 486},
+	calls := []cdr.Record{
+		{ID: "in-linked", Direction: callctl.Inbound, Caller: "+4930111", Called: "+4930999", ContactID: c.ID, StartedAt: now.AddDate(0, -1, 0), Disposition: cdr.NoAnswer, SIPStatus: 487, RingMS: 12000},
+		{ID: "out-linked", Direction: callctl.Outbound, Caller: "101", Called: "+4917000", ContactID: c.ID, StartedAt: now.AddDate(0, 0, -1), Disposition: cdr.Answered, SIPStatus: 200, TalkMS: 60000},
+		{ID: "unlinked", Direction: callctl.Inbound, Caller: "+4917000", Called: "+4930999", StartedAt: now.AddDate(0, -2, 0), Disposition: cdr.Busy, SIPStatus: 486},
 		{ID: "too-old", Direction: callctl.Inbound, Caller: "+4930111", ContactID: c.ID, StartedAt: now.AddDate(0, -13, 0)},
 		{ID: "someone-else", Direction: callctl.Inbound, Caller: "+4930555", StartedAt: now.AddDate(0, 0, -2)},
 		{ID: "future", Direction: callctl.Inbound, Caller: "+4930111", ContactID: c.ID, StartedAt: now.Add(time.Hour)},
@@ -398,7 +400,7 @@ func TestPurgeCallContacts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.addCall(t, callctl.Record{ID: "k", Caller: "+4930602", ContactID: called.ID, StartedAt: time.Now()})
+	e.addCall(t, cdr.Record{ID: "k", Caller: "+4930602", ContactID: called.ID, StartedAt: time.Now()})
 	n, err := e.store.PurgeCallContacts(ctx, time.Now().Add(time.Minute))
 	if err != nil || n != 1 {
 		t.Fatalf("purged %d, %v; want 1", n, err)

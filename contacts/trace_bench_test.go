@@ -1,6 +1,8 @@
 package contacts_test
 
 import (
+	"github.com/switchboard-sip/switchboard/cdr"
+
 	"context"
 	"errors"
 	"fmt"
@@ -198,9 +200,9 @@ func TestTracePages(t *testing.T) {
 	now := time.Date(2025, 6, 15, 12, 0, 0, 0, time.UTC)
 	rng := rand.New(rand.NewSource(7))
 	parties := []string{a, b, other, "+4940999", "101"}
-	var recs []callctl.Record
+	var recs []cdr.Record
 	for i := range 300 {
-		r := callctl.Record{
+		r := cdr.Record{
 			ID:        fmt.Sprintf("r%03d", rng.Intn(1000)) + strconv.Itoa(i),
 			Direction: callctl.Inbound,
 			Caller:    parties[rng.Intn(len(parties))],
@@ -226,7 +228,7 @@ func TestTracePages(t *testing.T) {
 
 	want := func(id int64, numbers []string, months int) []string {
 		since, until := now.AddDate(0, -months, 0), now
-		var in []callctl.Record
+		var in []cdr.Record
 		for _, r := range recs {
 			if r.StartedAt.Before(since) || r.StartedAt.After(until) {
 				continue

@@ -4,6 +4,8 @@
 package metrics
 
 import (
+	"github.com/switchboard-sip/switchboard/cdr"
+
 	"net/http"
 	"strconv"
 
@@ -119,7 +121,7 @@ func (m *Metrics) ObserveCall(e callctl.Event, active int) {
 	}
 	r := e.Record
 	m.Calls.WithLabelValues(string(r.Direction), string(r.Disposition), r.Hotline).Inc()
-	if r.Disposition == callctl.Blocked {
+	if r.Disposition == cdr.Blocked {
 		m.Blocked.WithLabelValues(string(r.Direction)).Inc()
 	}
 }

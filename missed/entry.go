@@ -9,11 +9,12 @@
 package missed
 
 import (
+	"github.com/switchboard-sip/switchboard/cdr"
+
 	"context"
 	"database/sql"
 	"time"
 
-	"github.com/switchboard-sip/switchboard/callctl"
 	"github.com/switchboard-sip/switchboard/configs"
 	"github.com/switchboard-sip/switchboard/contacts"
 )
@@ -95,7 +96,7 @@ type Event struct {
 // channels show, taken when the entry is created.
 type Notice struct {
 	Entry   Entry
-	Record  callctl.Record
+	Record  cdr.Record
 	Contact *contacts.Contact // nil when the caller has no contact
 	Hotline *configs.Hotline  // nil when the call matched no hotline
 	// Extra are recipients a call-control rule added (notify): addresses
@@ -126,11 +127,11 @@ type Contacts interface {
 // RecordSaver stores the call record again with its missed_id;
 // *callstore.Store implements it.
 type RecordSaver interface {
-	Save(r callctl.Record)
+	Save(r cdr.Record)
 }
 
 // RecordGetter reads a call record back; a RecordSaver that is one too
 // lets the service recover missed calls an unclean stop left without entry.
 type RecordGetter interface {
-	Get(ctx context.Context, id string) (callctl.Record, error)
+	Get(ctx context.Context, id string) (cdr.Record, error)
 }

@@ -1,6 +1,8 @@
 package missed_test
 
 import (
+	"github.com/switchboard-sip/switchboard/cdr"
+
 	"context"
 	"database/sql"
 	"errors"
@@ -168,7 +170,7 @@ type call struct {
 	dir       callctl.Direction
 	caller    callctl.Party
 	called    string
-	disp      callctl.Disposition
+	disp      cdr.Disposition
 	ring      time.Duration
 	talk      time.Duration
 	at        time.Time
@@ -184,7 +186,7 @@ func (c call) event() callctl.Event {
 		c.dir = callctl.Inbound
 	}
 	if c.disp == "" {
-		c.disp = callctl.NoAnswer
+		c.disp = cdr.NoAnswer
 	}
 	if c.at.IsZero() {
 		c.at = day(10, 0)
@@ -198,7 +200,7 @@ func (c call) event() callctl.Event {
 	id := fmt.Sprintf("r%04d", recordSeq.Add(1))
 	ringing := c.at.Add(100 * time.Millisecond)
 	ended := ringing.Add(c.ring)
-	r := callctl.Record{
+	r := cdr.Record{
 		ID: id, CallID: "cid-" + id, Direction: c.dir, Caller: c.caller.E164, CallerRaw: c.caller.Raw,
 		CallerName: c.caller.Name, Called: c.called, CalledRaw: c.called, Hotline: c.hotline,
 		ContactID: c.contactID, StartedAt: c.at, RingingAt: &ringing, RingMS: c.ring.Milliseconds(),
@@ -210,7 +212,7 @@ func (c call) event() callctl.Event {
 		call.Caller, call.Called = external(c.called), c.caller
 		r.Caller, r.CallerRaw, r.Called, r.CalledRaw = c.called, c.called, c.caller.E164, c.caller.Raw
 	}
-	if c.disp == callctl.Answered {
+	if c.disp == cdr.Answered {
 		answered := ended
 		ended = answered.Add(c.talk)
 		r.AnsweredAt, r.TalkMS, r.SIPStatus = &answered, c.talk.Milliseconds(), 200
@@ -223,11 +225,11 @@ func (c call) event() callctl.Event {
 
 // end feeds a finished call (answered calls get their answer event first,
 // as the tracker sends them) and waits until the service handled it.
-func (e *env) end(c call) callctl.Record {
+func (e *env) end(c call) cdr.Record {
 	e.t.Helper()
 	ev := c.event()
 	e.calls.Save(ev.Record)
-	if ev.Record.Disposition == callctl.Answered {
+	if ev.Record.Disposition == cdr.Answered {
 		a := ev
 		a.Type = callctl.EventAnswered
 		e.svc.Observe(a)
@@ -305,7 +307,7 @@ func TestExceptions(t *testing.T) {
 		wantShort bool
 	}{
 		{name: "plain missed call", call: call{caller: external(jane), ring: long}},
-		{name: "busy", call: call{caller: external(jane), ring: long, disp: callctl.Busy}},
+		{name: "busy", call: call{caller: external(jane), ring: long, disp: cdr.Busy}},
 		{name: "internal", call: call{caller: callctl.Party{Raw: "123", Internal: true}, ring: long}, want: missed.Internal},
 		{name: "internal switched off", tweak: func(c *configs.Config) { c.Missed.Exceptions.Internal = false },
 			call: call{caller: callctl.Party{Raw: "123", Internal: true}, ring: long}},
@@ -328,14 +330,14 @@ func TestExceptions(t *testing.T) {
 		{name: "named contact", tweak: func(c *configs.Config) { c.Missed.Exceptions.UnknownContact = true },
 			named: true, call: call{caller: external(jane), ring: long}},
 		{name: "rule skip_notify", call: call{caller: external(jane), ring: long, skip: true}, want: missed.SkippedByRule},
-		{name: "answered elsewhere", call: call{caller: external(jane), ring: long, disp: callctl.Elsewhere}, noEntry: true},
-		{name: "rejected", call: call{caller: external(jane), ring: long, disp: callctl.Rejected}, noEntry: true},
+		{name: "answered elsewhere", call: call{caller: external(jane), ring: long, disp: cdr.Elsewhere}, noEntry: true},
+		{name: "rejected", call: call{caller: external(jane), ring: long, disp: cdr.Rejected}, noEntry: true},
 		{name: "outbound not answered", call: call{dir: callctl.Outbound, caller: external(jane), ring: long}, noEntry: true},
-		{name: "answered", call: call{caller: external(jane), ring: long, disp: callctl.Answered, talk: time.Second}, noEntry: true},
+		{name: "answered", call: call{caller: external(jane), ring: long, disp: cdr.Answered, talk: time.Second}, noEntry: true},
 		{name: "short call", tweak: func(c *configs.Config) { c.Missed.NotifyShort = true },
-			call: call{caller: external(jane), ring: 0, disp: callctl.Answered, talk: 4 * time.Second}, wantShort: true},
+			call: call{caller: external(jane), ring: 0, disp: cdr.Answered, talk: 4 * time.Second}, wantShort: true},
 		{name: "long enough call", tweak: func(c *configs.Config) { c.Missed.NotifyShort = true },
-			call: call{caller: external(jane), ring: long, disp: callctl.Answered, talk: 5 * time.Second}, noEntry: true},
+			call: call{caller: external(jane), ring: long, disp: cdr.Answered, talk: 5 * time.Second}, noEntry: true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -513,16 +515,16 @@ func TestAutoResolve(t *testing.T) {
 		later       call
 		resolved    bool
 	}{
-		{name: "call-back to the number", later: call{dir: callctl.Outbound, caller: external(jane), disp: callctl.Answered, talk: time.Minute}, resolved: true},
-		{name: "caller reached on a new call", later: call{caller: external(jane), disp: callctl.Answered, talk: time.Minute}, resolved: true},
+		{name: "call-back to the number", later: call{dir: callctl.Outbound, caller: external(jane), disp: cdr.Answered, talk: time.Minute}, resolved: true},
+		{name: "caller reached on a new call", later: call{caller: external(jane), disp: cdr.Answered, talk: time.Minute}, resolved: true},
 		{name: "same contact, other number", withContact: true,
-			later: call{dir: callctl.Outbound, caller: external("+4915100000"), disp: callctl.Answered, talk: time.Minute}, resolved: true},
+			later: call{dir: callctl.Outbound, caller: external("+4915100000"), disp: cdr.Answered, talk: time.Minute}, resolved: true},
 		{name: "call-back not answered", later: call{dir: callctl.Outbound, caller: external(jane), ring: long}},
-		{name: "other number", later: call{dir: callctl.Outbound, caller: external("+4989000111"), disp: callctl.Answered, talk: time.Minute}},
+		{name: "other number", later: call{dir: callctl.Outbound, caller: external("+4989000111"), disp: cdr.Answered, talk: time.Minute}},
 		{name: "with notify_short, a real talk", notifyShort: true,
-			later: call{caller: external(jane), disp: callctl.Answered, talk: time.Minute}, resolved: true},
+			later: call{caller: external(jane), disp: cdr.Answered, talk: time.Minute}, resolved: true},
 		{name: "with notify_short, a short call", notifyShort: true,
-			later: call{caller: external(jane), disp: callctl.Answered, talk: time.Second}},
+			later: call{caller: external(jane), disp: cdr.Answered, talk: time.Second}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

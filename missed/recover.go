@@ -1,6 +1,8 @@
 package missed
 
 import (
+	"github.com/switchboard-sip/switchboard/cdr"
+
 	"context"
 	"fmt"
 	"strings"
@@ -58,7 +60,7 @@ func (s *Service) recoverLost(ctx context.Context, node string, started time.Tim
 // recordedCaller rebuilds the caller of a record whose call is no longer in
 // memory. The record keeps no flags: a caller without an E.164 number was
 // an internal extension when the raw form is digits, else anonymous.
-func recordedCaller(r callctl.Record) callctl.Party {
+func recordedCaller(r cdr.Record) callctl.Party {
 	p := callctl.Party{E164: r.Caller, Raw: r.CallerRaw, Name: r.CallerName}
 	if p.E164 != "" {
 		return p

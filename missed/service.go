@@ -1,6 +1,8 @@
 package missed
 
 import (
+	"github.com/switchboard-sip/switchboard/cdr"
+
 	"context"
 	"errors"
 	"fmt"
@@ -282,9 +284,9 @@ func (s *Service) handle(ctx context.Context, e callctl.Event) error {
 		switch {
 		case IsMissed(r):
 			return s.create(ctx, cfg, e, KindMissed)
-		case r.Disposition == callctl.Answered && r.Direction == callctl.Inbound && m.NotifyShort && IsShort(r, m.ShortCall.D()):
+		case r.Disposition == cdr.Answered && r.Direction == callctl.Inbound && m.NotifyShort && IsShort(r, m.ShortCall.D()):
 			return s.create(ctx, cfg, e, KindShort)
-		case r.Disposition == callctl.Answered && m.AutoResolve && m.NotifyShort:
+		case r.Disposition == cdr.Answered && m.AutoResolve && m.NotifyShort:
 			return s.resolve(ctx, r)
 		}
 	}
@@ -294,13 +296,13 @@ func (s *Service) handle(ctx context.Context, e callctl.Event) error {
 // IsMissed tells whether a record is a missed call (SPEC §3): inbound and
 // no_answer or busy. Whether the caller is external is an exception of its
 // own (internal), so that the board still shows internal misses.
-func IsMissed(r callctl.Record) bool {
-	return r.Direction == callctl.Inbound && (r.Disposition == callctl.NoAnswer || r.Disposition == callctl.Busy)
+func IsMissed(r cdr.Record) bool {
+	return r.Direction == callctl.Inbound && (r.Disposition == cdr.NoAnswer || r.Disposition == cdr.Busy)
 }
 
 // IsShort tells whether an answered call talked less than limit (SPEC §3).
-func IsShort(r callctl.Record, limit time.Duration) bool {
-	return r.Disposition == callctl.Answered && r.AnsweredAt != nil && r.EndedAt != nil &&
+func IsShort(r cdr.Record, limit time.Duration) bool {
+	return r.Disposition == cdr.Answered && r.AnsweredAt != nil && r.EndedAt != nil &&
 		time.Duration(r.TalkMS)*time.Millisecond < limit
 }
 
@@ -335,7 +337,7 @@ func hotlineOf(cfg *configs.Config, name string) (*configs.Hotline, *time.Locati
 // contactOf reads the caller's contact: by the call's link, else by number.
 // A contact created by this very call may still sit in the contact cache's
 // write-behind queue, so a missing linked contact is waited for a moment.
-func (s *Service) contactOf(ctx context.Context, r callctl.Record, p callctl.Party) *contacts.Contact {
+func (s *Service) contactOf(ctx context.Context, r cdr.Record, p callctl.Party) *contacts.Contact {
 	if s.contacts == nil {
 		return nil
 	}
@@ -468,7 +470,7 @@ func (s *Service) create(ctx context.Context, cfg *configs.Config, e callctl.Eve
 	return nil
 }
 
-func withMissed(r callctl.Record, id string) callctl.Record {
+func withMissed(r cdr.Record, id string) cdr.Record {
 	r.MissedID = id
 	return r
 }
@@ -476,7 +478,7 @@ func withMissed(r callctl.Record, id string) callctl.Record {
 // callException is the first exception that the call itself carries, in
 // the order of SPEC §4; repeats and absence depend on other entries and are
 // checked in the transaction.
-func callException(m configs.Missed, kind Kind, p callctl.Party, r callctl.Record, c *contacts.Contact) Exception {
+func callException(m configs.Missed, kind Kind, p callctl.Party, r cdr.Record, c *contacts.Contact) Exception {
 	x := m.Exceptions
 	switch {
 	case x.Internal && p.Internal:
@@ -522,7 +524,7 @@ func cutSuffix(s, suffix string) (string, bool) {
 
 // resolve marks the open entries of the answered call's remote party
 // processed, recording the call as the resolver (SPEC §4 auto-resolve).
-func (s *Service) resolve(ctx context.Context, r callctl.Record) error {
+func (s *Service) resolve(ctx context.Context, r cdr.Record) error {
 	number := r.Caller
 	if number == "" {
 		number = r.CallerRaw

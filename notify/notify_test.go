@@ -1,6 +1,8 @@
 package notify_test
 
 import (
+	"github.com/switchboard-sip/switchboard/cdr"
+
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -190,10 +192,10 @@ func (e *env) notice(id string, hotline int) missed.Notice {
 		Entry: missed.Entry{ID: id, CallID: "cid-" + id, RecordID: "r-" + id, Kind: missed.KindMissed, ContactID: 7,
 			Caller: "+4930111222", CallerName: "Jane Doe", Hotline: e.cfg.Hotlines[hotline].Name, Status: missed.Open,
 			Count: 1, CreatedAt: ended, Day: "2030-03-04"},
-		Record: callctl.Record{ID: "r-" + id, CallID: "cid-" + id, Direction: callctl.Inbound, Caller: "+4930111222",
+		Record: cdr.Record{ID: "r-" + id, CallID: "cid-" + id, Direction: callctl.Inbound, Caller: "+4930111222",
 			CallerRaw: "030111222", CallerName: "Jane", Called: "+49301234560", Hotline: e.cfg.Hotlines[hotline].Name,
 			ContactID: 7, StartedAt: started, RingingAt: &ringing, EndedAt: &ended, RingMS: 8000, SIPStatus: 487,
-			Disposition: callctl.NoAnswer, MissedID: id},
+			Disposition: cdr.NoAnswer, MissedID: id},
 		Contact: &contacts.Contact{ID: 7, Name: "Jane <b>Doe</b>", Company: "Doe & Co", Email: "jane@example.com",
 			Tags: []string{"vip"}, Numbers: []contacts.Phone{{E164: "+4930111222", Raw: "030 111222"}}},
 		Hotline: &e.cfg.Hotlines[hotline],

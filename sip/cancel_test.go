@@ -1,14 +1,14 @@
 package sip
 
 import (
+	"github.com/switchboard-sip/switchboard/cdr"
+
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
-
-	"github.com/switchboard-sip/switchboard/callctl"
 )
 
 // pbxAnswersOnCancel plays a callee who picks up just as the caller
@@ -79,7 +79,7 @@ func TestAnswerCrossingCancel(t *testing.T) {
 	if !strings.Contains(string(ok.b), "Record-Route:") {
 		t.Error("the relayed 200 lacks Record-Route: the caller could not reach the callee to hang up")
 	}
-	h.waitRecord(t, "cross-1", callctl.NoAnswer)
+	h.waitRecord(t, "cross-1", cdr.NoAnswer)
 }
 
 func itoaLen(s string) string { return strconv.Itoa(len(s)) }

@@ -1,14 +1,14 @@
 package sip
 
 import (
+	"github.com/switchboard-sip/switchboard/cdr"
+
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
-
-	"github.com/switchboard-sip/switchboard/callctl"
 )
 
 // fastDialog sets up a call from the trunk through a fast-path proxy
@@ -114,7 +114,7 @@ func TestFastPathBye(t *testing.T) {
 	if v := viaLines(res); len(v) != 1 || !strings.HasPrefix(v[0], "SIP/2.0/UDP 127.0.0.99:5099;branch=z9hG4bK-"+id+"BYE") {
 		t.Errorf("Vias of the relayed 200: %q, want the caller's only", v)
 	}
-	h.waitRecord(t, id, callctl.Answered)
+	h.waitRecord(t, id, cdr.Answered)
 }
 
 // TestFastPathFallback: a BYE the index cannot take (a folded header line,
@@ -141,7 +141,7 @@ func TestFastPathFallback(t *testing.T) {
 	if v := viaLines(res); len(v) != 1 {
 		t.Errorf("Vias of the relayed 200: %q, want the caller's only", v)
 	}
-	h.waitRecord(t, id, callctl.Answered)
+	h.waitRecord(t, id, cdr.Answered)
 }
 
 // TestFastTokenMatchesRouteToken: the fast path checks the same signature

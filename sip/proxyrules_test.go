@@ -6,6 +6,8 @@ package sip
 
 import (
 	"bufio"
+	"github.com/switchboard-sip/switchboard/cdr"
+
 	"context"
 	"io"
 	"net"
@@ -482,7 +484,7 @@ func TestCancelAfterRestart(t *testing.T) {
 		t.Fatal("the caller's ACK for 487 did not reach the PBX")
 	}
 	checkNon2xxAck(t, a.b, branch)
-	h.waitRecord(t, id, callctl.NoAnswer)
+	h.waitRecord(t, id, cdr.NoAnswer)
 }
 
 // checkNon2xxAck: an ACK for a non-2xx final carries one Via, the top Via
@@ -547,7 +549,7 @@ func TestTimerC(t *testing.T) {
 	}); !ok {
 		t.Error("the caller got no final response")
 	}
-	h.waitRecord(t, id, callctl.NoAnswer)
+	h.waitRecord(t, id, cdr.NoAnswer)
 }
 
 // TestInviteTimeout: a PBX that never answers costs the caller
@@ -566,7 +568,7 @@ func TestInviteTimeout(t *testing.T) {
 		t.Errorf("answered %d, want 408", c)
 	}
 	t.Logf("final response after %s", time.Since(begin).Round(time.Millisecond))
-	h.waitRecord(t, id, callctl.Failed)
+	h.waitRecord(t, id, cdr.Failed)
 }
 
 // fallbackStage gives every call a fallback target, as a hotline with

@@ -7,6 +7,8 @@ package sip
 // without it, and fails without it when CI is set.
 
 import (
+	"github.com/switchboard-sip/switchboard/cdr"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -54,30 +56,30 @@ func tortureCorpus(t testing.TB, sub string) string {
 // memSink keeps call records in memory.
 type memSink struct {
 	mu   sync.Mutex
-	recs map[string]callctl.Record
+	recs map[string]cdr.Record
 	n    int
 }
 
-func (s *memSink) Save(r callctl.Record) {
+func (s *memSink) Save(r cdr.Record) {
 	s.mu.Lock()
 	if s.recs == nil {
-		s.recs = map[string]callctl.Record{}
+		s.recs = map[string]cdr.Record{}
 	}
 	s.recs[r.CallID] = r
 	s.n++
 	s.mu.Unlock()
 }
 
-func (s *memSink) ByCallID(_ context.Context, id string) (callctl.Record, error) {
+func (s *memSink) ByCallID(_ context.Context, id string) (cdr.Record, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r, ok := s.recs[id]; ok {
 		return r, nil
 	}
-	return callctl.Record{}, errors.New("no record")
+	return cdr.Record{}, errors.New("no record")
 }
 
-func (s *memSink) get(id string) (callctl.Record, bool) {
+func (s *memSink) get(id string) (cdr.Record, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, ok := s.recs[id]
@@ -309,7 +311,7 @@ type gateSink struct {
 	closed atomic.Bool
 }
 
-func (g *gateSink) Save(r callctl.Record) {
+func (g *gateSink) Save(r cdr.Record) {
 	if !g.closed.Load() {
 		g.RecordSink.Save(r)
 	}
@@ -496,7 +498,7 @@ func (h *proxyHarness) call(t testing.TB, id string) error {
 }
 
 // waitRecord waits until the call's record has the disposition.
-func (h *proxyHarness) waitRecord(t testing.TB, id string, want callctl.Disposition) {
+func (h *proxyHarness) waitRecord(t testing.TB, id string, want cdr.Disposition) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -758,7 +760,7 @@ func TestRFC4475Torture(t *testing.T) {
 		if err := h.call(t, id); err != nil {
 			t.Fatalf("normal call after the torture: %v", err)
 		}
-		h.waitRecord(t, id, callctl.Answered)
+		h.waitRecord(t, id, cdr.Answered)
 	}
 }
 

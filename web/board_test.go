@@ -1,6 +1,8 @@
 package web
 
 import (
+	"github.com/switchboard-sip/switchboard/cdr"
+
 	"context"
 	"io"
 	"net/http"
@@ -96,10 +98,10 @@ func (f fakeContacts) FindByNumber(_ context.Context, e164 string) (contacts.Con
 	return contacts.Contact{}, contacts.ErrNotFound
 }
 
-type fakeCalls []callctl.Record
+type fakeCalls []cdr.Record
 
-func (f fakeCalls) List(_ context.Context, q callstore.Query) ([]callctl.Record, string, error) {
-	var out []callctl.Record
+func (f fakeCalls) List(_ context.Context, q callstore.Query) ([]cdr.Record, string, error) {
+	var out []cdr.Record
 	for _, r := range f {
 		if q.ContactID == 0 || r.ContactID == q.ContactID {
 			out = append(out, r)
@@ -108,8 +110,8 @@ func (f fakeCalls) List(_ context.Context, q callstore.Query) ([]callctl.Record,
 	return out[:min(len(out), q.Limit)], "", nil
 }
 
-func (f fakeCalls) Get(context.Context, string) (callctl.Record, error) {
-	return callctl.Record{}, nil
+func (f fakeCalls) Get(context.Context, string) (cdr.Record, error) {
+	return cdr.Record{}, nil
 }
 
 func TestContactEnricher(t *testing.T) {
@@ -118,23 +120,23 @@ func TestContactEnricher(t *testing.T) {
 	store := fakeContacts{7: {ID: 7, Name: "Jane Doe", Company: "Doe Ltd",
 		Numbers: []contacts.Phone{{E164: "+4930111222"}},
 		History: contacts.History{CallsCount: 3, LastCallAt: &now, OpenMissed: 1}}}
-	current := callctl.Record{ID: "r3", CallID: "c3", ContactID: 7, Direction: callctl.Inbound, Caller: "+4930111222", StartedAt: now}
-	older := callctl.Record{ID: "r2", CallID: "c2", ContactID: 7, StartedAt: last}
+	current := cdr.Record{ID: "r3", CallID: "c3", ContactID: 7, Direction: callctl.Inbound, Caller: "+4930111222", StartedAt: now}
+	older := cdr.Record{ID: "r2", CallID: "c2", ContactID: 7, StartedAt: last}
 	tests := []struct {
 		name      string
 		calls     CallReader
-		rec       callctl.Record
+		rec       cdr.Record
 		call      *callctl.Call
 		wantNil   bool
 		wantCount int64
 		wantLast  string
 	}{
 		{"this call already written", fakeCalls{current, older}, current, nil, false, 2, "2026-03-01T10:00:00.000Z"},
-		{"this call not yet written", fakeCalls{older}, callctl.Record{ID: "r4", ContactID: 7}, nil, false, 3, "2026-03-01T10:00:00.000Z"},
-		{"found by number", fakeCalls{older}, callctl.Record{ID: "r5", Caller: "+4930111222"}, nil, false, 3, "2026-03-01T10:00:00.000Z"},
-		{"outbound: the callee", fakeCalls{older}, callctl.Record{ID: "r6", Direction: callctl.Outbound, Called: "+4930111222", Caller: "201"}, nil, false, 3, "2026-03-01T10:00:00.000Z"},
-		{"unknown number", fakeCalls{}, callctl.Record{ID: "r7", Caller: "+4930999"}, nil, true, 0, ""},
-		{"anonymous", fakeCalls{}, callctl.Record{ID: "r8", Caller: "+4930111222"},
+		{"this call not yet written", fakeCalls{older}, cdr.Record{ID: "r4", ContactID: 7}, nil, false, 3, "2026-03-01T10:00:00.000Z"},
+		{"found by number", fakeCalls{older}, cdr.Record{ID: "r5", Caller: "+4930111222"}, nil, false, 3, "2026-03-01T10:00:00.000Z"},
+		{"outbound: the callee", fakeCalls{older}, cdr.Record{ID: "r6", Direction: callctl.Outbound, Called: "+4930111222", Caller: "201"}, nil, false, 3, "2026-03-01T10:00:00.000Z"},
+		{"unknown number", fakeCalls{}, cdr.Record{ID: "r7", Caller: "+4930999"}, nil, true, 0, ""},
+		{"anonymous", fakeCalls{}, cdr.Record{ID: "r8", Caller: "+4930111222"},
 			&callctl.Call{Direction: callctl.Inbound, Caller: callctl.Party{Anonymous: true}}, true, 0, ""},
 		{"no call store", nil, current, nil, false, 3, "2026-03-02T10:00:00.000Z"},
 	}

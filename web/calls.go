@@ -1,6 +1,8 @@
 package web
 
 import (
+	"github.com/switchboard-sip/switchboard/cdr"
+
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,7 +12,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/switchboard-sip/switchboard/callctl"
 	"github.com/switchboard-sip/switchboard/storage"
 	"github.com/switchboard-sip/switchboard/storage/callstore"
 )
@@ -58,7 +59,7 @@ type Call struct {
 // NewCall is the JSON form of r with times in loc (UTC when nil). Event
 // streams and the command line use it so that a record looks the same
 // everywhere.
-func NewCall(r callctl.Record, loc *time.Location) Call {
+func NewCall(r cdr.Record, loc *time.Location) Call {
 	if loc == nil {
 		loc = time.UTC
 	}
@@ -115,9 +116,9 @@ const (
 )
 
 var dispositions = map[string]bool{
-	string(callctl.Answered): true, string(callctl.NoAnswer): true, string(callctl.Busy): true,
-	string(callctl.Rejected): true, string(callctl.Blocked): true, string(callctl.Closed): true,
-	string(callctl.Failed): true, string(callctl.Elsewhere): true,
+	string(cdr.Answered): true, string(cdr.NoAnswer): true, string(cdr.Busy): true,
+	string(cdr.Rejected): true, string(cdr.Blocked): true, string(cdr.Closed): true,
+	string(cdr.Failed): true, string(cdr.Elsewhere): true,
 }
 
 // paramError is a bad query parameter; its message names the parameter.

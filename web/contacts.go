@@ -1,6 +1,8 @@
 package web
 
 import (
+	"github.com/switchboard-sip/switchboard/cdr"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -96,16 +98,16 @@ func NewTrace(t contacts.Trace, loc *time.Location) TraceResponse {
 
 // RecordOf turns a trace entry back into a call record, so that traces and
 // /api/calls share one JSON form.
-func RecordOf(e contacts.CallEntry) callctl.Record {
-	return callctl.Record{
+func RecordOf(e contacts.CallEntry) cdr.Record {
+	return cdr.Record{
 		ID: e.ID, CallID: e.CallID, Direction: callctl.Direction(e.Direction), Caller: e.Caller,
 		CallerRaw: e.CallerRaw, CallerName: e.CallerName, Called: e.Called, CalledRaw: e.CalledRaw,
 		Hotline: e.Hotline, ContactID: e.ContactID, Node: e.Node, StartedAt: e.StartedAt,
 		RingingAt: e.RingingAt, AnsweredAt: e.AnsweredAt, EndedAt: e.EndedAt, RingMS: e.RingMS,
-		TalkMS: e.TalkMS, SIPStatus: e.SIPStatus, Disposition: callctl.Disposition(e.Disposition),
+		TalkMS: e.TalkMS, SIPStatus: e.SIPStatus, Disposition: cdr.Disposition(e.Disposition),
 		MissedID: e.MissedID, Recording: e.Recording, Campaign: e.Campaign,
 		AnsweredBy: e.AnsweredBy, EndReason: e.EndReason,
-		WrapUp: callctl.WrapUp{Reason: e.Reason, Satisfaction: e.Satisfaction, Notes: e.Notes, At: e.WrappedUpAt},
+		WrapUp: cdr.WrapUp{Reason: e.Reason, Satisfaction: e.Satisfaction, Notes: e.Notes, At: e.WrappedUpAt},
 	}
 }
 

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"github.com/switchboard-sip/switchboard/cdr"
+
 	"context"
 	"encoding/json"
 	"io"
@@ -102,8 +104,8 @@ func TestContactEndpoints(t *testing.T) {
 		t.Errorf("the call path does not see the new contact: %+v", in)
 	}
 	start := time.Now().Add(-time.Hour).UTC().Truncate(time.Millisecond)
-	calls.Save(callctl.Record{ID: "r1", Direction: callctl.Inbound, Caller: "+49301234567", Called: "+4930999", ContactID: id,
-		StartedAt: start, Disposition: callctl.NoAnswer, SIPStatus: 487, RingMS: 9000})
+	calls.Save(cdr.Record{ID: "r1", Direction: callctl.Inbound, Caller: "+49301234567", Called: "+4930999", ContactID: id,
+		StartedAt: start, Disposition: cdr.NoAnswer, SIPStatus: 487, RingMS: 9000})
 	if err := calls.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}

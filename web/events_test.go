@@ -1,6 +1,8 @@
 package web
 
 import (
+	"github.com/switchboard-sip/switchboard/cdr"
+
 	"bufio"
 	"context"
 	"encoding/json"
@@ -281,9 +283,9 @@ func TestEventsObserveNeverBlocks(t *testing.T) {
 
 type nopSink struct{}
 
-func (nopSink) Save(callctl.Record) {}
-func (nopSink) ByCallID(context.Context, string) (callctl.Record, error) {
-	return callctl.Record{}, fmt.Errorf("none")
+func (nopSink) Save(cdr.Record) {}
+func (nopSink) ByCallID(context.Context, string) (cdr.Record, error) {
+	return cdr.Record{}, fmt.Errorf("none")
 }
 
 func TestEventsCallEnrichment(t *testing.T) {

@@ -1,6 +1,8 @@
 package web_test
 
 import (
+	"github.com/switchboard-sip/switchboard/cdr"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -59,9 +61,9 @@ sip:
 	for i, c := range callers {
 		ring := at.Add(time.Duration(i) * time.Minute)
 		end := ring.Add(5 * time.Second)
-		r := callctl.Record{ID: fmt.Sprintf("r%d", i), CallID: fmt.Sprintf("c%d", i), Direction: callctl.Inbound,
+		r := cdr.Record{ID: fmt.Sprintf("r%d", i), CallID: fmt.Sprintf("c%d", i), Direction: callctl.Inbound,
 			Caller: c, CallerRaw: c, StartedAt: ring, RingingAt: &ring, EndedAt: &end, RingMS: 5000,
-			SIPStatus: 487, Disposition: callctl.NoAnswer}
+			SIPStatus: 487, Disposition: cdr.NoAnswer}
 		calls.Save(r)
 		svc.Observe(callctl.Event{Type: callctl.EventEnded, Record: r, Call: &callctl.Call{Caller: callctl.Party{E164: c, Raw: c}}})
 	}

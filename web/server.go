@@ -5,6 +5,8 @@
 package web
 
 import (
+	"github.com/switchboard-sip/switchboard/cdr"
+
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -17,15 +19,14 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/switchboard-sip/switchboard/callctl"
 	"github.com/switchboard-sip/switchboard/storage/callstore"
 )
 
 // CallReader is what the call endpoints need from the call record store;
 // *callstore.Store implements it.
 type CallReader interface {
-	List(ctx context.Context, q callstore.Query) ([]callctl.Record, string, error)
-	Get(ctx context.Context, id string) (callctl.Record, error)
+	List(ctx context.Context, q callstore.Query) ([]cdr.Record, string, error)
+	Get(ctx context.Context, id string) (cdr.Record, error)
 }
 
 // Options configure a Server. All fields are optional: without Calls the call

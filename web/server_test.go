@@ -1,6 +1,8 @@
 package web
 
 import (
+	"github.com/switchboard-sip/switchboard/cdr"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -43,15 +45,15 @@ func newCallStore(t *testing.T, n int) *callstore.Store {
 	})
 	for i := range n {
 		ring := t0.Add(time.Duration(i)*time.Minute + 500*time.Millisecond)
-		r := callctl.Record{
+		r := cdr.Record{
 			ID: fmt.Sprintf("call%03d", i), CallID: fmt.Sprintf("sip%03d@pbx", i),
 			Direction: callctl.Inbound, Caller: "+4915112345678", CallerRaw: "015112345678",
 			CallerName: "Jane", Called: "+49301234560", CalledRaw: "0301234560",
 			Hotline: "acme", Node: "sb-1", StartedAt: t0.Add(time.Duration(i) * time.Minute),
-			RingingAt: &ring, RingMS: 1500, SIPStatus: 200, Disposition: callctl.Answered,
+			RingingAt: &ring, RingMS: 1500, SIPStatus: 200, Disposition: cdr.Answered,
 		}
 		if i%3 == 0 {
-			r.Disposition, r.SIPStatus, r.Caller = callctl.NoAnswer, 487, "+4930999"
+			r.Disposition, r.SIPStatus, r.Caller = cdr.NoAnswer, 487, "+4930999"
 		}
 		if i == 1 {
 			r.ContactID = 7
@@ -314,12 +316,12 @@ func TestCallsAPI(t *testing.T) {
 // failingReader is a CallReader whose database is gone.
 type failingReader struct{}
 
-func (failingReader) List(context.Context, callstore.Query) ([]callctl.Record, string, error) {
+func (failingReader) List(context.Context, callstore.Query) ([]cdr.Record, string, error) {
 	return nil, "", errors.New("storage: calls: list: disk I/O error at /var/lib/secret.db")
 }
 
-func (failingReader) Get(context.Context, string) (callctl.Record, error) {
-	return callctl.Record{}, errors.New("storage: calls: get: disk I/O error")
+func (failingReader) Get(context.Context, string) (cdr.Record, error) {
+	return cdr.Record{}, errors.New("storage: calls: get: disk I/O error")
 }
 
 func TestStoreFailureIs500WithoutDetails(t *testing.T) {

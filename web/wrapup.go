@@ -1,6 +1,8 @@
 package web
 
 import (
+	"github.com/switchboard-sip/switchboard/cdr"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -12,7 +14,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/switchboard-sip/switchboard/callctl"
 	"github.com/switchboard-sip/switchboard/storage"
 )
 
@@ -31,8 +32,8 @@ const (
 // WrapUpStore is what PATCH /api/calls/{id} needs from the call store;
 // *callstore.Store implements it.
 type WrapUpStore interface {
-	Get(ctx context.Context, id string) (callctl.Record, error)
-	SetWrapUp(ctx context.Context, id string, w callctl.WrapUp) (callctl.Record, error)
+	Get(ctx context.Context, id string) (cdr.Record, error)
+	SetWrapUp(ctx context.Context, id string, w cdr.WrapUp) (cdr.Record, error)
 }
 
 // WrapUpOptions configure the wrap-up endpoint.
@@ -94,7 +95,7 @@ var callKeys = func() map[string]bool {
 
 // readWrapUp reads a PATCH body over the current wrap-up: absent keys stay,
 // null clears.
-func readWrapUp(w http.ResponseWriter, r *http.Request, cur callctl.WrapUp) (callctl.WrapUp, error) {
+func readWrapUp(w http.ResponseWriter, r *http.Request, cur cdr.WrapUp) (cdr.WrapUp, error) {
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWrapBody))
 	if err != nil {
 		return cur, &paramError{"body", describeBodyError(err)}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/switchboard-sip/switchboard/cdr"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,7 +17,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/switchboard-sip/switchboard/callctl"
 	"github.com/switchboard-sip/switchboard/configs"
 	"github.com/switchboard-sip/switchboard/missed"
 	"github.com/switchboard-sip/switchboard/storage"
@@ -169,8 +170,8 @@ func openCallStore(ctx context.Context, driver, dsn string) (*callstore.Store, *
 }
 
 // listCalls pages through the store until limit records are read.
-func listCalls(ctx context.Context, store *callstore.Store, q callstore.Query, limit int) ([]callctl.Record, error) {
-	var out []callctl.Record
+func listCalls(ctx context.Context, store *callstore.Store, q callstore.Query, limit int) ([]cdr.Record, error) {
+	var out []cdr.Record
 	for len(out) < limit {
 		q.Limit = limit - len(out)
 		items, next, err := store.List(ctx, q)
@@ -189,7 +190,7 @@ func listCalls(ctx context.Context, store *callstore.Store, q callstore.Query, l
 // writeCallTable prints records; with entries (--missed) each row also
 // shows its missed-call entry: status, repeat count and the exception that
 // kept it from being notified.
-func writeCallTable(w io.Writer, records []callctl.Record, entries map[string]missed.Entry, loc *time.Location) error {
+func writeCallTable(w io.Writer, records []cdr.Record, entries map[string]missed.Entry, loc *time.Location) error {
 	if len(records) == 0 {
 		_, err := fmt.Fprintln(w, "no calls")
 		return err

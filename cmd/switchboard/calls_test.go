@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/switchboard-sip/switchboard/cdr"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -33,18 +35,18 @@ func callsFixture(t *testing.T) string {
 		t.Fatal(err)
 	}
 	now := time.Now().UTC()
-	mk := func(id string, ago time.Duration, dir callctl.Direction, disp callctl.Disposition, status int, ring, talk int64) callctl.Record {
-		return callctl.Record{
+	mk := func(id string, ago time.Duration, dir callctl.Direction, disp cdr.Disposition, status int, ring, talk int64) cdr.Record {
+		return cdr.Record{
 			ID: id, CallID: id + "@pbx", Direction: dir, Caller: "+4915112345678", CallerRaw: "015112345678",
 			Called: "+49301234560", CalledRaw: "0301234560", Hotline: "acme", StartedAt: now.Add(-ago),
 			Disposition: disp, SIPStatus: status, RingMS: ring, TalkMS: talk, Node: "sb-1",
 		}
 	}
-	for _, r := range []callctl.Record{
-		mk("c1", 50*time.Minute, callctl.Inbound, callctl.Answered, 200, 3200, 61000),
-		mk("c2", 40*time.Minute, callctl.Inbound, callctl.NoAnswer, 487, 12000, 0),
-		mk("c3", 20*time.Minute, callctl.Outbound, callctl.Busy, 486, 1000, 0),
-		mk("c4", 5*time.Minute, callctl.Inbound, callctl.Busy, 486, 800, 0),
+	for _, r := range []cdr.Record{
+		mk("c1", 50*time.Minute, callctl.Inbound, cdr.Answered, 200, 3200, 61000),
+		mk("c2", 40*time.Minute, callctl.Inbound, cdr.NoAnswer, 487, 12000, 0),
+		mk("c3", 20*time.Minute, callctl.Outbound, cdr.Busy, 486, 1000, 0),
+		mk("c4", 5*time.Minute, callctl.Inbound, cdr.Busy, 486, 800, 0),
 	} {
 		store.Save(r)
 	}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/switchboard-sip/switchboard/cdr"
+
 	"bytes"
 	"context"
 	"encoding/csv"
@@ -132,11 +134,11 @@ func TestContactsCLI(t *testing.T) {
 	}
 	// Two years ago at 10:30 UTC: outside the default window, inside 48 months.
 	old := time.Now().UTC().AddDate(-2, 0, 0).Truncate(24 * time.Hour).Add(10*time.Hour + 30*time.Minute)
-	for _, r := range []callctl.Record{
+	for _, r := range []cdr.Record{
 		{ID: "t1", Direction: callctl.Inbound, Caller: "+49301234567", CallerName: "=HYPERLINK(1)", Called: "+4930999", Hotline: "acme", ContactID: jane.ID,
-			StartedAt: time.Now().Add(-48 * time.Hour), Disposition: callctl.NoAnswer, SIPStatus: 487, RingMS: 15500, Node: "sb-1"},
+			StartedAt: time.Now().Add(-48 * time.Hour), Disposition: cdr.NoAnswer, SIPStatus: 487, RingMS: 15500, Node: "sb-1"},
 		{ID: "t2", Direction: callctl.Outbound, Caller: "101", Called: "+4915112345678", ContactID: jane.ID,
-			StartedAt: time.Now().Add(-24 * time.Hour), Disposition: callctl.Answered, SIPStatus: 200, TalkMS: 61000, Recording: "rec-7"},
+			StartedAt: time.Now().Add(-24 * time.Hour), Disposition: cdr.Answered, SIPStatus: 200, TalkMS: 61000, Recording: "rec-7"},
 		{ID: "old", Direction: callctl.Inbound, Caller: "+49301234567", ContactID: jane.ID, StartedAt: old},
 	} {
 		calls.Save(r)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/switchboard-sip/switchboard/cdr"
+
 	"bytes"
 	"context"
 	"encoding/csv"
@@ -36,12 +38,12 @@ func TestStatsCLI(t *testing.T) {
 	}
 	calls, _ := callstore.New(ctx, db, nil)
 	now := time.Now().UTC().Add(-time.Hour)
-	for i, d := range []callctl.Disposition{callctl.Answered, callctl.Answered, callctl.NoAnswer, callctl.Busy, callctl.Blocked} {
-		calls.Save(callctl.Record{ID: fmt.Sprint("c", i), Direction: callctl.Inbound, Caller: "+49301234567", ContactID: jane.ID,
+	for i, d := range []cdr.Disposition{cdr.Answered, cdr.Answered, cdr.NoAnswer, cdr.Busy, cdr.Blocked} {
+		calls.Save(cdr.Record{ID: fmt.Sprint("c", i), Direction: callctl.Inbound, Caller: "+49301234567", ContactID: jane.ID,
 			Hotline: "acme", Campaign: "radio", StartedAt: now.Add(time.Duration(i) * time.Minute), Disposition: d, RingMS: 1000, TalkMS: 60000})
 	}
 	// 40 days ago: outside the default 30 days.
-	calls.Save(callctl.Record{ID: "old", Direction: callctl.Inbound, Hotline: "acme", StartedAt: now.AddDate(0, 0, -40), Disposition: callctl.Answered})
+	calls.Save(cdr.Record{ID: "old", Direction: callctl.Inbound, Hotline: "acme", StartedAt: now.AddDate(0, 0, -40), Disposition: cdr.Answered})
 	if err := calls.Close(ctx); err != nil {
 		t.Fatal(err)
 	}

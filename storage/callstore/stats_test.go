@@ -1,6 +1,8 @@
 package callstore
 
 import (
+	"github.com/switchboard-sip/switchboard/cdr"
+
 	"context"
 	"fmt"
 	"strings"
@@ -19,9 +21,9 @@ func seedStats(t *testing.T, s *Store) {
 	ctx := context.Background()
 	day := time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC) // Monday 09:00 in Berlin
 	n := 0
-	add := func(at time.Time, hotline, campaign string, disp callctl.Disposition, ring, talk int64, contact int64) string {
+	add := func(at time.Time, hotline, campaign string, disp cdr.Disposition, ring, talk int64, contact int64) string {
 		n++
-		r := callctl.Record{ID: fmt.Sprintf("s%03d", n), CallID: fmt.Sprint(n), Direction: callctl.Inbound,
+		r := cdr.Record{ID: fmt.Sprintf("s%03d", n), CallID: fmt.Sprint(n), Direction: callctl.Inbound,
 			Caller: fmt.Sprintf("+4915%d", contact), Hotline: hotline, Campaign: campaign, StartedAt: at,
 			Disposition: disp, RingMS: ring, TalkMS: talk, ContactID: contact}
 		s.Save(r)
@@ -29,25 +31,25 @@ func seedStats(t *testing.T, s *Store) {
 	}
 	// acme: ring 1000..10000 ms over 10 calls, 7 answered (talk 10s..70s), 3 missed.
 	for i := range 10 {
-		disp, talk := callctl.Answered, int64(0)
+		disp, talk := cdr.Answered, int64(0)
 		if i < 7 {
 			talk = int64(i+1) * 10000
 		} else {
-			disp = []callctl.Disposition{callctl.NoAnswer, callctl.Busy, callctl.NoAnswer}[i-7]
+			disp = []cdr.Disposition{cdr.NoAnswer, cdr.Busy, cdr.NoAnswer}[i-7]
 		}
 		add(day.Add(time.Duration(i)*time.Minute), "acme", "radio", disp, int64(i+1)*1000, talk, 1+int64(i%2))
 	}
 	// shop: 4 calls the next day at 23:30 Berlin (22:30 UTC), 1 answered, 1 blocked (no ring), 2 missed.
 	next := day.Add(24*time.Hour + 14*time.Hour + 30*time.Minute)
-	add(next, "shop", "", callctl.Answered, 500, 3000, 3)
-	add(next, "shop", "", callctl.Blocked, 0, 0, 3)
-	add(next, "shop", "", callctl.NoAnswer, 4000, 0, 3)
-	add(next, "shop", "", callctl.Busy, 2000, 0, 0)
+	add(next, "shop", "", cdr.Answered, 500, 3000, 3)
+	add(next, "shop", "", cdr.Blocked, 0, 0, 3)
+	add(next, "shop", "", cdr.NoAnswer, 4000, 0, 3)
+	add(next, "shop", "", cdr.Busy, 2000, 0, 0)
 	// Not counted: outbound, and before the range.
-	s.Save(callctl.Record{ID: "out", Direction: callctl.Outbound, Hotline: "", StartedAt: day, Disposition: callctl.Answered})
-	add(day.Add(-10*24*time.Hour), "acme", "radio", callctl.Answered, 1, 1, 1)
+	s.Save(cdr.Record{ID: "out", Direction: callctl.Outbound, Hotline: "", StartedAt: day, Disposition: cdr.Answered})
+	add(day.Add(-10*24*time.Hour), "acme", "radio", cdr.Answered, 1, 1, 1)
 	flush(t, s)
-	for id, w := range map[string]callctl.WrapUp{
+	for id, w := range map[string]cdr.WrapUp{
 		"s001": {Reason: "order", Satisfaction: 5}, "s002": {Reason: "order", Satisfaction: 2},
 		"s003": {Reason: "complaint"}, "s011": {Satisfaction: 4, Notes: "x"},
 	} {

@@ -6,6 +6,8 @@
 package callstore
 
 import (
+	"github.com/switchboard-sip/switchboard/cdr"
+
 	"context"
 	"database/sql"
 	"encoding/base64"
@@ -155,7 +157,7 @@ type Query struct {
 // orders saves, so the writer can tell whether the version it wrote is still
 // the newest one.
 type pendingRecord struct {
-	rec callctl.Record
+	rec cdr.Record
 	seq uint64
 }
 
@@ -208,7 +210,7 @@ func New(ctx context.Context, db *storage.DB, log *zap.Logger) (*Store, error) {
 
 // normalize makes a record look the way it will come back from the
 // database, so a pending record and a written one are indistinguishable.
-func normalize(r callctl.Record) callctl.Record {
+func normalize(r cdr.Record) cdr.Record {
 	r.StartedAt = fromMillis(toMillis(r.StartedAt))
 	for _, p := range []**time.Time{&r.RingingAt, &r.AnsweredAt, &r.EndedAt, &r.WrapUp.At} {
 		if *p != nil {
@@ -222,7 +224,7 @@ func normalize(r callctl.Record) callctl.Record {
 // Save queues a record to be inserted or replaced (by ID). It never blocks on
 // the database: the SIP INVITE path calls it. A record without an ID is
 // dropped with a logged error, since it could never be read back.
-func (s *Store) Save(r callctl.Record) {
+func (s *Store) Save(r cdr.Record) {
 	if r.ID == "" {
 		s.log.Error("call record without id dropped", zap.String("call_id", r.CallID))
 		return
@@ -247,7 +249,7 @@ func (s *Store) Save(r callctl.Record) {
 
 // queueLocked makes r the pending version of its id and reports whether
 // the batch is full. s.mu is held.
-func (s *Store) queueLocked(r callctl.Record) bool {
+func (s *Store) queueLocked(r cdr.Record) bool {
 	s.seq++
 	if len(s.pending) == 0 {
 		s.lowest = s.seq
@@ -456,7 +458,7 @@ func (s *Store) writeBatch(ctx context.Context, batch []pendingRecord) error {
 }
 
 // Get returns one record by its id.
-func (s *Store) Get(ctx context.Context, id string) (callctl.Record, error) {
+func (s *Store) Get(ctx context.Context, id string) (cdr.Record, error) {
 	s.mu.Lock()
 	p, ok := s.pending[id]
 	s.mu.Unlock()
@@ -470,23 +472,23 @@ func (s *Store) Get(ctx context.Context, id string) (callctl.Record, error) {
 	}
 	rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT `+callColumns+` FROM calls WHERE id = ?`), id)
 	if err != nil {
-		return callctl.Record{}, fmt.Errorf("callstore: get %q: %w", id, err)
+		return cdr.Record{}, fmt.Errorf("callstore: get %q: %w", id, err)
 	}
 	recs, err := scanCalls(rows)
 	if err != nil {
-		return callctl.Record{}, fmt.Errorf("callstore: get %q: %w", id, err)
+		return cdr.Record{}, fmt.Errorf("callstore: get %q: %w", id, err)
 	}
 	if len(recs) == 0 {
-		return callctl.Record{}, fmt.Errorf("callstore: get %q: %w", id, storage.ErrNotFound)
+		return cdr.Record{}, fmt.Errorf("callstore: get %q: %w", id, storage.ErrNotFound)
 	}
 	return recs[0], nil
 }
 
 // ByCallID returns the newest record with a SIP Call-ID, so that a BYE for a
 // call set up before a restart can complete its record.
-func (s *Store) ByCallID(ctx context.Context, callID string) (callctl.Record, error) {
-	var best *callctl.Record
-	newer := func(r callctl.Record) bool {
+func (s *Store) ByCallID(ctx context.Context, callID string) (cdr.Record, error) {
+	var best *cdr.Record
+	newer := func(r cdr.Record) bool {
 		return best == nil || r.StartedAt.After(best.StartedAt) ||
 			(r.StartedAt.Equal(best.StartedAt) && r.ID > best.ID)
 	}
@@ -501,11 +503,11 @@ func (s *Store) ByCallID(ctx context.Context, callID string) (callctl.Record, er
 	rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT `+callColumns+` FROM calls
 		WHERE call_id = ? ORDER BY started_at DESC, id DESC LIMIT 1`), callID)
 	if err != nil {
-		return callctl.Record{}, fmt.Errorf("callstore: by call-id %q: %w", callID, err)
+		return cdr.Record{}, fmt.Errorf("callstore: by call-id %q: %w", callID, err)
 	}
 	recs, err := scanCalls(rows)
 	if err != nil {
-		return callctl.Record{}, fmt.Errorf("callstore: by call-id %q: %w", callID, err)
+		return cdr.Record{}, fmt.Errorf("callstore: by call-id %q: %w", callID, err)
 	}
 	if len(recs) == 1 && newer(recs[0]) {
 		// A pending version of the same id is newer than the written one.
@@ -514,7 +516,7 @@ func (s *Store) ByCallID(ctx context.Context, callID string) (callctl.Record, er
 		}
 	}
 	if best == nil {
-		return callctl.Record{}, fmt.Errorf("callstore: by call-id %q: %w", callID, storage.ErrNotFound)
+		return cdr.Record{}, fmt.Errorf("callstore: by call-id %q: %w", callID, storage.ErrNotFound)
 	}
 	return *best, nil
 }
@@ -522,7 +524,7 @@ func (s *Store) ByCallID(ctx context.Context, callID string) (callctl.Record, er
 // List returns records newest first, and the cursor of the next page (empty
 // on the last page). Pending records are merged in, so a call shows up in
 // the list as soon as it is saved.
-func (s *Store) List(ctx context.Context, q Query) ([]callctl.Record, string, error) {
+func (s *Store) List(ctx context.Context, q Query) ([]cdr.Record, string, error) {
 	if q.Limit <= 0 {
 		q.Limit = defaultLimit
 	}
@@ -537,7 +539,7 @@ func (s *Store) List(ctx context.Context, q Query) ([]callctl.Record, string, er
 	}
 
 	s.mu.Lock()
-	var fresh []callctl.Record
+	var fresh []cdr.Record
 	pendingIDs := make(map[string]bool, len(s.pending))
 	for id, p := range s.pending {
 		pendingIDs[id] = true
@@ -611,19 +613,19 @@ func (s *Store) List(ctx context.Context, q Query) ([]callctl.Record, string, er
 		next = encodeCursor(cursor{ms: toMillis(last.StartedAt), id: last.ID})
 	}
 	if items == nil {
-		items = []callctl.Record{}
+		items = []cdr.Record{}
 	}
 	return items, next, nil
 }
 
 // before orders records by (started_at, id), the key of pagination.
-func before(a, b callctl.Record) bool {
+func before(a, b cdr.Record) bool {
 	am, bm := toMillis(a.StartedAt), toMillis(b.StartedAt)
 	return am < bm || (am == bm && a.ID < b.ID)
 }
 
 // matches is the Go twin of List's SQL filter, applied to pending records.
-func (q Query) matches(r callctl.Record, after *cursor) bool {
+func (q Query) matches(r cdr.Record, after *cursor) bool {
 	if q.Disposition != "" && string(r.Disposition) != q.Disposition {
 		return false
 	}
@@ -635,7 +637,7 @@ func (q Query) matches(r callctl.Record, after *cursor) bool {
 		return false
 	}
 	if q.Missed && !(r.Direction == callctl.Inbound &&
-		(r.Disposition == callctl.NoAnswer || r.Disposition == callctl.Busy)) {
+		(r.Disposition == cdr.NoAnswer || r.Disposition == cdr.Busy)) {
 		return false
 	}
 	if q.ContactID != 0 && r.ContactID != q.ContactID {
@@ -661,12 +663,12 @@ func (s *Store) Prune(ctx context.Context, t time.Time) (int64, error) {
 	return n, nil
 }
 
-func scanCalls(rows *sql.Rows) ([]callctl.Record, error) {
+func scanCalls(rows *sql.Rows) ([]cdr.Record, error) {
 	defer rows.Close()
-	var out []callctl.Record
+	var out []cdr.Record
 	for rows.Next() {
 		var (
-			r                        callctl.Record
+			r                        cdr.Record
 			dir, disp                string
 			contact                  sql.NullInt64
 			started                  int64
@@ -681,7 +683,7 @@ func scanCalls(rows *sql.Rows) ([]callctl.Record, error) {
 			return nil, err
 		}
 		r.Direction = callctl.Direction(dir)
-		r.Disposition = callctl.Disposition(disp)
+		r.Disposition = cdr.Disposition(disp)
 		r.ContactID = contact.Int64
 		r.StartedAt = fromMillis(started)
 		r.RingingAt = timePtr(ringing)

@@ -1,6 +1,8 @@
 package callstore
 
 import (
+	"github.com/switchboard-sip/switchboard/cdr"
+
 	"context"
 	"errors"
 	"fmt"
@@ -79,12 +81,12 @@ func flush(t testing.TB, s *Store) {
 
 var base = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 
-func rec(id string, at time.Time) callctl.Record {
-	return callctl.Record{
+func rec(id string, at time.Time) cdr.Record {
+	return cdr.Record{
 		ID: id, CallID: "cid-" + id, Direction: callctl.Inbound, Trunk: "carrier",
 		Caller: "+4915112345678", CallerRaw: "015112345678", CallerName: "Jane",
 		Called: "+49301234560", CalledRaw: "0301234560", Hotline: "acme", Node: "sb-1",
-		StartedAt: at, Disposition: callctl.Answered, SIPStatus: 200,
+		StartedAt: at, Disposition: cdr.Answered, SIPStatus: 200,
 	}
 }
 
@@ -191,7 +193,7 @@ func TestCallStoreListPagination(t *testing.T) {
 
 	for _, limit := range []int{1, 2, 7, 10, 25, 100} {
 		t.Run(fmt.Sprint("limit ", limit), func(t *testing.T) {
-			var all []callctl.Record
+			var all []cdr.Record
 			cur := ""
 			for pages := 0; ; pages++ {
 				if pages > total+1 {
@@ -228,25 +230,25 @@ func TestCallStoreListPagination(t *testing.T) {
 
 func TestCallStoreListFilters(t *testing.T) {
 	s, _ := newStore(t)
-	mk := func(id string, min int, dir callctl.Direction, disp callctl.Disposition, caller, called string, contact int64) callctl.Record {
+	mk := func(id string, min int, dir callctl.Direction, disp cdr.Disposition, caller, called string, contact int64) cdr.Record {
 		r := rec(id, base.Add(time.Duration(min)*time.Minute))
 		r.Direction, r.Disposition, r.Caller, r.CallerRaw, r.Called, r.CalledRaw, r.ContactID =
 			dir, disp, caller, "raw-"+id, called, "0301234560", contact
 		return r
 	}
-	records := []callctl.Record{
-		mk("f1", 0, callctl.Inbound, callctl.Answered, "+491111", "+49301234560", 1),
-		mk("f2", 1, callctl.Inbound, callctl.NoAnswer, "+492222", "+49301234560", 2),
-		mk("f3", 2, callctl.Inbound, callctl.Busy, "+491111", "+49301234561", 1),
-		mk("f4", 3, callctl.Outbound, callctl.NoAnswer, "201", "+491111", 1),
-		mk("f5", 4, callctl.Inbound, callctl.Blocked, "+493333", "+49301234560", 0),
+	records := []cdr.Record{
+		mk("f1", 0, callctl.Inbound, cdr.Answered, "+491111", "+49301234560", 1),
+		mk("f2", 1, callctl.Inbound, cdr.NoAnswer, "+492222", "+49301234560", 2),
+		mk("f3", 2, callctl.Inbound, cdr.Busy, "+491111", "+49301234561", 1),
+		mk("f4", 3, callctl.Outbound, cdr.NoAnswer, "201", "+491111", 1),
+		mk("f5", 4, callctl.Inbound, cdr.Blocked, "+493333", "+49301234560", 0),
 	}
 	for _, r := range records {
 		s.Save(r)
 	}
 	flush(t, s)
 	// f6 stays pending: filters must treat it like a written record.
-	s.Save(mk("f6", 5, callctl.Inbound, callctl.NoAnswer, "+491111", "+49301234560", 1))
+	s.Save(mk("f6", 5, callctl.Inbound, cdr.NoAnswer, "+491111", "+49301234560", 1))
 
 	tests := []struct {
 		name string
@@ -289,7 +291,7 @@ func TestCallStoreByCallID(t *testing.T) {
 	newer := rec("c2", base.Add(time.Hour))
 	newer.CallID = old.CallID
 	other := rec("c3", base.Add(2*time.Hour))
-	for _, r := range []callctl.Record{old, newer, other} {
+	for _, r := range []cdr.Record{old, newer, other} {
 		s.Save(r)
 	}
 	flush(t, s)
@@ -344,7 +346,7 @@ func TestCallStoreSurvivesLockedDatabase(t *testing.T) {
 	release := lock(t, path)
 	end := base.Add(time.Minute)
 	r := rec("before", base)
-	r.EndedAt, r.Disposition = &end, callctl.NoAnswer
+	r.EndedAt, r.Disposition = &end, cdr.NoAnswer
 	s.Save(r)
 	for i := range 20 {
 		s.Save(rec(fmt.Sprintf("during%02d", i), base.Add(time.Duration(i+1)*time.Second)))
@@ -361,7 +363,7 @@ func TestCallStoreSurvivesLockedDatabase(t *testing.T) {
 	// Pending records are visible to every read while the disk refuses them.
 	t.Run("pending visible", func(t *testing.T) {
 		got, err := s.Get(ctx, "before")
-		if err != nil || got.Disposition != callctl.NoAnswer {
+		if err != nil || got.Disposition != cdr.NoAnswer {
 			t.Errorf("Get = %+v, %v; want the pending version", got.Disposition, err)
 		}
 		got, err = s.ByCallID(ctx, "cid-during05")

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/switchboard-sip/switchboard/callctl"
+	"github.com/switchboard-sip/switchboard/cdr"
 )
 
 // newerWrap reports whether a is a later wrap-up than b: set, and set after
 // b when b is set at all.
-func newerWrap(a, b callctl.WrapUp) bool {
+func newerWrap(a, b cdr.WrapUp) bool {
 	return a.At != nil && (b.At == nil || a.At.After(*b.At))
 }
 
@@ -20,7 +20,7 @@ func newerWrap(a, b callctl.WrapUp) bool {
 // pending (a call in progress): the pending version takes the wrap-up and
 // any later save of the call path keeps it; a written row is updated at
 // once, and the writer's upsert never overwrites a later wrap-up.
-func (s *Store) SetWrapUp(ctx context.Context, id string, w callctl.WrapUp) (callctl.Record, error) {
+func (s *Store) SetWrapUp(ctx context.Context, id string, w cdr.WrapUp) (cdr.Record, error) {
 	now := fromMillis(toMillis(time.Now()))
 	w.At = &now
 	s.mu.Lock()
@@ -40,7 +40,7 @@ func (s *Store) SetWrapUp(ctx context.Context, id string, w callctl.WrapUp) (cal
 		WHERE id = ? AND (wrapup_at IS NULL OR wrapup_at <= ?)`),
 		w.Reason, w.Satisfaction, w.Notes, toMillis(now), id, toMillis(now))
 	if err != nil {
-		return callctl.Record{}, fmt.Errorf("callstore: wrap-up %q: %w", id, err)
+		return cdr.Record{}, fmt.Errorf("callstore: wrap-up %q: %w", id, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 && !pending {
 		// Not written and not pending: no such call (Get says so).
@@ -56,15 +56,15 @@ func (s *Store) SetWrapUp(ctx context.Context, id string, w callctl.WrapUp) (cal
 // wrapUpOf reads the stored wrap-up of a record, for a pending version
 // that may not carry it (saved by the call path after the wrap-up was
 // written and left the pending set).
-func (s *Store) wrapUpOf(ctx context.Context, id string) (callctl.WrapUp, error) {
+func (s *Store) wrapUpOf(ctx context.Context, id string) (cdr.WrapUp, error) {
 	var (
-		w  callctl.WrapUp
+		w  cdr.WrapUp
 		at sql.NullInt64
 	)
 	err := s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT reason, satisfaction, notes, wrapup_at FROM calls WHERE id = ?`), id).
 		Scan(&w.Reason, &w.Satisfaction, &w.Notes, &at)
 	if err != nil {
-		return callctl.WrapUp{}, err
+		return cdr.WrapUp{}, err
 	}
 	w.At = timePtr(at)
 	return w, nil

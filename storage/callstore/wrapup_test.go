@@ -1,11 +1,12 @@
 package callstore
 
 import (
+	"github.com/switchboard-sip/switchboard/cdr"
+
 	"context"
 	"errors"
 	"testing"
 
-	"github.com/switchboard-sip/switchboard/callctl"
 	"github.com/switchboard-sip/switchboard/storage"
 )
 
@@ -13,7 +14,7 @@ import (
 // record was pending or written when the front desk set it.
 func TestWrapUpSurvivesLaterSaves(t *testing.T) {
 	ctx := context.Background()
-	want := callctl.WrapUp{Reason: "order", Satisfaction: 4, Notes: "wants a callback\nafter 5"}
+	want := cdr.WrapUp{Reason: "order", Satisfaction: 4, Notes: "wants a callback\nafter 5"}
 	check := func(t *testing.T, s *Store, id string) {
 		t.Helper()
 		got, err := s.Get(ctx, id)

@@ -1,6 +1,19 @@
-package callctl
+// Package cdr is the call detail record: the one type a call's record has
+// from the tracker that fills it, through the store that keeps it
+// (storage/callstore), to the JSON the API and the CLI print. It is a leaf:
+// it imports nothing of switchboard, so every package can share it.
+package cdr
 
 import "time"
+
+// Direction tells which side a call came from (SPEC §1).
+type Direction string
+
+// Directions of a call, seen from the PBX.
+const (
+	Inbound  Direction = "inbound"  // from a trunk, to the PBX
+	Outbound Direction = "outbound" // from the PBX, to a trunk
+)
 
 // Disposition is how a call ended (SPEC §3).
 type Disposition string
