@@ -6,11 +6,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 const (
@@ -18,6 +22,7 @@ const (
 	boardCompany = "ACME GmbH"
 	boardContact = "Jane Doe"
 	boardRing    = 3 * time.Second // the PBX rings this long before it answers
+	boardLocale  = "de_DE"
 )
 
 // chromiumPath finds headless Chromium: the test skips without it, and
@@ -149,6 +154,11 @@ func browser(t *testing.T, exe string) context.Context {
 		cancelCtx()
 		cancelAlloc()
 	})
+	// A 24-hour locale: the board's times must follow it.
+	step(t, ctx, "set the locale", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, emulation.SetLocaleOverride, emulation.SetLocaleOverrideParams{Locale: boardLocale})
+		return err
+	}))
 	return ctx
 }
 
@@ -201,9 +211,14 @@ func TestBoardInBrowser(t *testing.T) {
 	card := value(t, ctx, "read the ringing card", chromedp.Text(chromedp.CSS(`#ringing .card`)))
 	seen := time.Since(invited)
 	t.Logf("ringing card after %v (SIPp start included): %q", seen.Round(time.Millisecond), card)
-	for _, want := range []string{boardCompany, boardContact, "how can I help?", "Doe Consulting", "030 111222"} {
+	for _, want := range []string{boardCompany, boardContact, "how can I help?", "Doe Consulting", "030 111222", "First call"} {
 		if !strings.Contains(card, want) {
 			t.Errorf("ringing card %q lacks %q", card, want)
+		}
+	}
+	for _, bad := range []string{"Unknown number", "Not in contacts"} {
+		if strings.Contains(card, bad) {
+			t.Errorf("ringing card of a known contact %q says %q", card, bad)
 		}
 	}
 	answered := value(t, ctx, "count calls in progress", chromedp.Evaluate[int](`document.querySelectorAll("#active li").length`))
@@ -221,6 +236,8 @@ func TestBoardInBrowser(t *testing.T) {
 	if !strings.Contains(recent, boardContact) {
 		t.Errorf("recent call %q lacks the caller's name", recent)
 	}
+	checkLocaleTime(t, ctx, `#recent li[data-disposition="answered"] .when`)
+	wrapUpInBrowser(t, ctx)
 
 	// A missed call: rings until the caller gives up.
 	pbx = startSIPp(t, sippSpec{name: "pbx-missed", scenario: "uas_ring_forever.xml", port: n.pbxPort})
@@ -251,4 +268,67 @@ func TestBoardInBrowser(t *testing.T) {
 	blocked := n.trunkCall(t, "uac_expect_error.xml", 0, "-set", "expected", "603")
 	blocked.succeed(t)
 	step(t, ctx, "see the blocked call", chromedp.WaitVisible(chromedp.CSS(`#recent li[data-disposition="blocked"]`)))
+}
+
+// checkLocaleTime checks that a time on the board is written the way the
+// browser's locale (boardLocale, 24-hour) writes it.
+func checkLocaleTime(t *testing.T, ctx context.Context, sel string) {
+	t.Helper()
+	got := value(t, ctx, "read a time", chromedp.Text(chromedp.CSS(sel)))
+	want := value(t, ctx, "format a time the locale's way", chromedp.Evaluate[string](
+		`new Intl.DateTimeFormat(undefined, {timeStyle: "short"}).format(new Date(2026, 0, 2, 15, 4))`))
+	if want != "15:04" {
+		t.Fatalf("the browser's locale is not %s (formats 15:04 as %q)", boardLocale, want)
+	}
+	if !regexp.MustCompile(`^[0-2]\d:[0-5]\d$`).MatchString(got) {
+		t.Errorf("time %q on the board is not 24-hour as the %s locale writes it", got, boardLocale)
+	}
+}
+
+// wrapUpInBrowser fills in the wrap-up of the answered call with the
+// keyboard only, then checks what the board shows and the API stored.
+func wrapUpInBrowser(t *testing.T, ctx context.Context) {
+	t.Helper()
+	row := `#recent li[data-disposition="answered"]`
+	id := value(t, ctx, "read the call id", chromedp.AttributeValue(chromedp.CSS(row), "data-call-id")).Value
+	reasons := value(t, ctx, "count the offered reasons", chromedp.Evaluate[[]string](
+		`[...document.querySelectorAll("#wrapup-reasons option")].map(o => o.value)`))
+	if strings.Join(reasons, ",") != "order,complaint,support,sales,other" {
+		t.Errorf("wrap-up offers reasons %q, want wrapup.reasons", reasons)
+	}
+	step(t, ctx, "open the wrap-up form from the keyboard",
+		chromedp.Focus(chromedp.CSS(row+` button.wrapup`)),
+		chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS(`#wrapup-dialog`)))
+	focused := value(t, ctx, "see where the focus is", chromedp.Evaluate[string](`document.activeElement.id`))
+	if focused != "wrapup-reason" {
+		t.Errorf("the wrap-up form opens with the focus on %q, want the reason", focused)
+	}
+	step(t, ctx, "fill in the wrap-up with the keyboard",
+		chromedp.KeyEvent("invoice question"),
+		chromedp.KeyEvent(kb.Tab),        // to the satisfaction radios ("none" first)
+		chromedp.KeyEvent(kb.ArrowRight), // 1
+		chromedp.KeyEvent(kb.ArrowRight), // 2
+		chromedp.KeyEvent(kb.ArrowRight), // 3
+		chromedp.KeyEvent(kb.ArrowRight), // 4
+		chromedp.KeyEvent(kb.Tab),
+		chromedp.KeyEvent("Wants a call back"),
+		chromedp.KeyEvent(kb.Tab), // to Save
+		chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitNotVisible(chromedp.CSS(`#wrapup-dialog`)))
+	summary := value(t, ctx, "read the wrap-up on the row", chromedp.Text(chromedp.CSS(row+` .wrapped`)))
+	if !strings.Contains(summary, "invoice question") || !strings.Contains(summary, "4/5") {
+		t.Errorf("the row shows the wrap-up as %q", summary)
+	}
+	rec := value(t, ctx, "fetch the record", chromedp.Evaluate[map[string]any](
+		fmt.Sprintf(`fetch("/api/calls/" + %q).then(r => r.json())`, id), chromedp.EvalAwaitPromise))
+	if rec["reason"] != "invoice question" || rec["satisfaction"] != float64(4) || rec["notes"] != "Wants a call back" {
+		t.Errorf("stored wrap-up: reason %v, satisfaction %v, notes %v", rec["reason"], rec["satisfaction"], rec["notes"])
+	}
+	by, _ := rec["answered_by"].(string)
+	meta := value(t, ctx, "read the row", chromedp.Text(chromedp.CSS(row)))
+	if by != "" && !strings.Contains(meta, "answered by "+by) {
+		t.Errorf("the row %q does not say who answered (%q)", meta, by)
+	}
+	t.Logf("answered_by %q; row %q", by, meta)
 }

@@ -26,13 +26,17 @@ type BoardOptions struct {
 	LinkPrefix string
 	// Title is shown in the page header; "Switchboard" when empty.
 	Title string
+	// WrapUpReasons are offered in the wrap-up form (wrapup.reasons);
+	// the receptionist may type another.
+	WrapUpReasons []string
 }
 
 // BoardConfig is the body of GET /api/board: what the page needs to know
 // of the config.
 type BoardConfig struct {
-	LinkPrefix string `json:"link_prefix"`
-	Title      string `json:"title"`
+	LinkPrefix    string   `json:"link_prefix"`
+	Title         string   `json:"title"`
+	WrapUpReasons []string `json:"wrapup_reasons"`
 }
 
 // boardCSP allows the page its own files and nothing else: no inline
@@ -71,7 +75,10 @@ func RegisterBoard(s *Server, o BoardOptions) {
 	}
 	s.HandleFunc("GET /{$}", page)
 	s.HandleFunc("GET /board/", page)
-	cfg := BoardConfig{LinkPrefix: o.LinkPrefix, Title: o.Title}
+	cfg := BoardConfig{LinkPrefix: o.LinkPrefix, Title: o.Title, WrapUpReasons: o.WrapUpReasons}
+	if cfg.WrapUpReasons == nil {
+		cfg.WrapUpReasons = []string{}
+	}
 	s.HandleFunc("GET /api/board", func(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, http.StatusOK, cfg)
 	})

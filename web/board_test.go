@@ -18,7 +18,7 @@ import (
 
 func TestBoardFiles(t *testing.T) {
 	s := New(Options{Token: "s3cret"})
-	RegisterBoard(s, BoardOptions{LinkPrefix: "callto:"})
+	RegisterBoard(s, BoardOptions{LinkPrefix: "callto:", WrapUpReasons: []string{"order", "complaint"}})
 	a := NewAuth(s, AuthOptions{})
 	srv := httptest.NewServer(a.Wrap(s))
 	defer srv.Close()
@@ -60,7 +60,7 @@ func TestBoardFiles(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(b), `"link_prefix":"callto:"`) {
+	if !strings.Contains(string(b), `"link_prefix":"callto:"`) || !strings.Contains(string(b), `"wrapup_reasons":["order","complaint"]`) {
 		t.Fatalf("GET /api/board: %s", b)
 	}
 }

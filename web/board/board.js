@@ -21,6 +21,8 @@
     people: new Map(), // remote number -> {name, company, national}, learnt from events
     es: null,
     lastId: "",
+    reasons: [], // wrapup.reasons from the config
+    view: "board", // or "insights"
   };
 
   // ------------------------------------------------------------ DOM helpers
@@ -60,8 +62,13 @@
 
   // ------------------------------------------------------------ formatting
 
-  const timeFmt = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
-  const dateFmt = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+  // Times follow the browser's locale: the hour cycle (24-hour or AM/PM)
+  // is the locale's, never fixed here.
+  const locales = undefined;
+  const timeFmt = new Intl.DateTimeFormat(locales, { timeStyle: "short" });
+  const dateFmt = new Intl.DateTimeFormat(locales, { day: "numeric", month: "short", hour: "numeric", minute: "2-digit" });
+  const numFmt = new Intl.NumberFormat(locales);
+  const pctFmt = new Intl.NumberFormat(locales, { style: "percent", maximumFractionDigits: 0 });
 
   function when(iso) {
     if (!iso) return "";
@@ -119,6 +126,16 @@
 
   function plural(n, one, many) { return `${n} ${n === 1 ? one : many}`; }
 
+  function answeredBy(c) { return c.answered_by ? `answered by ${c.answered_by}` : ""; }
+
+  function hasWrapUp(c) { return Boolean(c.reason || c.satisfaction || c.notes); }
+
+  function wrapSummary(c) {
+    if (!hasWrapUp(c)) return null;
+    const parts = [c.reason, c.satisfaction ? `${c.satisfaction}/5` : "", c.notes ? "notes" : ""].filter(Boolean);
+    return el("span", { class: "tag wrapped", title: c.notes || "" }, parts.join(" · "));
+  }
+
   // ------------------------------------------------------------ API
 
   class HTTPError extends Error {
@@ -149,6 +166,8 @@
   function showSignIn(msg) {
     if (state.es) { state.es.close(); state.es = null; }
     $("board").hidden = true;
+    $("insights").hidden = true;
+    $("views").hidden = true;
     $("signout").hidden = true;
     $("signin").hidden = false;
     $("signin-error").textContent = msg || "";
@@ -196,12 +215,17 @@
     const c = ev.call, h = ev.hotline, ct = ev.contact;
     const name = (ct && ct.name) || c.caller_name || "Unknown caller";
     const number = c.direction === "outbound" ? (ev.called_national || remoteNumber(c)) : (ev.caller_national || remoteNumber(c));
-    let history = "First call";
+    // A known contact calling for the first time is "First call"; only a
+    // number that matches no contact is "Not in contacts". A record with a
+    // contact id whose details did not come along says neither.
+    let history = "";
     if (ct && ct.calls_count > 0) {
       history = `${plural(ct.calls_count, "earlier call", "earlier calls")}`;
       if (ct.last_call_at) history += ` · last ${when(ct.last_call_at)}`;
-    } else if (!ct) {
-      history = "Unknown number";
+    } else if (ct) {
+      history = "First call";
+    } else if (!c.contact_id && !(remoteNumber(c) && state.people.get(remoteNumber(c)) || {}).name) {
+      history = "Not in contacts";
     }
     return el("article", { class: "card", dataset: { callId: c.id }, "aria-label": `Ringing: ${name}` },
       el("span", { class: "duration", dataset: { since: c.started_at }, title: "Ringing for" }, since(c.started_at)),
@@ -210,7 +234,7 @@
       el("p", { class: "caller-name" }, name),
       ct && ct.company ? el("p", { class: "caller-company" }, ct.company) : null,
       el("p", { class: "number" }, number || "no number"),
-      el("p", { class: "history" }, history),
+      history ? el("p", { class: "history" }, history) : null,
       ct && ct.open_missed > 0 ? el("p", { class: "open-missed" }, plural(ct.open_missed, "open missed call", "open missed calls")) : null,
     );
   }
@@ -221,7 +245,7 @@
       const c = ev.call, ct = ev.contact;
       return el("li", { dataset: { callId: c.id } },
         el("span", { class: "who" }, (ct && ct.name) || person(c).name || person(c).number),
-        el("span", { class: "meta" }, [company(c, ev.hotline), ct && ct.company].filter(Boolean).join(" · ")),
+        el("span", { class: "meta" }, [company(c, ev.hotline), ct && ct.company, answeredBy(c)].filter(Boolean).join(" · ")),
         el("span", { class: "duration", dataset: { since: c.answered_at || c.started_at }, title: "Talking for" },
           since(c.answered_at || c.started_at)));
     }));
@@ -239,10 +263,13 @@
         el("span", { class: "when" }, when(c.started_at)),
         el("span", { "aria-label": inbound ? "incoming" : "outgoing", title: inbound ? "incoming" : "outgoing" }, inbound ? "↙" : "↗"),
         el("span", { class: "who" }, who.name ? `${who.name} (${who.number})` : who.number),
-        el("span", { class: "meta" }, [company(c), who.company].filter(Boolean).join(" · ")),
+        el("span", { class: "meta" }, [company(c), who.company, answeredBy(c)].filter(Boolean).join(" · ")),
         el("span", { class: `tag disp-${c.disposition || "ringing"}` }, (c.disposition || "in progress").replace("_", " ")),
         talk ? el("span", { class: "duration" }, talk) : null,
+        wrapSummary(c),
         el("span", { class: "actions" },
+          c.ended_at ? el("button", { type: "button", class: "quiet wrapup", onclick: () => openWrapUp(c),
+            "aria-label": `Wrap up the call with ${who.name || who.number}` }, hasWrapUp(c) ? "Edit wrap-up" : "Wrap up") : null,
           number && number.startsWith("+") ? callBackLink(number) : null,
           inbound && number && c.disposition !== "blocked" ? blockButton(number) : null));
     }));
@@ -341,6 +368,175 @@
     }
   }
 
+  // wrap-up: reason, satisfaction and notes of an ended call (SPEC §10),
+  // saved with PATCH /api/calls/{id}.
+  let wrapTarget = null;
+  let wrapReturnFocus = null;
+  function openWrapUp(c) {
+    wrapTarget = c;
+    wrapReturnFocus = document.activeElement;
+    const who = person(c);
+    $("wrapup-who").textContent = who.name || who.number;
+    $("wrapup-when").textContent = [when(c.started_at), company(c), answeredBy(c)].filter(Boolean).join(" · ");
+    $("wrapup-reason").value = c.reason || "";
+    $("wrapup-notes").value = c.notes || "";
+    const score = c.satisfaction ? String(c.satisfaction) : "";
+    for (const r of document.querySelectorAll('#wrapup-form input[name="satisfaction"]')) r.checked = r.value === score;
+    $("wrapup-error").textContent = "";
+    $("wrapup-dialog").showModal();
+    $("wrapup-reason").focus();
+  }
+
+  async function saveWrapUp(ev) {
+    ev.preventDefault();
+    const c = wrapTarget;
+    if (!c) return;
+    const picked = document.querySelector('#wrapup-form input[name="satisfaction"]:checked');
+    const body = {
+      reason: $("wrapup-reason").value.trim(),
+      satisfaction: picked && picked.value ? Number(picked.value) : null,
+      notes: $("wrapup-notes").value.trim(),
+    };
+    const btn = $("wrapup-save");
+    btn.disabled = true;
+    try {
+      const rec = await api("PATCH", `/api/calls/${encodeURIComponent(c.id)}`, body);
+      onUpdated(rec);
+      $("wrapup-dialog").close();
+      toast("Wrap-up saved");
+    } catch (e) {
+      $("wrapup-error").textContent = `Could not save: ${e.message}`;
+    } finally {
+      btn.disabled = false;
+    }
+  }
+
+  // onUpdated takes a changed record (a saved wrap-up, here or on another
+  // board) into the recent calls.
+  function onUpdated(rec) {
+    if (!rec || !rec.id) return;
+    if (!state.recent.some((x) => x.id === rec.id) && !rec.ended_at) return;
+    upsertRecent(rec);
+    renderRecent();
+    insightsStale();
+  }
+
+  // ------------------------------------------------------------ insights
+
+  const insights = { timer: 0, stale: true, loading: false, again: false, seq: 0 };
+
+  function showView(view) {
+    state.view = view;
+    $("board").hidden = view !== "board";
+    $("insights").hidden = view !== "insights";
+    for (const b of document.querySelectorAll("#views button")) b.setAttribute("aria-pressed", String(b.dataset.view === view));
+    if (view === "insights" && insights.stale) loadInsights();
+  }
+
+  // insightsStale is called on events that change the figures: the view
+  // reloads them after a quiet second (a burst of calls costs one query),
+  // or when it is shown next.
+  function insightsStale() {
+    insights.stale = true;
+    if (state.view !== "insights") return;
+    clearTimeout(insights.timer);
+    insights.timer = setTimeout(loadInsights, 1000);
+  }
+
+  function localDay(d) {
+    const two = (n) => String(n).padStart(2, "0");
+    return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}`;
+  }
+
+  // insightsQuery builds the /api/stats parameters from the filter form.
+  function insightsQuery() {
+    const q = new URLSearchParams();
+    const range = $("range").value;
+    const midnight = (d) => { const m = new Date(d); m.setHours(0, 0, 0, 0); return m; };
+    if (range === "today") {
+      q.set("since", midnight(new Date()).toISOString());
+    } else if (range === "custom") {
+      const from = $("range-from").value, to = $("range-to").value;
+      if (from) q.set("since", new Date(`${from}T00:00:00`).toISOString());
+      if (to) { const u = new Date(`${to}T00:00:00`); u.setDate(u.getDate() + 1); q.set("until", u.toISOString()); }
+    } else {
+      const d = midnight(new Date());
+      d.setDate(d.getDate() - (Number(range) - 1));
+      q.set("since", d.toISOString());
+    }
+    if ($("filter-hotline").value) q.set("hotline", $("filter-hotline").value);
+    if ($("filter-campaign").value) q.set("campaign", $("filter-campaign").value);
+    q.set("theme", matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light");
+    return q;
+  }
+
+  async function loadInsights() {
+    clearTimeout(insights.timer);
+    if (insights.loading) { insights.again = true; return; }
+    insights.loading = true;
+    insights.stale = false;
+    const seq = ++insights.seq;
+    $("insights-status").textContent = "Loading…";
+    try {
+      const data = await api("GET", `/api/stats/charts?${insightsQuery()}`);
+      if (seq === insights.seq) renderInsights(data);
+      $("insights-status").textContent = `Updated ${timeFmt.format(new Date())}`;
+    } catch (e) {
+      insights.stale = true;
+      $("insights-status").textContent = e.status === 404 ? "Insights are not available on this switchboard." : `Could not load: ${e.message}`;
+    } finally {
+      insights.loading = false;
+      if (insights.again) { insights.again = false; loadInsights(); }
+    }
+  }
+
+  function renderInsights(data) {
+    const r = data.report || {};
+    const t = r.totals || {};
+    const sat = r.satisfaction || {};
+    const item = (k, v) => [el("dt", {}, k), el("dd", {}, v)];
+    $("totals").replaceChildren(
+      ...item("Calls", numFmt.format(t.calls || 0)),
+      ...item("Answered", numFmt.format(t.answered || 0)),
+      ...item("Missed", numFmt.format(t.missed || 0)),
+      ...item("Answer rate", pctFmt.format(t.answer_rate || 0)),
+      ...item("Satisfaction", sat.count ? `${sat.mean.toFixed(1)} / 5 (${numFmt.format(sat.count)})` : "–"));
+    fillChoices($("filter-hotline"), (r.hotlines || []).map((h) => [h.name, h.company || h.name]));
+    fillChoices($("filter-campaign"), (r.campaigns || []).filter((c) => c.campaign).map((c) => [c.campaign, c.campaign]));
+    $("charts").replaceChildren(...(data.charts || []).map(chartFigure));
+  }
+
+  // fillChoices adds the hotlines and campaigns seen to a filter, keeping
+  // the choice and those seen before (a filtered report names only its own).
+  function fillChoices(sel, pairs) {
+    const have = new Set([...sel.options].map((o) => o.value));
+    for (const [value, label] of pairs) {
+      if (value && !have.has(value)) { sel.append(el("option", { value }, label)); have.add(value); }
+    }
+  }
+
+  // chartFigure shows one server-drawn chart. The SVG goes in as an image
+  // (a data: URL), so nothing in it can run or style the page.
+  function chartFigure(c) {
+    const fig = el("figure", { class: "panel chart", dataset: { chart: c.name } },
+      el("figcaption", {}, el("h3", {}, c.title),
+        c.svg ? el("ul", { class: "legend" }, ...(c.series || []).map((s) =>
+          el("li", {}, el("span", { class: "swatch", dataset: { color: s.color } }), s.name))) : null));
+    if (c.svg) {
+      fig.append(el("img", { src: `data:image/svg+xml;charset=utf-8,${encodeURIComponent(c.svg)}`, alt: c.title }));
+    } else {
+      fig.append(el("p", { class: "empty" }, c.empty || "Nothing to show."));
+    }
+    for (const sw of fig.querySelectorAll(".swatch")) sw.style.backgroundColor = sw.dataset.color;
+    return fig;
+  }
+
+  function onFilter() {
+    const custom = $("range").value === "custom";
+    for (const l of document.querySelectorAll("#insights-filter .custom")) l.hidden = !custom;
+    loadInsights();
+  }
+
   // ------------------------------------------------------------ data
 
   async function loadRecent() {
@@ -387,6 +583,7 @@
       state.ended.add(c.id);
       upsertRecent(c);
       renderRecent();
+      insightsStale();
       if (c.disposition === "no_answer" || c.disposition === "busy") reloadMissedSoon();
     } else if (type === "call.answered" || c.answered_at) {
       state.ringing.delete(c.id);
@@ -427,8 +624,12 @@
         try { onCall(t, JSON.parse(m.data)); } catch (e) { console.error("bad event", t, e); }
       });
     }
+    es.addEventListener("call.updated", (m) => {
+      try { const d = JSON.parse(m.data); onUpdated(d.call || d); } catch (e) { console.error("bad event call.updated", e); }
+    });
     for (const t of ["missed.created", "missed.processed"]) {
       es.addEventListener(t, (m) => {
+        insightsStale();
         if (t === "missed.processed") {
           try {
             const d = JSON.parse(m.data);
@@ -453,11 +654,14 @@
 
   async function startBoard(signedIn) {
     $("signin").hidden = true;
-    $("board").hidden = false;
+    $("views").hidden = false;
+    showView(state.view);
     $("signout").hidden = !signedIn;
     try {
       const cfg = await api("GET", "/api/board");
       state.linkPrefix = cfg.link_prefix || "tel:";
+      state.reasons = cfg.wrapup_reasons || [];
+      $("wrapup-reasons").replaceChildren(...state.reasons.map((r) => el("option", { value: r })));
       if (cfg.title) { $("title").textContent = cfg.title; }
     } catch (e) {
       if (e.status === 401) return;
@@ -474,6 +678,18 @@
     $("block-dialog").addEventListener("close", () => {
       if (blockReturnFocus && document.contains(blockReturnFocus)) blockReturnFocus.focus();
     });
+    $("wrapup-form").addEventListener("submit", saveWrapUp);
+    $("wrapup-cancel").addEventListener("click", () => $("wrapup-dialog").close());
+    $("wrapup-dialog").addEventListener("close", () => {
+      // The row was probably drawn again meanwhile: return to its button.
+      const row = wrapTarget && document.querySelector(`#recent li[data-call-id="${CSS.escape(wrapTarget.id)}"] button.wrapup`);
+      const back = row || wrapReturnFocus;
+      if (back && document.contains(back)) back.focus();
+      wrapTarget = null;
+    });
+    for (const b of document.querySelectorAll("#views button")) b.addEventListener("click", () => showView(b.dataset.view));
+    $("insights-filter").addEventListener("change", onFilter);
+    $("insights-filter").addEventListener("submit", (e) => { e.preventDefault(); loadInsights(); });
     setInterval(tick, 1000);
     renderRinging(); renderActive(); renderRecent(); renderMissed();
     boot();

@@ -1,0 +1,400 @@
+// Package statchart draws the front-desk figures of SPEC §10 (a
+// stats.Report) as SVG charts for the board's Insights view. The charts are
+// drawn on the server by github.com/go-analyze/charts, so that the board
+// stays plain HTML and JavaScript without third-party code or a CDN.
+//
+// Legends are not drawn into the SVG: each Chart names its series and their
+// colours, and the board writes the legend as text, which screen readers
+// and translations can reach.
+package statchart
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/go-analyze/charts"
+
+	"github.com/switchboard-sip/switchboard/stats"
+)
+
+// Chart is one drawn figure.
+type Chart struct {
+	// Name identifies the chart (one of Names).
+	Name  string `json:"name"`
+	Title string `json:"title"`
+	// SVG is the drawing; empty when the range holds nothing to draw, in
+	// which case Empty says so in words.
+	SVG    string   `json:"svg"`
+	Empty  string   `json:"empty,omitempty"`
+	Series []Series `json:"series"`
+}
+
+// Series is one coloured series of a chart, for the legend.
+type Series struct {
+	Name string `json:"name"`
+	// Color is written as the SVG writes it ("rgb(r,g,b)"), so that a
+	// legend swatch and the drawing match exactly.
+	Color string `json:"color"`
+}
+
+// Names are the charts in the order the board shows them.
+var Names = []string{"by_day", "answer_rate", "hotlines", "campaigns", "by_hour", "top_callers", "reasons"}
+
+// Theme is the board's colour scheme: "light" or "dark".
+type Theme string
+
+// The themes; anything else is Light.
+const (
+	Light Theme = "light"
+	Dark  Theme = "dark"
+)
+
+// Drawing sizes in SVG units; the board scales the drawing to its column.
+const (
+	width  = 720
+	height = 260
+)
+
+// The series colours: answered green, missed red, the rest grey, as on the
+// board's call list.
+var (
+	colorAnswered = charts.Color{R: 21, G: 128, B: 61, A: 255}
+	colorMissed   = charts.Color{R: 185, G: 28, B: 28, A: 255}
+	colorOther    = charts.Color{R: 148, G: 154, B: 164, A: 255}
+	colorCalls    = charts.Color{R: 11, G: 99, B: 206, A: 255}
+	colorRate     = charts.Color{R: 217, G: 119, B: 6, A: 255}
+)
+
+// Render draws every chart of r (in the order of Names).
+func Render(r stats.Report, theme Theme) ([]Chart, error) {
+	out := make([]Chart, 0, len(Names))
+	for _, name := range Names {
+		c, err := RenderOne(r, name, theme)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// ErrUnknownChart is returned by RenderOne for a name not in Names.
+var ErrUnknownChart = fmt.Errorf("statchart: no such chart")
+
+// RenderOne draws the chart called name.
+func RenderOne(r stats.Report, name string, theme Theme) (Chart, error) {
+	var c Chart
+	var err error
+	switch name {
+	case "by_day":
+		c, err = byDay(r, theme)
+	case "answer_rate":
+		c, err = answerRate(r, theme)
+	case "hotlines":
+		c, err = hotlines(r, theme)
+	case "campaigns":
+		c, err = campaigns(r, theme)
+	case "by_hour":
+		c, err = byHour(r, theme)
+	case "top_callers":
+		c, err = topCallers(r, theme)
+	case "reasons":
+		c, err = reasons(r, theme)
+	default:
+		return Chart{}, fmt.Errorf("%w %q; charts are %v", ErrUnknownChart, name, Names)
+	}
+	if err != nil {
+		return Chart{}, fmt.Errorf("statchart: %s: %w", name, err)
+	}
+	c.Name = name
+	if c.Series == nil {
+		c.Series = []Series{}
+	}
+	return c, nil
+}
+
+// palette is the theme with our series colours on a transparent
+// background, so that the board's panel shows through.
+func palette(theme Theme, series ...charts.Color) charts.ColorPalette {
+	name := charts.ThemeLight
+	if theme == Dark {
+		name = charts.ThemeDark
+	}
+	return charts.GetTheme(name).WithSeriesColors(series).WithBackgroundColor(charts.ColorTransparent)
+}
+
+func legend(names []string, colors []charts.Color) []Series {
+	out := make([]Series, len(names))
+	for i, n := range names {
+		out[i] = Series{Name: n, Color: svgColor(colors[i])}
+	}
+	return out
+}
+
+// svgColor writes c as the SVG renderer does for an opaque colour.
+func svgColor(c charts.Color) string {
+	return fmt.Sprintf("rgb(%d,%d,%d)", c.R, c.G, c.B)
+}
+
+func draw(w, h int, paint func(p *charts.Painter) error) (string, error) {
+	p := charts.NewPainter(charts.PainterOptions{OutputFormat: charts.ChartOutputSVG, Width: w, Height: h})
+	if err := paint(p); err != nil {
+		return "", err
+	}
+	b, err := p.Bytes()
+	return string(b), err
+}
+
+// outcomes splits counts into answered, missed and the rest (blocked,
+// closed, rejected, failed…), which stack to the number of calls.
+func outcomes(calls, answered, missed int64) (float64, float64, float64) {
+	return float64(answered), float64(missed), float64(max(calls-answered-missed, 0))
+}
+
+var outcomeNames = []string{"answered", "missed", "other"}
+var outcomeColors = []charts.Color{colorAnswered, colorMissed, colorOther}
+
+// stackedBars draws one stacked bar (answered, missed, other) per label.
+func stackedBars(labels []string, values [][]float64, theme Theme, horizontal bool) (string, error) {
+	opt := charts.NewBarChartOptionWithData(values)
+	opt.Theme = palette(theme, outcomeColors...)
+	opt.Horizontal = horizontal
+	opt.StackSeries = charts.Ptr(true)
+	opt.Legend.Show = charts.Ptr(false)
+	opt.CategoryAxis.Labels = labels
+	opt.ValueFormatter = wholeNumbers
+	h := height
+	if horizontal {
+		h = max(height, 60+28*len(labels))
+	}
+	return draw(width, h, func(p *charts.Painter) error { return p.BarChart(opt) })
+}
+
+// wholeNumbers labels a count axis: counts have no fractions.
+func wholeNumbers(v float64) string {
+	if v != math.Trunc(v) {
+		return ""
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+func percent(v float64) string { return fmt.Sprintf("%.0f%%", v) }
+
+func byDay(r stats.Report, theme Theme) (Chart, error) {
+	c := Chart{Title: "Calls per day", Series: legend(outcomeNames, outcomeColors)}
+	if len(r.ByDay) == 0 {
+		c.Empty = "No days in this range."
+		return c, nil
+	}
+	labels := make([]string, len(r.ByDay))
+	values := [][]float64{make([]float64, len(r.ByDay)), make([]float64, len(r.ByDay)), make([]float64, len(r.ByDay))}
+	for i, d := range r.ByDay {
+		labels[i] = dayLabel(d.Date)
+		values[0][i], values[1][i], values[2][i] = outcomes(d.Calls, d.Answered, d.Missed)
+	}
+	var err error
+	c.SVG, err = stackedBars(labels, values, theme, false)
+	return c, err
+}
+
+// dayLabel writes a YYYY-MM-DD date short: "2 Dec".
+func dayLabel(date string) string {
+	t, err := time.Parse(time.DateOnly, date)
+	if err != nil {
+		return date
+	}
+	return t.Format("2 Jan")
+}
+
+func answerRate(r stats.Report, theme Theme) (Chart, error) {
+	c := Chart{Title: "Answer rate per day", Series: legend([]string{"answer rate"}, []charts.Color{colorRate})}
+	labels := make([]string, len(r.ByDay))
+	rates := make([]float64, len(r.ByDay))
+	points := 0
+	for i, d := range r.ByDay {
+		labels[i] = dayLabel(d.Date)
+		rates[i] = charts.GetNullValue()
+		if d.Answered+d.Missed > 0 {
+			rates[i] = 100 * float64(d.Answered) / float64(d.Answered+d.Missed)
+			points++
+		}
+	}
+	if points == 0 {
+		c.Empty = "No answered or missed call in this range."
+		return c, nil
+	}
+	opt := charts.NewLineChartOptionWithData([][]float64{rates})
+	opt.Theme = palette(theme, colorRate)
+	opt.Legend.Show = charts.Ptr(false)
+	opt.XAxis.Labels = labels
+	opt.YAxis = []charts.YAxisOption{{Min: charts.Ptr(0.0), Max: charts.Ptr(100.0), ValueFormatter: percent}}
+	opt.Symbol = charts.Symbol{Shape: charts.SymbolCircle}
+	var err error
+	c.SVG, err = draw(width, height, func(p *charts.Painter) error { return p.LineChart(opt) })
+	return c, err
+}
+
+func hotlines(r stats.Report, theme Theme) (Chart, error) {
+	c := Chart{Title: "Per hotline", Series: legend(outcomeNames, outcomeColors)}
+	if len(r.Hotlines) == 0 {
+		c.Empty = "No hotline calls in this range."
+		return c, nil
+	}
+	labels := make([]string, len(r.Hotlines))
+	values := [][]float64{make([]float64, len(r.Hotlines)), make([]float64, len(r.Hotlines)), make([]float64, len(r.Hotlines))}
+	for i, h := range r.Hotlines {
+		name := h.Company
+		if name == "" {
+			name = h.Name
+		}
+		if name == "" {
+			name = "no hotline"
+		}
+		labels[i] = fmt.Sprintf("%s · %.0f%%", name, 100*h.AnswerRate)
+		values[0][i], values[1][i], values[2][i] = outcomes(h.Calls, h.Answered, h.Missed)
+	}
+	var err error
+	c.SVG, err = stackedBars(labels, values, theme, true)
+	return c, err
+}
+
+func campaigns(r stats.Report, theme Theme) (Chart, error) {
+	c := Chart{Title: "Per campaign", Series: legend(outcomeNames, outcomeColors)}
+	if len(r.Campaigns) == 0 {
+		c.Empty = "No campaign calls in this range."
+		return c, nil
+	}
+	labels := make([]string, len(r.Campaigns))
+	values := [][]float64{make([]float64, len(r.Campaigns)), make([]float64, len(r.Campaigns)), make([]float64, len(r.Campaigns))}
+	for i, cs := range r.Campaigns {
+		name := cs.Campaign
+		if name == "" {
+			name = "no campaign"
+		}
+		labels[i] = fmt.Sprintf("%s · %.0f%%", name, 100*cs.AnswerRate)
+		values[0][i], values[1][i], values[2][i] = outcomes(cs.Calls, cs.Answered, cs.Missed)
+	}
+	var err error
+	c.SVG, err = stackedBars(labels, values, theme, true)
+	return c, err
+}
+
+// weekdays are the heat map's rows, Monday first as on a desk calendar;
+// the numbers are time.Weekday's.
+var weekdays = []struct {
+	day   int
+	label string
+}{{1, "Mon"}, {2, "Tue"}, {3, "Wed"}, {4, "Thu"}, {5, "Fri"}, {6, "Sat"}, {0, "Sun"}}
+
+func byHour(r stats.Report, theme Theme) (Chart, error) {
+	c := Chart{Title: "Calls per hour of the week", Series: legend([]string{"calls"}, []charts.Color{colorCalls})}
+	row := map[int]int{}
+	values := make([][]float64, len(weekdays))
+	labels := make([]string, len(weekdays))
+	for i, w := range weekdays {
+		row[w.day] = i
+		labels[i] = w.label
+		values[i] = make([]float64, 24)
+		for h := range values[i] {
+			// An hour without calls has no cell, so that a busy hour
+			// stands out against the empty ones.
+			values[i][h] = charts.GetNullValue()
+		}
+	}
+	any := false
+	for _, h := range r.ByHour {
+		i, ok := row[h.Weekday]
+		if !ok || h.Hour < 0 || h.Hour > 23 || h.Calls == 0 {
+			continue
+		}
+		values[i][h.Hour] = float64(h.Calls)
+		any = true
+	}
+	if !any {
+		c.Empty = "No calls in this range."
+		return c, nil
+	}
+	hours := make([]string, 24)
+	for h := range hours {
+		hours[h] = fmt.Sprintf("%02d", h)
+	}
+	opt := charts.NewHeatMapOptionWithData(values)
+	opt.Theme = palette(theme, colorCalls)
+	opt.ScaleMinValue = charts.Ptr(0.0)
+	opt.XAxis.Labels = hours
+	opt.YAxis.Labels = labels
+	opt.ValuesLabel.Show = charts.Ptr(true)
+	opt.ValuesLabel.ValueFormatter = wholeNumbers
+	var err error
+	c.SVG, err = draw(width, 300, func(p *charts.Painter) error { return p.HeatMapChart(opt) })
+	return c, err
+}
+
+func topCallers(r stats.Report, theme Theme) (Chart, error) {
+	colors := []charts.Color{colorCalls, colorMissed}
+	c := Chart{Title: "Most frequent callers", Series: legend([]string{"calls", "open missed calls"}, colors)}
+	if len(r.TopCallers) == 0 {
+		c.Empty = "No calls from known contacts in this range."
+		return c, nil
+	}
+	n := len(r.TopCallers)
+	labels := make([]string, n)
+	values := [][]float64{make([]float64, n), make([]float64, n)}
+	for i, t := range r.TopCallers {
+		// Horizontal bars run bottom to top: the most frequent caller
+		// goes last, so that it is drawn on top.
+		j := n - 1 - i
+		labels[j] = callerLabel(t)
+		values[0][j], values[1][j] = float64(t.Calls), float64(t.OpenMissed)
+	}
+	opt := charts.NewBarChartOptionWithData(values)
+	opt.Theme = palette(theme, colors...)
+	opt.Horizontal = true
+	opt.Legend.Show = charts.Ptr(false)
+	opt.CategoryAxis.Labels = labels
+	opt.ValueFormatter = wholeNumbers
+	var err error
+	c.SVG, err = draw(width, max(height, 60+36*n), func(p *charts.Painter) error { return p.BarChart(opt) })
+	return c, err
+}
+
+func callerLabel(t stats.TopCaller) string {
+	switch {
+	case t.Name != "" && t.Number != "":
+		return t.Name + " (" + t.Number + ")"
+	case t.Name != "":
+		return t.Name
+	case t.Number != "":
+		return t.Number
+	}
+	return fmt.Sprintf("contact %d", t.ContactID)
+}
+
+func reasons(r stats.Report, theme Theme) (Chart, error) {
+	c := Chart{Title: "Reasons for calling", Series: legend([]string{"calls"}, []charts.Color{colorCalls})}
+	if len(r.Reasons) == 0 {
+		c.Empty = "No wrapped-up calls in this range."
+		return c, nil
+	}
+	n := len(r.Reasons)
+	labels := make([]string, n)
+	values := [][]float64{make([]float64, n)}
+	for i, rs := range r.Reasons {
+		j := n - 1 - i
+		labels[j] = rs.Reason
+		if labels[j] == "" {
+			labels[j] = "no reason"
+		}
+		values[0][j] = float64(rs.Calls)
+	}
+	opt := charts.NewBarChartOptionWithData(values)
+	opt.Theme = palette(theme, colorCalls)
+	opt.Horizontal = true
+	opt.Legend.Show = charts.Ptr(false)
+	opt.CategoryAxis.Labels = labels
+	opt.ValueFormatter = wholeNumbers
+	var err error
+	c.SVG, err = draw(width, max(height, 60+28*n), func(p *charts.Painter) error { return p.BarChart(opt) })
+	return c, err
+}
