@@ -39,11 +39,14 @@ func (a *Agent) httpHandler(cfg *configs.Config) http.Handler {
 	web.RegisterWrapUp(s, web.WrapUpOptions{Store: a.calls, Publish: a.hub.Publish})
 	// The §10 figures: companies from the config in force, top callers'
 	// names from the contact store.
-	web.RegisterStats(s, web.StatsOptions{
+	figures := web.StatsOptions{
 		Source:    a.calls,
 		Companies: func() map[string]string { return web.Companies(a.Config().Hotlines) },
 		Caller:    func(ctx context.Context) stats.Caller { return web.ContactCaller(ctx, a.contacts) },
-	})
+	}
+	web.RegisterStats(s, figures)
+	// The board's Insights charts draw the same figures.
+	web.RegisterInsights(s, figures)
 	return au.Wrap(s)
 }
 

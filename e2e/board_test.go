@@ -42,8 +42,9 @@ func chromiumPath(t *testing.T) string {
 }
 
 // boardNode starts a switchboard with a token, a hotline and a known
-// contact for the scenarios' caller.
-func boardNode(t *testing.T) *node {
+// contact for the scenarios' caller (contact 1). seed, when not nil, runs
+// before the switchboard starts (its database is n.dir/sb.db).
+func boardNode(t *testing.T, seed func(n *node)) *node {
 	t.Helper()
 	requirements(t)
 	dir := t.TempDir()
@@ -95,6 +96,9 @@ log:
 	}
 	if out, err := exec.Command(binPath, "contacts", "import", "-c", n.cfgPath, csv).CombinedOutput(); err != nil {
 		t.Fatalf("contacts import: %v\n%s", err, out)
+	}
+	if seed != nil {
+		seed(n)
 	}
 	t.Cleanup(func() {
 		if p := n.current(); p != nil {
@@ -180,15 +184,10 @@ func value[T any](t *testing.T, ctx context.Context, what string, a chromedp.Act
 	return v
 }
 
-// TestBoardInBrowser drives the receptionist board in real Chromium while
-// SIPp places calls through switchboard.
-func TestBoardInBrowser(t *testing.T) {
-	exe := chromiumPath(t)
-	n := boardNode(t)
-	ctx := browser(t, exe)
+// signIn opens the board of n and signs in with the token.
+func signIn(t *testing.T, ctx context.Context, n *node) {
+	t.Helper()
 	url := fmt.Sprintf("http://127.0.0.1:%d/", n.httpPort)
-
-	// Sign in with the token.
 	step(t, ctx, "open the board", chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(`#signin-form`)))
 	step(t, ctx, "sign in",
 		chromedp.SendKeys(chromedp.CSS(`#token`), boardToken),
@@ -202,6 +201,15 @@ func TestBoardInBrowser(t *testing.T) {
 		t.Fatalf("board sign-in refused: %q", signInErr)
 	}
 	step(t, ctx, "see the stream live", chromedp.WaitVisible(chromedp.CSS(`#status[data-state="live"]`)))
+}
+
+// TestBoardInBrowser drives the receptionist board in real Chromium while
+// SIPp places calls through switchboard.
+func TestBoardInBrowser(t *testing.T) {
+	exe := chromiumPath(t)
+	n := boardNode(t, nil)
+	ctx := browser(t, exe)
+	signIn(t, ctx, n)
 
 	// A call that rings, is answered, and ends.
 	pbx := startSIPp(t, sippSpec{name: "pbx", scenario: ringThenAnswer(t), port: n.pbxPort, pause: boardRing})

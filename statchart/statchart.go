@@ -163,12 +163,18 @@ func stackedBars(labels []string, values [][]float64, theme Theme, horizontal bo
 	opt.StackSeries = charts.Ptr(true)
 	opt.Legend.Show = charts.Ptr(false)
 	opt.CategoryAxis.Labels = labels
+	opt.ValueAxis = countAxis()
 	opt.ValueFormatter = wholeNumbers
 	h := height
 	if horizontal {
 		h = max(height, 60+28*len(labels))
 	}
 	return draw(width, h, func(p *charts.Painter) error { return p.BarChart(opt) })
+}
+
+// countAxis starts at zero, so that a bar's length is its count.
+func countAxis() []charts.ValueAxisOption {
+	return []charts.ValueAxisOption{{Min: charts.Ptr(0.0)}}
 }
 
 // wholeNumbers labels a count axis: counts have no fractions.
@@ -216,7 +222,7 @@ func answerRate(r stats.Report, theme Theme) (Chart, error) {
 		labels[i] = dayLabel(d.Date)
 		rates[i] = charts.GetNullValue()
 		if d.Answered+d.Missed > 0 {
-			rates[i] = 100 * float64(d.Answered) / float64(d.Answered+d.Missed)
+			rates[i] = 100 * stats.Rate(d.Answered, d.Missed)
 			points++
 		}
 	}
@@ -228,7 +234,7 @@ func answerRate(r stats.Report, theme Theme) (Chart, error) {
 	opt.Theme = palette(theme, colorRate)
 	opt.Legend.Show = charts.Ptr(false)
 	opt.XAxis.Labels = labels
-	opt.YAxis = []charts.YAxisOption{{Min: charts.Ptr(0.0), Max: charts.Ptr(100.0), ValueFormatter: percent}}
+	opt.YAxis = []charts.YAxisOption{{Min: charts.Ptr(0.0), Max: charts.Ptr(100.0), Unit: 25, LabelCount: 5, ValueFormatter: percent}}
 	opt.Symbol = charts.Symbol{Shape: charts.SymbolCircle}
 	var err error
 	c.SVG, err = draw(width, height, func(p *charts.Painter) error { return p.LineChart(opt) })
@@ -323,6 +329,7 @@ func byHour(r stats.Report, theme Theme) (Chart, error) {
 	opt.Theme = palette(theme, colorCalls)
 	opt.ScaleMinValue = charts.Ptr(0.0)
 	opt.XAxis.Labels = hours
+	opt.XAxis.LabelCount = 12
 	opt.YAxis.Labels = labels
 	opt.ValuesLabel.Show = charts.Ptr(true)
 	opt.ValuesLabel.ValueFormatter = wholeNumbers
@@ -353,6 +360,7 @@ func topCallers(r stats.Report, theme Theme) (Chart, error) {
 	opt.Horizontal = true
 	opt.Legend.Show = charts.Ptr(false)
 	opt.CategoryAxis.Labels = labels
+	opt.ValueAxis = countAxis()
 	opt.ValueFormatter = wholeNumbers
 	var err error
 	c.SVG, err = draw(width, max(height, 60+36*n), func(p *charts.Painter) error { return p.BarChart(opt) })
@@ -393,6 +401,7 @@ func reasons(r stats.Report, theme Theme) (Chart, error) {
 	opt.Horizontal = true
 	opt.Legend.Show = charts.Ptr(false)
 	opt.CategoryAxis.Labels = labels
+	opt.ValueAxis = countAxis()
 	opt.ValueFormatter = wholeNumbers
 	var err error
 	c.SVG, err = draw(width, max(height, 60+28*n), func(p *charts.Painter) error { return p.BarChart(opt) })

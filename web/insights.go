@@ -1,27 +1,13 @@
 package web
 
 import (
-	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
-	"time"
 
 	"github.com/switchboard-sip/switchboard/statchart"
 	"github.com/switchboard-sip/switchboard/stats"
-	"github.com/switchboard-sip/switchboard/storage"
 )
-
-// ReportFunc computes the front-desk figures (SPEC §10) for a filter. A
-// zero Since or Until in the filter asks for the default range (the last 30
-// days); the source fills it in.
-type ReportFunc func(ctx context.Context, f stats.Filter) (stats.Report, error)
-
-// InsightsOptions configure the board's Insights charts.
-type InsightsOptions struct {
-	Report ReportFunc
-}
 
 // Insights is the body of GET /api/stats/charts: the figures and their
 // charts, drawn from one query so that both agree.
@@ -33,10 +19,11 @@ type Insights struct {
 // RegisterInsights adds the Insights view's data (SPEC §8, §10): GET
 // /api/stats/charts answers the report and every chart as SVG; GET
 // /api/stats/charts/{name}.svg one chart as an image. Both take the
-// parameters of /api/stats and theme=light|dark.
-func RegisterInsights(s *Server, o InsightsOptions) {
+// parameters of /api/stats and theme=light|dark, and their figures come
+// from the same source.
+func RegisterInsights(s *Server, o StatsOptions) {
 	s.HandleFunc("GET /api/stats/charts", func(w http.ResponseWriter, r *http.Request) {
-		rep, theme, ok := s.insightsReport(w, r, o.Report)
+		rep, theme, ok := s.insightsReport(w, r, o)
 		if !ok {
 			return
 		}
@@ -53,7 +40,7 @@ func RegisterInsights(s *Server, o InsightsOptions) {
 			WriteError(w, http.StatusNotFound, fmt.Sprintf("no chart %q; charts are %s.svg", r.PathValue("file"), strings.Join(statchart.Names, ".svg, ")))
 			return
 		}
-		rep, theme, ok := s.insightsReport(w, r, o.Report)
+		rep, theme, ok := s.insightsReport(w, r, o)
 		if !ok {
 			return
 		}
@@ -87,9 +74,9 @@ func knownChart(name string) bool {
 
 // insightsReport reads the filter and theme and runs the query; on failure
 // it has answered and ok is false.
-func (s *Server) insightsReport(w http.ResponseWriter, r *http.Request, src ReportFunc) (stats.Report, statchart.Theme, bool) {
+func (s *Server) insightsReport(w http.ResponseWriter, r *http.Request, o StatsOptions) (stats.Report, statchart.Theme, bool) {
 	v := r.URL.Query()
-	f, err := ParseStatsFilter(v, s.now(), s.loc)
+	f, err := StatsFilter(v.Get, s.now(), s.loc)
 	if err != nil {
 		WriteError(w, http.StatusBadRequest, err.Error())
 		return stats.Report{}, "", false
@@ -103,35 +90,10 @@ func (s *Server) insightsReport(w http.ResponseWriter, r *http.Request, src Repo
 		WriteError(w, http.StatusBadRequest, (&paramError{"theme", fmt.Sprintf("%q is not light or dark", theme)}).Error())
 		return stats.Report{}, "", false
 	}
-	rep, err := src(r.Context(), f)
+	rep, err := o.report(r.Context(), f)
 	if err != nil {
 		s.internal(w, r, err)
 		return stats.Report{}, "", false
 	}
 	return rep, theme, true
-}
-
-// ParseStatsFilter reads the parameters of GET /api/stats (SPEC §8): since
-// and until are durations back from now (24h) or RFC 3339 times, hotline and
-// campaign names; days are counted in loc.
-func ParseStatsFilter(v url.Values, now time.Time, loc *time.Location) (stats.Filter, error) {
-	f := stats.Filter{Hotline: strings.TrimSpace(v.Get("hotline")), Campaign: strings.TrimSpace(v.Get("campaign")), Location: loc}
-	for _, p := range []struct {
-		name string
-		to   *time.Time
-	}{{"since", &f.Since}, {"until", &f.Until}} {
-		raw := strings.TrimSpace(v.Get(p.name))
-		if raw == "" {
-			continue
-		}
-		t, err := storage.ParseSince(raw, now)
-		if err != nil {
-			return f, &paramError{p.name, err.Error()}
-		}
-		*p.to = t
-	}
-	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
-		return f, &paramError{"until", "must be after since"}
-	}
-	return f, nil
 }

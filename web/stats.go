@@ -37,20 +37,11 @@ func RegisterStats(s *Server, o StatsOptions) {
 			WriteError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		rep, err := o.Source.Stats(r.Context(), f)
+		rep, err := o.report(r.Context(), f)
 		if err != nil {
 			s.internal(w, r, err)
 			return
 		}
-		var companies map[string]string
-		if o.Companies != nil {
-			companies = o.Companies()
-		}
-		var caller stats.Caller
-		if o.Caller != nil {
-			caller = o.Caller(r.Context())
-		}
-		rep.Complete(companies, caller)
 		if wantsCSV(r) {
 			w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 			w.Header().Set("Content-Disposition", `attachment; filename="switchboard-stats.csv"`)
@@ -59,6 +50,26 @@ func RegisterStats(s *Server, o StatsOptions) {
 		}
 		WriteJSON(w, http.StatusOK, rep)
 	})
+}
+
+// report computes the figures for f and completes them with what the call
+// store does not know (companies, the top callers' names). GET /api/stats
+// and the board's charts share it, so that both show the same figures.
+func (o StatsOptions) report(ctx context.Context, f stats.Filter) (stats.Report, error) {
+	rep, err := o.Source.Stats(ctx, f)
+	if err != nil {
+		return stats.Report{}, err
+	}
+	var companies map[string]string
+	if o.Companies != nil {
+		companies = o.Companies()
+	}
+	var caller stats.Caller
+	if o.Caller != nil {
+		caller = o.Caller(ctx)
+	}
+	rep.Complete(companies, caller)
+	return rep, nil
 }
 
 // StatsFilter reads the range and filters of a stats request (the API's

@@ -649,6 +649,7 @@
       renderActive();
       loadRecent().catch(() => {});
       reloadMissedSoon();
+      insightsStale();
     });
   }
 
@@ -689,6 +690,8 @@
     });
     for (const b of document.querySelectorAll("#views button")) b.addEventListener("click", () => showView(b.dataset.view));
     $("insights-filter").addEventListener("change", onFilter);
+    // The charts are drawn for the colour scheme: draw them again when it changes.
+    matchMedia("(prefers-color-scheme: dark)").addEventListener("change", insightsStale);
     $("insights-filter").addEventListener("submit", (e) => { e.preventDefault(); loadInsights(); });
     setInterval(tick, 1000);
     renderRinging(); renderActive(); renderRecent(); renderMissed();
