@@ -9,8 +9,11 @@
 package statchart
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/go-analyze/charts"
@@ -38,8 +41,26 @@ type Series struct {
 	Color string `json:"color"`
 }
 
+// drawer draws one chart.
+type drawer struct {
+	name string
+	draw func(stats.Report, Theme) (Chart, error)
+}
+
+// drawers draw the charts, in the order the board shows them.
+var drawers = []drawer{
+	{"by_day", byDay}, {"answer_rate", answerRate}, {"hotlines", hotlines}, {"campaigns", campaigns},
+	{"by_hour", byHour}, {"top_callers", topCallers}, {"reasons", reasons},
+}
+
 // Names are the charts in the order the board shows them.
-var Names = []string{"by_day", "answer_rate", "hotlines", "campaigns", "by_hour", "top_callers", "reasons"}
+var Names = func() []string {
+	out := make([]string, len(drawers))
+	for i, d := range drawers {
+		out[i] = d.name
+	}
+	return out
+}()
 
 // Theme is the board's colour scheme: "light" or "dark".
 type Theme string
@@ -80,30 +101,15 @@ func Render(r stats.Report, theme Theme) ([]Chart, error) {
 }
 
 // ErrUnknownChart is returned by RenderOne for a name not in Names.
-var ErrUnknownChart = fmt.Errorf("statchart: no such chart")
+var ErrUnknownChart = errors.New("statchart: no such chart")
 
 // RenderOne draws the chart called name.
 func RenderOne(r stats.Report, name string, theme Theme) (Chart, error) {
-	var c Chart
-	var err error
-	switch name {
-	case "by_day":
-		c, err = byDay(r, theme)
-	case "answer_rate":
-		c, err = answerRate(r, theme)
-	case "hotlines":
-		c, err = hotlines(r, theme)
-	case "campaigns":
-		c, err = campaigns(r, theme)
-	case "by_hour":
-		c, err = byHour(r, theme)
-	case "top_callers":
-		c, err = topCallers(r, theme)
-	case "reasons":
-		c, err = reasons(r, theme)
-	default:
+	i := slices.IndexFunc(drawers, func(d drawer) bool { return d.name == name })
+	if i < 0 {
 		return Chart{}, fmt.Errorf("%w %q; charts are %v", ErrUnknownChart, name, Names)
 	}
+	c, err := drawers[i].draw(r, theme)
 	if err != nil {
 		return Chart{}, fmt.Errorf("statchart: %s: %w", name, err)
 	}
@@ -155,8 +161,26 @@ func outcomes(calls, answered, missed int64) (float64, float64, float64) {
 var outcomeNames = []string{"answered", "missed", "other"}
 var outcomeColors = []charts.Color{colorAnswered, colorMissed, colorOther}
 
-// stackedBars draws one stacked bar (answered, missed, other) per label.
-func stackedBars(labels []string, values [][]float64, theme Theme, horizontal bool) (string, error) {
+// outcomeRow is one bar of an outcome chart.
+type outcomeRow struct {
+	label                   string
+	calls, answered, missed int64
+}
+
+// outcomeChart draws one stacked bar (answered, missed, other) per row;
+// empty says why there is nothing to draw.
+func outcomeChart(title, empty string, rows []outcomeRow, theme Theme, horizontal bool) (Chart, error) {
+	c := Chart{Title: title, Series: legend(outcomeNames, outcomeColors)}
+	if len(rows) == 0 {
+		c.Empty = empty
+		return c, nil
+	}
+	labels := make([]string, len(rows))
+	values := [][]float64{make([]float64, len(rows)), make([]float64, len(rows)), make([]float64, len(rows))}
+	for i, r := range rows {
+		labels[i] = r.label
+		values[0][i], values[1][i], values[2][i] = outcomes(r.calls, r.answered, r.missed)
+	}
 	opt := charts.NewBarChartOptionWithData(values)
 	opt.Theme = palette(theme, outcomeColors...)
 	opt.Horizontal = horizontal
@@ -167,9 +191,11 @@ func stackedBars(labels []string, values [][]float64, theme Theme, horizontal bo
 	opt.ValueFormatter = wholeNumbers
 	h := height
 	if horizontal {
-		h = max(height, 60+28*len(labels))
+		h = max(height, 60+28*len(rows))
 	}
-	return draw(width, h, func(p *charts.Painter) error { return p.BarChart(opt) })
+	var err error
+	c.SVG, err = draw(width, h, func(p *charts.Painter) error { return p.BarChart(opt) })
+	return c, err
 }
 
 // countAxis starts at zero, so that a bar's length is its count.
@@ -188,20 +214,11 @@ func wholeNumbers(v float64) string {
 func percent(v float64) string { return fmt.Sprintf("%.0f%%", v) }
 
 func byDay(r stats.Report, theme Theme) (Chart, error) {
-	c := Chart{Title: "Calls per day", Series: legend(outcomeNames, outcomeColors)}
-	if len(r.ByDay) == 0 {
-		c.Empty = "No days in this range."
-		return c, nil
-	}
-	labels := make([]string, len(r.ByDay))
-	values := [][]float64{make([]float64, len(r.ByDay)), make([]float64, len(r.ByDay)), make([]float64, len(r.ByDay))}
+	rows := make([]outcomeRow, len(r.ByDay))
 	for i, d := range r.ByDay {
-		labels[i] = dayLabel(d.Date)
-		values[0][i], values[1][i], values[2][i] = outcomes(d.Calls, d.Answered, d.Missed)
+		rows[i] = outcomeRow{dayLabel(d.Date), d.Calls, d.Answered, d.Missed}
 	}
-	var err error
-	c.SVG, err = stackedBars(labels, values, theme, false)
-	return c, err
+	return outcomeChart("Calls per day", "No days in this range.", rows, theme, false)
 }
 
 // dayLabel writes a YYYY-MM-DD date short: "2 Dec".
@@ -242,48 +259,25 @@ func answerRate(r stats.Report, theme Theme) (Chart, error) {
 }
 
 func hotlines(r stats.Report, theme Theme) (Chart, error) {
-	c := Chart{Title: "Per hotline", Series: legend(outcomeNames, outcomeColors)}
-	if len(r.Hotlines) == 0 {
-		c.Empty = "No hotline calls in this range."
-		return c, nil
-	}
-	labels := make([]string, len(r.Hotlines))
-	values := [][]float64{make([]float64, len(r.Hotlines)), make([]float64, len(r.Hotlines)), make([]float64, len(r.Hotlines))}
+	rows := make([]outcomeRow, len(r.Hotlines))
 	for i, h := range r.Hotlines {
-		name := h.Company
-		if name == "" {
-			name = h.Name
-		}
-		if name == "" {
-			name = "no hotline"
-		}
-		labels[i] = fmt.Sprintf("%s · %.0f%%", name, 100*h.AnswerRate)
-		values[0][i], values[1][i], values[2][i] = outcomes(h.Calls, h.Answered, h.Missed)
+		name := cmp.Or(h.Company, h.Name, "no hotline")
+		rows[i] = outcomeRow{rateLabel(name, h.AnswerRate), h.Calls, h.Answered, h.Missed}
 	}
-	var err error
-	c.SVG, err = stackedBars(labels, values, theme, true)
-	return c, err
+	return outcomeChart("Per hotline", "No hotline calls in this range.", rows, theme, true)
 }
 
 func campaigns(r stats.Report, theme Theme) (Chart, error) {
-	c := Chart{Title: "Per campaign", Series: legend(outcomeNames, outcomeColors)}
-	if len(r.Campaigns) == 0 {
-		c.Empty = "No campaign calls in this range."
-		return c, nil
-	}
-	labels := make([]string, len(r.Campaigns))
-	values := [][]float64{make([]float64, len(r.Campaigns)), make([]float64, len(r.Campaigns)), make([]float64, len(r.Campaigns))}
+	rows := make([]outcomeRow, len(r.Campaigns))
 	for i, cs := range r.Campaigns {
-		name := cs.Campaign
-		if name == "" {
-			name = "no campaign"
-		}
-		labels[i] = fmt.Sprintf("%s · %.0f%%", name, 100*cs.AnswerRate)
-		values[0][i], values[1][i], values[2][i] = outcomes(cs.Calls, cs.Answered, cs.Missed)
+		rows[i] = outcomeRow{rateLabel(cmp.Or(cs.Campaign, "no campaign"), cs.AnswerRate), cs.Calls, cs.Answered, cs.Missed}
 	}
-	var err error
-	c.SVG, err = stackedBars(labels, values, theme, true)
-	return c, err
+	return outcomeChart("Per campaign", "No campaign calls in this range.", rows, theme, true)
+}
+
+// rateLabel names a bar with its answer rate: "ACME GmbH · 68%".
+func rateLabel(name string, rate float64) string {
+	return fmt.Sprintf("%s · %.0f%%", name, 100*rate)
 }
 
 // weekdays are the heat map's rows, Monday first as on a desk calendar;
@@ -349,11 +343,23 @@ func topCallers(r stats.Report, theme Theme) (Chart, error) {
 	labels := make([]string, n)
 	values := [][]float64{make([]float64, n), make([]float64, n)}
 	for i, t := range r.TopCallers {
-		// Horizontal bars run bottom to top: the most frequent caller
-		// goes last, so that it is drawn on top.
-		j := n - 1 - i
-		labels[j] = callerLabel(t)
-		values[0][j], values[1][j] = float64(t.Calls), float64(t.OpenMissed)
+		labels[i] = callerLabel(t)
+		values[0][i], values[1][i] = float64(t.Calls), float64(t.OpenMissed)
+	}
+	var err error
+	c.SVG, err = rankedBars(labels, values, colors, theme, 36)
+	return c, err
+}
+
+// rankedBars draws a group of horizontal bars per label, the first label on
+// top, and each group rowHeight high at least.
+func rankedBars(labels []string, values [][]float64, colors []charts.Color, theme Theme, rowHeight int) (string, error) {
+	// Horizontal bars run bottom to top.
+	labels = slices.Clone(labels)
+	slices.Reverse(labels)
+	for i := range values {
+		values[i] = slices.Clone(values[i])
+		slices.Reverse(values[i])
 	}
 	opt := charts.NewBarChartOptionWithData(values)
 	opt.Theme = palette(theme, colors...)
@@ -362,9 +368,7 @@ func topCallers(r stats.Report, theme Theme) (Chart, error) {
 	opt.CategoryAxis.Labels = labels
 	opt.ValueAxis = countAxis()
 	opt.ValueFormatter = wholeNumbers
-	var err error
-	c.SVG, err = draw(width, max(height, 60+36*n), func(p *charts.Painter) error { return p.BarChart(opt) })
-	return c, err
+	return draw(width, max(height, 60+rowHeight*len(labels)), func(p *charts.Painter) error { return p.BarChart(opt) })
 }
 
 func callerLabel(t stats.TopCaller) string {
@@ -380,30 +384,19 @@ func callerLabel(t stats.TopCaller) string {
 }
 
 func reasons(r stats.Report, theme Theme) (Chart, error) {
-	c := Chart{Title: "Reasons for calling", Series: legend([]string{"calls"}, []charts.Color{colorCalls})}
+	colors := []charts.Color{colorCalls}
+	c := Chart{Title: "Reasons for calling", Series: legend([]string{"calls"}, colors)}
 	if len(r.Reasons) == 0 {
 		c.Empty = "No wrapped-up calls in this range."
 		return c, nil
 	}
-	n := len(r.Reasons)
-	labels := make([]string, n)
-	values := [][]float64{make([]float64, n)}
+	labels := make([]string, len(r.Reasons))
+	values := [][]float64{make([]float64, len(r.Reasons))}
 	for i, rs := range r.Reasons {
-		j := n - 1 - i
-		labels[j] = rs.Reason
-		if labels[j] == "" {
-			labels[j] = "no reason"
-		}
-		values[0][j] = float64(rs.Calls)
+		labels[i] = cmp.Or(rs.Reason, "no reason")
+		values[0][i] = float64(rs.Calls)
 	}
-	opt := charts.NewBarChartOptionWithData(values)
-	opt.Theme = palette(theme, colorCalls)
-	opt.Horizontal = true
-	opt.Legend.Show = charts.Ptr(false)
-	opt.CategoryAxis.Labels = labels
-	opt.ValueAxis = countAxis()
-	opt.ValueFormatter = wholeNumbers
 	var err error
-	c.SVG, err = draw(width, max(height, 60+28*n), func(p *charts.Painter) error { return p.BarChart(opt) })
+	c.SVG, err = rankedBars(labels, values, colors, theme, 28)
 	return c, err
 }

@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/switchboard-sip/switchboard/statchart"
@@ -36,7 +37,7 @@ func RegisterInsights(s *Server, o StatsOptions) {
 	})
 	s.HandleFunc("GET /api/stats/charts/{file}", func(w http.ResponseWriter, r *http.Request) {
 		name, ok := strings.CutSuffix(r.PathValue("file"), ".svg")
-		if !ok || !knownChart(name) {
+		if !ok || !slices.Contains(statchart.Names, name) {
 			WriteError(w, http.StatusNotFound, fmt.Sprintf("no chart %q; charts are %s.svg", r.PathValue("file"), strings.Join(statchart.Names, ".svg, ")))
 			return
 		}
@@ -61,15 +62,6 @@ func RegisterInsights(s *Server, o StatsOptions) {
 		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
 		w.Write([]byte(c.SVG))
 	})
-}
-
-func knownChart(name string) bool {
-	for _, n := range statchart.Names {
-		if n == name {
-			return true
-		}
-	}
-	return false
 }
 
 // insightsReport reads the filter and theme and runs the query; on failure

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -10,8 +9,6 @@ import (
 	"time"
 
 	"go.uber.org/zap/zaptest"
-
-	"github.com/switchboard-sip/switchboard/stats"
 )
 
 func TestInsights(t *testing.T) {
@@ -22,11 +19,7 @@ func TestInsights(t *testing.T) {
 	}
 	s := New(Options{Calls: store, Log: zaptest.NewLogger(t), Location: berlin})
 	s.now = func() time.Time { return t0.Add(24 * time.Hour) }
-	RegisterInsights(s, StatsOptions{Source: store,
-		Companies: func() map[string]string { return map[string]string{"acme": "ACME <GmbH>"} },
-		Caller: func(context.Context) stats.Caller {
-			return func(id int64) (string, string, int64, bool) { return "Jane", "+4915112345678", 1, true }
-		}})
+	RegisterInsights(s, statsOptions(store, "ACME <GmbH>"))
 	srv := httptest.NewServer(s)
 	defer srv.Close()
 

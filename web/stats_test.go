@@ -13,15 +13,21 @@ import (
 	"github.com/switchboard-sip/switchboard/stats"
 )
 
+// statsOptions are the figures of store with company as acme's company and
+// every top caller Jane with one open missed call.
+func statsOptions(store StatsSource, company string) StatsOptions {
+	return StatsOptions{Source: store,
+		Companies: func() map[string]string { return map[string]string{"acme": company} },
+		Caller: func(context.Context) stats.Caller {
+			return func(id int64) (string, string, int64, bool) { return "Jane", "+4915112345678", 1, true }
+		}}
+}
+
 func TestStatsAPI(t *testing.T) {
 	store := newCallStore(t, 10) // 10 inbound calls from t0 on; every third missed
 	s := New(Options{Calls: store, Log: zaptest.NewLogger(t)})
 	s.now = func() time.Time { return t0.Add(24 * time.Hour) }
-	RegisterStats(s, StatsOptions{Source: store,
-		Companies: func() map[string]string { return map[string]string{"acme": "ACME GmbH"} },
-		Caller: func(context.Context) stats.Caller {
-			return func(id int64) (string, string, int64, bool) { return "Jane", "+4915112345678", 1, true }
-		}})
+	RegisterStats(s, statsOptions(store, "ACME GmbH"))
 	srv := httptest.NewServer(s)
 	defer srv.Close()
 
