@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/switchboard-sip/switchboard/cdr"
@@ -184,6 +186,12 @@ func TestBoardInsights(t *testing.T) {
 	calls := insightCalls(time.Now().UTC().Truncate(24 * time.Hour))
 	n := boardNode(t, func(n *node) { seedInsightCalls(t, n, calls) })
 	ctx := browser(t, exe)
+	// The browser's days are the switchboard's (UTC), so that "the last 30
+	// days" are 30 whole days on both sides.
+	step(t, ctx, "set the time zone", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "UTC"})
+		return err
+	}))
 	signIn(t, ctx, n)
 	step(t, ctx, "open the Insights view",
 		chromedp.Click(chromedp.CSS(`#view-insights`)),
