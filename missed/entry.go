@@ -9,12 +9,11 @@
 package missed
 
 import (
-	"github.com/switchboard-sip/switchboard/cdr"
-
 	"context"
 	"database/sql"
 	"time"
 
+	"github.com/switchboard-sip/switchboard/cdr"
 	"github.com/switchboard-sip/switchboard/configs"
 	"github.com/switchboard-sip/switchboard/contacts"
 )
@@ -124,14 +123,16 @@ type Contacts interface {
 	FindByNumber(ctx context.Context, e164 string) (contacts.Contact, error)
 }
 
-// RecordSaver stores the call record again with its missed_id;
-// *callstore.Store implements it.
-type RecordSaver interface {
+// Records is the call store, the owner of the calls table
+// (*callstore.Store): the service links an entry to its record through it
+// and asks it for the missed calls an unclean stop left without entry.
+type Records interface {
+	// Save stores the record again, with its missed_id.
 	Save(r cdr.Record)
-}
-
-// RecordGetter reads a call record back; a RecordSaver that is one too
-// lets the service recover missed calls an unclean stop left without entry.
-type RecordGetter interface {
-	Get(ctx context.Context, id string) (cdr.Record, error)
+	// LinkMissed writes the entry id into the record within tx, the
+	// entry's transaction.
+	LinkMissed(ctx context.Context, tx *sql.Tx, recordID, missedID string) error
+	// UnlinkedMissed lists node's missed calls ended in [from, to) that
+	// have no entry id.
+	UnlinkedMissed(ctx context.Context, node string, from, to time.Time) ([]cdr.Record, error)
 }

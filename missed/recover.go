@@ -1,6 +1,7 @@
 package missed
 
 import (
+	"errors"
 	"github.com/switchboard-sip/switchboard/cdr"
 
 	"context"
@@ -22,36 +23,21 @@ const recoverWindow = 24 * time.Hour
 // of the call and the entry's transaction (SIGKILL, power loss). Calls of
 // this process are left alone, they reach Observe themselves.
 func (s *Service) recoverLost(ctx context.Context, node string, started time.Time) error {
-	if s.getter == nil {
+	if s.records == nil {
 		return nil
 	}
-	if ok, err := s.st.db.HasTable(ctx, "calls"); err != nil || !ok {
-		return err
-	}
-	rows, err := s.st.db.QueryContext(ctx, s.st.q(`SELECT id FROM calls
-		WHERE node = ? AND direction = 'inbound' AND disposition IN ('no_answer', 'busy')
-		AND missed_id = '' AND ended_at >= ? AND ended_at < ?
-		AND id NOT IN (SELECT record_id FROM missed_calls)`),
-		node, started.Add(-recoverWindow).UnixMilli(), started.UnixMilli())
+	lost, err := s.records.UnlinkedMissed(ctx, node, started.Add(-recoverWindow), started)
 	if err != nil {
 		return fmt.Errorf("missed: recover: %w", err)
 	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return fmt.Errorf("missed: recover: %w", err)
+	for _, r := range lost {
+		// An entry may exist whose link was not written yet.
+		if _, err := s.st.byRecord(ctx, s.st.db, r.ID); err == nil {
+			continue
+		} else if !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("missed: recover %s: %w", r.ID, err)
 		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	for _, id := range ids {
-		r, err := s.getter.Get(ctx, id)
-		if err != nil {
-			return fmt.Errorf("missed: recover %s: %w", id, err)
-		}
-		s.log.Warn("missed call recovered after an unclean stop", zap.String("record", id))
+		s.log.Warn("missed call recovered after an unclean stop", zap.String("record", r.ID))
 		s.Observe(callctl.Event{Type: callctl.EventEnded, Record: r})
 	}
 	return nil

@@ -39,9 +39,10 @@ type Options struct {
 	// Contacts reads the caller's contact; nil treats every caller as
 	// having none.
 	Contacts Contacts
-	// Records saves the call record with its missed_id through the call
-	// store's writer, so a pending write of the record cannot undo it.
-	Records RecordSaver
+	// Records is the call store: it links an entry to its record, and its
+	// writer saves the record with its missed_id so that a pending write
+	// of the record cannot undo the link. nil: entries are not linked.
+	Records Records
 	// SignIns tells when a receptionist last signed in; nil counts them as
 	// present (the absent exception never applies).
 	SignIns SignIns
@@ -57,8 +58,7 @@ type Service struct {
 	cfg      atomic.Pointer[configs.Config]
 	notifier Notifier
 	contacts Contacts
-	records  RecordSaver
-	getter   RecordGetter
+	records  Records
 	signIns  SignIns
 	log      *zap.Logger
 	now      func() time.Time
@@ -112,9 +112,6 @@ func New(ctx context.Context, o Options) (*Service, error) {
 		done:     make(chan struct{}),
 	}
 	s.cfg.Store(o.Config)
-	if g, ok := o.Records.(RecordGetter); ok {
-		s.getter = g
-	}
 	go s.run(wctx)
 	if err := s.recoverLost(ctx, o.Config.Node, s.now()); err != nil {
 		s.log.Error("missed calls of an unclean stop not recovered", zap.Error(err))
@@ -447,8 +444,10 @@ func (s *Service) create(ctx context.Context, cfg *configs.Config, e callctl.Eve
 	if err := s.st.insert(ctx, tx, entry); err != nil {
 		return err
 	}
-	if err := s.st.linkRecord(ctx, tx, r.ID, entry.ID); err != nil {
-		return err
+	if s.records != nil {
+		if err := s.records.LinkMissed(ctx, tx, r.ID, entry.ID); err != nil {
+			return err
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("missed: record %s: commit: %w", r.ID, err)

@@ -83,16 +83,6 @@ func (s *store) insert(ctx context.Context, q querier, e Entry) error {
 	return nil
 }
 
-// linkRecord writes the entry id into the call record. The record may not
-// be written yet (the call store batches); the caller saves it again
-// through the call store as well, so the later write carries the id too.
-func (s *store) linkRecord(ctx context.Context, q querier, recordID, entryID string) error {
-	if _, err := q.ExecContext(ctx, s.q(`UPDATE calls SET missed_id = ? WHERE id = ?`), entryID, recordID); err != nil {
-		return fmt.Errorf("missed: link record %s to entry %s: %w", recordID, entryID, err)
-	}
-	return nil
-}
-
 func (s *store) get(ctx context.Context, q querier, id string) (Entry, error) {
 	rows, err := q.QueryContext(ctx, s.q(`SELECT `+entryColumns+` FROM missed_calls WHERE id = ?`), id)
 	if err != nil {
@@ -104,6 +94,22 @@ func (s *store) get(ctx context.Context, q querier, id string) (Entry, error) {
 	}
 	if len(list) == 0 {
 		return Entry{}, fmt.Errorf("missed: get %q: %w", id, ErrNotFound)
+	}
+	return list[0], nil
+}
+
+// byRecord is the entry of a call record.
+func (s *store) byRecord(ctx context.Context, q querier, recordID string) (Entry, error) {
+	rows, err := q.QueryContext(ctx, s.q(`SELECT `+entryColumns+` FROM missed_calls WHERE record_id = ?`), recordID)
+	if err != nil {
+		return Entry{}, fmt.Errorf("missed: entry of record %q: %w", recordID, err)
+	}
+	list, err := scanEntries(rows)
+	if err != nil {
+		return Entry{}, fmt.Errorf("missed: entry of record %q: %w", recordID, err)
+	}
+	if len(list) == 0 {
+		return Entry{}, fmt.Errorf("missed: entry of record %q: %w", recordID, ErrNotFound)
 	}
 	return list[0], nil
 }
