@@ -52,7 +52,8 @@ build_switchboard() {
 # switchboard_config FILE: bench/switchboard.yaml with the ports filled in.
 switchboard_config() {
 	sed -e "s/@SIP_PORT@/$SIP_PORT/g" -e "s/@PBX_PORT@/$PBX_PORT/g" -e "s/@TRUNK_PORT@/$TRUNK_PORT/g" \
-		-e "s/@HTTP_PORT@/$HTTP_PORT/g" -e "s|@WORK@|$WORK|g" "$HERE/switchboard.yaml" >"$1"
+		-e "s/@HTTP_PORT@/$HTTP_PORT/g" -e "s|@WORK@|$WORK|g" -e "s/@FAST_PATH@/${FAST_PATH:-false}/g" \
+		"$HERE/switchboard.yaml" >"$1"
 }
 
 # start_switchboard: starts it (pid in SB_PID) and waits for /healthz.
@@ -74,7 +75,7 @@ start_switchboard() {
 # cpu_ticks PID: utime+stime of PID and every descendant, in clock ticks.
 cpu_ticks() {
 	# cat skips processes that exit between the glob and the read.
-	cat /proc/[0-9]*/stat 2>/dev/null | awk -v root="$1" '
+	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v root="$1" '
 		{
 			p = $1; s = $0; sub(/^[^)]*\) /, "", s); split(s, f, " ")
 			# after "pid (comm) ": f[1] state, f[2] ppid, f[12] utime, f[13] stime

@@ -20,7 +20,8 @@
 #
 # Environment: RATES (default "1000 2000 3000 4000 5000 6000 7000"), STEP_S
 # (30, at least 30), HOLD_MS (1000), CPU_RATE (2000), CHILDREN (Kamailio UDP
-# workers, 4), PROXIES ("kamailio switchboard"), KEEP=1 keeps the work
+# workers, 4), PROXIES ("kamailio switchboard switchboard-fast";
+# switchboard-fast is switchboard with sip.fast_path on), KEEP=1 keeps the work
 # directory. Needs sipp (Debian sip-tester) and kamailio (installed with
 # apt-get when missing and run as root). Every process it starts is killed
 # by pid on exit; every SIPp run has a hard time limit.
@@ -32,7 +33,7 @@ STEP_S=${STEP_S:-30}
 HOLD_MS=${HOLD_MS:-1000}
 CPU_RATE=${CPU_RATE:-2000}
 CHILDREN=${CHILDREN:-4}
-PROXIES=${PROXIES:-"kamailio switchboard"}
+PROXIES=${PROXIES:-"kamailio switchboard switchboard-fast"}
 OVERLOAD=${OVERLOAD:-1}
 SIP_PORT=${SIP_PORT:-35060}
 PBX_PORT=${PBX_PORT:-35080}
@@ -77,7 +78,8 @@ start_kamailio() {
 start_proxy() {
 	case $1 in
 	kamailio) start_kamailio ;;
-	switchboard) start_switchboard; PROXY_PID=$SB_PID ;;
+	switchboard) FAST_PATH=false start_switchboard; PROXY_PID=$SB_PID ;;
+	switchboard-fast) FAST_PATH=true start_switchboard; PROXY_PID=$SB_PID ;;
 	esac
 }
 
@@ -135,7 +137,7 @@ rtt_summary() { # DIR -> "n p50 p90 p99 p999 max" in ms
 say() { echo "$*" | tee -a "$RESULTS"; }
 
 bench_proxy() {
-	local p=$1 best=0 r created ok failed gen ticks achieved pass
+	local p=$1 v=${1//-/_} best=0 r created ok failed gen ticks achieved pass
 	say "== $p"
 	start_proxy "$p"
 	for r in $RATES; do
@@ -152,7 +154,7 @@ bench_proxy() {
 		sleep 3
 	done
 	say "$p: highest passing rate $best cps"
-	eval "BEST_$p=$best"
+	eval "BEST_$v=$best"
 	if [ "$best" -gt 0 ]; then
 		sleep 5
 		local half=$((best / 2))
@@ -161,7 +163,7 @@ bench_proxy() {
 		local rt
 		rt=$(rtt_summary "$WORK/$p-half-$half")
 		say "$p: half rate $half cps answered: ok $ok/$created; INVITE->200 ms (n p50 p90 p99 p99.9 max): $rt"
-		eval "RTT_$p=\"$rt\""
+		eval "RTT_$v=\"$rt\""
 		sleep 3
 		run "$p-cancel-$half" "$half" "$STEP_S" uac_cancel.xml uas_ring_forever.xml 500
 		created=$R_CREATED ok=$R_OK failed=$R_FAILED gen=$R_GEN ticks=$R_TICKS
@@ -173,7 +175,7 @@ bench_proxy() {
 	local cpu
 	cpu=$(awk -v t="$ticks" -v k="$CLK_TCK" -v ok="$ok" 'BEGIN { printf "%.1f", (ok > 0 ? t / k * 1e6 / ok : 0) }')
 	say "$p: at $CPU_RATE cps: ok $ok/$created, CPU $(awk -v t="$ticks" -v k="$CLK_TCK" 'BEGIN { printf "%.2f", t / k }') s = $cpu us per call"
-	eval "CPU_$p=$cpu"
+	eval "CPU_$v=$cpu"
 	if [ "$OVERLOAD" = 1 ] && [ "$best" -gt 0 ]; then
 		sleep 3
 		local over=$((best * 2))
@@ -188,15 +190,18 @@ bench_proxy() {
 	sleep 2
 }
 
-if [[ " $PROXIES " == *" switchboard "* ]]; then build_switchboard; fi
+if [[ " $PROXIES " == *" switchboard"* ]]; then build_switchboard; fi
 echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)  host: $(nproc) cores, $(uname -r)" | tee -a "$RESULTS"
 echo "command: RATES=\"$RATES\" STEP_S=$STEP_S HOLD_MS=$HOLD_MS CPU_RATE=$CPU_RATE CHILDREN=$CHILDREN $0" | tee -a "$RESULTS"
 echo "kamailio: $(kamailio -v 2>/dev/null | head -n 1 || echo none); sipp: $(sipp -v 2>/dev/null | grep -o 'SIPp v[^ ]*' | head -n 1)" | tee -a "$RESULTS"
 for p in $PROXIES; do bench_proxy "$p"; done
 
-if [[ " $PROXIES " == *" kamailio "* && " $PROXIES " == *" switchboard "* ]]; then
-	say "== ratios switchboard/kamailio"
-	say "$(awk -v a="${BEST_switchboard:-0}" -v b="${BEST_kamailio:-0}" 'BEGIN { printf "highest passing rate: %s / %s = %.2f", a, b, (b > 0 ? a / b : 0) }')"
-	say "$(awk -v a="${CPU_switchboard:-0}" -v b="${CPU_kamailio:-0}" 'BEGIN { printf "CPU per call at fixed rate: %s / %s us = %.2f", a, b, (b > 0 ? a / b : 0) }')"
-	say "p99 INVITE->200 at half rate (ms): switchboard $(echo "${RTT_switchboard:-0 - - -}" | awk '{print $4}'), kamailio $(echo "${RTT_kamailio:-0 - - -}" | awk '{print $4}')"
-fi
+for p in $PROXIES; do
+	[ "$p" != kamailio ] && [[ " $PROXIES " == *" kamailio "* ]] || continue
+	v=${p//-/_}
+	best=BEST_$v cpu=CPU_$v rtt=RTT_$v
+	say "== ratios $p/kamailio"
+	say "$(awk -v a="${!best:-0}" -v b="${BEST_kamailio:-0}" 'BEGIN { printf "highest passing rate: %s / %s = %.2f (target >= 1.25)", a, b, (b > 0 ? a / b : 0) }')"
+	say "$(awk -v a="${!cpu:-0}" -v b="${CPU_kamailio:-0}" 'BEGIN { printf "CPU per call at fixed rate: %s / %s us = %.2f (target <= 0.5)", a, b, (b > 0 ? a / b : 0) }')"
+	say "p99 INVITE->200 at half rate (ms): $p $(echo "${!rtt:-0 - - -}" | awk '{print $4}'), kamailio $(echo "${RTT_kamailio:-0 - - -}" | awk '{print $4}') (target < 2)"
+done

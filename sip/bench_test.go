@@ -143,6 +143,9 @@ func (c *benchCaller) call(id string) bool {
 
 func BenchmarkCall(b *testing.B) { benchCalls(b, harnessOpts{pbx: rawPBX}) }
 
+// BenchmarkCallFast is BenchmarkCall with sip.fast_path on (issue 11).
+func BenchmarkCallFast(b *testing.B) { benchCalls(b, harnessOpts{pbx: rawPBX, fast: true}) }
+
 // benchCalls runs b.N calls from 8 concurrent callers through a proxy.
 func benchCalls(b *testing.B, o harnessOpts) {
 	h := startProxy(b, o)
@@ -204,6 +207,13 @@ func BenchmarkCallFullPipeline(b *testing.B) {
 	benchCalls(b, harnessOpts{pbx: rawPBX, pipeline: pipeline, sink: sink})
 }
 
+// BenchmarkCallFullPipelineFast is BenchmarkCallFullPipeline with
+// sip.fast_path on.
+func BenchmarkCallFullPipelineFast(b *testing.B) {
+	pipeline, sink := fullPipeline(b)
+	benchCalls(b, harnessOpts{pbx: rawPBX, pipeline: pipeline, sink: sink, fast: true})
+}
+
 func fullPipeline(b *testing.B) (callctl.Pipeline, callctl.RecordSink) {
 	b.Helper()
 	ctx := context.Background()
@@ -213,7 +223,7 @@ func fullPipeline(b *testing.B) (callctl.Pipeline, callctl.RecordSink) {
 		b.Fatal(err)
 	}
 	cfgText := strings.NewReplacer("@SIP_PORT@", "35060", "@PBX_PORT@", "35080", "@TRUNK_PORT@", "35090",
-		"@HTTP_PORT@", "38080", "@WORK@", dir).Replace(string(raw))
+		"@HTTP_PORT@", "38080", "@WORK@", dir, "@FAST_PATH@", "false").Replace(string(raw))
 	path := filepath.Join(dir, "switchboard.yaml")
 	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
 		b.Fatal(err)
