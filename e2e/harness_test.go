@@ -293,6 +293,7 @@ sip:
   max_call_duration: 1h
   drain_timeout: %[6]s
   keepalive: %[9]s
+  fast_path: %[11]t
 %[10]snumbers:
   region: DE
 storage:
@@ -302,7 +303,9 @@ http:
 log:
   level: debug
 `, n.sipPort, n.pbxPort, param, strings.Join(quoted, ", "), n.trunkPort,
-		n.opts.drain, filepath.Join(n.dir, "sb.db"), n.httpPort, n.opts.keepalive, n.opts.extraSIP)
+		n.opts.drain, filepath.Join(n.dir, "sb.db"), n.httpPort, n.opts.keepalive, n.opts.extraSIP,
+		// SWITCHBOARD_FAST_PATH=1 runs every e2e test through sip.fast_path.
+		os.Getenv("SWITCHBOARD_FAST_PATH") == "1")
 }
 
 // start runs the binary with the node's config (again, after a stop) and

@@ -31,9 +31,13 @@ const fastBranch = branchPrefix + "F"
 // sipgo path because their From/To may need the caller's original restored
 // (SPEC §1), which needs the dialog's state.
 type fastPath struct {
-	p    *Proxy
-	via  []byte    // "Via: SIP/2.0/UDP host:port;branch=" + fastBranch
-	self []selfRef // the host:port pairs that mean us
+	p        *Proxy
+	conn     *fastConn
+	via      []byte    // "Via: SIP/2.0/UDP host:port;branch=" + fastBranch
+	rrPrefix []byte    // "Record-Route: <sip:host:port;sb="
+	self     []selfRef // the host:port pairs that mean us
+	txs      txTable
+	wheel    wheel
 }
 
 type selfRef struct {
@@ -41,9 +45,20 @@ type selfRef struct {
 	port int
 }
 
-func newFastPath(p *Proxy, port int) *fastPath {
-	f := &fastPath{p: p}
-	f.via = []byte("Via: SIP/2.0/UDP " + net.JoinHostPort(p.opts.Advertise, strconv.Itoa(port)) + ";branch=" + fastBranch)
+func newFastPath(p *Proxy, c *fastConn, port int) *fastPath {
+	f := &fastPath{p: p, conn: c, txs: txTable{byKey: map[string]*fastTx{},
+		byBranch: map[string]*fastTx{}, byCall: map[string]*fastTx{}}}
+	f.wheel.fire = f.fire
+	hp := net.JoinHostPort(p.opts.Advertise, strconv.Itoa(port))
+	f.via = []byte("Via: SIP/2.0/UDP " + hp + ";branch=" + fastBranch)
+	f.rrPrefix = []byte("Record-Route: <sip:" + hp + ";sb=")
+	return f
+}
+
+// noteSelf copies the addresses that mean us, once every listener is
+// bound, for the reader's lock-free use.
+func (f *fastPath) noteSelf() {
+	p := f.p
 	p.self.mu.RLock()
 	for a := range p.self.addrs {
 		host, port, err := net.SplitHostPort(a)
@@ -52,7 +67,6 @@ func newFastPath(p *Proxy, port int) *fastPath {
 		}
 	}
 	p.self.mu.RUnlock()
-	return f
 }
 
 // take handles a datagram on the fast path; false hands it to sipgo.
@@ -61,10 +75,29 @@ func (f *fastPath) take(m *msgIndex, data []byte, from netip.AddrPort, out *batc
 		return false
 	}
 	if !m.request {
+		if tx := f.txs.lookupBranch(m.via.branch.of(data)); tx != nil {
+			return f.response(m, tx, out)
+		}
 		return f.relay(m, out)
 	}
-	if eqFold(m.method.of(data), "BYE") && !m.toTag.empty() {
-		return f.forwardBye(m, from, out)
+	method := m.method.of(data)
+	switch {
+	case eqFold(method, "INVITE") && m.toTag.empty():
+		return f.invite(m, from, out)
+	case eqFold(method, "ACK"), eqFold(method, "CANCEL"):
+		var kb [256]byte
+		tx := f.txs.lookupKey(serverKey(kb[:0], m))
+		if tx == nil {
+			return eqFold(method, "ACK") && f.forwardInDialog(m, from, out, false)
+		}
+		if eqFold(method, "ACK") {
+			f.ack(tx)
+		} else {
+			f.cancelUp(tx, m, from, out)
+		}
+		return true
+	case eqFold(method, "BYE") && !m.toTag.empty():
+		return f.forwardInDialog(m, from, out, true)
 	}
 	return false
 }
@@ -96,14 +129,38 @@ func (f *fastPath) relay(m *msgIndex, out *batch) bool {
 	if !ok {
 		return false
 	}
-	top := m.hdrs[m.topVia].line
+	var swap *nameSwap
+	if !m.via.sbn.empty() {
+		s, ok := decodeSwap(f.p.opts.RouteKey, string(m.callID.of(b)), string(m.via.sbn.of(b)))
+		if !ok {
+			return false
+		}
+		swap = &s
+	}
 	w := out.slot()
-	if w == nil || len(b) > len(w) {
+	if w == nil || len(b)+256 > len(w) {
 		return false
 	}
-	n := copy(w, b[:top.s])
-	n += copy(w[n:], b[top.e:])
-	out.queue(n, to)
+	w = w[:0]
+	for i := -1; i < m.n; i++ {
+		switch {
+		case i < 0:
+			w = append(w, b[:m.hdrs[0].line.s]...)
+		case i == m.topVia:
+			w = m.appendViaRest(w)
+		default:
+			var done bool
+			if swap != nil {
+				w, done = f.restoreNames(w, m, i, swap)
+			}
+			if !done {
+				w = append(w, m.hdrs[i].line.of(b)...)
+			}
+		}
+	}
+	w = append(w, "\r\n"...)
+	w = append(w, b[m.body:]...)
+	out.queue(len(w), to)
 	if m.status >= 200 && f.p.met != nil && eqFold(m.cseqM.of(b), "BYE") {
 		f.p.met.SIPRequests.WithLabelValues("BYE", statusClass[min(m.status/100, 6)]).Inc()
 	}
@@ -294,63 +351,6 @@ func (p *Proxy) fastToken(dst, callID []byte) []byte {
 	return dst
 }
 
-// forwardBye relays a BYE of a dialog we record-routed (RFC 3261 §16.4 to
-// §16.6): our signed Route entries popped, Max-Forwards decremented, the
-// caller's Via given received/rport, our Via on top. Any condition the
-// byte editor does not cover sends the BYE the sipgo way instead.
-func (f *fastPath) forwardBye(m *msgIndex, from netip.AddrPort, out *batch) bool {
-	b := m.b
-	r := f.p.routing.Load()
-	if from == r.PBX || m.maxFwd < 1 || !eqFold(m.via.transport.of(b), "UDP") || !m.via.received.empty() {
-		return false
-	}
-	ruri, ok := parseSIPURI(m.ruri.of(b))
-	if !ok || f.isSelf(ruri.host, ruri.port) {
-		return false // a strict router's request: sipgo rewrites it
-	}
-	var list [maxRoutes]routeEntry
-	n, ok := m.routes(&list)
-	if !ok {
-		return false
-	}
-	popped, signed := f.popOwn(m, list[:n])
-	if !signed {
-		return false
-	}
-	to, ok := f.nextHop(b, list[popped:n], ruri)
-	if !ok {
-		return false
-	}
-	w := out.slot()
-	if w == nil || len(b)+len(f.via)+96 > len(w) {
-		return false
-	}
-	w = f.byeBytes(w[:0], m, from, list[popped:n])
-	out.queue(len(w), to)
-	id := string(m.callID.of(b))
-	f.p.tracker.Bye(id)
-	f.p.dialogs.remove(id)
-	return true
-}
-
-// popOwn counts the leading Route entries that name us and reports
-// whether one carries our signature for this Call-ID.
-func (f *fastPath) popOwn(m *msgIndex, list []routeEntry) (int, bool) {
-	var tokBuf [16]byte
-	want := f.p.fastToken(tokBuf[:0], m.callID.of(m.b))
-	signed := false
-	for i, r := range list {
-		u, ok := parseSIPURI(r.uri.of(m.b))
-		if !ok || !f.isSelf(u.host, u.port) {
-			return i, signed
-		}
-		if v, ok := uriParam(u.params, "sb"); ok && hmac.Equal(v, want) {
-			signed = true
-		}
-	}
-	return len(list), signed
-}
-
 // nextHop is the first remaining Route (a loose router, ";lr") or else the
 // Request-URI.
 func (f *fastPath) nextHop(b []byte, rest []routeEntry, ruri sipURI) (netip.AddrPort, bool) {
@@ -365,43 +365,6 @@ func (f *fastPath) nextHop(b []byte, rest []routeEntry, ruri sipURI) (netip.Addr
 		return netip.AddrPort{}, false
 	}
 	return udpHop(u)
-}
-
-// byeBytes writes the forwarded BYE.
-func (f *fastPath) byeBytes(w []byte, m *msgIndex, from netip.AddrPort, rest []routeEntry) []byte {
-	b := m.b
-	w = append(w, b[:m.hdrs[0].line.s]...)
-	w = append(w, f.via...)
-	w = f.branchHash(w, m)
-	w = append(w, "\r\n"...)
-	routesDone := false
-	for i := range m.n {
-		h := &m.hdrs[i]
-		switch {
-		case i == m.topVia:
-			w = appendVia(w, b, h, &m.via, from)
-		case h.kind == hRoute:
-			if !routesDone && len(rest) > 0 {
-				w = append(w, "Route: "...)
-				for j, r := range rest {
-					if j > 0 {
-						w = append(w, ", "...)
-					}
-					w = append(w, r.whole.of(b)...)
-				}
-				w = append(w, "\r\n"...)
-			}
-			routesDone = true
-		case h.kind == hMaxForwards:
-			w = append(w, "Max-Forwards: "...)
-			w = strconv.AppendInt(w, int64(m.maxFwd-1), 10)
-			w = append(w, "\r\n"...)
-		default:
-			w = append(w, h.line.of(b)...)
-		}
-	}
-	w = append(w, "\r\n"...)
-	return append(w, b[m.body:]...)
 }
 
 // branchHash ends our branch: the same for a retransmission of the same
@@ -420,19 +383,22 @@ func (f *fastPath) branchHash(w []byte, m *msgIndex) []byte {
 func appendVia(w, b []byte, h *header, v *viaParts, from netip.AddrPort) []byte {
 	var ipBuf [64]byte
 	ip := from.Addr().AppendTo(ipBuf[:0])
-	val := h.value
-	if !v.rport.empty() && v.rportVal == 0 {
+	asked := !v.rport.empty() && v.rportVal == 0
+	if asked {
 		w = append(w, b[h.line.s:v.rport.e]...)
 		w = append(w, '=')
 		w = strconv.AppendUint(w, uint64(from.Port()), 10)
-		w = append(w, b[v.rport.e:val.e]...)
+		w = append(w, b[v.rport.e:v.val.e]...)
 	} else {
-		w = append(w, b[h.line.s:val.e]...)
+		w = append(w, b[h.line.s:v.val.e]...)
 	}
-	if !v.rport.empty() || !bytes.Equal(v.host.of(b), ip) {
+	// As stampVia: received when asked for rport, or when sent-by is not
+	// the source address.
+	if a, ok := parseAddrBytes(v.host.of(b)); asked || !ok || a != from.Addr().Unmap() {
 		w = append(w, ";received="...)
 		w = append(w, ip...)
 	}
+	w = append(w, b[v.val.e:h.value.e]...) // further Vias on the line
 	return append(w, "\r\n"...)
 }
 
@@ -451,8 +417,11 @@ func (p *Proxy) fastListen(conn net.PacketConn) (net.PacketConn, func(), error) 
 	if err != nil {
 		return nil, nil, err
 	}
+	fc.fast = newFastPath(p, fc, port)
+	p.fast = append(p.fast, fc.fast)
 	start := func() {
-		fc.fast = newFastPath(p, port)
+		fc.fast.noteSelf()
+		go fc.fast.wheel.run(fc.done)
 		go fc.run()
 	}
 	return fc, start, nil

@@ -31,6 +31,7 @@ type fastConn struct {
 
 	in     chan *fallback // datagrams for sipgo
 	done   chan struct{}
+	exited chan struct{} // the reader returned: the socket is closed
 	closer sync.Once
 	pool   sync.Pool // *fallback
 }
@@ -52,13 +53,14 @@ func newFastConn(conn *net.UDPConn, fast *fastPath, log *zap.Logger) (*fastConn,
 	_ = conn.SetReadBuffer(8 << 20)
 	_ = conn.SetWriteBuffer(8 << 20)
 	return &fastConn{conn: conn, rc: rc, fast: fast, log: log,
-		in: make(chan *fallback, 4096), done: make(chan struct{})}, nil
+		in: make(chan *fallback, 4096), done: make(chan struct{}), exited: make(chan struct{})}, nil
 }
 
 // run is the reader. It returns when the socket is closed.
 func (c *fastConn) run() {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	defer close(c.exited)
 	inet6 := socketIsInet6(c.rc)
 	rb := newBatch(fastBatch, 1<<16, inet6)
 	out := newBatch(fastBatch, fastOutSize, inet6)
@@ -85,9 +87,7 @@ func (c *fastConn) run() {
 			}
 			c.toSipgo(data, from)
 		}
-		if out.used > 0 {
-			out.flush(c.rc)
-		}
+		out.flush(c.rc)
 	}
 }
 
@@ -127,6 +127,9 @@ func (c *fastConn) ReadFrom(b []byte) (int, net.Addr, error) {
 		}
 		return n, addr, nil
 	case <-c.done:
+		// sipgo returns from Serve on this: let the socket be gone by
+		// then, so that the port can be bound again at once.
+		<-c.exited
 		return 0, nil, net.ErrClosed
 	}
 }

@@ -35,7 +35,8 @@ const (
 	hRoute
 	hRecordRoute
 	hContact
-	hContentLength
+	hProxyRequire
+	hContentLength // the last kind: note's seen array ends with it
 )
 
 // header is one header line: line spans it with its CRLF, value is the
@@ -48,6 +49,7 @@ type header struct {
 
 // viaParts is a parsed Via value (RFC 3261 §20.42, RFC 3581).
 type viaParts struct {
+	val       span // the whole value
 	transport span
 	host      span
 	port      int // 0: none given
@@ -55,6 +57,7 @@ type viaParts struct {
 	rport     span // the whole ";rport" or ";rport=N" parameter
 	rportVal  int  // 0: none given
 	received  span // value of received
+	sbn       span // value of our name-swap parameter (see nameSwap)
 }
 
 // msgIndex is the index of one datagram. Its spans point into b.
@@ -70,13 +73,15 @@ type msgIndex struct {
 	via     viaParts
 	via2    viaParts // the second Via, when vias > 1
 	topVia  int      // header number of the first Via line
-	fromTag span
-	toTag   span
-	callID  span
-	cseq    uint32
-	cseqM   span
-	maxFwd  int // -1: absent
-	body    int // offset of the body
+	// topViaRest is what follows the first Via on its line (more Vias).
+	topViaRest span
+	fromTag    span
+	toTag      span
+	callID     span
+	cseq       uint32
+	cseqM      span
+	maxFwd     int // -1: absent
+	body       int // offset of the body
 }
 
 // index fills m from b; false means "not for the fast path".
@@ -198,21 +203,30 @@ func (m *msgIndex) note(h header, seen *[hContentLength + 1]bool, clen *int) boo
 	b := m.b
 	v := h.value.of(b)
 	switch h.kind {
-	case hOther, hRoute, hRecordRoute:
+	case hOther, hRoute, hRecordRoute, hProxyRequire:
 		return true
 	case hVia:
-		m.vias++
-		switch m.vias {
-		case 1:
-			m.topVia = m.n
-			if !parseVia(b, h.value, &m.via) || m.via.branch.empty() {
+		// One line may hold several Vias (RFC 3261 §7.3.1; SIPp's
+		// [last_Via:] writes them so).
+		for s := h.value; !s.empty(); {
+			first, rest, ok := nextVia(b, s)
+			if !ok {
 				return false
 			}
-		case 2:
-			// Only the second Via's address matters (relaying a response).
-			if !parseVia(b, h.value, &m.via2) {
-				return false
+			m.vias++
+			switch m.vias {
+			case 1:
+				m.topVia, m.topViaRest = m.n, rest
+				if !parseVia(b, first, &m.via) || m.via.branch.empty() {
+					return false
+				}
+			case 2:
+				// Only the second Via's address matters (relaying a response).
+				if !parseVia(b, first, &m.via2) {
+					return false
+				}
 			}
+			s = rest
 		}
 		seen[hVia] = true
 		return true
@@ -264,17 +278,36 @@ func (m *msgIndex) note(h header, seen *[hContentLength + 1]bool, clen *int) boo
 	return true
 }
 
+// nextVia splits the first value off a Via header value: the value and
+// what follows its comma, without the whitespace around it.
+func nextVia(b []byte, s span) (first, rest span, ok bool) {
+	comma := bytes.IndexByte(s.of(b), ',')
+	if comma < 0 {
+		return s, span{s.e, s.e}, true
+	}
+	first = span{s.s, s.s + int32(comma)}
+	for first.e > first.s && (b[first.e-1] == ' ' || b[first.e-1] == '\t') {
+		first.e--
+	}
+	rest = span{first.s + int32(comma) + 1, s.e}
+	for rest.s < rest.e && (b[rest.s] == ' ' || b[rest.s] == '\t') {
+		rest.s++
+	}
+	return first, rest, !first.empty() && !rest.empty()
+}
+
 // parseVia reads "SIP/2.0/UDP host[:port];params" with no whitespace but
 // the one before sent-by and no second value on the line.
 func parseVia(b []byte, s span, out *viaParts) bool {
 	v := s.of(b)
-	if len(v) < 12 || !hasPrefixFold(v, "SIP/2.0/") || bytes.IndexByte(v, ',') >= 0 || bytes.IndexByte(v, '"') >= 0 {
+	if len(v) < 12 || !hasPrefixFold(v, "SIP/2.0/") || bytes.IndexByte(v, '"') >= 0 {
 		return false
 	}
 	sp := bytes.IndexByte(v, ' ')
 	if sp < 9 || !isToken(v[8:sp]) {
 		return false
 	}
+	out.val = s
 	out.transport = span{s.s + 8, s.s + int32(sp)}
 	rest := v[sp+1:]
 	if bytes.ContainsAny(rest, " \t") {
@@ -327,6 +360,8 @@ func viaParams(b []byte, s, e int32, out *viaParts) bool {
 			}
 		case eqFold(name, "received"):
 			out.received = span{vs, end}
+		case eqFold(name, swapParam):
+			out.sbn = span{vs, end}
 		}
 		s = end
 	}
@@ -478,6 +513,8 @@ func kindOf(name []byte) hdrKind {
 		return hContact
 	case eqFold(name, "Content-Length"):
 		return hContentLength
+	case eqFold(name, "Proxy-Require"):
+		return hProxyRequire
 	}
 	return hOther
 }

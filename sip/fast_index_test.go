@@ -1,8 +1,10 @@
 package sip
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -193,6 +195,72 @@ func BenchmarkIndex(b *testing.B) {
 	for b.Loop() {
 		if !m.index(msg) {
 			b.Fatal("refused")
+		}
+	}
+}
+
+// TestFastSignallingAgrees: for every corpus INVITE both paths can read,
+// the fast path gives the Identify stage exactly what Signalling gives it.
+func TestFastSignallingAgrees(t *testing.T) {
+	n := 0
+	for name, b := range indexCorpus(t) {
+		var m msgIndex
+		if !m.index(b) || !m.request || string(m.method.of(b)) != "INVITE" {
+			continue
+		}
+		fast, ok := fastSignalling(&m)
+		msg, err := gosip.ParseMessage(append([]byte(nil), b...))
+		if err != nil || !ok {
+			continue
+		}
+		n++
+		if want := Signalling(msg.(*gosip.Request)); !reflect.DeepEqual(fast, want) {
+			t.Errorf("%s:\nfast   %+v\nsipgo  %+v", name, fast, want)
+		}
+	}
+	if n < 10 {
+		t.Errorf("only %d INVITEs compared", n)
+	}
+	t.Logf("%d INVITEs compared", n)
+}
+
+// TestFastAnswerAgrees: answered_by, the recording reference and the
+// remembered dialog come out of an indexed 2xx as the sipgo path reads them.
+func TestFastAnswerAgrees(t *testing.T) {
+	p := &Proxy{opts: Options{RecordingHeader: "X-Recording-Id"}}
+	inv := []byte(plainMessages()["invite"])
+	head := "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1;rport=5070\r\n" +
+		"From: <sip:+4930111222@127.0.0.1:5070>;tag=f1\r\nTo: %s\r\nCall-ID: abc@h\r\nCSeq: 1 INVITE\r\n%s"
+	cases := []struct{ to, extra string }{
+		{`"Reception \"Desk\"" <sip:200@pbx>;tag=p`, "Contact: <sip:201@127.0.0.1:5080>\r\nX-Recording-Id: rec-1\r\n"},
+		{`<sip:200@pbx>;tag=p`, "P-Asserted-Identity: \"Anna\" <sip:205@pbx>\r\nContact: <sip:201@127.0.0.1:5080>\r\n"},
+		{`Front Desk <sip:200@pbx>;tag=p`, "Contact: <sip:127.0.0.1:5080>\r\n"},
+		{`sip:200@pbx;tag=p`, "Contact: sip:201@127.0.0.1:5080;transport=udp\r\n"},
+	}
+	for _, c := range cases {
+		raw := []byte(fmt.Sprintf(head, c.to, c.extra) + "Content-Length: 0\r\n\r\n")
+		var m, im msgIndex
+		if !m.index(raw) || !im.index(inv) {
+			t.Fatalf("index refused %q", raw)
+		}
+		msg, err := gosip.ParseMessage(append([]byte(nil), raw...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := msg.(*gosip.Response)
+		if got, want := fastAnsweredBy(&m), answeredBy(res); got != want {
+			t.Errorf("%q: answered_by %q, sipgo path %q", c.to, got, want)
+		}
+		if got, want := p.fastRecording(&m), p.recording(res); got != want {
+			t.Errorf("%q: recording %q, sipgo path %q", c.to, got, want)
+		}
+		req, _ := gosip.ParseMessage(append([]byte(nil), inv...))
+		var fast, slow dialogs
+		fast.rememberIndexed(&im, &m)
+		slow.add(req.(*gosip.Request), res)
+		f, s := fast.m["abc@h"], slow.m["abc@h"]
+		if f == nil || s == nil || f.callerTag != s.callerTag || f.caller.String() != s.caller.String() || f.callee.String() != s.callee.String() {
+			t.Errorf("%q: dialog %+v, sipgo path %+v", c.to, f, s)
 		}
 	}
 }

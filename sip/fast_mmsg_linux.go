@@ -135,6 +135,9 @@ func (b *batch) queue(n int, to netip.AddrPort) {
 // flush sends the queued datagrams with as few sendmmsg calls as the
 // kernel allows. A datagram the kernel refuses is dropped, as UDP may.
 func (b *batch) flush(rc syscall.RawConn) {
+	if b.used == 0 {
+		return
+	}
 	sent := 0
 	for sent < b.used {
 		var n int

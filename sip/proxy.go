@@ -111,6 +111,7 @@ type Proxy struct {
 	ports   map[string]int // network → listen port
 	probes  probes
 	peers   peers
+	fast    []*fastPath // UDP sockets served by the fast path (issue 11)
 }
 
 // New builds a proxy; Serve starts it.

@@ -113,10 +113,11 @@ type udpPeer struct {
 	conn   *net.UDPConn
 	handle func(p *udpPeer, d datagram)
 
-	mu   sync.Mutex
-	got  []datagram
-	wake chan struct{}
-	done chan struct{}
+	mu      sync.Mutex
+	got     []datagram
+	pending *gosip.Request // a handler's INVITE awaiting its final response
+	wake    chan struct{}
+	done    chan struct{}
 }
 
 func newPeer(t testing.TB, handle func(*udpPeer, datagram)) *udpPeer {
