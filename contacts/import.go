@@ -86,11 +86,14 @@ type record struct {
 	name    string
 	company string
 	email   string
-	tags    []string
-	fields  map[string]string
-	raw     []string // phone numbers as written
-	phones  []Phone  // normalised, filled by a worker
-	reject  string   // why the row is refused; empty when it is fine
+	// clientID is the customer's key in the company's CRM; empty when the
+	// file has no such column.
+	clientID string
+	tags     []string
+	fields   map[string]string
+	raw      []string // phone numbers as written
+	phones   []Phone  // normalised, filled by a worker
+	reject   string   // why the row is refused; empty when it is fine
 }
 
 type batch struct {
@@ -263,13 +266,14 @@ func prepare(numbers *Numbers, region string, rec *record) {
 		rec.reject = "no phone number"
 		return
 	}
-	c := Contact{Name: rec.name, Company: rec.company, Email: rec.email, Tags: rec.tags, Fields: rec.fields,
+	c := Contact{Name: rec.name, Company: rec.company, Email: rec.email, ClientID: rec.clientID, Tags: rec.tags, Fields: rec.fields,
 		Numbers: rec.phones, Source: SourceImport}
 	if err := clean(&c); err != nil {
 		rec.reject = err.Error()
 		return
 	}
 	rec.name, rec.company, rec.email, rec.tags, rec.fields, rec.phones = c.Name, c.Company, c.Email, c.Tags, c.Fields, c.Numbers
+	rec.clientID = c.ClientID
 }
 
 type batchResult struct {
@@ -298,7 +302,12 @@ func (s *Store) applyBatch(ctx context.Context, recs []record) (batchResult, err
 		return res, err
 	}
 
-	owners := map[string]*target{} // numbers seen in this batch
+	clientOwners, err := s.clientOwnersOf(ctx, tx, recs)
+	if err != nil {
+		return res, err
+	}
+	clients := map[string]*target{} // client ids given in this batch
+	owners := map[string]*target{}  // numbers seen in this batch
 	existing := map[int64]*target{}
 	var created []*target
 	now := s.now().UTC().Truncate(time.Millisecond)
@@ -308,36 +317,55 @@ func (s *Store) applyBatch(ctx context.Context, recs []record) (batchResult, err
 			res.rejections = append(res.rejections, Rejection{Line: rec.line, Reason: rec.reject})
 			continue
 		}
-		// The first number that already has a contact decides the merge.
-		var into *target
-		for _, p := range rec.phones {
-			if t := owners[p.E164]; t != nil {
-				into = t
-				break
-			}
-			id, ok := stored[p.E164]
-			if !ok {
-				continue
-			}
+		// The first number that already has a contact decides the merge;
+		// without one, the client id does (one customer, several rows).
+		load := func(id int64) (*target, error) {
 			if t := existing[id]; t != nil {
-				into = t
-				break
+				return t, nil
 			}
 			c, err := s.get(ctx, tx, id)
 			if err != nil {
-				return res, fmt.Errorf("contacts: import line %d: %w", rec.line, err)
+				return nil, fmt.Errorf("contacts: import line %d: %w", rec.line, err)
 			}
 			t := &target{c: c, existing: true}
 			existing[id] = t
 			for _, n := range c.Numbers {
 				owners[n.E164] = t
 			}
-			into = t
-			break
+			return t, nil
+		}
+		var into *target
+		for _, p := range rec.phones {
+			if t := owners[p.E164]; t != nil {
+				into = t
+				break
+			}
+			if id, ok := stored[p.E164]; ok {
+				if into, err = load(id); err != nil {
+					return res, err
+				}
+				break
+			}
+		}
+		if into == nil && rec.clientID != "" {
+			if t := clients[rec.clientID]; t != nil {
+				into = t
+			} else if id, ok := clientOwners[rec.clientID]; ok {
+				if into, err = load(id); err != nil {
+					return res, err
+				}
+			}
+		}
+		if why := clientConflict(rec.clientID, into, clients, clientOwners); why != "" {
+			res.rejections = append(res.rejections, Rejection{Line: rec.line, Reason: why})
+			continue
 		}
 		if into == nil {
-			t := &target{c: Contact{Name: rec.name, Company: rec.company, Email: rec.email, Tags: rec.tags,
+			t := &target{c: Contact{Name: rec.name, Company: rec.company, Email: rec.email, ClientID: rec.clientID, Tags: rec.tags,
 				Fields: rec.fields, Source: SourceImport, CreatedAt: now, UpdatedAt: now}}
+			if rec.clientID != "" {
+				clients[rec.clientID] = t
+			}
 			for _, p := range rec.phones {
 				t.c.Numbers = append(t.c.Numbers, p)
 				t.added = append(t.added, p)
@@ -348,6 +376,9 @@ func (s *Store) applyBatch(ctx context.Context, recs []record) (batchResult, err
 			continue
 		}
 		merge(into, rec, owners, stored)
+		if rec.clientID != "" {
+			clients[rec.clientID] = into
+		}
 		res.merged++
 	}
 
@@ -356,8 +387,8 @@ func (s *Store) applyBatch(ctx context.Context, recs []record) (batchResult, err
 		if err != nil {
 			return res, err
 		}
-		insC, err := tx.PrepareContext(ctx, s.q(`INSERT INTO contacts(id, name, company, email, tags, fields, source, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`))
+		insC, err := tx.PrepareContext(ctx, s.q(`INSERT INTO contacts(id, name, company, email, tags, fields, source, created_at, updated_at, client_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`))
 		if err != nil {
 			return res, fmt.Errorf("contacts: import: prepare: %w", err)
 		}
@@ -371,7 +402,7 @@ func (s *Store) applyBatch(ctx context.Context, recs []record) (batchResult, err
 		for i, t := range created {
 			t.c.ID = first + int64(i)
 			tags, fields := encodeJSON(t.c.Tags, t.c.Fields)
-			if _, err := insC.ExecContext(ctx, t.c.ID, t.c.Name, t.c.Company, t.c.Email, tags, fields, string(SourceImport), ms, ms); err != nil {
+			if _, err := insC.ExecContext(ctx, t.c.ID, t.c.Name, t.c.Company, t.c.Email, tags, fields, string(SourceImport), ms, ms, nullText(t.c.ClientID)); err != nil {
 				return res, fmt.Errorf("contacts: import: insert contact: %w", err)
 			}
 			for _, p := range t.added {
@@ -390,8 +421,8 @@ func (s *Store) applyBatch(ctx context.Context, recs []record) (batchResult, err
 		}
 		t.c.UpdatedAt = now
 		tags, fields := encodeJSON(t.c.Tags, t.c.Fields)
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE contacts SET name = ?, company = ?, email = ?, tags = ?, fields = ?, updated_at = ? WHERE id = ?`),
-			t.c.Name, t.c.Company, t.c.Email, tags, fields, millis(now), id); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE contacts SET name = ?, company = ?, email = ?, tags = ?, fields = ?, updated_at = ?, client_id = ? WHERE id = ?`),
+			t.c.Name, t.c.Company, t.c.Email, tags, fields, millis(now), nullText(t.c.ClientID), id); err != nil {
 			return res, fmt.Errorf("contacts: import: update contact %d: %w", id, err)
 		}
 		for _, p := range t.added {
@@ -433,6 +464,7 @@ func merge(t *target, rec *record, owners map[string]*target, stored map[string]
 	fill(&c.Name, rec.name)
 	fill(&c.Company, rec.company)
 	fill(&c.Email, rec.email)
+	fill(&c.ClientID, rec.clientID)
 	for _, tag := range rec.tags {
 		if !contains(c.Tags, tag) && len(c.Tags) < maxTags {
 			c.Tags = append(c.Tags, tag)

@@ -23,6 +23,7 @@ const (
 	roleLast
 	roleCompany
 	roleEmail
+	roleClientID
 	rolePhone
 	roleTags
 	roleField
@@ -54,6 +55,11 @@ var exactRoles = map[string]role{
 	"company": roleCompany, "companyname": roleCompany, "organization": roleCompany, "organisation": roleCompany,
 	"org": roleCompany, "organizationname": roleCompany, "organization1name": roleCompany,
 	"account": roleCompany, "accountname": roleCompany, "firma": roleCompany, "business": roleCompany,
+	// The customer's key in the company's CRM (SPEC §2 client_id).
+	"clientid": roleClientID, "client": roleClientID, "clientnumber": roleClientID, "clientno": roleClientID,
+	"customerid": roleClientID, "customernumber": roleClientID, "customerno": roleClientID, "customer": roleClientID,
+	"customernr": roleClientID, "accountnumber": roleClientID, "accountid": roleClientID, "accountno": roleClientID,
+	"kundennummer": roleClientID, "kundennr": roleClientID, "crmid": roleClientID, "externalid": roleClientID,
 	"email": roleEmail, "mail": roleEmail, "emailaddress": roleEmail, "primaryemail": roleEmail,
 	"tags": roleTags, "tag": roleTags, "categories": roleTags, "category": roleTags, "labels": roleTags,
 	"groups": roleTags, "groupmembership": roleTags,
@@ -201,6 +207,10 @@ func csvRecord(line int, cols []column, row []string) record {
 		case roleCompany:
 			if rec.company == "" {
 				rec.company = v
+			}
+		case roleClientID:
+			if rec.clientID == "" {
+				rec.clientID = v
 			}
 		case roleEmail:
 			for _, e := range splitMulti(v) {

@@ -45,10 +45,13 @@ type History struct {
 // Contact is a stored contact with its numbers and call history, in the
 // JSON shape of SPEC §8.
 type Contact struct {
-	ID        int64             `json:"id"`
-	Name      string            `json:"name"`
-	Company   string            `json:"company"`
-	Email     string            `json:"email"`
+	ID      int64  `json:"id"`
+	Name    string `json:"name"`
+	Company string `json:"company"`
+	Email   string `json:"email"`
+	// ClientID is the customer's key in the company's own CRM (SPEC §2);
+	// unique among contacts when set.
+	ClientID  string            `json:"client_id"`
 	Tags      []string          `json:"tags"`
 	Fields    map[string]string `json:"fields"`
 	Numbers   []Phone           `json:"numbers"`
@@ -62,12 +65,13 @@ type Contact struct {
 // leave a field alone. Fields are merged key by key, a nil value removing
 // the key (as in RFC 7396). Numbers, when set, replace all numbers.
 type Patch struct {
-	Name    *string
-	Company *string
-	Email   *string
-	Tags    *[]string
-	Fields  map[string]*string
-	Numbers *[]Phone
+	Name     *string
+	Company  *string
+	Email    *string
+	ClientID *string
+	Tags     *[]string
+	Fields   map[string]*string
+	Numbers  *[]Phone
 }
 
 // ErrNotFound is returned for a contact that does not exist.
@@ -152,6 +156,12 @@ var contactMigrations = []string{
 		to_id   INTEGER NOT NULL,
 		at      INTEGER NOT NULL
 	);`,
+	// client_id (SPEC §2): NULL when unset, so that the unique index
+	// holds only among contacts that have one. Emails are found case-
+	// insensitively for the trace by email.
+	`ALTER TABLE contacts ADD COLUMN client_id TEXT;
+	CREATE UNIQUE INDEX contacts_client_id ON contacts(client_id);
+	CREATE INDEX contacts_email ON contacts(LOWER(email));`,
 }
 
 // DB is the database a Store works on; *storage.DB implements it. The
@@ -334,9 +344,12 @@ func (s *Store) Create(ctx context.Context, c Contact) (Contact, error) {
 
 func (s *Store) insertContact(ctx context.Context, q querier, c *Contact) error {
 	tags, fields := encodeJSON(c.Tags, c.Fields)
-	_, err := q.ExecContext(ctx, s.q(`INSERT INTO contacts(id, name, company, email, tags, fields, source, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		c.ID, c.Name, c.Company, c.Email, tags, fields, string(c.Source), millis(c.CreatedAt), millis(c.UpdatedAt))
+	if err := s.checkClientID(ctx, q, c.ID, c.ClientID); err != nil {
+		return err
+	}
+	_, err := q.ExecContext(ctx, s.q(`INSERT INTO contacts(id, name, company, email, tags, fields, source, created_at, updated_at, client_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		c.ID, c.Name, c.Company, c.Email, tags, fields, string(c.Source), millis(c.CreatedAt), millis(c.UpdatedAt), nullText(c.ClientID))
 	if err != nil {
 		return fmt.Errorf("contacts: insert contact %d: %w", c.ID, err)
 	}
@@ -399,7 +412,7 @@ func (s *Store) Get(ctx context.Context, id int64) (Contact, error) {
 
 // get reads a contact and its numbers, without history.
 func (s *Store) get(ctx context.Context, q querier, id int64) (Contact, error) {
-	row := q.QueryRowContext(ctx, s.q(`SELECT id, name, company, email, tags, fields, source, created_at, updated_at
+	row := q.QueryRowContext(ctx, s.q(`SELECT `+contactColumns+`
 		FROM contacts WHERE id = ?`), id)
 	c, err := scanContact(row)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -424,9 +437,11 @@ func scanContact(r scanner) (Contact, error) {
 		source           string
 		created, updated int64
 	)
-	if err := r.Scan(&c.ID, &c.Name, &c.Company, &c.Email, &tags, &fields, &source, &created, &updated); err != nil {
+	var client sql.NullString
+	if err := r.Scan(&c.ID, &c.Name, &c.Company, &c.Email, &tags, &fields, &source, &created, &updated, &client); err != nil {
 		return Contact{}, err
 	}
+	c.ClientID = client.String
 	c.Tags = decodeTags(tags)
 	c.Fields = decodeFields(fields)
 	c.Source = Source(source)
@@ -564,9 +579,12 @@ func (s *Store) Update(ctx context.Context, id int64, p Patch) (Contact, error) 
 		return Contact{}, err
 	}
 	c.UpdatedAt = s.now().UTC().Truncate(time.Millisecond)
+	if err := s.checkClientID(ctx, tx, id, c.ClientID); err != nil {
+		return Contact{}, err
+	}
 	tags, fields := encodeJSON(c.Tags, c.Fields)
-	if _, err := tx.ExecContext(ctx, s.q(`UPDATE contacts SET name = ?, company = ?, email = ?, tags = ?, fields = ?, updated_at = ?
-		WHERE id = ?`), c.Name, c.Company, c.Email, tags, fields, millis(c.UpdatedAt), id); err != nil {
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE contacts SET name = ?, company = ?, email = ?, tags = ?, fields = ?, updated_at = ?, client_id = ?
+		WHERE id = ?`), c.Name, c.Company, c.Email, tags, fields, millis(c.UpdatedAt), nullText(c.ClientID), id); err != nil {
 		return Contact{}, fmt.Errorf("contacts: update %d: %w", id, err)
 	}
 	if p.Numbers != nil {
@@ -607,6 +625,9 @@ func apply(c *Contact, p Patch) {
 	}
 	if p.Email != nil {
 		c.Email = *p.Email
+	}
+	if p.ClientID != nil {
+		c.ClientID = *p.ClientID
 	}
 	if p.Tags != nil {
 		c.Tags = append([]string(nil), (*p.Tags)...)
@@ -766,12 +787,13 @@ func (s *Store) Search(ctx context.Context, q string, limit int, cursor string) 
 	if utf8.RuneCountInString(q) > maxSearchLen {
 		return nil, "", &FieldError{Field: "q", Reason: fmt.Sprintf("longer than %d characters", maxSearchLen)}
 	}
-	query := `SELECT id, name, company, email, tags, fields, source, created_at, updated_at FROM contacts WHERE id > ?`
+	query := `SELECT ` + contactColumns + ` FROM contacts WHERE id > ?`
 	args := []any{after}
 	if q != "" {
 		like := "%" + escapeLike(strings.ToLower(q)) + "%"
-		query += ` AND (LOWER(name) LIKE ? ESCAPE '\' OR LOWER(company) LIKE ? ESCAPE '\' OR LOWER(email) LIKE ? ESCAPE '\'`
-		args = append(args, like, like, like)
+		query += ` AND (LOWER(name) LIKE ? ESCAPE '\' OR LOWER(company) LIKE ? ESCAPE '\' OR LOWER(email) LIKE ? ESCAPE '\'` +
+			` OR LOWER(client_id) LIKE ? ESCAPE '\'`
+		args = append(args, like, like, like, like)
 		if d := digitsOf(q); d != "" {
 			query += ` OR id IN (SELECT contact_id FROM contact_numbers WHERE e164 LIKE ?)`
 			args = append(args, "%"+d+"%")
@@ -933,6 +955,9 @@ func clean(c *Contact) error {
 	}
 	if c.Email != "" && !plausibleEmail(c.Email) {
 		return &FieldError{Field: "email", Reason: fmt.Sprintf("%q is not an email address", c.Email)}
+	}
+	if c.ClientID, err = cleanText("client_id", c.ClientID, maxClientIDLen); err != nil {
+		return err
 	}
 	switch c.Source {
 	case SourceAPI, SourceImport, SourceCall:

@@ -26,6 +26,7 @@ type Contact struct {
 	Name        string            `json:"name"`
 	Company     string            `json:"company"`
 	Email       string            `json:"email"`
+	ClientID    string            `json:"client_id"`
 	Tags        []string          `json:"tags"`
 	Fields      map[string]string `json:"fields"`
 	Numbers     []contacts.Phone  `json:"numbers"`
@@ -45,7 +46,7 @@ func NewContact(c contacts.Contact, loc *time.Location) Contact {
 		loc = time.UTC
 	}
 	out := Contact{
-		ID: c.ID, Name: c.Name, Company: c.Company, Email: c.Email, Tags: c.Tags, Fields: c.Fields,
+		ID: c.ID, Name: c.Name, Company: c.Company, Email: c.Email, ClientID: c.ClientID, Tags: c.Tags, Fields: c.Fields,
 		Numbers: c.Numbers, Source: string(c.Source),
 		CreatedAt: FormatTime(c.CreatedAt, loc), UpdatedAt: FormatTime(c.UpdatedAt, loc),
 		CallsCount: c.CallsCount, FirstCallAt: formatPtr(c.FirstCallAt, loc), LastCallAt: formatPtr(c.LastCallAt, loc),
@@ -119,6 +120,8 @@ type ContactStore interface {
 	Update(ctx context.Context, id int64, p contacts.Patch) (contacts.Contact, error)
 	Delete(ctx context.Context, id int64) (int64, error)
 	FindByNumber(ctx context.Context, e164 string) (contacts.Contact, error)
+	FindByClientID(ctx context.Context, clientID string) (contacts.Contact, error)
+	FindByEmail(ctx context.Context, email string) (contacts.Contact, error)
 	Search(ctx context.Context, q string, limit int, cursor string) ([]contacts.Contact, string, error)
 	Trace(ctx context.Context, q contacts.TraceQuery) (contacts.Trace, error)
 }
@@ -180,6 +183,18 @@ func (h *contactHandler) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := ContactList{Items: []Contact{}}
+	if cid := v.Get("client_id"); cid != "" {
+		c, err := h.o.Store.FindByClientID(r.Context(), cid)
+		if err != nil && !errors.Is(err, contacts.ErrNotFound) {
+			h.storeError(w, r, err)
+			return
+		}
+		if err == nil {
+			out.Items = append(out.Items, NewContact(c, h.s.loc))
+		}
+		WriteJSON(w, http.StatusOK, out)
+		return
+	}
 	if raw := QueryNumber(v.Get("number")); raw != "" {
 		n, err := h.normalize("number", raw)
 		if err != nil {
@@ -251,10 +266,11 @@ func (h *contactHandler) remove(w http.ResponseWriter, r *http.Request) {
 type contactBody struct {
 	Name    *string
 	Company *string
-	Email   *string
-	Tags    *[]string
-	Fields  map[string]*string
-	Numbers *[]contacts.Phone
+	Email    *string
+	ClientID *string
+	Tags     *[]string
+	Fields   map[string]*string
+	Numbers  *[]contacts.Phone
 }
 
 var readOnlyContactKeys = map[string]bool{
@@ -300,6 +316,8 @@ func (h *contactHandler) readBody(w http.ResponseWriter, r *http.Request) (conta
 			b.Company, err = str(key)
 		case "email":
 			b.Email, err = str(key)
+		case "client_id":
+			b.ClientID, err = str(key)
 		case "tags":
 			var tags []string
 			if e := json.Unmarshal(v, &tags); e != nil {
@@ -396,6 +414,9 @@ func (h *contactHandler) create(w http.ResponseWriter, r *http.Request) {
 	if b.Email != nil {
 		c.Email = *b.Email
 	}
+	if b.ClientID != nil {
+		c.ClientID = *b.ClientID
+	}
 	if b.Tags != nil {
 		c.Tags = *b.Tags
 	}
@@ -426,7 +447,7 @@ func (h *contactHandler) patch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c, err := h.o.Store.Update(r.Context(), id, contacts.Patch{
-		Name: b.Name, Company: b.Company, Email: b.Email, Tags: b.Tags, Fields: b.Fields, Numbers: b.Numbers,
+		Name: b.Name, Company: b.Company, Email: b.Email, ClientID: b.ClientID, Tags: b.Tags, Fields: b.Fields, Numbers: b.Numbers,
 	})
 	if h.storeError(w, r, err) {
 		return
@@ -471,8 +492,28 @@ func (h *contactHandler) trace(w http.ResponseWriter, r *http.Request) {
 		}
 		q.E164 = n.E164
 	}
+	// By email or client id (SPEC §2): the trace of the contact they
+	// name, the same as by one of its numbers.
+	for _, by := range []struct {
+		key  string
+		find func(context.Context, string) (contacts.Contact, error)
+	}{{"email", h.o.Store.FindByEmail}, {"client_id", h.o.Store.FindByClientID}} {
+		val := strings.TrimSpace(v.Get(by.key))
+		if val == "" || q.ContactID != 0 || q.E164 != "" {
+			continue
+		}
+		c, err := by.find(r.Context(), val)
+		if errors.Is(err, contacts.ErrNotFound) {
+			WriteError(w, http.StatusNotFound, fmt.Sprintf("%s: no contact has %q", by.key, val))
+			return
+		}
+		if h.storeError(w, r, err) {
+			return
+		}
+		q.ContactID = c.ID
+	}
 	if q.E164 == "" && q.ContactID == 0 {
-		WriteError(w, http.StatusBadRequest, "number: required (or contact_id)")
+		WriteError(w, http.StatusBadRequest, "number: required (or email, client_id or contact_id)")
 		return
 	}
 	t, err := h.o.Store.Trace(r.Context(), q)
@@ -491,11 +532,17 @@ func (h *contactHandler) storeError(w http.ResponseWriter, r *http.Request, err 
 	}
 	var fe *contacts.FieldError
 	var taken *contacts.NumberTakenError
+	var client *contacts.ClientIDTakenError
+	var amb *contacts.AmbiguousEmailError
 	switch {
 	case errors.As(err, &fe):
 		WriteError(w, http.StatusBadRequest, fe.Error())
 	case errors.As(err, &taken):
 		WriteError(w, http.StatusConflict, fmt.Sprintf("numbers: %s already belongs to contact %d", taken.E164, taken.ContactID))
+	case errors.As(err, &client):
+		WriteError(w, http.StatusConflict, fmt.Sprintf("client_id: %q already belongs to contact %d", client.ClientID, client.ContactID))
+	case errors.As(err, &amb):
+		WriteError(w, http.StatusConflict, fmt.Sprintf("email: %q belongs to %d contacts (ids %v); ask by client_id or number", amb.Email, len(amb.IDs), amb.IDs))
 	case errors.Is(err, contacts.ErrNotFound):
 		WriteError(w, http.StatusNotFound, "contact not found")
 	default:

@@ -92,7 +92,7 @@ func TestContactEndpoints(t *testing.T) {
 		nums[1].(map[string]any)["ext"] != "12" {
 		t.Errorf("numbers %v", nums)
 	}
-	for _, k := range []string{"id", "name", "company", "email", "tags", "fields", "numbers", "source", "created_at", "calls_count", "first_call_at", "last_call_at", "open_missed"} {
+	for _, k := range []string{"id", "name", "company", "email", "client_id", "tags", "fields", "numbers", "source", "created_at", "calls_count", "first_call_at", "last_call_at", "open_missed"} {
 		if _, ok := jane[k]; !ok {
 			t.Errorf("contact has no %q: %v", k, jane)
 		}
@@ -178,6 +178,33 @@ func TestContactEndpoints(t *testing.T) {
 				t.Errorf("%v", it)
 			}
 		}},
+		{"set client id", "PATCH", "/api/contacts/" + itoa(id), `{"client_id": "CRM-7"}`, 200, func(t *testing.T, b map[string]any) {
+			if b["client_id"] != "CRM-7" {
+				t.Errorf("%v", b)
+			}
+		}},
+		{"client id taken", "POST", "/api/contacts", `{"name": "Other", "client_id": "CRM-7"}`, 409, errorNaming("client_id")},
+		{"find by client id", "GET", "/api/contacts?client_id=CRM-7", "", 200, func(t *testing.T, b map[string]any) {
+			if items := b["items"].([]any); len(items) != 1 || items[0].(map[string]any)["name"] != "Jane Doe" {
+				t.Errorf("%v", b)
+			}
+		}},
+		{"find unknown client id", "GET", "/api/contacts?client_id=CRM-0", "", 200, func(t *testing.T, b map[string]any) {
+			if len(b["items"].([]any)) != 0 {
+				t.Errorf("%v", b)
+			}
+		}},
+		{"trace by client id", "GET", "/api/trace?client_id=CRM-7", "", 200, func(t *testing.T, b map[string]any) {
+			if items := b["items"].([]any); len(items) != 1 || items[0].(map[string]any)["id"] != "r1" || b["contact"].(map[string]any)["client_id"] != "CRM-7" {
+				t.Errorf("%v", b)
+			}
+		}},
+		{"trace by email", "GET", "/api/trace?email=JANE@acme.example", "", 200, func(t *testing.T, b map[string]any) {
+			if items := b["items"].([]any); len(items) != 1 || items[0].(map[string]any)["id"] != "r1" {
+				t.Errorf("%v", b)
+			}
+		}},
+		{"trace by unknown email", "GET", "/api/trace?email=nobody@acme.example", "", 404, errorNaming("email")},
 		{"trace without number", "GET", "/api/trace", "", 400, errorNaming("number")},
 		{"trace bad months", "GET", "/api/trace?number=030123456&months=0", "", 400, errorNaming("months")},
 		{"delete", "DELETE", "/api/contacts/" + itoa(id), "", 200, func(t *testing.T, b map[string]any) {

@@ -29,12 +29,15 @@ const contactsUsage = `usage: switchboard contacts COMMAND [-c FILE] ...
 commands:
   import [--strict] PATH...   import CSV or vCard 3.0/4.0 files
   find NUMBER [--json]        the contact for a number, in any format
+  find --client-id ID         the contact with a client id (the customer's key in your CRM)
+  find --email ADDR           the contact with an email address
   export ID                   a contact and all its calls, as JSON
   delete ID                   delete a contact and all its calls
 
 CSV files have a header row; columns name, company, email, phone, phone2...,
-tags, and the usual CRM export headers ("First Name", "Mobile Phone", ...).
-Rows whose numbers already belong to a contact are merged into it. import
+tags, client_id ("Customer Number", "Client ID", "Kundennummer"...), and the
+usual CRM export headers ("First Name", "Mobile Phone", ...). Rows whose
+numbers or client id already belong to a contact are merged into it. import
 exits 1 when a file cannot be read, and with --strict also when a row was
 rejected.
 `
@@ -60,6 +63,8 @@ func contactsCommand(args []string, stdout, stderr io.Writer) int {
 	path := fs.String("c", "", "config file (default: the embedded default config)")
 	strict := fs.Bool("strict", false, "import: exit 1 when a row was rejected")
 	asJSON := fs.Bool("json", false, "find: print the contact as the HTTP API does")
+	clientID := fs.String("client-id", "", "find: the contact with this client id")
+	email := fs.String("email", "", "find: the contact with this email address")
 	fs.Usage = func() { fmt.Fprint(stderr, contactsUsage) }
 	pos, err := parseInterspersed(fs, args[1:])
 	if err != nil {
@@ -70,15 +75,25 @@ func contactsCommand(args []string, stdout, stderr io.Writer) int {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if set["strict"] && sub != "import" || set["json"] && sub != "find" {
-		fmt.Fprintf(stderr, "switchboard contacts %s: --strict is for import, --json for find\n", sub)
+	if set["strict"] && sub != "import" || (set["json"] || set["client-id"] || set["email"]) && sub != "find" {
+		fmt.Fprintf(stderr, "switchboard contacts %s: --strict is for import, --json, --client-id and --email for find\n", sub)
 		return 2
 	}
+	keys := len(pos)
+	if set["client-id"] {
+		keys++
+	}
+	if set["email"] {
+		keys++
+	}
 	switch {
+	case sub == "find" && keys != 1:
+		fmt.Fprintln(stderr, "switchboard contacts find: want one of NUMBER, --client-id ID or --email ADDR")
+		return 2
 	case sub == "import" && len(pos) == 0:
 		fmt.Fprintln(stderr, "switchboard contacts import: no file to import")
 		return 2
-	case sub != "import" && len(pos) != 1:
+	case sub != "import" && sub != "find" && len(pos) != 1:
 		fmt.Fprintf(stderr, "switchboard contacts %s: want 1 argument, got %d\n", sub, len(pos))
 		return 2
 	}
@@ -96,7 +111,7 @@ func contactsCommand(args []string, stdout, stderr io.Writer) int {
 	case "import":
 		return cli.importFiles(ctx, pos, *strict, stdout, stderr)
 	case "find":
-		if err := cli.find(ctx, stdout, pos[0], *asJSON); err != nil {
+		if err := cli.find(ctx, stdout, contactKey{number: first(pos), clientID: *clientID, email: *email}, *asJSON); err != nil {
 			return fail(err)
 		}
 	case "export", "delete":
@@ -250,17 +265,20 @@ func printSummary(w io.Writer, path string, s contacts.Summary) {
 	}
 }
 
-func (c *contactsCLI) find(ctx context.Context, w io.Writer, raw string, asJSON bool) error {
-	e164, err := c.e164(raw)
+func (c *contactsCLI) find(ctx context.Context, w io.Writer, key contactKey, asJSON bool) error {
+	if key.number != "" {
+		e164, err := c.e164(key.number)
+		if err != nil {
+			return err
+		}
+		key.number = e164
+	}
+	ct, err := c.lookup(ctx, key)
 	if err != nil {
 		return err
 	}
-	ct, err := c.store.FindByNumber(ctx, e164)
-	if errors.Is(err, contacts.ErrNotFound) {
-		return fmt.Errorf("no contact has %s", e164)
-	}
-	if err != nil {
-		return err
+	if ct.ID == 0 {
+		return fmt.Errorf("no contact has %s", key)
 	}
 	if asJSON {
 		return writeJSON(w, web.NewContact(ct, c.loc))
@@ -275,6 +293,7 @@ func (c *contactsCLI) find(ctx context.Context, w io.Writer, raw string, asJSON 
 	row("name", ct.Name)
 	row("company", ct.Company)
 	row("email", ct.Email)
+	row("client_id", ct.ClientID)
 	row("tags", strings.Join(ct.Tags, ", "))
 	for _, p := range ct.Numbers {
 		n := p.E164
@@ -330,10 +349,12 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-const traceUsage = `usage: switchboard trace [-c FILE] NUMBER [--months 12] [--json|--csv]
+const traceUsage = `usage: switchboard trace [-c FILE] NUMBER|--email ADDR|--client-id ID [--months 12] [--json|--csv]
 
-Every call attempt with the number's contact (or the number, when it has no
-contact) in the last months, newest first, times in the configured time zone.
+Every call attempt with the contact (or the number, when it has no contact)
+in the last months, newest first, times in the configured time zone. A
+contact found by email address or client id gives the same trace as by one
+of its numbers.
 `
 
 // traceCommand is `switchboard trace` (SPEC §6): the contact trace.
@@ -344,6 +365,8 @@ func traceCommand(args []string, stdout, stderr io.Writer) int {
 	months := fs.Int("months", 12, "window in months, up to 120")
 	asJSON := fs.Bool("json", false, "print the trace as GET /api/trace does")
 	asCSV := fs.Bool("csv", false, "print CSV with a header row")
+	email := fs.String("email", "", "the contact with this email address")
+	clientID := fs.String("client-id", "", "the contact with this client id")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, traceUsage)
 		fs.PrintDefaults()
@@ -355,9 +378,15 @@ func traceCommand(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
+	keys := len(pos)
+	for _, v := range []string{*email, *clientID} {
+		if v != "" {
+			keys++
+		}
+	}
 	switch {
-	case len(pos) != 1:
-		fmt.Fprintf(stderr, "switchboard trace: want 1 number, got %d arguments\n", len(pos))
+	case keys != 1:
+		fmt.Fprintf(stderr, "switchboard trace: want one of NUMBER, --email ADDR or --client-id ID, got %d\n", keys)
 		fs.Usage()
 		return 2
 	case *asJSON && *asCSV:
@@ -377,11 +406,23 @@ func traceCommand(args []string, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	defer cli.close()
-	e164, err := cli.e164(pos[0])
-	if err != nil {
-		return fail(err)
+	q := contacts.TraceQuery{Months: *months, Loc: cli.loc}
+	if len(pos) == 1 {
+		if q.E164, err = cli.e164(pos[0]); err != nil {
+			return fail(err)
+		}
+	} else {
+		key := contactKey{email: *email, clientID: *clientID}
+		c, err := cli.lookup(ctx, key)
+		if err != nil {
+			return fail(err)
+		}
+		if c.ID == 0 {
+			return fail(fmt.Errorf("no contact has %s", key))
+		}
+		q.ContactID = c.ID
 	}
-	t, err := traceAll(ctx, cli.store, contacts.TraceQuery{E164: e164, Months: *months, Loc: cli.loc})
+	t, err := traceAll(ctx, cli.store, q)
 	if err != nil {
 		return fail(err)
 	}
@@ -492,4 +533,48 @@ func writeTraceTable(w io.Writer, t contacts.Trace) error {
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 	return tw.Flush()
+}
+
+// contactKey names a contact on the command line: by one of its numbers,
+// its client id or its email address (SPEC §2); one of them is set.
+type contactKey struct{ number, clientID, email string }
+
+func (k contactKey) String() string {
+	switch {
+	case k.clientID != "":
+		return "client_id " + strconv.Quote(k.clientID)
+	case k.email != "":
+		return "email " + strconv.Quote(k.email)
+	}
+	return k.number
+}
+
+// lookup finds the contact of a key; none is the zero Contact. A number
+// is read in any format first.
+func (c *contactsCLI) lookup(ctx context.Context, k contactKey) (contacts.Contact, error) {
+	var ct contacts.Contact
+	var err error
+	switch {
+	case k.clientID != "":
+		ct, err = c.store.FindByClientID(ctx, k.clientID)
+	case k.email != "":
+		ct, err = c.store.FindByEmail(ctx, k.email)
+	default:
+		var e164 string
+		if e164, err = c.e164(k.number); err != nil {
+			return ct, err
+		}
+		ct, err = c.store.FindByNumber(ctx, e164)
+	}
+	if errors.Is(err, contacts.ErrNotFound) {
+		return contacts.Contact{}, nil
+	}
+	return ct, err
+}
+
+func first(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[0]
 }

@@ -143,11 +143,40 @@ func TestContactsCLI(t *testing.T) {
 	} {
 		calls.Save(r)
 	}
+	if _, err := store.Update(ctx, jane.ID, contacts.Patch{ClientID: ptr("K-1"), Email: ptr("jane@doe.example")}); err != nil {
+		t.Fatal(err)
+	}
 	if err := calls.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
 
+	t.Run("find by client id and email", func(t *testing.T) {
+		for _, args := range [][]string{{"--client-id", "K-1"}, {"--email", "JANE@doe.example"}} {
+			code, stdout, stderr := run(contactsCmd, append([]string{"find", "-c", cfg}, args...)...)
+			if code != 0 || !strings.Contains(stdout, "Jane Doe") || !strings.Contains(stdout, "K-1") {
+				t.Errorf("%v: %d %q %q", args, code, stdout, stderr)
+			}
+		}
+		if code, _, stderr := run(contactsCmd, "find", "-c", cfg, "--client-id", "K-0"); code != 1 || !strings.Contains(stderr, `no contact has client_id "K-0"`) {
+			t.Errorf("unknown client id: %d %q", code, stderr)
+		}
+		if code, _, _ := run(contactsCmd, "find", "-c", cfg, "--client-id", "K-1", "0301"); code != 2 {
+			t.Errorf("two keys: exit %d, want 2", code)
+		}
+	})
+	t.Run("trace by client id and email", func(t *testing.T) {
+		_, byNumber, _ := run(traceCmd, "-c", cfg, "--csv", "030 1234567")
+		for _, args := range [][]string{{"--client-id", "K-1"}, {"--email", "jane@doe.example"}} {
+			code, stdout, stderr := run(traceCmd, append([]string{"-c", cfg, "--csv"}, args...)...)
+			if code != 0 || stdout != byNumber || strings.Count(stdout, "\n") != 3 {
+				t.Errorf("%v: %d %q %q, by number %q", args, code, stdout, stderr, byNumber)
+			}
+		}
+		if code, _, stderr := run(traceCmd, "-c", cfg, "--email", "nobody@doe.example"); code != 1 || !strings.Contains(stderr, "nobody@doe.example") {
+			t.Errorf("unknown email: %d %q", code, stderr)
+		}
+	})
 	t.Run("find", func(t *testing.T) {
 		code, stdout, stderr := run(contactsCmd, "find", "-c", cfg, "+49 (30) 123 45 67")
 		if code != 0 || !strings.Contains(stdout, "Jane Doe") || !strings.Contains(stdout, "vip, b2b") || !strings.Contains(stdout, "+4915112345678") {
@@ -223,3 +252,5 @@ func TestContactsCLI(t *testing.T) {
 		}
 	})
 }
+
+func ptr[T any](v T) *T { return &v }
