@@ -264,8 +264,8 @@ func (h *contactHandler) remove(w http.ResponseWriter, r *http.Request) {
 // tell an absent key from an empty value. Read-only keys of the contact
 // shape are accepted and ignored, so a client may send back what it got.
 type contactBody struct {
-	Name    *string
-	Company *string
+	Name     *string
+	Company  *string
 	Email    *string
 	ClientID *string
 	Tags     *[]string
