@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/switchboard-sip/switchboard/callctl"
+	"github.com/switchboard-sip/switchboard/cdr"
 	"github.com/switchboard-sip/switchboard/contacts"
 	"github.com/switchboard-sip/switchboard/storage/callstore"
 )
@@ -102,11 +103,19 @@ type ContactReader interface {
 	FindByNumber(ctx context.Context, e164 string) (contacts.Contact, error)
 }
 
+// CallHistory is what call events need from the call store: a contact's
+// calls before a given one; *callstore.Store implements it.
+type CallHistory interface {
+	Before(ctx context.Context, contactID int64, r cdr.Record) (callstore.History, error)
+}
+
 // ContactEnricher is the contact half of an Enricher: it finds the remote
 // party's contact (by the record's contact id, else by number) and its
-// history before this call. calls may be nil; then the history counts
-// whatever the store has, this call included when already written.
-func ContactEnricher(store ContactReader, calls CallReader, loc *time.Location) func(ctx context.Context, e callctl.Event) *EventContact {
+// history before this call: calls_count and last_call_at count the calls
+// that started before it (0 and null on a first call), whether or not this
+// call's own record is written yet. calls may be nil; then the history is
+// the contact's whole history as stored.
+func ContactEnricher(store ContactReader, calls CallHistory, loc *time.Location) func(ctx context.Context, e callctl.Event) *EventContact {
 	if loc == nil {
 		loc = time.UTC
 	}
@@ -123,22 +132,11 @@ func ContactEnricher(store ContactReader, calls CallReader, loc *time.Location) 
 		if calls == nil {
 			return out
 		}
-		// Records are written behind the call: this call may or may not
-		// be in the history yet. The newest two tell.
-		recent, _, err := calls.List(ctx, callstore.Query{ContactID: c.ID, Limit: 2})
+		h, err := calls.Before(ctx, c.ID, e.Record)
 		if err != nil {
 			return out
 		}
-		out.LastCallAt = nil
-		for _, r := range recent {
-			if r.ID == e.Record.ID || r.CallID == e.Record.CallID {
-				out.CallsCount = max(out.CallsCount-1, 0)
-				continue
-			}
-			if out.LastCallAt == nil {
-				out.LastCallAt = formatPtr(&r.StartedAt, loc)
-			}
-		}
+		out.CallsCount, out.LastCallAt = h.Calls, formatPtr(h.Last, loc)
 		return out
 	}
 }

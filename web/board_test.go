@@ -1,8 +1,6 @@
 package web
 
 import (
-	"github.com/switchboard-sip/switchboard/cdr"
-
 	"context"
 	"io"
 	"net/http"
@@ -12,8 +10,8 @@ import (
 	"time"
 
 	"github.com/switchboard-sip/switchboard/callctl"
+	"github.com/switchboard-sip/switchboard/cdr"
 	"github.com/switchboard-sip/switchboard/contacts"
-	"github.com/switchboard-sip/switchboard/storage/callstore"
 )
 
 func TestBoardFiles(t *testing.T) {
@@ -98,51 +96,57 @@ func (f fakeContacts) FindByNumber(_ context.Context, e164 string) (contacts.Con
 	return contacts.Contact{}, contacts.ErrNotFound
 }
 
-type fakeCalls []cdr.Record
-
-func (f fakeCalls) List(_ context.Context, q callstore.Query) ([]cdr.Record, string, error) {
-	var out []cdr.Record
-	for _, r := range f {
-		if q.ContactID == 0 || r.ContactID == q.ContactID {
-			out = append(out, r)
-		}
-	}
-	return out[:min(len(out), q.Limit)], "", nil
-}
-
-func (f fakeCalls) Get(context.Context, string) (cdr.Record, error) {
-	return cdr.Record{}, nil
-}
-
+// TestContactEnricher checks the contact part of call.ringing against a
+// real call store: calls_count and last_call_at describe the calls before
+// the ringing one, whether its own record (and those before it) are
+// written yet or still pending, and null/0 on a first call.
 func TestContactEnricher(t *testing.T) {
-	last := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-	now := last.Add(24 * time.Hour)
+	older := t0.Add(-24 * time.Hour)
 	store := fakeContacts{7: {ID: 7, Name: "Jane Doe", Company: "Doe Ltd",
 		Numbers: []contacts.Phone{{E164: "+4930111222"}},
-		History: contacts.History{CallsCount: 3, LastCallAt: &now, OpenMissed: 1}}}
-	current := cdr.Record{ID: "r3", CallID: "c3", ContactID: 7, Direction: callctl.Inbound, Caller: "+4930111222", StartedAt: now}
-	older := cdr.Record{ID: "r2", CallID: "c2", ContactID: 7, StartedAt: last}
+		History: contacts.History{CallsCount: 9, LastCallAt: &t0, OpenMissed: 1}}}
+	current := cdr.Record{ID: "r3", CallID: "c3", ContactID: 7, Direction: callctl.Inbound, Caller: "+4930111222", StartedAt: t0}
+	before := cdr.Record{ID: "r2", CallID: "c2", ContactID: 7, Direction: callctl.Inbound, StartedAt: older}
+	retry := cdr.Record{ID: "r1", CallID: "c3", ContactID: 7, Direction: callctl.Inbound, StartedAt: older.Add(time.Hour)} // same Call-ID: an earlier attempt of this call
+	later := cdr.Record{ID: "r9", CallID: "c9", ContactID: 7, Direction: callctl.Inbound, StartedAt: t0.Add(time.Hour)}
 	tests := []struct {
-		name      string
-		calls     CallReader
-		rec       cdr.Record
-		call      *callctl.Call
-		wantNil   bool
-		wantCount int64
-		wantLast  string
+		name             string
+		written, pending []cdr.Record
+		rec              cdr.Record
+		call             *callctl.Call
+		noStore, wantNil bool
+		wantCount        int64
+		wantLast         string // "" is null
 	}{
-		{"this call already written", fakeCalls{current, older}, current, nil, false, 2, "2026-03-01T10:00:00.000Z"},
-		{"this call not yet written", fakeCalls{older}, cdr.Record{ID: "r4", ContactID: 7}, nil, false, 3, "2026-03-01T10:00:00.000Z"},
-		{"found by number", fakeCalls{older}, cdr.Record{ID: "r5", Caller: "+4930111222"}, nil, false, 3, "2026-03-01T10:00:00.000Z"},
-		{"outbound: the callee", fakeCalls{older}, cdr.Record{ID: "r6", Direction: callctl.Outbound, Called: "+4930111222", Caller: "201"}, nil, false, 3, "2026-03-01T10:00:00.000Z"},
-		{"unknown number", fakeCalls{}, cdr.Record{ID: "r7", Caller: "+4930999"}, nil, true, 0, ""},
-		{"anonymous", fakeCalls{}, cdr.Record{ID: "r8", Caller: "+4930111222"},
-			&callctl.Call{Direction: callctl.Inbound, Caller: callctl.Party{Anonymous: true}}, true, 0, ""},
-		{"no call store", nil, current, nil, false, 3, "2026-03-02T10:00:00.000Z"},
+		{"first call, not yet written", nil, []cdr.Record{current}, current, nil, false, false, 0, ""},
+		{"first call, written", []cdr.Record{current}, nil, current, nil, false, false, 0, ""},
+		{"a call before, both written", []cdr.Record{before, current, later}, nil, current, nil, false, false, 1, "2026-03-01T09:00:00.000Z"},
+		{"a call before, both pending", nil, []cdr.Record{before, current}, current, nil, false, false, 1, "2026-03-01T09:00:00.000Z"},
+		{"an attempt of the same Call-ID is not a call before", []cdr.Record{before, retry}, []cdr.Record{current}, current, nil, false, false, 1, "2026-03-01T09:00:00.000Z"},
+		{"found by number", []cdr.Record{before}, nil, cdr.Record{ID: "r5", Caller: "+4930111222", StartedAt: t0}, nil, false, false, 1, "2026-03-01T09:00:00.000Z"},
+		{"outbound: the callee", []cdr.Record{before}, nil, cdr.Record{ID: "r6", Direction: callctl.Outbound, Called: "+4930111222", Caller: "201", StartedAt: t0}, nil, false, false, 1, "2026-03-01T09:00:00.000Z"},
+		{"unknown number", nil, nil, cdr.Record{ID: "r7", Caller: "+4930999"}, nil, false, true, 0, ""},
+		{"anonymous", nil, nil, cdr.Record{ID: "r8", Caller: "+4930111222"},
+			&callctl.Call{Direction: callctl.Inbound, Caller: callctl.Party{Anonymous: true}}, false, true, 0, ""},
+		{"no call store: the stored history", nil, nil, current, nil, true, false, 9, "2026-03-02T09:00:00.000Z"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := ContactEnricher(store, tt.calls, time.UTC)(context.Background(), callctl.Event{Type: callctl.EventRinging, Record: tt.rec, Call: tt.call})
+			calls := newCallStore(t, 0)
+			for _, r := range tt.written {
+				calls.Save(r)
+			}
+			if err := calls.Flush(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range tt.pending {
+				calls.Save(r) // read before the writer's batch window ends
+			}
+			var history CallHistory = calls
+			if tt.noStore {
+				history = nil
+			}
+			got := ContactEnricher(store, history, time.UTC)(context.Background(), callctl.Event{Type: callctl.EventRinging, Record: tt.rec, Call: tt.call})
 			if tt.wantNil {
 				if got != nil {
 					t.Fatalf("got %+v, want no contact", got)
@@ -152,8 +156,12 @@ func TestContactEnricher(t *testing.T) {
 			if got == nil || got.Name != "Jane Doe" || got.Company != "Doe Ltd" || got.OpenMissed != 1 {
 				t.Fatalf("got %+v", got)
 			}
-			if got.CallsCount != tt.wantCount || got.LastCallAt == nil || *got.LastCallAt != tt.wantLast {
-				t.Fatalf("calls_count %d, last %v; want %d, %s", got.CallsCount, got.LastCallAt, tt.wantCount, tt.wantLast)
+			last := ""
+			if got.LastCallAt != nil {
+				last = *got.LastCallAt
+			}
+			if got.CallsCount != tt.wantCount || last != tt.wantLast {
+				t.Fatalf("calls_count %d, last_call_at %q; want %d, %q", got.CallsCount, last, tt.wantCount, tt.wantLast)
 			}
 		})
 	}
