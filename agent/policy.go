@@ -13,6 +13,7 @@ import (
 	"github.com/switchboard-sip/switchboard/callctl"
 	"github.com/switchboard-sip/switchboard/configs"
 	"github.com/switchboard-sip/switchboard/contacts"
+	"github.com/switchboard-sip/switchboard/lookups"
 	"github.com/switchboard-sip/switchboard/sip"
 	"github.com/switchboard-sip/switchboard/templates"
 )
@@ -35,10 +36,12 @@ type deps struct {
 	announce *sip.Announcer // nil: announcements off
 	blocks   callctl.Blocklist
 	contacts callctl.Contacts // the cache live, a read-only lookup in a dry run
+	lookups  lookups.Counter  // counts lookup outcomes; nil in a dry run
 }
 
 func (a *Agent) deps() deps {
-	return deps{log: a.log, announce: a.announce, blocks: a.blocks, contacts: a.cache}
+	count := func(name, result string) { a.met.Lookups.WithLabelValues(name, result).Inc() }
+	return deps{log: a.log, announce: a.announce, blocks: a.blocks, contacts: a.cache, lookups: count}
 }
 
 // Check compiles cfg as a reload would, without opening anything:
@@ -109,6 +112,7 @@ type stages struct {
 	identify *callctl.Identify
 	block    *callctl.BlockStage
 	contact  *callctl.ContactStage
+	lookup   *callctl.LookupStage
 	hotline  *callctl.HotlineStage
 	rules    *callctl.RulesStage
 	closed   *callctl.ClosedStage
@@ -123,6 +127,15 @@ func buildStages(cfg *configs.Config, d deps, numbers *contacts.Numbers) (*stage
 	if st.contact, err = callctl.NewContactStage(d.contacts); err != nil {
 		return nil, err
 	}
+	f, err := lookups.New(cfg.Lookups, d.lookups, d.log.Named("lookups"))
+	if err != nil {
+		return nil, err
+	}
+	var fetcher callctl.Fetcher // nil: no lookups configured
+	if f != nil {
+		fetcher = f
+	}
+	st.lookup = callctl.NewLookupStage(fetcher)
 	opts := callctl.PolicyOptions{Contacts: callctl.IndexContacts(d.contacts), Location: cfg.Location,
 		LinkPrefix: cfg.Missed.Email.LinkPrefix, Log: d.log.Named("policy")}
 	if st.hotline, err = callctl.NewHotlineStage(cfg.Hotlines, opts); err != nil {
@@ -141,9 +154,11 @@ func buildStages(cfg *configs.Config, d deps, numbers *contacts.Numbers) (*stage
 // and one that must not create contacts for spam; then the contact, so
 // that the hotline's display and the rules see it; the hotline before the
 // rules, which read hotline.open; the closed check last, so a rule's route
-// can send out-of-hours calls elsewhere.
+// can send out-of-hours calls elsewhere. The lookups go after blocking (a
+// blocked call never reaches a data source) and before the hotline, whose
+// templates and the rules read them.
 func (st *stages) pipeline() callctl.Pipeline {
-	return callctl.Pipeline{st.identify, st.block, st.contact, st.hotline, st.rules, st.closed}
+	return callctl.Pipeline{st.identify, st.block, st.contact, st.lookup, st.hotline, st.rules, st.closed}
 }
 
 func buildRouting(cfg *configs.Config) (sip.Routing, error) {

@@ -77,14 +77,17 @@ type Call struct {
 	OriginalCalled *Party // first diverting number, when the call was forwarded
 	Hotline        string
 	Campaign       string // the hotline's campaign (attribution, SPEC §10)
-	ContactID      int64
-	StartedAt      time.Time
-	Tags           []string
-	Headers        map[string]string // extra headers for the forwarded INVITE
-	DisplayName    string            // caller display name for the PBX, when set
-	Target         string            // SIP URI to forward to; empty means the default
-	Fallback       string            // SIP URI to use when the target is down (hotline fallback)
-	Node           string
+	// Lookup holds each configured lookup's JSON answer by name, an
+	// empty object when it failed (SPEC §5 lookup).
+	Lookup      map[string]any
+	ContactID   int64
+	StartedAt   time.Time
+	Tags        []string
+	Headers     map[string]string // extra headers for the forwarded INVITE
+	DisplayName string            // caller display name for the PBX, when set
+	Target      string            // SIP URI to forward to; empty means the default
+	Fallback    string            // SIP URI to use when the target is down (hotline fallback)
+	Node        string
 
 	// Set by the hotline stage, sanitised: what the receptionist sees.
 	Company  string

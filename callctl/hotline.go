@@ -98,6 +98,7 @@ func TemplateData(c *Call, h *templates.HotlineTemplates, contact *ContactInfo, 
 		Caller: templateParty(c.Caller),
 		Called: templateParty(c.Called),
 		Now:    now,
+		Lookup: c.Lookup,
 	}
 	// A call without a hotline has no opening hours: it counts as open,
 	// so that a rule on !hotline.open only fires for closed hotlines.

@@ -28,6 +28,7 @@ type Config struct {
 	Blocking Blocking  `yaml:"blocking"`
 	Hotlines []Hotline `yaml:"hotlines"`
 	Rules    []Rule    `yaml:"rules"`
+	Lookups  []Lookup  `yaml:"lookups"`
 	Missed   Missed    `yaml:"missed"`
 	HTTP     HTTP      `yaml:"http"`
 	Log      Log       `yaml:"log"`
@@ -312,6 +313,21 @@ type HTTP struct {
 	Token string `yaml:"token"`
 	// ProtectMetrics puts /metrics behind the token too.
 	ProtectMetrics bool `yaml:"protect_metrics"`
+}
+
+// Lookup is a data source for rules and templates (SPEC §5, §7): an HTTP
+// GET of URL, a text/template over the call, answered with a JSON object.
+type Lookup struct {
+	// Name is how rules (lookup.<name>) and templates (.Lookup.<name>)
+	// refer to the answer.
+	Name string `yaml:"name"`
+	URL  string `yaml:"url"`
+	// Timeout bounds the wait of a call for the answer (default 300ms);
+	// past it the call goes on without the data (fail open).
+	Timeout Duration `yaml:"timeout"`
+	// Cache keeps an answer for the same URL this long (default 1m; 0s
+	// turns the cache off).
+	Cache *Duration `yaml:"cache"`
 }
 
 // WrapUp configures the front desk's wrap-up of a call (SPEC §10).

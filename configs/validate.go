@@ -48,6 +48,7 @@ func (c *Config) Validate() error {
 	c.validateBlocking(v)
 	c.validateHotlines(v)
 	c.validateRules(v)
+	c.validateLookups(v)
 	c.validateMissed(v)
 	c.validateHTTP(v)
 	oneOf(v, "log.level", c.Log.Level, "debug", "info", "warn", "error")

@@ -39,6 +39,10 @@ type Metrics struct {
 	// SIPTargetUp is 1 while the PBX or a trunk's outbound target answers
 	// the OPTIONS keep-alive, 0 once it stopped (SPEC §1, sip.keepalive).
 	SIPTargetUp *prometheus.GaugeVec
+	// Lookups counts lookup outcomes by lookup name and result (ok,
+	// cached, timeout, error, bad_json): a failing data source shows here,
+	// since calls go on without it (SPEC §5).
+	Lookups *prometheus.CounterVec
 
 	registry *prometheus.Registry
 }
@@ -82,11 +86,16 @@ func New() *Metrics {
 			Name: "switchboard_sip_target_up",
 			Help: "1 while the SIP target answers OPTIONS keep-alives, 0 when down.",
 		}, []string{"target", "uri"}),
+		Lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_lookups_total",
+			Help: "Lookups of data sources for rules and templates, by lookup and result.",
+		}, []string{"lookup", "result"}),
 		registry: prometheus.NewRegistry(),
 	}
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.Lookups,
 		m.Calls, m.InviteLatency, m.ActiveCalls, m.Blocked,
 		m.Notifications, m.OutboxDepth, m.SIPRequests, m.SIPTargetUp,
 	)

@@ -19,6 +19,9 @@ type Data struct {
 	Contact *Contact
 	// Now is the time of the call; templates see it in the hotline's zone.
 	Now time.Time
+	// Lookup is each lookup's JSON answer by name (.Lookup.crm.tier); an
+	// empty object when the lookup failed (SPEC §5).
+	Lookup map[string]any
 }
 
 // Party is a call party in templates (.Caller, .Called) and rules

@@ -78,6 +78,9 @@ func (e *RuleError) Unwrap() error { return e.Err }
 func newEnv() (*cel.Env, error) {
 	opts := []cel.EnvOption{
 		cel.Variable("now", cel.TimestampType),
+		// lookup.<name> is a lookup's JSON object; its fields are the data
+		// source's, so they are not checked at load.
+		cel.Variable("lookup", cel.MapType(cel.StringType, cel.DynType)),
 		cel.DefaultUTCTimeZone(false),
 		ext.Strings(),
 	}
@@ -254,7 +257,18 @@ func Vars(d Data) map[string]any {
 		"hotline": map[string]any{"name": d.Hotline.Name, "company": d.Hotline.Company, "open": d.Hotline.Open},
 		"contact": contact,
 		"now":     d.Now,
+		"lookup":  lookupVars(d.Lookup),
 	}
+}
+
+// lookupVars is never nil, so that a rule on lookup.crm fails to
+// evaluate (and is skipped) rather than the whole activation when no lookup
+// is configured.
+func lookupVars(m map[string]any) map[string]any {
+	if m == nil {
+		return map[string]any{}
+	}
+	return m
 }
 
 func partyVars(p Party) map[string]any {
