@@ -179,14 +179,14 @@ func (s *Store) statsGroups(ctx context.Context, f stats.Filter, r *stats.Report
 }
 
 // Percentile resolutions: ring times are ranked to 10 ms, talk times to
-// a second. Counting calls per (hotline, time step) in the database keeps
+// 100 ms. Counting calls per (hotline, time step) in the database keeps
 // what reaches Go to a few thousand aggregate rows however many calls the
 // range holds, and costs less than ranking every call with a window
 // function (a sort of the whole range); the nearest-rank percentile of
 // the steps is exact to the step.
 const (
 	ringStepMS = 10
-	talkStepMS = 1000
+	talkStepMS = 100
 )
 
 // histogram counts calls per hotline and step of col, steps ascending.
