@@ -100,8 +100,8 @@ func scenarioWith(t *testing.T, name string, repl ...string) string {
 	return rel
 }
 
-// insightCall is a record with the insight fields (SPEC §8).
-type insightCall struct {
+// wrapRecord is a record with the insight fields (SPEC §8).
+type wrapRecord struct {
 	ID           string `json:"id"`
 	CallID       string `json:"call_id"`
 	Hotline      string `json:"hotline"`
@@ -138,7 +138,7 @@ func TestInsightAnsweredWrapUpTrace(t *testing.T) {
 	pbx.succeed(t)
 	n.waitEnded(call.callID)
 
-	var list struct{ Items []insightCall }
+	var list struct{ Items []wrapRecord }
 	n.api(t, "GET", "/api/calls?limit=1", "", nil, &list)
 	if len(list.Items) != 1 {
 		t.Fatalf("calls: %+v", list)
@@ -152,7 +152,7 @@ func TestInsightAnsweredWrapUpTrace(t *testing.T) {
 	if code, body := n.api(t, "PATCH", "/api/calls/"+rec.ID, `{"satisfaction": 9}`, nil, nil); code != 400 || !strings.Contains(body, "satisfaction") {
 		t.Errorf("satisfaction 9: %d %s", code, body)
 	}
-	var patched insightCall
+	var patched wrapRecord
 	if code, body := n.api(t, "PATCH", "/api/calls/"+rec.ID, `{"reason": "order", "satisfaction": 4, "notes": "two boxes, wants a callback"}`, nil, &patched); code != 200 {
 		t.Fatalf("PATCH: %d %s", code, body)
 	}
@@ -167,7 +167,7 @@ func TestInsightAnsweredWrapUpTrace(t *testing.T) {
 			Contact *struct {
 				ClientID string `json:"client_id"`
 			}
-			Items []insightCall
+			Items []wrapRecord
 		}
 		code, body := n.api(t, "GET", "/api/trace?"+q, "", nil, &tr)
 		if code != 200 || tr.Contact == nil || tr.Contact.ClientID != "CRM-42" || len(tr.Items) != 1 {
