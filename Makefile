@@ -4,7 +4,7 @@
 GO ?= go
 DEB_PACKAGES := sip-tester chromium baresip postgresql
 
-.PHONY: build test deps vet bench run
+.PHONY: build test deps vet bench run cover
 
 build:
 	$(GO) build -o bin/switchboard ./cmd/switchboard
@@ -32,3 +32,16 @@ test: deps vet
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# cover measures the coverage of every package by all tests together: the
+# unit tests, and the switchboard binaries the end-to-end tests start (built
+# with -cover, writing to GOCOVERDIR). It prints the total per package and
+# leaves cover.out for `go tool cover -html=cover.out`.
+COVERDIR ?= $(CURDIR)/.cover
+cover: deps
+	rm -rf $(COVERDIR) && mkdir -p $(COVERDIR)/unit $(COVERDIR)/e2e
+	$(GO) test -count=1 -timeout 30m -cover -coverpkg=./... $$($(GO) list ./... | grep -v /e2e) -args -test.gocoverdir=$(COVERDIR)/unit
+	SWITCHBOARD_COVERDIR=$(COVERDIR)/e2e $(GO) test -count=1 -timeout 30m ./e2e
+	$(GO) tool covdata percent -i=$(COVERDIR)/unit,$(COVERDIR)/e2e
+	$(GO) tool covdata textfmt -i=$(COVERDIR)/unit,$(COVERDIR)/e2e -o cover.out
+	$(GO) tool cover -func=cover.out | tail -1

@@ -52,7 +52,17 @@ func runMain(m *testing.M) int {
 func build(out string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "../cmd/switchboard")
+	args := []string{"build", "-o", out}
+	if dir := os.Getenv("SWITCHBOARD_COVERDIR"); dir != "" {
+		// make cover: the binary counts its coverage of every package
+		// into GOCOVERDIR, which every switchboard the tests start
+		// inherits from this process.
+		args = append(args, "-cover", "-coverpkg=github.com/switchboard-sip/switchboard/...")
+		if err := os.Setenv("GOCOVERDIR", dir); err != nil {
+			return err
+		}
+	}
+	cmd := exec.CommandContext(ctx, "go", append(args, "../cmd/switchboard")...)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build ../cmd/switchboard: %v\n%s", err, b)
 	}

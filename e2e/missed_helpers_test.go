@@ -270,3 +270,25 @@ func next[T any](t testing.TB, ch <-chan T, what string) T {
 	var zero T
 	return zero
 }
+
+// quietWindow is how long a test waits to be sure no notification comes:
+// far longer than a queued notification takes to arrive on loopback.
+const quietWindow = 1500 * time.Millisecond
+
+// expectQuiet fails the test when any channel receives a notification
+// within quietWindow: "no notification" must hold for a while, not only at
+// the moment of asking.
+func (r *receivers) expectQuiet(t testing.TB, what string) {
+	t.Helper()
+	timer := time.NewTimer(quietWindow)
+	defer timer.Stop()
+	select {
+	case <-r.hooks:
+		t.Errorf("%s: a webhook arrived", what)
+	case <-r.mails:
+		t.Errorf("%s: an email arrived", what)
+	case <-r.sms:
+		t.Errorf("%s: an SMS arrived", what)
+	case <-timer.C:
+	}
+}
