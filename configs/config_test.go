@@ -179,6 +179,10 @@ func TestBadConfigs(t *testing.T) {
 		{"wrong type: bool", base + "missed: {notify_short: yes}\n", []want{{6, "missed.notify_short", "expected true or false"}}},
 		{"bad duration", base + "missed: {min_ring: 2 seconds}\n", []want{{6, "missed.min_ring", "not a duration"}}},
 		{"negative duration", base + "sip2: 1\n", []want{{6, "sip2", "unknown key"}}},
+		{"bad wrap-up reasons", base + "wrapup:\n  reasons: [order, \"\", order]\n", []want{
+			{7, "wrapup.reasons[1]", "must not be empty"},
+			{7, "wrapup.reasons[2]", "listed twice"},
+		}},
 		{"bad lookups", base + "lookups:\n  - {name: crm, url: \"http://crm/{{.Caller.E164\"}\n  - {name: crm, url: \"ftp://x\", timeout: 1m}\n  - {name: Bad-Name, url: \"http://x\", cache: -1s}\n", []want{
 			{7, "lookups[0].url", "unclosed action"},
 			{8, "lookups[1].name", "used by another lookup"},

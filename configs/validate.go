@@ -49,6 +49,7 @@ func (c *Config) Validate() error {
 	c.validateHotlines(v)
 	c.validateRules(v)
 	c.validateLookups(v)
+	c.validateWrapUp(v)
 	c.validateMissed(v)
 	c.validateHTTP(v)
 	oneOf(v, "log.level", c.Log.Level, "debug", "info", "warn", "error")

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"text/template"
 	"time"
+	"unicode"
 )
 
 // Defaults and bounds of a lookup (SPEC §7 lookups).
@@ -50,5 +51,28 @@ func (c *Config) validateLookups(v *collector) {
 		if *l.Cache < 0 {
 			v.add(key+".cache", "must not be negative")
 		}
+	}
+}
+
+// maxWrapReason matches the longest reason PATCH /api/calls/{id} takes.
+const maxWrapReason = 200
+
+// validateWrapUp checks the reasons offered on the board: each non-empty,
+// at most 200 characters, without control characters, and listed once.
+func (c *Config) validateWrapUp(v *collector) {
+	seen := map[string]bool{}
+	for i, r := range c.WrapUp.Reasons {
+		key := fmt.Sprintf("wrapup.reasons[%d]", i)
+		switch {
+		case strings.TrimSpace(r) == "":
+			v.add(key, "must not be empty")
+		case len([]rune(r)) > maxWrapReason:
+			v.add(key, "longer than %d characters", maxWrapReason)
+		case strings.IndexFunc(r, unicode.IsControl) >= 0:
+			v.add(key, "%q has control characters", r)
+		case seen[r]:
+			v.add(key, "%q is listed twice", r)
+		}
+		seen[r] = true
 	}
 }
