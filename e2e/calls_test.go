@@ -324,3 +324,26 @@ func TestOptionsPing(t *testing.T) {
 		})
 	}
 }
+
+// TestNATCaller: a caller behind NAT (sipp/uac_nat.xml: Via and Contact
+// name 127.0.0.99:5099, where nothing listens, with rport) gets every
+// response at the address it sends from, so its call connects and ends
+// (SPEC §1, RFC 3581).
+func TestNATCaller(t *testing.T) {
+	t.Parallel()
+	n := newNode(t, nodeOptions{})
+	pbx := n.pbx(t, "uas_answer.xml", 0)
+	call := n.trunkCall(t, "uac_nat.xml", 500*time.Millisecond, "-key", "nat_addr", "127.0.0.99:5099")
+	call.succeed(t)
+	pbx.succeed(t)
+	inv := pbx.received(t, "INVITE ")
+	if len(inv) == 0 {
+		t.Fatal("the PBX side received no INVITE")
+	}
+	if via := strings.Join(inv[0].header("Via"), ","); !strings.Contains(via, "127.0.0.99:5099;") || !strings.Contains(via, "received=127.0.0.1") {
+		t.Errorf("forwarded Via %q: want the caller's with received=127.0.0.1 and rport", via)
+	}
+	if r := n.waitEnded(call.callID); r.Disposition != "answered" {
+		t.Errorf("record %s: want answered", r)
+	}
+}
