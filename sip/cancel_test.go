@@ -46,7 +46,8 @@ func pbxAnswersOnCancel(invites chan *gosip.Request) func(*udpPeer, datagram) {
 }
 
 // TestAnswerCrossingCancel: the callee's 200 that crosses the caller's
-// CANCEL still reaches the caller, so that the caller can ACK and BYE it.
+// CANCEL still reaches the caller, which ACKs and BYEs it through the
+// proxy (RFC 3261 §9.1, §15): the call was answered, briefly.
 func TestAnswerCrossingCancel(t *testing.T) {
 	h := startProxy(t, harnessOpts{pbx: pbxAnswersOnCancel(make(chan *gosip.Request, 1))})
 	tr := h.trunk
@@ -76,10 +77,31 @@ func TestAnswerCrossingCancel(t *testing.T) {
 		}
 		t.Fatalf("the callee's 200 for the INVITE never reached the caller; got %v", got)
 	}
-	if !strings.Contains(string(ok.b), "Record-Route:") {
-		t.Error("the relayed 200 lacks Record-Route: the caller could not reach the callee to hang up")
+	res := parseRes(t, ok.b)
+	var routes []string
+	rrs := res.GetHeaders("Record-Route")
+	for i := len(rrs) - 1; i >= 0; i-- {
+		routes = append(routes, rrs[i].Value())
 	}
-	h.waitRecord(t, "cross-1", cdr.NoAnswer)
+	if len(routes) == 0 || res.Contact() == nil {
+		t.Fatal("the relayed 200 lacks Record-Route or Contact: the caller could not reach the callee to hang up")
+	}
+	for i, method := range []string{"ACK", "BYE"} {
+		m := rawReq{method: method, ruri: res.Contact().Address.String(),
+			via:   []string{"SIP/2.0/UDP " + me + ";branch=z9hG4bK-cross-" + method + ";rport"},
+			route: routes, from: "<sip:+4930111222@" + me + ">;tag=caller", to: res.To().Value(), callID: "cross-1", cseq: 2 + i}
+		if method == "ACK" {
+			m.cseq = 1
+		}
+		tr.send(t, h.addr, m.bytes())
+		if _, ok := h.pbx.waitFor(0, 5*time.Second, isReq(method, "cross-1")); !ok {
+			t.Fatalf("the caller's %s did not reach the callee", method)
+		}
+	}
+	if _, ok := tr.waitFor(start, 5*time.Second, isRes(200, "BYE", "cross-1")); !ok {
+		t.Error("no 200 for the caller's BYE")
+	}
+	h.waitRecord(t, "cross-1", cdr.Answered)
 }
 
 func itoaLen(s string) string { return strconv.Itoa(len(s)) }

@@ -297,8 +297,30 @@ func (p *Proxy) onStrayResponse(res *gosip.Response) {
 	}
 	out.SetDestination(responseAddr(next))
 	out.SetTransport(next.Transport)
+	if strings.EqualFold(next.Transport, "udp") {
+		// sipgo writes UDP responses only to addresses it heard from
+		// since it started; after a restart that is nobody.
+		p.writeUDP(out)
+		return
+	}
 	if err := p.srv.WriteResponse(out); err != nil {
 		p.log.Debug("forward stray response", zap.Error(err))
+	}
+}
+
+// writeUDP sends a message from our UDP listening socket to its
+// destination, without a transaction.
+func (p *Proxy) writeUDP(m gosip.Message) {
+	addr, err := net.ResolveUDPAddr("udp", m.Destination())
+	if err != nil || addr.IP == nil {
+		p.log.Debug("stray response: no address", zap.String("to", m.Destination()))
+		return
+	}
+	for _, c := range p.pre.conns {
+		if _, err := c.WriteTo([]byte(m.String()), addr); err != nil {
+			p.log.Debug("forward stray response", zap.Error(err))
+		}
+		return
 	}
 }
 

@@ -168,7 +168,13 @@ func TestInDialogRelayToAnyHost(t *testing.T) {
 		"Max-Forwards: 70\r\nFrom: <sip:spam@" + me + ">;tag=a\r\nTo: <sip:victim@example.net>;tag=b\r\n" +
 		"Call-ID: " + id + "\r\nCSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello"
 	tr.send(t, h.addr, []byte(msg))
-	if d, ok := elsewhere.waitFor(0, 500*time.Millisecond, func(d datagram) bool { return rawCallID(d.b) == id }); ok {
+	d, ok := tr.waitFor(0, 5*time.Second, func(d datagram) bool { return rawCallID(d.b) == id && resStatus(d.b) >= 200 })
+	if !ok {
+		t.Error("no answer: want 403 or 481, not a silent drop")
+	} else if c := resStatus(d.b); c != 403 && c != 481 {
+		t.Errorf("answered %d, want 403 or 481", c)
+	}
+	if d, ok := elsewhere.waitFor(0, 100*time.Millisecond, func(d datagram) bool { return rawCallID(d.b) == id }); ok {
 		t.Errorf("relayed to %s: %q", elsewhere.addr(), rawFirstLine(d.b))
 	}
 }

@@ -150,7 +150,9 @@ func (p *Proxy) popOwnRoutes(req *gosip.Request) (signed bool) {
 }
 
 // strictRouteFix handles a request from a strict router (RFC 3261 §16.4):
-// our own address in the Request-URI means the real target is the last Route.
+// our own address in the Request-URI means the real target is the last
+// Route. Our entry moves to the top of the Route set, so that its
+// signature is checked and it is popped like a loose route.
 func (p *Proxy) strictRouteFix(req *gosip.Request) {
 	if !p.self.is(req.Recipient.Host, req.Recipient.Port) {
 		return
@@ -163,9 +165,11 @@ func (p *Proxy) strictRouteFix(req *gosip.Request) {
 	if !ok {
 		return
 	}
+	ours := &gosip.RouteHeader{Address: *req.Recipient.Clone()}
 	req.Recipient = *last.Address.Clone()
 	for req.RemoveHeader("Route") {
 	}
+	req.AppendHeader(ours)
 	for _, r := range routes[:len(routes)-1] {
 		req.AppendHeader(r)
 	}

@@ -290,6 +290,11 @@ func (h *proxyHarness) start(t testing.TB, port int) {
 		t.Fatal(err)
 	}
 	serve, err := p.Listeners()
+	// After a restart the old socket may take a moment to be released.
+	for i := 0; err != nil && port != 0 && i < 100 && strings.Contains(err.Error(), "address already in use"); i++ {
+		time.Sleep(20 * time.Millisecond)
+		serve, err = p.Listeners()
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -519,6 +524,7 @@ func (h *proxyHarness) waitRecord(t testing.TB, id string, want cdr.Disposition)
 // outcome is what happened to one torture message.
 type outcome struct {
 	codes     []int      // final responses seen, in order
+	finals    [][]byte   // those responses
 	forwarded []datagram // what reached the PBX with the message's Call-ID
 }
 
@@ -536,6 +542,8 @@ type tortureWant struct {
 	forward bool                   // forwarding to the PBX is accepted (then check runs)
 	drop    bool                   // no response and nothing forwarded is accepted
 	check   func(fwd []byte) error // what a forwarded copy must (not) contain
+	// answered checks switchboard's own final response.
+	answered func(res []byte) error
 }
 
 func noneOf(subs ...string) func([]byte) error {
@@ -546,6 +554,43 @@ func noneOf(subs ...string) func([]byte) error {
 			}
 		}
 		return nil
+	}
+}
+
+// echoes checks that switchboard's answer carries header lines as a
+// parser that understood the request would write them.
+func echoes(lines ...string) func([]byte) error {
+	return func(b []byte) error {
+		for _, l := range lines {
+			if !bytes.Contains(b, []byte("\r\n"+l+"\r\n")) {
+				return fmt.Errorf("answer lacks %q", l)
+			}
+		}
+		return nil
+	}
+}
+
+// checkClass applies the MANIFEST's expected class: a "valid" request
+// must be handled (forwarded, or answered with anything but 400), an
+// "invalid" one must never be accepted by switchboard itself with a 2xx.
+func checkClass(t *testing.T, row manifestRow, msg []byte, o outcome) {
+	t.Helper()
+	request := !bytes.HasPrefix(msg, []byte("SIP/"))
+	switch row.expected {
+	case "valid":
+		if !request {
+			return // a response matching no transaction is dropped
+		}
+		if len(o.forwarded) == 0 && len(o.codes) == 0 {
+			t.Errorf("MANIFEST says valid, but it was dropped: %s", row.desc)
+		}
+		if len(o.forwarded) == 0 && len(o.codes) > 0 && o.codes[0] == 400 {
+			t.Errorf("MANIFEST says valid, but switchboard answered 400: %s", row.desc)
+		}
+	case "invalid":
+		if len(o.forwarded) == 0 && len(o.codes) > 0 && o.codes[0] < 300 {
+			t.Errorf("MANIFEST says invalid, but switchboard accepted it with %d: %s", o.codes[0], row.desc)
+		}
 	}
 }
 
@@ -562,12 +607,14 @@ func requestLineClean(b []byte) error {
 // tortureWants is RFC 4475 read for a proxy that sits in front of a PBX.
 // The MANIFEST's expected class is checked too: "valid" must be handled.
 var tortureWants = map[string]tortureWant{
-	// §3.1.1 valid: forwarded (the PBX answers) or answered by the proxy.
-	// wsinv carries a To tag: it is a request inside a dialog that never
-	// passed through us, with no Route we signed. Parsed well (the LWS is
-	// tidied), then refused with 403: relaying it would make us an open
-	// relay.
-	"wsinv.dat":      {codes: []int{403}},
+	// §3.1.1 valid: forwarded (the PBX answers) or answered by the proxy,
+	// never 400 and never dropped (checked for every "valid" row).
+	// wsinv carries a To tag and a Route to services.example.com: a
+	// request inside a dialog that never passed through us, with no Route
+	// we signed. Relaying it would make us an open relay (SPEC §1), so it
+	// is refused with 403 (or 481) - as a well-formed request: the answer
+	// echoes its folded, zero-padded CSeq and its Call-ID as parsed.
+	"wsinv.dat":      {codes: []int{403, 481}, answered: echoes("Call-ID: wsinv.ndaksdj@192.0.2.1", "CSeq: 9 INVITE")},
 	"intmeth.dat":    {forward: true, codes: []int{501, 405}},
 	"esc01.dat":      {forward: true},
 	"escnull.dat":    {forward: true},
@@ -682,6 +729,7 @@ func (h *proxyHarness) sendOnce(t testing.TB, msg []byte, quiet time.Duration) o
 		for _, d := range tr.since(0) {
 			if c := resStatus(d.b); c >= 200 {
 				o.codes = append(o.codes, c)
+				o.finals = append(o.finals, d.b)
 			}
 		}
 		for _, d := range h.pbx.since(pbx0) {
@@ -721,6 +769,12 @@ func TestRFC4475Torture(t *testing.T) {
 			}
 			o := h.sendOnce(t, msg, 400*time.Millisecond)
 			t.Logf("§%s %s: %s", row.section, row.expected, o)
+			checkClass(t, row, msg, o)
+			if want.answered != nil && len(o.finals) > 0 && len(o.forwarded) == 0 {
+				if err := want.answered(o.finals[0]); err != nil {
+					t.Errorf("%v\n%s", err, o.finals[0])
+				}
+			}
 			switch {
 			case len(o.codes) > 0 && len(o.forwarded) == 0:
 				if !containsInt(want.codes, o.codes[0]) {

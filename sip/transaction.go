@@ -62,8 +62,9 @@ func (p *Proxy) proxyInvite(req, fwd *gosip.Request, tx gosip.ServerTransaction,
 		}
 		select {
 		case c := <-cancels:
+			// The disposition waits for the final response: a 200 that
+			// crosses the CANCEL makes an answered call (RFC 3261 §9.1).
 			cancelReq = c
-			active.Cancelled(elsewhere(c))
 		case res := <-cltx.Responses():
 			firstWait = nil
 			if res.IsProvisional() {
@@ -77,15 +78,20 @@ func (p *Proxy) proxyInvite(req, fwd *gosip.Request, tx gosip.ServerTransaction,
 			}
 			// The client transaction ends itself on its timers (RFC 6026
 			// Accepted state), so 2xx retransmissions still reach the caller.
+			if !res.IsSuccess() {
+				settle(active, cancelReq)
+			}
 			p.final(req, tx, active, res, cancelReq != nil || expired)
 			return
 		case <-firstWait:
 			cltx.Terminate()
+			settle(active, cancelReq)
 			p.noFinal(req, tx, active, gosip.ErrTransactionTimeout, cancelReq != nil)
 			return
 		case <-timerC.C:
 			if !provisional {
 				cltx.Terminate()
+				settle(active, cancelReq)
 				p.noFinal(req, tx, active, gosip.ErrTransactionTimeout, cancelReq != nil)
 				return
 			}
@@ -97,9 +103,17 @@ func (p *Proxy) proxyInvite(req, fwd *gosip.Request, tx gosip.ServerTransaction,
 				go p.sendCancel(fwd, nil)
 			}
 		case <-cltx.Done():
+			settle(active, cancelReq)
 			p.noFinal(req, tx, active, cltx.Err(), cancelReq != nil)
 			return
 		}
+	}
+}
+
+// settle ends a call the caller cancelled and nobody answered.
+func settle(active *callctl.Active, cancel *gosip.Request) {
+	if cancel != nil {
+		active.Cancelled(elsewhere(cancel))
 	}
 }
 
@@ -120,7 +134,7 @@ func (p *Proxy) final(req *gosip.Request, tx gosip.ServerTransaction, active *ca
 				zap.String("call_id", active.Call.CallID))
 		}
 	case cancelled:
-		// The CANCEL already decided the disposition.
+		// The CANCEL (or Timer C) already decided the disposition.
 	default:
 		active.Final(res.StatusCode, false, res.Reason)
 	}
