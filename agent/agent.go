@@ -143,7 +143,16 @@ func (a *Agent) openStores(cfg *configs.Config, pol *policy) (err error) {
 	if a.contacts, err = contacts.NewStore(a.ctx, a.db); err != nil {
 		return err
 	}
-	if a.cache, err = contacts.NewCache(a.ctx, a.contacts, contacts.CacheOptions{Log: a.log.Named("contacts")}); err != nil {
+	// A call-created contact that lost its number to an import or another
+	// node: its calls go to the contact that kept the number.
+	merged := func(from, into int64) {
+		go func() {
+			if err := a.calls.Relink(a.ctx, from, into); err != nil {
+				a.log.Warn("relink calls of a merged contact", zap.Int64("contact", from), zap.Int64("into", into), zap.Error(err))
+			}
+		}()
+	}
+	if a.cache, err = contacts.NewCache(a.ctx, a.contacts, contacts.CacheOptions{Log: a.log.Named("contacts"), Merged: merged}); err != nil {
 		return err
 	}
 	a.closers = append(a.closers, a.cache.Close)

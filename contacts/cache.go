@@ -45,6 +45,10 @@ type CacheOptions struct {
 	// Batch is how long the writer lets call-created contacts gather after
 	// the first before it writes them in one transaction. Default 10ms.
 	Batch time.Duration
+	// Merged hears of a call-created contact that was not written because
+	// its number went to another contact meanwhile (an import, another
+	// node): the calls linked to from belong to into. It must not block.
+	Merged func(from, into int64)
 }
 
 // CacheStats are counters for metrics and tests.
@@ -83,6 +87,8 @@ type Cache struct {
 	poll  time.Duration
 	batch time.Duration // see CacheOptions.Batch
 	block int
+	// merged is CacheOptions.Merged.
+	merged func(from, into int64)
 
 	mu         sync.RWMutex
 	numbers    map[uint64]int64
@@ -131,6 +137,7 @@ func NewCache(ctx context.Context, store *Store, opts CacheOptions) (*Cache, err
 		poll:       opts.Poll,
 		batch:      opts.Batch,
 		block:      opts.Block,
+		merged:     opts.Merged,
 		pendingIDs: map[int64]struct{}{},
 		wake:       make(chan struct{}, 1),
 		stop:       make(chan struct{}),
@@ -565,6 +572,9 @@ func (c *Cache) flushBatch(ctx context.Context, batch []pendingContact) error {
 			}
 			c.log.Info("call-created contact merged into existing one",
 				zap.Int64("contact", p.id), zap.Int64("into", owner), zap.String("number", p.phone.E164))
+			if c.merged != nil {
+				c.merged(p.id, owner)
+			}
 		}
 	}
 	return nil

@@ -208,7 +208,10 @@ func TestCacheConflict(t *testing.T) {
 	e := newEnv(t)
 	// The writer holds the new contact back for an hour: the other
 	// process wins the number for sure, as it can in production.
-	cache, err := contacts.NewCache(ctx, e.store, contacts.CacheOptions{Poll: time.Hour, Batch: time.Hour})
+	type move struct{ from, into int64 }
+	var moves []move
+	cache, err := contacts.NewCache(ctx, e.store, contacts.CacheOptions{Poll: time.Hour, Batch: time.Hour,
+		Merged: func(from, into int64) { moves = append(moves, move{from, into}) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,6 +240,10 @@ func TestCacheConflict(t *testing.T) {
 	}
 	if st := cache.Stats(); st.Conflicts != 1 || st.Pending != 0 {
 		t.Errorf("stats %+v", st)
+	}
+	// The call's record must follow: the cache says where its contact went.
+	if len(moves) != 1 || moves[0] != (move{mine.ID, theirs.ID}) {
+		t.Errorf("Merged heard %v, want exactly {%d %d}", moves, mine.ID, theirs.ID)
 	}
 }
 

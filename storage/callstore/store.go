@@ -179,7 +179,12 @@ type Store struct {
 	abort     context.CancelFunc
 	done      chan struct{}
 	lastError error
+	merged    map[int64]int64 // contact ids merged away → the surviving contact
 }
+
+// maxMerged bounds the remembered contact merges; they matter only for
+// calls still in progress when their contact was merged away.
+const maxMerged = 10000
 
 // New migrates the calls schema and starts the writer.
 func New(ctx context.Context, db *storage.DB, log *zap.Logger) (*Store, error) {
@@ -236,6 +241,9 @@ func (s *Store) Save(r cdr.Record) {
 		s.log.Error("call record saved after close dropped", zap.String("id", r.ID), zap.String("call_id", r.CallID))
 		return
 	}
+	if into, ok := s.merged[r.ContactID]; ok {
+		r.ContactID = into
+	}
 	if old, ok := s.pending[r.ID]; ok && newerWrap(old.rec.WrapUp, r.WrapUp) {
 		r.WrapUp = old.rec.WrapUp // the call path never saw the front desk's wrap-up
 	}
@@ -245,6 +253,36 @@ func (s *Store) Save(r cdr.Record) {
 	if full {
 		signal(s.urgent)
 	}
+}
+
+// Relink moves the calls of contact from to contact into: a contact
+// that a call created lost the race for its number to another one (an
+// import, another node), and the call must count for the contact that
+// survived (contacts export, history). Records saved later with the old
+// id, by calls still in progress, are moved as they are saved.
+func (s *Store) Relink(ctx context.Context, from, into int64) error {
+	if from == 0 || into == 0 || from == into {
+		return nil
+	}
+	s.mu.Lock()
+	if s.merged == nil || len(s.merged) >= maxMerged {
+		s.merged = map[int64]int64{}
+	}
+	s.merged[from] = into
+	for _, p := range s.pending {
+		if p.rec.ContactID == from {
+			// Queued again: the writer may be writing the old version now.
+			r := p.rec
+			r.ContactID = into
+			s.queueLocked(r)
+		}
+	}
+	s.mu.Unlock()
+	signal(s.wake)
+	if _, err := s.db.ExecContext(ctx, s.db.Rebind(`UPDATE calls SET contact_id = ? WHERE contact_id = ?`), into, from); err != nil {
+		return fmt.Errorf("callstore: relink contact %d to %d: %w", from, into, err)
+	}
+	return nil
 }
 
 // queueLocked makes r the pending version of its id and reports whether

@@ -451,3 +451,39 @@ func TestCallStorePrune(t *testing.T) {
 		t.Errorf("pruned %d, %d left; want 5 and 5", n, countRows(t, path))
 	}
 }
+
+// TestCallStoreRelink: the calls of a contact merged away move to the
+// contact that survived: written ones, pending ones, and those saved
+// later by a call still in progress with the old id.
+func TestCallStoreRelink(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	written, pending, later := rec("r-written", base), rec("r-pending", base.Add(time.Second)), rec("r-later", base.Add(2*time.Second))
+	for _, r := range []*cdr.Record{&written, &pending, &later} {
+		r.ContactID = 7
+	}
+	s.Save(written)
+	flush(t, s)
+	s.Save(pending)
+	if err := s.Relink(ctx, 7, 9); err != nil {
+		t.Fatal(err)
+	}
+	s.Save(later)
+	flush(t, s)
+	for _, id := range []string{written.ID, pending.ID, later.ID} {
+		r, err := s.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.ContactID != 9 {
+			t.Errorf("%s: contact %d, want 9", id, r.ContactID)
+		}
+	}
+	list, _, err := s.List(ctx, Query{ContactID: 9, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 3 {
+		t.Errorf("contact 9 has %d calls, want 3", len(list))
+	}
+}
