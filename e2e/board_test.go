@@ -68,6 +68,7 @@ sip:
       region: DE
       trust_identity: true
   drain_timeout: 2s
+  keepalive: 0s # SIPp's UAS scenarios abort on an OPTIONS probe
 numbers:
   region: DE
 storage:

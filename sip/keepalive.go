@@ -31,7 +31,7 @@ type TargetState struct {
 type probes struct {
 	mu     sync.RWMutex
 	state  map[string]*probeState
-	onFlip func(TargetState)
+	onFlip func(s TargetState, changed bool)
 }
 
 type probeState struct {
@@ -65,7 +65,7 @@ func (ps *probes) down(u gosip.Uri) bool {
 }
 
 // note records the outcome of one probe; onFlip hears of the first
-// outcome and of every change.
+// outcome (changed false) and of every change.
 func (ps *probes) note(t target, answered bool, at time.Time) {
 	ps.mu.Lock()
 	if ps.state == nil {
@@ -85,10 +85,10 @@ func (ps *probes) note(t target, answered bool, at time.Time) {
 	} else if s.misses++; s.misses >= missesDown {
 		s.Up = false
 	}
-	flipped, now := first || was != s.Up, s.TargetState
+	flipped, now := was != s.Up, s.TargetState
 	ps.mu.Unlock()
-	if flipped && ps.onFlip != nil {
-		ps.onFlip(now)
+	if (first || flipped) && ps.onFlip != nil {
+		ps.onFlip(now, flipped)
 	}
 }
 

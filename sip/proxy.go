@@ -243,11 +243,14 @@ func (p *Proxy) Listeners() ([]func(ctx context.Context) error, error) {
 	return serve, nil
 }
 
-// targetFlipped logs and counts a target that went down or came back.
-func (p *Proxy) targetFlipped(s TargetState) {
-	if s.Up {
+// targetFlipped shows the state of a target in /metrics, and logs when it
+// went down or came back.
+func (p *Proxy) targetFlipped(s TargetState, changed bool) {
+	switch {
+	case !changed:
+	case s.Up:
 		p.log.Info("SIP target answers again", zap.String("target", s.Name), zap.String("uri", s.URI))
-	} else {
+	default:
 		p.log.Warn("SIP target stopped answering OPTIONS: calls to it get 503", zap.String("target", s.Name), zap.String("uri", s.URI))
 	}
 	if p.met != nil {

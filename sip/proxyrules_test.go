@@ -700,9 +700,9 @@ func dialTCPPeer(t *testing.T, addr string) *tcpPeer {
 	return p
 }
 
-func (p *tcpPeer) waitFor(t *testing.T, match func([]byte) bool) []byte {
+func (p *tcpPeer) waitFor(t *testing.T, what string, match func([]byte) bool) []byte {
 	t.Helper()
-	deadline := time.After(5 * time.Second)
+	deadline := time.After(10 * time.Second)
 	for {
 		select {
 		case m, ok := <-p.msgs:
@@ -713,7 +713,7 @@ func (p *tcpPeer) waitFor(t *testing.T, match func([]byte) bool) []byte {
 				return m
 			}
 		case <-deadline:
-			t.Fatal("timed out")
+			t.Fatalf("no %s over the caller's connection", what)
 		}
 	}
 }
@@ -741,7 +741,7 @@ func TestTCPConnectionReuse(t *testing.T) {
 	if _, err := c.conn.Write(inv.bytes()); err != nil {
 		t.Fatal(err)
 	}
-	c.waitFor(t, func(m []byte) bool { return resStatus(m) == 200 })
+	c.waitFor(t, "200 for the INVITE", func(m []byte) bool { return resStatus(m) == 200 })
 	d, ok := h.pbx.waitFor(0, time.Second, isReq("INVITE", id))
 	if !ok {
 		t.Fatal("INVITE not at the PBX")
@@ -755,7 +755,7 @@ func TestTCPConnectionReuse(t *testing.T) {
 	bye := rawReq{method: "BYE", ruri: "sip:caller@" + ghost + ";transport=tcp", via: []string{"SIP/2.0/UDP " + pbx + ";branch=z9hG4bK-tcpbye"},
 		route: routes, from: "<sip:+49301234560@" + proxy + ">;tag=pbx12", to: fwd.From().Value(), callID: id, cseq: 1}
 	h.pbx.send(t, h.addr, bye.bytes())
-	b := c.waitFor(t, func(m []byte) bool { return strings.HasPrefix(string(m), "BYE ") })
+	b := c.waitFor(t, "BYE from the PBX", func(m []byte) bool { return strings.HasPrefix(string(m), "BYE ") })
 	req := parseRawReq(t, b)
 	if _, err := c.conn.Write([]byte(gosip.NewResponseFromRequest(req, 200, "OK", nil).String())); err != nil {
 		t.Fatal(err)
