@@ -764,3 +764,43 @@ func TestTCPConnectionReuse(t *testing.T) {
 		t.Error("the caller's 200 for BYE did not reach the PBX")
 	}
 }
+
+// TestRestoreAfterRestart: the caller-name change travels signed in the
+// Record-Route, so a proxy restarted mid-call still gives the caller its
+// own name back in the PBX's BYE, and a forged change is ignored.
+func TestRestoreAfterRestart(t *testing.T) {
+	h := startProxy(t, harnessOpts{pipeline: append(identifyPipeline(t), prefixStage{})})
+	tr := h.trunk
+	me := tr.addr().String()
+	const id = "call-restore-restart"
+	inv := callerInvite(tr, h.addr, id, `"Jane" <sip:+4930111222@`+me+">;tag=caller2")
+	tr.send(t, h.addr, inv.bytes())
+	okd, ok := tr.waitFor(0, 5*time.Second, isRes(200, "INVITE", id))
+	if !ok {
+		t.Fatal("no 200")
+	}
+	at, _ := h.pbx.waitFor(0, time.Second, isReq("INVITE", id))
+	fwdInv := parseRawReq(t, at.b)
+	var routes []string
+	for _, rr := range fwdInv.GetHeaders("Record-Route") {
+		routes = append(routes, rr.Value())
+	}
+	h.restart(t)
+	pbx := h.pbx.addr().String()
+	bye := rawReq{method: "BYE", ruri: "sip:caller@" + me, via: []string{"SIP/2.0/UDP " + pbx + ";branch=z9hG4bK-pbxbye2"},
+		route: routes, from: parseRes(t, okd.b).To().Value(), to: fwdInv.From().Value(), callID: id, cseq: 1}
+	start := tr.count()
+	h.pbx.send(t, h.addr, bye.bytes())
+	d, ok := tr.waitFor(start, 5*time.Second, isReq("BYE", id))
+	if !ok {
+		t.Fatal("the PBX's BYE did not reach the caller after the restart")
+	}
+	if to := rawHeader(d.b, "To"); to != inv.from {
+		t.Errorf("after a restart the caller gets To %q, want its own From %q", to, inv.from)
+	}
+	// A Route whose name change was tampered with fails its signature.
+	forged := strings.Replace(routes[0], "sbn=", "sbn=A", 1)
+	if _, ok := decodeSwap(h.routeKey, id, strings.TrimSuffix(strings.SplitN(strings.SplitN(forged, "sbn=", 2)[1], ";", 2)[0], ">")); ok {
+		t.Error("a tampered name change was accepted")
+	}
+}
