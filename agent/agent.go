@@ -170,7 +170,10 @@ func (a *Agent) startHub(cfg *configs.Config) {
 		x.Contact = contact(ctx, e)
 		return x
 	})
-	a.hub = web.NewHub(web.HubOptions{Enricher: enrich, Location: cfg.Location, Log: a.log.Named("events")})
+	// The relay shows every node's calls on every node's board (SPEC §11);
+	// on SQLite it carries nothing.
+	a.hub = web.NewHub(web.HubOptions{Enricher: enrich, Location: cfg.Location, Log: a.log.Named("events"),
+		Relay: a.db.Bus()})
 	a.closers = append(a.closers, func(context.Context) error { a.hub.Close(); return nil })
 }
 

@@ -113,7 +113,22 @@ type HubOptions struct {
 	Enricher     Enricher
 	Location     *time.Location
 	Log          *zap.Logger
+	// Relay, when set, carries this node's events to the other nodes'
+	// hubs and theirs to this hub's clients, so that every node's board
+	// shows every node's calls (SPEC §11). *storage.Bus implements it.
+	Relay Relay
 }
+
+// Relay passes events between the hubs of the nodes sharing a database.
+// Publish must not block; Subscribe's fn gets nil when events may have been
+// missed (the connection was lost).
+type Relay interface {
+	Publish(topic string, data []byte) bool
+	Subscribe(topic string, fn func(data []byte)) func()
+}
+
+// relayTopic is the topic of board events on the relay.
+const relayTopic = "events"
 
 func (o HubOptions) withDefaults() HubOptions {
 	if o.History <= 0 {
@@ -180,7 +195,8 @@ type Hub struct {
 	// only.
 	extras map[string]Extras
 
-	published, dropped, overflow atomic.Uint64
+	published, dropped, overflow, unrelayed atomic.Uint64
+	unrelay                                 func()
 }
 
 // maxRemembered bounds Hub.extras: calls that never end (a lost BYE) must
@@ -201,15 +217,36 @@ func NewHub(o HubOptions) *Hub {
 		// Last-Event-ID is then recognised as older than the history.
 		seq: uint64(time.Now().UnixMicro()),
 	}
+	if o.Relay != nil {
+		h.unrelay = o.Relay.Subscribe(relayTopic, h.fromRelay)
+	}
 	h.wg.Add(1)
 	go h.enrichLoop()
 	return h
+}
+
+// fromRelay publishes another node's event ("type\njson") to this hub's
+// clients. After a gap (nil) the clients are told to reload their lists.
+func (h *Hub) fromRelay(data []byte) {
+	if data == nil {
+		h.publish(EventReset, []byte("{}"), false)
+		return
+	}
+	typ, b, ok := strings.Cut(string(data), "\n")
+	if !ok || !json.Valid([]byte(b)) {
+		h.o.Log.Warn("event hub: unreadable event from another node dropped")
+		return
+	}
+	h.publish(typ, []byte(b), false)
 }
 
 // Close ends every event stream and stops the hub. Events observed after
 // Close are ignored.
 func (h *Hub) Close() {
 	h.once.Do(func() {
+		if h.unrelay != nil {
+			h.unrelay()
+		}
 		close(h.done)
 		h.wg.Wait()
 	})
@@ -284,6 +321,17 @@ func (h *Hub) Publish(typ string, data any) {
 	if err != nil {
 		h.o.Log.Error("event hub: event not encodable", zap.String("type", typ), zap.Error(err))
 		return
+	}
+	h.publish(typ, b, h.o.Relay != nil)
+}
+
+// publish sends an encoded event to this hub's clients, and to the other
+// nodes when relay is set (events from them are not sent back).
+func (h *Hub) publish(typ string, b []byte, relay bool) {
+	if relay && !h.o.Relay.Publish(relayTopic, append([]byte(typ+"\n"), b...)) {
+		if n := h.unrelayed.Add(1); n&(n-1) == 0 {
+			h.o.Log.Warn("event hub: event not relayed to the other nodes", zap.String("type", typ), zap.Uint64("dropped", n))
+		}
 	}
 	// The type becomes a line of the stream: a line break in it would
 	// forge fields.
