@@ -110,12 +110,15 @@ func New(cfg *configs.Config, log *zap.Logger) (_ *Agent, err error) {
 	if err != nil {
 		return nil, err
 	}
-	// 9. Serve, and start the housekeeping.
+	// 9. Serve, and start the housekeeping and the node heartbeats.
 	for _, s := range serveSIP {
 		go func() { a.errs <- s(a.ctx) }()
 	}
 	go func() { a.errs <- serveHTTP(a.ctx) }()
 	go a.housekeeping(housekeepEvery)
+	// Heartbeats, and the open calls of nodes that stopped beating closed
+	// as "node lost" (SPEC §11).
+	go a.calls.WatchNodes(a.ctx, cfg.Node, time.Duration(cfg.Storage.NodeTimeout))
 	return a, nil
 }
 

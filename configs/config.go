@@ -161,6 +161,10 @@ type Storage struct {
 	DSN    string `yaml:"dsn"`
 	// Retention is how long call records are kept; 0 keeps them forever.
 	Retention Duration `yaml:"retention"`
+	// NodeTimeout is how long a node sharing the database may miss its
+	// heartbeats before the others close its open calls as failed, reason
+	// "node lost" (SPEC §11).
+	NodeTimeout Duration `yaml:"node_timeout"`
 }
 
 // Blocking configures device blocking.
@@ -433,7 +437,7 @@ func builtin() *Config {
 			UserAgent:       "switchboard",
 		},
 		Media:    Media{RTPPorts: "20000-20999"},
-		Storage:  Storage{Driver: "sqlite", Retention: Duration(9360 * time.Hour)},
+		Storage:  Storage{Driver: "sqlite", Retention: Duration(9360 * time.Hour), NodeTimeout: Duration(5 * time.Minute)},
 		Blocking: Blocking{Anonymous: "allow", Response: 603},
 		Missed: Missed{
 			MinRing:   Duration(2 * time.Second),

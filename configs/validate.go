@@ -251,6 +251,9 @@ func (c *Config) validateStorage(v *collector) {
 		v.add("storage.dsn", "required for postgres, e.g. postgres://user:pass@host/db")
 	}
 	nonNegative(v, "storage.retention", s.Retention)
+	if s.NodeTimeout < Duration(time.Second) {
+		v.add("storage.node_timeout", "%s: must be at least 1s", time.Duration(s.NodeTimeout))
+	}
 }
 
 func (c *Config) validateBlocking(v *collector) {

@@ -197,6 +197,9 @@ func New(ctx context.Context, db *storage.DB, log *zap.Logger) (*Store, error) {
 	if err := db.Migrate(ctx, "calls", callMigrations); err != nil {
 		return nil, fmt.Errorf("callstore: %w", err)
 	}
+	if err := db.Migrate(ctx, "nodes", nodeMigrations); err != nil {
+		return nil, fmt.Errorf("callstore: %w", err)
+	}
 	wctx, cancel := context.WithCancel(context.Background())
 	s := &Store{
 		db:      db,
