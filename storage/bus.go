@@ -160,7 +160,14 @@ func (b *Bus) run(ctx context.Context) {
 }
 
 func (b *Bus) listen(ctx context.Context, first bool) error {
-	conn, err := pgx.Connect(ctx, b.db.dsn)
+	cfg, err := pgx.ParseConfig(b.db.dsn)
+	if err != nil {
+		return err
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = pgConnectTimeout
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -11,8 +11,9 @@ import (
 	"sync"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL for several nodes (SPEC §11)
-	_ "github.com/mattn/go-sqlite3"    // the embedded default driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib" // PostgreSQL for several nodes (SPEC §11)
+	_ "github.com/mattn/go-sqlite3"  // the embedded default driver
 )
 
 // DB is the shared database handle.
@@ -40,18 +41,26 @@ func (db *DB) Close() error {
 // PostgreSQL (SPEC §11) it goes through pgx's database/sql driver, so that
 // every store's code serves both.
 func Open(driver, dsn string) (*DB, error) {
-	var name, src string
+	var sdb *sql.DB
 	switch driver {
 	case SQLite:
-		name, src = "sqlite3", sqliteDSN(dsn)
+		var err error
+		if sdb, err = sql.Open("sqlite3", sqliteDSN(dsn)); err != nil {
+			return nil, fmt.Errorf("storage: open %s: %w", redact(driver, dsn), err)
+		}
 	case Postgres:
-		name, src = "pgx", dsn
+		cfg, err := pgx.ParseConfig(dsn)
+		if err != nil {
+			return nil, fmt.Errorf("storage: open %s: %w", redact(driver, dsn), err)
+		}
+		if cfg.ConnectTimeout == 0 {
+			// A database host that vanished must not hold a writer (or
+			// /healthz) for the kernel's TCP timeout.
+			cfg.ConnectTimeout = pgConnectTimeout
+		}
+		sdb = stdlib.OpenDB(*cfg)
 	default:
 		return nil, fmt.Errorf("storage: driver %q is not supported (sqlite or postgres)", driver)
-	}
-	sdb, err := sql.Open(name, src)
-	if err != nil {
-		return nil, fmt.Errorf("storage: open %s: %w", redact(driver, dsn), err)
 	}
 	db := &DB{DB: sdb, Driver: driver, dsn: dsn}
 	if driver == Postgres {
@@ -80,8 +89,9 @@ func Open(driver, dsn string) (*DB, error) {
 // and the notifier at once, few enough that ten nodes fit in the server's
 // default max_connections.
 const (
-	pgMaxConns  = 8
-	openTimeout = 15 * time.Second
+	pgMaxConns       = 8
+	pgConnectTimeout = 5 * time.Second
+	openTimeout      = 15 * time.Second
 )
 
 // redact hides a PostgreSQL password in messages.

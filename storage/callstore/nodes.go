@@ -7,7 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/switchboard-sip/switchboard/callctl"
+	"github.com/switchboard-sip/switchboard/cdr"
 )
 
 // nodeMigrations are the schema steps of the "nodes" component: one row
@@ -95,7 +95,7 @@ func (s *Store) closeNode(ctx context.Context, node string, at int64) (int64, er
 			ended_at = CASE WHEN started_at > ? THEN started_at ELSE ? END,
 			talk_ms = CASE WHEN answered_at IS NULL OR answered_at > ? THEN 0 ELSE ? - answered_at END,
 			disposition = ?, end_reason = ?
-		WHERE node = ? AND ended_at IS NULL`), at, at, at, at, string(callctl.Failed), ReasonNodeLost, node)
+		WHERE node = ? AND ended_at IS NULL`), at, at, at, at, string(cdr.Failed), ReasonNodeLost, node)
 	if err != nil {
 		return 0, fmt.Errorf("callstore: close calls of %s: %w", node, err)
 	}

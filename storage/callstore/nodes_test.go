@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchboard-sip/switchboard/callctl"
+	"github.com/switchboard-sip/switchboard/cdr"
 )
 
 // TestCloseLost: the open calls of a node that stopped beating are closed
@@ -27,7 +27,7 @@ func TestCloseLost(t *testing.T) {
 	ended.EndedAt = &end
 	live := rec("live", base)
 	live.Node, live.Disposition = "c", ""
-	for _, r := range []callctl.Record{open, ended, live} {
+	for _, r := range []cdr.Record{open, ended, live} {
 		s.Save(r)
 	}
 	flush(t, s)

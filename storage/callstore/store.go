@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -180,11 +181,20 @@ type Store struct {
 	done      chan struct{}
 	lastError error
 	merged    map[int64]int64 // contact ids merged away → the surviving contact
+
+	// maxPending bounds the local queue: records of distinct calls held
+	// while the database is away. Saves of a queued call always go in.
+	maxPending int
+	dropped    atomic.Uint64
 }
 
 // maxMerged bounds the remembered contact merges; they matter only for
 // calls still in progress when their contact was merged away.
 const maxMerged = 10000
+
+// DefaultMaxPending is the local queue's bound: at 100 calls per second,
+// over a quarter of an hour of calls without a database.
+const DefaultMaxPending = 100_000
 
 // New migrates the calls schema and starts the writer.
 func New(ctx context.Context, db *storage.DB, log *zap.Logger) (*Store, error) {
@@ -211,6 +221,8 @@ func New(ctx context.Context, db *storage.DB, log *zap.Logger) (*Store, error) {
 		urgent:  make(chan struct{}, 1),
 		abort:   cancel,
 		done:    make(chan struct{}),
+
+		maxPending: DefaultMaxPending,
 	}
 	go s.run(wctx)
 	return s, nil
@@ -247,7 +259,13 @@ func (s *Store) Save(r cdr.Record) {
 	if into, ok := s.merged[r.ContactID]; ok {
 		r.ContactID = into
 	}
-	if old, ok := s.pending[r.ID]; ok && newerWrap(old.rec.WrapUp, r.WrapUp) {
+	old, ok := s.pending[r.ID]
+	if !ok && len(s.pending) >= s.maxPending {
+		s.mu.Unlock()
+		s.dropLocal(r)
+		return
+	}
+	if ok && newerWrap(old.rec.WrapUp, r.WrapUp) {
 		r.WrapUp = old.rec.WrapUp // the call path never saw the front desk's wrap-up
 	}
 	full := s.queueLocked(r)
@@ -286,6 +304,35 @@ func (s *Store) Relink(ctx context.Context, from, into int64) error {
 		return fmt.Errorf("callstore: relink contact %d to %d: %w", from, into, err)
 	}
 	return nil
+}
+
+// dropLocal counts and logs a record the full local queue could not take:
+// the database has been away for longer than the queue's bound.
+func (s *Store) dropLocal(r cdr.Record) {
+	if n := s.dropped.Add(1); n&(n-1) == 0 {
+		// Logged at powers of two: an outage must not flood the log too.
+		s.log.Error("call record dropped: the local queue is full while the database is away",
+			zap.String("id", r.ID), zap.String("call_id", r.CallID), zap.Int("queue", s.maxPending), zap.Uint64("dropped", n))
+	}
+}
+
+// Pending is how many saved records wait for the database: the local
+// queue that holds them while it is away (SPEC §11).
+func (s *Store) Pending() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pending)
+}
+
+// Dropped is how many records the full local queue could not take.
+func (s *Store) Dropped() uint64 { return s.dropped.Load() }
+
+// Degraded reports the last write error while records wait for the
+// database, nil when the writer is keeping up.
+func (s *Store) Degraded() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastError
 }
 
 // queueLocked makes r the pending version of its id and reports whether
