@@ -131,7 +131,7 @@ func (a *Agent) openStorage(cfg *configs.Config) (err error) {
 		return err
 	}
 	a.closers = append(a.closers, a.calls.Close)
-	return nil
+	return a.met.LocalQueue("records", a.calls.Pending, a.calls.Dropped)
 }
 
 func (a *Agent) openStores(cfg *configs.Config, pol *policy) (err error) {
@@ -196,6 +196,9 @@ func (a *Agent) startMissed(cfg *configs.Config) (err error) {
 		return fmt.Errorf("missed calls: %w", err)
 	}
 	a.closers = append(a.closers, a.missed.Close)
+	if err := a.met.LocalQueue("missed_events", a.missed.Pending, a.missed.Dropped); err != nil {
+		return err
+	}
 	// Missed-call entries go on the board's stream.
 	loc := cfg.Location
 	cancel := a.missed.Subscribe(func(e missed.Event) { a.hub.Publish(string(e.Type), web.NewMissed(e.Entry, loc)) })

@@ -2,7 +2,9 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/switchboard-sip/switchboard/configs"
 	"github.com/switchboard-sip/switchboard/contacts"
@@ -50,6 +52,16 @@ func (a *Agent) httpHandler(cfg *configs.Config) http.Handler {
 	return au.Wrap(s)
 }
 
+// health is up when the database answers and the record writer keeps up;
+// otherwise the node still routes calls and is degraded (SPEC §11).
 func (a *Agent) health() error {
-	return a.db.PingContext(a.ctx)
+	ctx, cancel := context.WithTimeout(a.ctx, 2*time.Second)
+	defer cancel()
+	if err := a.db.PingContext(ctx); err != nil {
+		return &web.DegradedError{Err: fmt.Errorf("storage: %w", err)}
+	}
+	if err := a.calls.Degraded(); err != nil {
+		return &web.DegradedError{Err: fmt.Errorf("call records waiting (%d): %w", a.calls.Pending(), err)}
+	}
+	return nil
 }

@@ -134,3 +134,22 @@ func (m *Metrics) ObserveCall(e callctl.Event, active int) {
 		m.Blocked.WithLabelValues(string(r.Direction)).Inc()
 	}
 }
+
+// LocalQueue registers the figures of a bounded local queue that holds
+// writes while the database is away (SPEC §11): how many wait, and how many
+// it could not take (lost, and logged). name is the queue's label value.
+func (m *Metrics) LocalQueue(name string, depth func() int, dropped func() uint64) error {
+	labels := prometheus.Labels{"queue": name}
+	if err := m.registry.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "switchboard_local_queue_depth",
+		Help:        "Writes waiting in a local queue for the database.",
+		ConstLabels: labels,
+	}, func() float64 { return float64(depth()) })); err != nil {
+		return err
+	}
+	return m.registry.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name:        "switchboard_local_queue_dropped_total",
+		Help:        "Writes lost because a local queue was full while the database was away.",
+		ConstLabels: labels,
+	}, func() float64 { return float64(dropped()) }))
+}

@@ -74,3 +74,23 @@ func TestStatusClass(t *testing.T) {
 		})
 	}
 }
+
+func TestLocalQueue(t *testing.T) {
+	m := New()
+	if err := m.LocalQueue("records", func() int { return 3 }, func() uint64 { return 2 }); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{
+		`switchboard_local_queue_depth{queue="records"} 3`,
+		`switchboard_local_queue_dropped_total{queue="records"} 2`,
+	} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if err := m.LocalQueue("records", func() int { return 0 }, func() uint64 { return 0 }); err == nil {
+		t.Error("a queue registered twice")
+	}
+}

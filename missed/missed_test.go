@@ -74,6 +74,7 @@ func (s *signIns) LastSignIn() time.Time {
 }
 
 type env struct {
+	hook     *hookCounter
 	t        *testing.T
 	cfg      *configs.Config
 	db       *storage.DB
@@ -107,6 +108,8 @@ type envOptions struct {
 	tweak   func(*configs.Config)
 	signIns missed.SignIns
 	wrap    func(missed.Notifier) missed.Notifier
+	// driver and dsn, when set, name the database instead of storagetest.
+	driver, dsn string
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -120,7 +123,10 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if o.tweak != nil {
 		o.tweak(cfg)
 	}
-	db, err := storage.Open(storagetest.Target(t, "sb"))
+	if o.driver == "" {
+		o.driver, o.dsn = storagetest.Target(t, "sb")
+	}
+	db, err := storage.Open(o.driver, o.dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +149,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if o.wrap != nil {
 		notifier = o.wrap(n)
 	}
-	e := &env{t: t, cfg: cfg, db: db, calls: calls, contacts: cs, notifier: notifier,
+	e := &env{t: t, cfg: cfg, db: db, calls: calls, hook: hook, contacts: cs, notifier: notifier,
 		events: make(chan missed.Event, 100), clock: &clock{t: day(10, 0)}}
 	e.svc, err = missed.New(ctx, missed.Options{DB: db, Config: cfg, Notifier: notifier, Contacts: cs,
 		Records: calls, SignIns: o.signIns, Now: e.clock.now})

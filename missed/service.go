@@ -22,9 +22,14 @@ import (
 // tries spread over seconds ride out a busy database; after that the event
 // is logged and dropped, so that one bad event cannot stall the queue.
 const (
-	handleAttempts = 5
-	handleBackoff  = 200 * time.Millisecond
+	handleAttempts   = 5
+	handleBackoff    = 200 * time.Millisecond
+	maxHandleBackoff = 5 * time.Second
 )
+
+// maxQueue bounds the events waiting for the worker, which holds them while
+// the database is away: beyond it an event is dropped, counted and logged.
+const maxQueue = 100_000
 
 // contactWait bounds how long the worker waits for a contact that a call
 // created a moment ago and that the contact cache has not written yet.
@@ -68,6 +73,8 @@ type Service struct {
 	subID int
 
 	mu       sync.Mutex
+	maxQueue int
+	dropped  atomic.Uint64
 	queue    []callctl.Event
 	queued   uint64        // events ever queued
 	handled  uint64        // events ever handled (done or dropped)
@@ -106,6 +113,7 @@ func New(ctx context.Context, o Options) (*Service, error) {
 		log:      o.Log,
 		now:      o.Now,
 		subs:     map[int]func(Event){},
+		maxQueue: maxQueue,
 		progress: make(chan struct{}),
 		wake:     make(chan struct{}, 1),
 		stop:     cancel,
@@ -127,8 +135,8 @@ func (s *Service) SetConfig(cfg *configs.Config) {
 }
 
 // Observe is the tracker observer (callctl.NewTracker). It runs on the SIP
-// path, so it only queues the event: the queue grows rather than block or
-// drop a call end.
+// path, so it only queues the event: the queue grows, up to maxQueue while
+// the database is away, rather than block or drop a call end.
 func (s *Service) Observe(e callctl.Event) {
 	if e.Type == callctl.EventRinging {
 		return
@@ -139,6 +147,14 @@ func (s *Service) Observe(e callctl.Event) {
 		s.log.Error("call event after close dropped", zap.String("record", e.Record.ID), zap.String("type", string(e.Type)))
 		return
 	}
+	if len(s.queue) >= s.maxQueue {
+		s.mu.Unlock()
+		if n := s.dropped.Add(1); n&(n-1) == 0 {
+			s.log.Error("call event dropped: the local queue is full while the database is away",
+				zap.String("record", e.Record.ID), zap.String("type", string(e.Type)), zap.Uint64("dropped", n))
+		}
+		return
+	}
 	s.queue = append(s.queue, e)
 	s.queued++
 	s.mu.Unlock()
@@ -147,6 +163,17 @@ func (s *Service) Observe(e callctl.Event) {
 	default:
 	}
 }
+
+// Pending is how many call events wait for the worker: the local queue
+// that holds them while the database is away.
+func (s *Service) Pending() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue)
+}
+
+// Dropped is how many call events the full local queue could not take.
+func (s *Service) Dropped() uint64 { return s.dropped.Load() }
 
 // Subscribe registers f for entry events (the board's event stream). f runs
 // on the worker goroutine and must not block. The returned function
@@ -251,17 +278,26 @@ func (s *Service) handleWithRetry(ctx context.Context, e callctl.Event) {
 		if err == nil {
 			return
 		}
-		if attempt == handleAttempts || ctx.Err() != nil {
+		if ctx.Err() != nil {
+			s.log.Error("missed-call event dropped at close", zap.String("record", e.Record.ID),
+				zap.String("call_id", e.Record.CallID), zap.String("type", string(e.Type)), zap.Error(err))
+			return
+		}
+		// While the database is away the event waits for it (SPEC §11),
+		// however long that takes; only an event that fails against a
+		// database that answers is given up, so it cannot stall the queue.
+		away := s.st.db.PingContext(ctx) != nil
+		if attempt >= handleAttempts && !away {
 			s.log.Error("missed-call event dropped", zap.String("record", e.Record.ID),
 				zap.String("call_id", e.Record.CallID), zap.String("type", string(e.Type)), zap.Int("attempts", attempt), zap.Error(err))
 			return
 		}
-		s.log.Warn("missed-call event failed, retrying", zap.String("record", e.Record.ID), zap.Error(err))
+		s.log.Warn("missed-call event failed, retrying", zap.String("record", e.Record.ID), zap.Bool("database_away", away), zap.Error(err))
 		select {
 		case <-time.After(delay):
 		case <-ctx.Done():
 		}
-		delay *= 2
+		delay = min(2*delay, maxHandleBackoff)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"path"
@@ -204,6 +205,18 @@ func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
 	WriteError(w, http.StatusNotFound, fmt.Sprintf("no such path %s", r.URL.Path))
 }
 
+// DegradedError is a Health answer for a node that serves calls without
+// its database: SIP goes on and writes wait in local queues (SPEC §11), so
+// /healthz says "degraded" rather than "unavailable" (503 either way:
+// storage is not up).
+type DegradedError struct{ Err error }
+
+// Error implements error.
+func (e *DegradedError) Error() string { return e.Err.Error() }
+
+// Unwrap gives the cause.
+func (e *DegradedError) Unwrap() error { return e.Err }
+
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	body := map[string]any{"status": "ok"}
 	if s.opts.SIPTargets != nil {
@@ -211,7 +224,12 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.opts.Health != nil {
 		if err := s.opts.Health(); err != nil {
-			body["status"], body["error"] = "unavailable", err.Error()
+			status := "unavailable"
+			var d *DegradedError
+			if errors.As(err, &d) {
+				status = "degraded"
+			}
+			body["status"], body["error"] = status, err.Error()
 			WriteJSON(w, http.StatusServiceUnavailable, body)
 			return
 		}

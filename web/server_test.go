@@ -351,6 +351,8 @@ func TestHealthz(t *testing.T) {
 		{"up", func() error { return nil }, 200, `{"status":"ok"}`},
 		{"down", func() error { return errors.New("sip listener udp://127.0.0.1:5060 down") }, 503,
 			`{"error":"sip listener udp://127.0.0.1:5060 down","status":"unavailable"}`},
+		{"database away", func() error { return &DegradedError{errors.New("storage: connection refused")} }, 503,
+			`{"error":"storage: connection refused","status":"degraded"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

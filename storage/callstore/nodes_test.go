@@ -48,7 +48,7 @@ func TestCloseLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Disposition != callctl.Failed || got.EndReason != ReasonNodeLost || got.Node != "a" ||
+	if got.Disposition != cdr.Failed || got.EndReason != ReasonNodeLost || got.Node != "a" ||
 		got.EndedAt == nil || !got.EndedAt.Equal(t0) || got.TalkMS != t0.Sub(ans).Milliseconds() {
 		t.Errorf("lost call = %+v; want failed, node lost, node a, ended at the last heartbeat %v", got, t0)
 	}

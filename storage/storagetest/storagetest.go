@@ -82,10 +82,13 @@ func rerun() (tests, benches string) {
 	return pattern(ts), pattern(bs)
 }
 
-// Driver is the driver of the current pass.
-func Driver() string {
+// Pass marks the test as one to run on both drivers, for a test that sets
+// up its database by itself, and returns the driver of the current pass.
+func Pass(t testing.TB) string {
 	mu.Lock()
 	defer mu.Unlock()
+	top, _, _ := strings.Cut(t.Name(), "/")
+	opened[top] = true
 	return driver
 }
 
