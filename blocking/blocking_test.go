@@ -297,8 +297,8 @@ func TestStoreAcrossProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if agent.Lookup(e.Number, blocking.In).Blocked {
-		t.Fatal("agent saw the change before polling")
+	if storagetest.Pass(t) == storage.SQLite && agent.Lookup(e.Number, blocking.In).Blocked {
+		t.Fatal("agent saw the change before polling") // on PostgreSQL it is pushed
 	}
 	if err := agent.Refresh(ctx); err != nil {
 		t.Fatal(err)
