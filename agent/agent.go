@@ -248,7 +248,8 @@ func (a *Agent) startProxy(cfg *configs.Config, pol *policy) ([]func(context.Con
 func proxyOptions(cfg *configs.Config, log *zap.Logger, t *callctl.Tracker, m *metrics.Metrics) sip.Options {
 	o := sip.Options{Advertise: cfg.SIP.Advertise, UserAgent: cfg.SIP.UserAgent, Log: log.Named("sip"), Tracker: t, Metrics: m,
 		RecordingHeader: cfg.SIP.RecordingHeader, MaxCPS: cfg.SIP.MaxCPS, FastPath: cfg.SIP.FastPath,
-		Keepalive: time.Duration(cfg.SIP.Keepalive), InviteTimeout: time.Duration(cfg.SIP.InviteTimeout), TimerC: time.Duration(cfg.SIP.TimerC)}
+		Keepalive: time.Duration(cfg.SIP.Keepalive), InviteTimeout: time.Duration(cfg.SIP.InviteTimeout), TimerC: time.Duration(cfg.SIP.TimerC),
+		RecordRoute: cfg.SIP.RecordRoute}
 	for _, l := range cfg.SIP.Listeners {
 		o.Listen = append(o.Listen, sip.Listen{Network: l.Network, Host: l.Host, Port: l.Port})
 	}

@@ -53,6 +53,10 @@ type SIP struct {
 	// wildcard: the sip package then uses the address of the sending
 	// interface.
 	Advertise string `yaml:"advertise"`
+	// RecordRoute (host:port) is written into Record-Route instead of this
+	// node's own address: the SIP load balancer in front of several nodes
+	// (SPEC §11), so that a dialog's in-dialog requests reach a live node.
+	RecordRoute string `yaml:"record_route"`
 	// MaxCallDuration closes dialogs whose BYE never comes; 0 keeps them
 	// until the BYE.
 	MaxCallDuration Duration `yaml:"max_call_duration"`

@@ -280,6 +280,10 @@ func TestBadConfigs(t *testing.T) {
 			{15, "rules[3].then.tag[0]", "empty"},
 			{15, "rules[3].then.notify[0]", "neither an email"},
 		}},
+		{"several nodes", base + "  record_route: 127.0.0.1\nstorage: {node_timeout: 10ms}\n", []want{
+			{6, "sip.record_route", "not host:port"},
+			{7, "storage.node_timeout", "at least 1s"},
+		}},
 		{"rule reject of wrong shape", base + "rules:\n  - {name: r, when: x, then: {reject: [486]}}\n", []want{{7, "rules[0].then.reject", "expected a SIP status code"}}},
 		{"multiple errors at once", "timezone: Nowhere/City\n" + base + `media: {rtp_ports: 20001-20999}
 numbers: {region: XX, internal: ["1xx", "2#"]}

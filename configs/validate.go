@@ -120,6 +120,12 @@ func (c *Config) validateSIP(v *collector) {
 			v.add("sip.tls.key", "required for a tls:// listener: a PEM private key file")
 		}
 	}
+	if s.RecordRoute != "" {
+		host, port, err := net.SplitHostPort(s.RecordRoute)
+		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n <= 0 || n > 65535 || !validHost(host) {
+			v.add("sip.record_route", "%q is not host:port (the load balancer's SIP address)", s.RecordRoute)
+		}
+	}
 	if s.Advertise != "" {
 		if !validHost(s.Advertise) {
 			v.add("sip.advertise", "%q is not an IP address or host name", s.Advertise)

@@ -265,6 +265,13 @@ func (p *Proxy) onNon2xxAck(req *gosip.Request) {
 func (p *Proxy) onOptions(req *gosip.Request, tx gosip.ServerTransaction) {
 	routes := req.Route() != nil && !p.self.is(req.Route().Address.Host, req.Route().Address.Port)
 	if toTag(req) == "" && !routes && req.Recipient.User == "" && p.self.is(req.Recipient.Host, req.Recipient.Port) {
+		if p.drain.Load() {
+			// A load balancer probing its nodes (Kamailio's dispatcher,
+			// SPEC §11) takes a draining node out of rotation.
+			p.count(req, 503)
+			respond(tx, req, 503, "Service Unavailable", gosip.NewHeader("Retry-After", "30"))
+			return
+		}
 		res := gosip.NewResponseFromRequest(req, 200, "OK", nil)
 		res.AppendHeader(gosip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, PRACK, REFER, SUBSCRIBE, NOTIFY, MESSAGE"))
 		res.AppendHeader(gosip.NewHeader("Accept", "application/sdp"))

@@ -89,6 +89,11 @@ type Options struct {
 	// TimerC ends an INVITE that rings longer with a CANCEL (RFC 3261
 	// §16.8); each provisional response restarts it. 0 means 3 minutes.
 	TimerC time.Duration
+	// RecordRoute, when set (host:port), is the address written into
+	// Record-Route instead of this node's own: the load balancer in front
+	// of several nodes (SPEC §11), so that in-dialog requests reach a node
+	// that is alive. Route entries naming it are this node's own.
+	RecordRoute string
 }
 
 // Proxy is the SIP side of switchboard.
@@ -112,6 +117,8 @@ type Proxy struct {
 	probes  probes
 	peers   peers
 	fast    []*fastPath // UDP sockets served by the fast path (issue 11)
+	rrHost  string      // Options.RecordRoute, split; empty: our own address
+	rrPort  int
 }
 
 // New builds a proxy; Serve starts it.
@@ -135,6 +142,15 @@ func New(opts Options, r *Routing) (*Proxy, error) {
 	p := &Proxy{opts: opts, log: opts.Log, tracker: opts.Tracker, met: opts.Metrics, ports: map[string]int{},
 		pre:   &prefilter{conns: map[string]net.PacketConn{}, parser: gosip.NewParser()},
 		limit: newRateLimit(opts.MaxCPS)}
+	if opts.RecordRoute != "" {
+		host, port, err := net.SplitHostPort(opts.RecordRoute)
+		n, perr := strconv.Atoi(port)
+		if err != nil || perr != nil || n <= 0 || n > 65535 {
+			return nil, fmt.Errorf("sip: record_route %q is not host:port", opts.RecordRoute)
+		}
+		p.rrHost, p.rrPort = host, n
+		p.self.add(host, n)
+	}
 	slogger := slog.New(zapslog.NewHandler(opts.Log.Named("sipgo").Core()))
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(opts.UserAgent),

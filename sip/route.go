@@ -127,8 +127,12 @@ func (p *Proxy) recordRoute(transport, sig string) *gosip.RecordRouteHeader {
 		params.Add("sb", sig)
 	}
 	params.Add("lr", "")
+	host, port := p.opts.Advertise, p.ports[transport]
+	if p.rrHost != "" {
+		host, port = p.rrHost, p.rrPort
+	}
 	return &gosip.RecordRouteHeader{Address: gosip.Uri{
-		Scheme: "sip", Host: p.opts.Advertise, Port: p.ports[transport], UriParams: params,
+		Scheme: "sip", Host: host, Port: port, UriParams: params,
 	}}
 }
 
