@@ -200,8 +200,13 @@ type nodeOptions struct {
 	// extraSIP is YAML appended under sip: (indented two spaces).
 	extraSIP string
 	// pbxPort and trunkPort, when set, are used instead of fresh ports
-	// (baresip needs the port above its SIP port free for TLS).
+	// (baresip needs the port above its SIP port free for TLS; several
+	// nodes share one PBX).
 	pbxPort, trunkPort int
+	// name is the node's name (default e2e); storage, when set, replaces
+	// the storage section's body (indented two spaces), e.g. PostgreSQL.
+	name    string
+	storage string
 }
 
 // node is one switchboard under test with its ports, config and log.
@@ -235,6 +240,9 @@ func newNode(t *testing.T, opts nodeOptions) *node {
 	}
 	if len(opts.match) == 0 {
 		opts.match = []string{"127.0.0.1/32"}
+	}
+	if opts.name == "" {
+		opts.name = "e2e"
 	}
 	dir := t.TempDir()
 	n := &node{
@@ -280,7 +288,11 @@ func (n *node) config() string {
 	for i, m := range n.opts.match {
 		quoted[i] = strconv.Quote(m)
 	}
-	return fmt.Sprintf(`node: e2e
+	storage := "  dsn: " + filepath.Join(n.dir, "sb.db") + "\n"
+	if n.opts.storage != "" {
+		storage = n.opts.storage
+	}
+	return fmt.Sprintf(`node: %[12]s
 sip:
   listen: [udp://127.0.0.1:%[1]d, tcp://127.0.0.1:%[1]d]
   pbx: sip:127.0.0.1:%[2]d%[3]s
@@ -297,15 +309,14 @@ sip:
 %[10]snumbers:
   region: DE
 storage:
-  dsn: %[7]s
-http:
+%[7]shttp:
   listen: 127.0.0.1:%[8]d
 log:
   level: debug
 `, n.sipPort, n.pbxPort, param, strings.Join(quoted, ", "), n.trunkPort,
-		n.opts.drain, filepath.Join(n.dir, "sb.db"), n.httpPort, n.opts.keepalive, n.opts.extraSIP,
+		n.opts.drain, storage, n.httpPort, n.opts.keepalive, n.opts.extraSIP,
 		// SWITCHBOARD_FAST_PATH=1 runs every e2e test through sip.fast_path.
-		os.Getenv("SWITCHBOARD_FAST_PATH") == "1")
+		os.Getenv("SWITCHBOARD_FAST_PATH") == "1", n.opts.name)
 }
 
 // start runs the binary with the node's config (again, after a stop) and

@@ -58,16 +58,24 @@ func TestRecordRouteNamesTheBalancer(t *testing.T) {
 	}
 	me := tr.addr().String()
 	bye := rawReq{method: "BYE", ruri: "sip:callee@" + h.pbx.addr().String(),
-		via:   []string{"SIP/2.0/UDP " + me + ";branch=z9hG4bK-" + id + "-bye;rport"},
+		via: []string{"SIP/2.0/UDP " + me + ";branch=z9hG4bKd8a8.6b121bf2ae8558714b17d250399b276d.1",
+			"SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-" + id + "-bye;rport"},
 		route: []string{"<" + strings.Trim(rr.Value(), "<>") + ">"},
 		from:  "<sip:+4930111222@" + me + ">;tag=c1", to: "<sip:+49301234560@" + h.addr.String() + ">;tag=pbx16",
 		callID: id, cseq: 2}
-	tr.send(t, h.addr, bye.bytes())
+	// The node that set the call up is gone: the balancer hands the BYE
+	// to another node, which shares the route key but never saw the call.
+	h.stop()
+	other := startProxy(t, harnessOpts{options: func(o *Options) { o.RecordRoute = lb }})
+	tr.send(t, other.addr, bye.bytes())
 	d, ok = h.pbx.waitFor(0, 5*time.Second, isReq("BYE", id))
 	if !ok {
 		t.Fatal("BYE through the balancer's route did not reach the PBX")
 	}
 	if r := parseRawReq(t, d.b); r.GetHeader("Route") != nil {
 		t.Errorf("BYE reached the PBX with Route %s: the balancer's entry is ours to remove", r.GetHeader("Route").Value())
+	}
+	if _, ok := tr.waitFor(0, 5*time.Second, isRes(200, "BYE", id)); !ok {
+		t.Error("the PBX's 200 to the BYE did not come back")
 	}
 }

@@ -1,0 +1,300 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the test reads the shared database
+
+	"github.com/switchboard-sip/switchboard/internal/pgtest"
+)
+
+// cluster is two switchboard nodes on one PostgreSQL behind Kamailio's
+// dispatcher, as deploy/kamailio/dispatcher.cfg sets them up (SPEC §11).
+type cluster struct {
+	pg     *pgtest.Server
+	db     *sql.DB
+	pbx    *sippRun
+	a, b   *node
+	lbPort int
+}
+
+// startCluster starts PostgreSQL, a SIPp PBX shared by both nodes, nodes a
+// and b naming the balancer in their Record-Route, and Kamailio.
+func startCluster(t *testing.T) *cluster {
+	t.Helper()
+	requirements(t)
+	kamailio, err := exec.LookPath("kamailio")
+	if err != nil {
+		for _, p := range []string{"/usr/sbin/kamailio", "/usr/local/sbin/kamailio"} {
+			if _, serr := os.Stat(p); serr == nil {
+				kamailio, err = p, nil
+			}
+		}
+	}
+	if err != nil {
+		if pgtest.Required() {
+			t.Fatal("kamailio is not installed (Debian package kamailio) and CI is set")
+		}
+		t.Skip("kamailio is not installed (Debian package kamailio)")
+	}
+	pg, err := pgtest.Start()
+	if err != nil {
+		if pgtest.Required() {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	t.Cleanup(pg.Stop)
+	dsn, err := pg.NewDatabase(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	c := &cluster{pg: pg, db: db, lbPort: freePort(t)}
+	c.pbx = startSIPp(t, sippSpec{name: "pbx", scenario: "uas_answer.xml", calls: 1000})
+	storage := fmt.Sprintf("  driver: postgres\n  dsn: %q\n  node_timeout: 5s\n", dsn)
+	rr := fmt.Sprintf("  record_route: 127.0.0.1:%d\n", c.lbPort)
+	c.a = newNode(t, nodeOptions{name: "a", pbxPort: c.pbx.spec.port, storage: storage, extraSIP: rr})
+	c.b = newNode(t, nodeOptions{name: "b", pbxPort: c.pbx.spec.port, storage: storage, extraSIP: rr})
+	c.startKamailio(t, kamailio)
+	return c
+}
+
+func (c *cluster) startKamailio(t *testing.T, bin string) {
+	t.Helper()
+	dir := t.TempDir()
+	list := filepath.Join(dir, "dispatcher.list")
+	nodes := fmt.Sprintf("1 sip:%s\n1 sip:%s\n", c.a.sipAddr(), c.b.sipAddr())
+	if err := os.WriteFile(list, []byte(nodes), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := filepath.Abs(filepath.Join("..", "deploy", "kamailio", "dispatcher.cfg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, "kamailio.log")
+	f, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Probes every second and a 1 s answer timeout keep the test short;
+	// the shipped defaults are 2 s each.
+	cmd := exec.Command(bin, "-f", cfg, "-DD", "-E", "-n", "2",
+		"-A", fmt.Sprintf("LISTEN=udp:127.0.0.1:%d", c.lbPort),
+		"-A", fmt.Sprintf("DISPATCHER_LIST=%q", list),
+		"-A", "PING_INTERVAL=1", "-A", "FR_TIMER=1000", "-A", "FR_INV_TIMER=5000")
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = f, f
+	p, err := startProcess(cmd)
+	f.Close()
+	if err != nil {
+		t.Fatalf("start kamailio: %v", err)
+	}
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			dumpFile(t, "kamailio log", logPath)
+		}
+	})
+	deadline := time.Now().Add(startTimeout)
+	for !listening("udp", c.lbPort) {
+		if p.exited() || time.Now().After(deadline) {
+			t.Fatalf("kamailio does not listen on %d", c.lbPort)
+		}
+		time.Sleep(20 * time.Millisecond) // polling /proc: no event to await
+	}
+}
+
+// load places calls through the balancer: n calls at rate per second,
+// each held for hold.
+func (c *cluster) load(t *testing.T, name string, n, rate int, hold time.Duration) *sippRun {
+	t.Helper()
+	return startSIPp(t, sippSpec{name: name, scenario: "uac_answer.xml", remote: fmt.Sprintf("127.0.0.1:%d", c.lbPort),
+		service: hotlineNumber, pause: hold, calls: n, extra: []string{"-r", strconv.Itoa(rate), "-l", strconv.Itoa(n)}})
+}
+
+// completed are the Call-IDs of the calls SIPp saw through: its BYE got
+// its 200.
+func completed(t *testing.T, r *sippRun) []string {
+	t.Helper()
+	var ids []string
+	for _, m := range r.received(t, "SIP/2.0 200") {
+		if cseq := m.header("CSeq"); len(cseq) == 1 && strings.HasSuffix(cseq[0], "BYE") {
+			ids = append(ids, m.header("Call-ID")[0])
+		}
+	}
+	return ids
+}
+
+// stored is a call's rows in the shared database.
+type stored struct {
+	rows  int
+	node  string
+	ended bool
+	disp  string
+	start time.Time
+}
+
+func (c *cluster) records(t *testing.T) map[string]stored {
+	t.Helper()
+	rows, err := c.db.Query(`SELECT call_id, node, ended_at IS NOT NULL, disposition, started_at FROM calls`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]stored{}
+	for rows.Next() {
+		var id, node, disp string
+		var ended bool
+		var ms int64
+		if err := rows.Scan(&id, &node, &ended, &disp, &ms); err != nil {
+			t.Fatal(err)
+		}
+		s := out[id]
+		out[id] = stored{rows: s.rows + 1, node: node, ended: ended, disp: disp, start: time.UnixMilli(ms)}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// waitRecorded waits until every call in ids has exactly one ended,
+// answered record, and returns the records.
+func (c *cluster) waitRecorded(t *testing.T, ids []string, within time.Duration) map[string]stored {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		recs := c.records(t)
+		var bad []string
+		for _, id := range ids {
+			if r := recs[id]; r.rows != 1 || !r.ended || r.disp != "answered" {
+				bad = append(bad, fmt.Sprintf("%s: %+v", id, r))
+			}
+		}
+		if len(bad) == 0 {
+			return recs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d completed calls without exactly one ended record after %v: %v", len(bad), len(ids), within, bad)
+		}
+		time.Sleep(100 * time.Millisecond) // records are written asynchronously: poll
+	}
+}
+
+func (n *node) postJSON(t *testing.T, path string, body any) map[string]any {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d%s", n.httpPort, path), "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("POST %s: %s %v", path, resp.Status, out)
+	}
+	return out
+}
+
+// TestNodesBehindKamailio: two nodes on one PostgreSQL behind Kamailio's
+// dispatcher (SPEC §11). A block added through node a's API rejects the
+// next call on node b; node a is killed (SIGKILL) under load: calls keep
+// completing through b, the BYEs of calls set up through a reach b and end
+// their records, and every completed call has exactly one record;
+// PostgreSQL stopped for 10 s under load loses no record.
+func TestNodesBehindKamailio(t *testing.T) {
+	c := startCluster(t)
+
+	// A block added on a is in force on b's next call, pushed.
+	block := c.a.postJSON(t, "/api/blocks", map[string]string{"number": trunkCaller, "reason": "e2e"})
+	refused := startSIPp(t, sippSpec{name: "blocked", scenario: "uac_expect_error.xml", remote: c.b.sipAddr(),
+		service: hotlineNumber, extra: []string{"-set", "expected", "603"}})
+	refused.succeed(t)
+	req, _ := http.NewRequest(http.MethodDelete, fmt.Sprintf("http://127.0.0.1:%d/api/blocks/%v", c.a.httpPort, block["id"]), nil)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode/100 != 2 {
+		t.Fatalf("DELETE block: %v %v", resp, err)
+	}
+
+	// Node a dies under load.
+	run := c.load(t, "kill", 40, 10, 2*time.Second)
+	time.Sleep(2 * time.Second) // calls through both nodes are up
+	killed := time.Now()
+	c.a.kill()
+	run.wait(t) // calls caught on a's INVITE may fail; the completed ones count
+	done := completed(t, run)
+	recs := c.waitRecorded(t, done, 20*time.Second)
+	var afterKill int
+	for _, id := range done {
+		if recs[id].start.After(killed.Add(time.Second)) {
+			afterKill++
+		}
+	}
+	// The calls set up through a: their BYEs reach b (failover), which
+	// ends their records as answered calls, not as lost ones.
+	var viaA []string
+	for id, r := range c.records(t) {
+		if r.node == "a" {
+			viaA = append(viaA, id)
+		}
+	}
+	c.waitRecorded(t, viaA, 20*time.Second)
+	// And the BYEs went on from b to the PBX. (SIPp as the PBX answers a
+	// call's requests to where its INVITE came from, the dead node, so
+	// the caller's SIPp does not see these 200s; a PBX answering to the
+	// Via, RFC 3261 §18.2.2, would reach b and through it the caller.)
+	byeFromB := map[string]bool{}
+	for _, m := range c.pbx.received(t, "BYE ") {
+		if via := m.header("Via"); len(via) > 0 && strings.Contains(via[0], c.b.sipAddr()) {
+			byeFromB[m.header("Call-ID")[0]] = true
+		}
+	}
+	for _, id := range viaA {
+		if !byeFromB[id] {
+			t.Errorf("call %s set up through a: its BYE did not reach the PBX through b", id)
+		}
+	}
+	t.Logf("kill: %d of 40 calls completed for SIPp, %d set up through a and ended through b, %d started after the kill",
+		len(done), len(viaA), afterKill)
+	if len(viaA) == 0 || afterKill == 0 || len(done) < 20 {
+		t.Errorf("kill: %d completed, %d through a, %d after the kill: want calls of a ended by b and calls going on through b",
+			len(done), len(viaA), afterKill)
+	}
+
+	// PostgreSQL away for 10 s under load: b routes calls and writes their
+	// records once it is back.
+	run = c.load(t, "outage", 30, 3, time.Second)
+	time.Sleep(time.Second)
+	if err := c.pg.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Second) // the outage itself
+	if err := c.pg.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	if code := run.wait(t); code != 0 {
+		t.Errorf("outage: sipp exited with %d: calls failed while the database was away", code)
+	}
+	done = completed(t, run)
+	if len(done) != 30 {
+		t.Errorf("outage: %d of 30 calls completed", len(done))
+	}
+	c.waitRecorded(t, done, 30*time.Second)
+}
