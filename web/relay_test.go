@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/switchboard-sip/switchboard/callctl"
+	"github.com/switchboard-sip/switchboard/cdr"
 	"github.com/switchboard-sip/switchboard/storage"
 	"github.com/switchboard-sip/switchboard/storage/storagetest"
 )
@@ -28,8 +29,8 @@ func TestEventsFromOtherNodes(t *testing.T) {
 		}
 	}
 	s := openStream(t, srvB.URL+"/api/events", nil)
-	a.Observe(callctl.Event{Type: callctl.EventRinging, Record: callctl.Record{
-		ID: "r1", CallID: "c1", Direction: callctl.Inbound, Caller: "+4930111", Node: "a", StartedAt: time.Now()}})
+	a.Observe(callctl.Event{Type: callctl.EventRinging, Record: cdr.Record{
+		ID: "r1", CallID: "c1", Direction: cdr.Inbound, Caller: "+4930111", Node: "a", StartedAt: time.Now()}})
 	e := s.nextEvent()
 	var ev CallEvent
 	if err := json.Unmarshal([]byte(e.Data), &ev); err != nil || e.Type != string(callctl.EventRinging) || ev.Call.ID != "r1" || ev.Call.Node != "a" {
