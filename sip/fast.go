@@ -51,7 +51,11 @@ func newFastPath(p *Proxy, c *fastConn, port int) *fastPath {
 	f.wheel.fire = f.fire
 	hp := net.JoinHostPort(p.opts.Advertise, strconv.Itoa(port))
 	f.via = []byte("Via: SIP/2.0/UDP " + hp + ";branch=" + fastBranch)
-	f.rrPrefix = []byte("Record-Route: <sip:" + hp + ";sb=")
+	rr := hp
+	if p.rrHost != "" {
+		rr = net.JoinHostPort(p.rrHost, strconv.Itoa(p.rrPort)) // sip.record_route: the balancer
+	}
+	f.rrPrefix = []byte("Record-Route: <sip:" + rr + ";sb=")
 	return f
 }
 
