@@ -13,6 +13,8 @@
 #   SIP_PORT PBX_PORT TRUNK_PORT HTTP_PORT   loopback ports (defaults 25060
 #               25080 25090 28080)
 #   MAX_CPS     switchboard's sip.max_cps (load shedding with 503; default 0, off)
+#   STORAGE_DRIVER STORAGE_DSN   storage.driver and storage.dsn (default a
+#               SQLite file in the work directory; postgres needs a DSN)
 #   KEEP=1      keep the work directory (config, logs, SIPp traces)
 #
 # It builds switchboard, writes a config into a temporary directory, starts
@@ -85,10 +87,12 @@ sip:
       trust_identity: true
   drain_timeout: 5s
   max_cps: ${MAX_CPS:-0}
+  keepalive: 0s   # SIPp's UAS does not answer OPTIONS: probing would mark the PBX down
 numbers:
   region: DE
 storage:
-  dsn: $WORK/sb.db
+  driver: ${STORAGE_DRIVER:-sqlite}
+  dsn: "${STORAGE_DSN:-$WORK/sb.db}"
 http:
   listen: 127.0.0.1:$HTTP_PORT
 log:
@@ -150,6 +154,10 @@ success=$(field 'SuccessfulCall(C)')
 failed=$(field 'FailedCall(C)')
 sipp_rate=$(field 'CallRate(C)')
 
+# switchboard's CPU time so far (user + system), from /proc: the cost per
+# call that decides how many calls one core carries.
+sb_cpu=$(awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$SB_PID/stat" 2>/dev/null || echo 0)
+
 echo
 echo "== result (sipp exit status $uac_rc)"
 awk -v s="$start" -v e="$end" -v c="${created:-0}" -v ok="${success:-0}" -v f="${failed:-0}" \
@@ -158,6 +166,9 @@ awk -v s="$start" -v e="$end" -v c="${created:-0}" -v ok="${success:-0}" -v f="$
 	printf "calls offered %d, successful %d, failed %d in %.2f s (wall, with start-up and hold)\n", c, ok, f, d
 	printf "achieved call rate: %.1f calls/s (SIPp cumulative CallRate; target %d/s)\n", sr, r
 	printf "completed calls per wall second: %.1f\n", (d > 0 ? ok / d : 0)
+}'
+awk -v cpu="$sb_cpu" -v ok="${success:-0}" 'BEGIN {
+	printf "switchboard CPU: %.2f s, %.2f ms per successful call\n", cpu, (ok > 0 ? cpu * 1000 / ok : 0)
 }'
 
 rtt=$(ls "$WORK"/uac_answer_*_rtt.csv 2>/dev/null | head -n 1 || true)
