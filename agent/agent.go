@@ -341,29 +341,8 @@ func (a *Agent) housekeeping(every time.Duration) {
 			}
 			if now.Sub(lastPrune) >= time.Hour {
 				lastPrune = now
-				a.prune(now, cfg.Storage.Retention.D())
+				a.calls.Retain(a.ctx, now, cfg.Storage.Retention.D(), a.contacts)
 			}
 		}
-	}
-}
-
-// prune deletes call records older than storage.retention, then the
-// contacts that only those calls had created.
-func (a *Agent) prune(now time.Time, keep time.Duration) {
-	if keep <= 0 {
-		return
-	}
-	before := now.Add(-keep)
-	calls, err := a.calls.Prune(a.ctx, before)
-	if err != nil {
-		a.log.Warn("retention: calls", zap.Error(err))
-		return
-	}
-	gone, err := a.contacts.PurgeCallContacts(a.ctx, before)
-	if err != nil {
-		a.log.Warn("retention: contacts", zap.Error(err))
-	}
-	if calls > 0 || gone > 0 {
-		a.log.Info("retention", zap.Int64("calls_deleted", calls), zap.Int64("contacts_deleted", gone), zap.Time("before", before))
 	}
 }

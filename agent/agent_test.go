@@ -332,3 +332,32 @@ func TestReloadUnderLoad(t *testing.T) {
 		t.Errorf("%d calls completed, want 45", calls)
 	}
 }
+
+// The routing takes the URIs configs parsed as they are: a sips: PBX
+// without a port is reached on 5061 (the old second parser said 5060), and
+// a trunk's transport parameter reaches the forwarded request.
+func TestRoutingFromConfigURIs(t *testing.T) {
+	cfg, err := configs.Parse([]byte(`
+sip:
+  listen: [udp://127.0.0.1:0]
+  pbx: sips:127.0.0.1
+  trunks: [{name: carrier, match: [127.0.0.1/32], outbound: "sip:carrier@192.0.2.7:5070;transport=tcp"}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := buildRouting(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.PBX.String(); got != "127.0.0.1:5061" {
+		t.Errorf("PBX address %s, want 127.0.0.1:5061", got)
+	}
+	if got := r.PBXURI.String(); got != "sips:127.0.0.1" {
+		t.Errorf("PBX URI %s, want sips:127.0.0.1", got)
+	}
+	out := r.Trunks[0].Outbound
+	if out == nil || out.String() != "sip:carrier@192.0.2.7:5070;transport=tcp" {
+		t.Errorf("trunk outbound %v, want sip:carrier@192.0.2.7:5070;transport=tcp", out)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strconv"
 
 	gosip "github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
@@ -161,24 +160,20 @@ func (st *stages) pipeline() callctl.Pipeline {
 	return callctl.Pipeline{st.identify, st.block, st.contact, st.lookup, st.hotline, st.rules, st.closed}
 }
 
+// buildRouting turns the URIs configs parsed into the proxy's routing;
+// nothing is parsed a second time (configs fills in the default port of
+// the scheme: 5060 for sip, 5061 for sips).
 func buildRouting(cfg *configs.Config) (sip.Routing, error) {
-	pbx, err := parseURI("sip.pbx", cfg.SIP.PBX)
-	if err != nil {
-		return sip.Routing{}, err
-	}
-	pbxAddr, err := resolve(pbx)
+	pbxAddr, err := resolve(cfg.SIP.PBXURI)
 	if err != nil {
 		return sip.Routing{}, fmt.Errorf("sip.pbx: %w", err)
 	}
-	r := sip.Routing{PBX: pbxAddr, PBXURI: pbx, Node: cfg.Node}
+	r := sip.Routing{PBX: pbxAddr, PBXURI: sipURI(cfg.SIP.PBXURI), Node: cfg.Node}
 	for i := range cfg.SIP.Trunks {
 		t := &cfg.SIP.Trunks[i]
 		st := sip.Trunk{Name: t.Name, Match: t.Matches, Region: t.Region, Trust: t.TrustIdentity}
-		if t.Outbound != "" {
-			u, err := parseURI(fmt.Sprintf("sip.trunks[%d].outbound", i), t.Outbound)
-			if err != nil {
-				return sip.Routing{}, err
-			}
+		if !t.OutboundURI.IsZero() {
+			u := sipURI(t.OutboundURI)
 			st.Outbound = &u
 		}
 		r.Trunks = append(r.Trunks, st)
@@ -186,29 +181,31 @@ func buildRouting(cfg *configs.Config) (sip.Routing, error) {
 	return r, nil
 }
 
-func parseURI(key, s string) (gosip.Uri, error) {
-	var u gosip.Uri
-	if err := gosip.ParseUri(s, &u); err != nil {
-		return u, fmt.Errorf("%s: %q: %w", key, s, err)
+// sipURI is a config URI as sipgo writes it into requests.
+func sipURI(u configs.URI) gosip.Uri {
+	out := gosip.Uri{Scheme: u.Scheme, User: u.User, Host: u.Host, Port: u.Port,
+		UriParams: gosip.NewParams(), Headers: gosip.NewParams()}
+	if u.Transport != "" {
+		out.UriParams.Add("transport", u.Transport)
 	}
-	return u, nil
+	return out
 }
 
-// resolve turns a SIP URI into the address requests from it come from; a
-// host name is looked up once, at load.
-func resolve(u gosip.Uri) (netip.AddrPort, error) {
-	port := u.Port
-	if port == 0 {
-		port = 5060
+// resolve is the address requests from the URI's target come from; a host
+// name is looked up once, at load.
+func resolve(u configs.URI) (netip.AddrPort, error) {
+	if ap, ok := u.AddrPort(); ok {
+		return ap, nil
 	}
-	if ip, err := netip.ParseAddr(u.Host); err == nil {
-		return netip.AddrPortFrom(ip.Unmap(), uint16(port)), nil
+	host, port, err := net.SplitHostPort(u.HostPort())
+	if err != nil {
+		return netip.AddrPort{}, err
 	}
-	ips, err := net.LookupHost(u.Host)
+	ips, err := net.LookupHost(host)
 	if err != nil || len(ips) == 0 {
-		return netip.AddrPort{}, fmt.Errorf("resolve %s: %w", u.Host, err)
+		return netip.AddrPort{}, fmt.Errorf("resolve %s: %w", host, err)
 	}
-	return netip.ParseAddrPort(net.JoinHostPort(ips[0], strconv.Itoa(port)))
+	return netip.ParseAddrPort(net.JoinHostPort(ips[0], port))
 }
 
 // normalizer adapts the contacts normaliser to the Identify stage.
