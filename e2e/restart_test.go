@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"encoding/json"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -56,6 +58,10 @@ func restartMidCall(t *testing.T, sig syscall.Signal) {
 
 	switch sig {
 	case syscall.SIGKILL:
+		// A kill loses what the writer has not written yet (its batch
+		// window); the test is about routing and completing a call whose
+		// record is in the database.
+		n.waitStored(call.callID)
 		n.kill()
 	default:
 		stopped := time.Now()
@@ -128,4 +134,30 @@ func TestDrainRefusesNewCalls(t *testing.T) {
 		t.Errorf("disposition %q sip_status %d, want answered 200", r.Disposition, r.SIPStatus)
 	}
 	within(t, "talk_ms", r.TalkMS, talk)
+}
+
+// waitStored waits until the database itself (read by `switchboard calls`,
+// not the API, which also shows records still in the writer's queue) holds
+// the answered record of callID.
+func (n *node) waitStored(callID string) {
+	t := n.t
+	t.Helper()
+	deadline := time.Now().Add(recordTimeout)
+	for {
+		out, err := exec.Command(binPath, "calls", "--json", "--limit", "100", "-c", n.cfgPath).Output()
+		var list struct {
+			Items []callRecord `json:"items"`
+		}
+		if err == nil && json.Unmarshal(out, &list) == nil {
+			for _, r := range list.Items {
+				if r.CallID == callID && r.AnsweredAt != nil {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("call record %s: not in the database within %v (%v): %s", callID, recordTimeout, err, out)
+		}
+		time.Sleep(50 * time.Millisecond) // the writer batches: poll
+	}
 }

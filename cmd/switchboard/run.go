@@ -40,12 +40,18 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	defer log.Sync()
 	startPprof(log)
 	tuneGC()
+	// Signals are caught before the agent exists: once /healthz answers, a
+	// supervisor may send SIGHUP at any moment, and Go's default action for
+	// it would kill the process.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
 	a, err := start(cfg, *path, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "switchboard:", err)
 		return 1
 	}
-	return serve(a, *path, log)
+	return serve(a, *path, sigs, log)
 }
 
 // start builds the agent and logs what it serves.
@@ -89,10 +95,7 @@ func newLogger(c configs.Log, w io.Writer) (*zap.Logger, error) {
 
 // serve runs until a signal (SPEC §1): SIGHUP and a change of the config
 // file reload, SIGTERM and SIGINT drain and stop.
-func serve(a *agent.Agent, path string, log *zap.Logger) int {
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer signal.Stop(sigs)
+func serve(a *agent.Agent, path string, sigs <-chan os.Signal, log *zap.Logger) int {
 	changed := watchConfig(a.Done(), path)
 	for {
 		select {
