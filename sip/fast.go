@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync"
 	"unsafe"
 )
 
@@ -38,6 +39,7 @@ type fastPath struct {
 	self     []selfRef // the host:port pairs that mean us
 	txs      txTable
 	wheel    wheel
+	macs     sync.Pool // *macScratch
 }
 
 type selfRef struct {
@@ -341,17 +343,22 @@ func udpHop(u sipURI) (netip.AddrPort, bool) {
 	return netip.AddrPortFrom(addr, uint16(port)), true
 }
 
+// macScratch is a keyed HMAC with room for its sum, reused per request.
+type macScratch struct {
+	h   hash.Hash
+	sum [sha256.Size]byte
+}
+
 // fastToken is routeToken for a Call-ID given as bytes, appended to dst.
-func (p *Proxy) fastToken(dst, callID []byte) []byte {
-	m, _ := p.macs.Get().(hash.Hash)
+func (f *fastPath) fastToken(dst, callID []byte) []byte {
+	m, _ := f.macs.Get().(*macScratch)
 	if m == nil {
-		m = hmac.New(sha256.New, p.opts.RouteKey)
+		m = &macScratch{h: hmac.New(sha256.New, f.p.opts.RouteKey)}
 	}
-	m.Reset()
-	m.Write(callID)
-	var sum [sha256.Size]byte
-	dst = hex.AppendEncode(dst, m.Sum(sum[:0])[:8])
-	p.macs.Put(m)
+	m.h.Reset()
+	m.h.Write(callID)
+	dst = hex.AppendEncode(dst, m.h.Sum(m.sum[:0])[:8])
+	f.macs.Put(m)
 	return dst
 }
 

@@ -73,7 +73,7 @@ func (f *fastPath) forwardInDialog(m *msgIndex, from netip.AddrPort, out *batch,
 // one of them carries.
 func (f *fastPath) popOwn(m *msgIndex, list []routeEntry) (int, bool, []byte) {
 	var tokBuf [16]byte
-	want := f.p.fastToken(tokBuf[:0], m.callID.of(m.b))
+	want := f.fastToken(tokBuf[:0], m.callID.of(m.b))
 	signed := false
 	var swap []byte
 	for i, r := range list {

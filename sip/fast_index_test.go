@@ -208,7 +208,8 @@ func TestFastSignallingAgrees(t *testing.T) {
 		if !m.index(b) || !m.request || string(m.method.of(b)) != "INVITE" {
 			continue
 		}
-		fast, ok := fastSignalling(&m)
+		var ruri gosip.Uri
+		fast, ok := fastSignalling(&m, &ruri)
 		msg, err := gosip.ParseMessage(append([]byte(nil), b...))
 		if err != nil || !ok {
 			continue

@@ -230,7 +230,8 @@ func (f *fastPath) decide(tx *fastTx, r *Routing) {
 		return
 	}
 	dir, trunk := r.Classify(tx.caller)
-	sig, ok := fastSignalling(&m)
+	var ruri gosip.Uri
+	sig, ok := fastSignalling(&m, &ruri)
 	if !ok {
 		f.handOver(tx)
 		return
@@ -249,7 +250,7 @@ func (f *fastPath) decide(tx *fastTx, r *Routing) {
 			f.handOver(tx)
 			return
 		}
-	} else if fwd, to, ok = f.forwardBytes(&m, tx, r, c, trunk); !ok {
+	} else if fwd, to, ok = f.forwardBytes(&m, &ruri, tx, r, c, trunk); !ok {
 		f.handOver(tx)
 		return // including a target the keep-alive marked down: 503 or fallback there
 	}
@@ -364,14 +365,13 @@ func (m *msgIndex) headerOf(k hdrKind) int {
 // fastSignalling reads the identity headers of an INVITE for the Identify
 // stage with the same helpers as Signalling; false when From, To, Contact
 // or the Request-URI do not parse (the sipgo path answers those).
-func fastSignalling(m *msgIndex) (callctl.Signalling, bool) {
+func fastSignalling(m *msgIndex, ruri *gosip.Uri) (callctl.Signalling, bool) {
 	var s callctl.Signalling
 	b := m.b
-	var ruri gosip.Uri
-	if err := gosip.ParseUri(string(m.ruri.of(b)), &ruri); err != nil {
+	if err := gosip.ParseUri(string(m.ruri.of(b)), ruri); err != nil {
 		return s, false
 	}
-	s.RequestURI = idAddress("", &ruri, nil)
+	s.RequestURI = idAddress("", ruri, nil)
 	for i := range m.n {
 		h := &m.hdrs[i]
 		v := string(h.value.of(b))
@@ -424,7 +424,7 @@ func fastSignalling(m *msgIndex) (callctl.Signalling, bool) {
 // Request-URI, our Record-Route and Via, the caller's Via with received
 // and rport, Max-Forwards less one, and the pipeline's header and
 // display-name edits. false: the sipgo path must do it.
-func (f *fastPath) forwardBytes(m *msgIndex, tx *fastTx, r *Routing, c *callctl.Call, trunk *Trunk) ([]byte, netip.AddrPort, bool) {
+func (f *fastPath) forwardBytes(m *msgIndex, ruri *gosip.Uri, tx *fastTx, r *Routing, c *callctl.Call, trunk *Trunk) ([]byte, netip.AddrPort, bool) {
 	b := m.b
 	target, err := r.Target(c, trunk)
 	if err != nil || f.p.probes.down(target) {
@@ -446,26 +446,19 @@ func (f *fastPath) forwardBytes(m *msgIndex, tx *fastTx, r *Routing, c *callctl.
 	}
 	to := netip.AddrPortFrom(addr.Unmap(), uint16(port))
 	if target.User == "" {
-		var ruri gosip.Uri
-		if gosip.ParseUri(string(m.ruri.of(b)), &ruri) == nil {
-			target.User = ruri.User
-		}
-	}
-	var ruri gosip.Uri
-	if gosip.ParseUri(string(m.ruri.of(b)), &ruri) != nil {
-		return nil, netip.AddrPort{}, false
+		target.User = ruri.User
 	}
 	quoted, swap, ok := f.displaySwap(m, c)
 	if !ok {
 		return nil, netip.AddrPort{}, false
 	}
-	tx.branch = f.inviteBranch(m, &ruri)
+	tx.branch = f.inviteBranch(m, ruri)
 	w := make([]byte, 0, len(b)+len(f.via)+256)
 	w = append(w, "INVITE "...)
 	w = append(w, target.String()...)
 	w = append(w, " SIP/2.0\r\n"...)
 	w = append(w, f.rrPrefix...)
-	w = f.p.fastToken(w, m.callID.of(b))
+	w = f.fastToken(w, m.callID.of(b))
 	w = append(w, ";lr"...)
 	if swap != "" {
 		w = append(w, ";"+swapParam+"="...)

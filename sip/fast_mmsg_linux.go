@@ -30,6 +30,13 @@ type batch struct {
 	lens  []int // send: bytes of each datagram
 	used  int   // send: datagrams queued
 	inet6 bool  // the socket is AF_INET6
+
+	// The syscall closures and their results, made once: a closure
+	// made per call would be a heap allocation per batch.
+	n, sent int
+	err     error
+	recvFn  func(fd uintptr) bool
+	sendFn  func(fd uintptr) bool
 }
 
 func newBatch(n, size int, inet6 bool) *batch {
@@ -42,7 +49,35 @@ func newBatch(n, size int, inet6 bool) *batch {
 		b.hdrs[i].hdr.Iov = &b.iovs[i]
 		b.hdrs[i].hdr.SetIovlen(1)
 	}
+	b.recvFn = b.recvmmsg
+	b.sendFn = b.sendmmsg
 	return b
+}
+
+func (b *batch) recvmmsg(fd uintptr) bool {
+	r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[0])),
+		uintptr(len(b.hdrs)), unix.MSG_DONTWAIT, 0, 0)
+	if e == unix.EAGAIN || e == unix.EINTR {
+		return false
+	}
+	b.n, b.err = int(r), nil
+	if e != 0 {
+		b.n, b.err = 0, e
+	}
+	return true
+}
+
+func (b *batch) sendmmsg(fd uintptr) bool {
+	r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[b.sent])),
+		uintptr(b.used-b.sent), unix.MSG_DONTWAIT, 0, 0)
+	if e == unix.EAGAIN || e == unix.EINTR {
+		return false
+	}
+	b.n = int(r)
+	if e != 0 {
+		b.n = 1 // skip the datagram the kernel refused
+	}
+	return true
 }
 
 // socketIsInet6 tells the address family of a socket.
@@ -65,24 +100,10 @@ func (b *batch) recv(rc syscall.RawConn) (int, error) {
 		b.iovs[i].SetLen(len(b.bufs[i]))
 		b.hdrs[i].n = 0
 	}
-	var n int
-	var serr error
-	err := rc.Read(func(fd uintptr) bool {
-		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[0])),
-			uintptr(len(b.hdrs)), unix.MSG_DONTWAIT, 0, 0)
-		if e == unix.EAGAIN || e == unix.EINTR {
-			return false
-		}
-		if e != 0 {
-			serr = e
-		}
-		n = int(r)
-		return true
-	})
-	if err != nil {
+	if err := rc.Read(b.recvFn); err != nil {
 		return 0, err
 	}
-	return n, serr
+	return b.n, b.err
 }
 
 // packet is datagram i of a received batch; ok is false for a truncated
@@ -138,26 +159,11 @@ func (b *batch) flush(rc syscall.RawConn) {
 	if b.used == 0 {
 		return
 	}
-	sent := 0
-	for sent < b.used {
-		var n int
-		err := rc.Write(func(fd uintptr) bool {
-			r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[sent])),
-				uintptr(b.used-sent), unix.MSG_DONTWAIT, 0, 0)
-			if e == unix.EAGAIN || e == unix.EINTR {
-				return false
-			}
-			if e != 0 {
-				n = 1 // skip the datagram the kernel refused
-				return true
-			}
-			n = int(r)
-			return true
-		})
-		if err != nil {
+	for b.sent = 0; b.sent < b.used; {
+		if err := rc.Write(b.sendFn); err != nil {
 			break
 		}
-		sent += max(n, 1)
+		b.sent += max(b.n, 1)
 	}
 	b.used = 0
 }

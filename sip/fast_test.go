@@ -152,7 +152,7 @@ func TestFastPathFallback(t *testing.T) {
 func TestFastTokenMatchesRouteToken(t *testing.T) {
 	p := &Proxy{opts: Options{RouteKey: []byte("0123456789abcdef0123456789abcdef")}}
 	req := invite(t)
-	if got, want := string(p.fastToken(nil, []byte(req.CallID().Value()))), p.routeToken(req); got != want {
+	if got, want := string((&fastPath{p: p}).fastToken(nil, []byte(req.CallID().Value()))), p.routeToken(req); got != want {
 		t.Fatalf("fastToken %q, routeToken %q", got, want)
 	}
 }
@@ -223,7 +223,7 @@ func TestFastPathInvite(t *testing.T) {
 		t.Errorf("caller's Via %q, want %q", vias[1], want)
 	}
 	rr := rawHeader(got.b, "Record-Route")
-	prefix := "<sip:" + h.addr.String() + ";sb=" + string(h.p.fastToken(nil, []byte(id))) + ";lr;" + swapParam + "="
+	prefix := "<sip:" + h.addr.String() + ";sb=" + string(h.p.fast[0].fastToken(nil, []byte(id))) + ";lr;" + swapParam + "="
 	if !strings.HasPrefix(rr, prefix) || !strings.HasSuffix(rr, ">") {
 		t.Fatalf("Record-Route %q, want %q...>", rr, prefix)
 	}
