@@ -52,7 +52,7 @@ build_switchboard() {
 # switchboard_config FILE: bench/switchboard.yaml with the ports filled in.
 switchboard_config() {
 	sed -e "s/@SIP_PORT@/$SIP_PORT/g" -e "s/@PBX_PORT@/$PBX_PORT/g" -e "s/@TRUNK_PORT@/$TRUNK_PORT/g" \
-		-e "s/@HTTP_PORT@/$HTTP_PORT/g" -e "s|@WORK@|$WORK|g" -e "s/@FAST_PATH@/${FAST_PATH:-false}/g" \
+		-e "s/@HTTP_PORT@/$HTTP_PORT/g" -e "s|@WORK@|$WORK|g" -e "s/@FAST_PATH@/${FAST_PATH:-true}/g" \
 		"$HERE/switchboard.yaml" >"$1"
 }
 

@@ -11,7 +11,8 @@
 # Environment: CALLS (concurrent calls, default 20000), RATE (calls per
 # second while ramping up, default 500), SETTLE_S (wait after the warm-up,
 # default 40), AFTER_S (wait after the last BYE for transaction timers and
-# a forced GC, default 130), FAST_PATH (true: sip.fast_path on), KEEP=1.
+# a forced GC, default 130), FAST_PATH (true, the default: sip.fast_path on; false: UDP through sipgo
+# alone), KEEP=1.
 # Bounded: every SIPp run has
 # a hard limit; every process it starts is killed by pid on exit.
 set -euo pipefail
@@ -56,7 +57,7 @@ snapshot() { # label
 	eval "HEAP_$1=$heap LIVE_$1=$live RSS_$1=$rss GOR_$1=$gor"
 }
 
-echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)  command: CALLS=$CALLS RATE=$RATE FAST_PATH=${FAST_PATH:-false} $0"
+echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)  command: CALLS=$CALLS RATE=$RATE FAST_PATH=${FAST_PATH:-true} $0"
 # Warm up (one short run) so that the baseline includes the pipeline's
 # caches, pools and the database connection.
 cd "$WORK"

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"runtime"
 	"time"
 	_ "time/tzdata" // one static binary: time zones must load on hosts without /usr/share/zoneinfo
 )
@@ -73,7 +74,8 @@ type SIP struct {
 	MaxCPS int `yaml:"max_cps"`
 	// FastPath serves UDP through switchboard's own batched reader and
 	// byte-editing forwarder (issue 11); what it does not handle goes the
-	// sipgo way. Off by default until it covers every e2e test. Linux only.
+	// sipgo way. On by default on Linux (every e2e test passes through
+	// it); false serves UDP with sipgo alone. Linux only.
 	FastPath bool `yaml:"fast_path"`
 	// TLS holds the certificate for tls:// listeners.
 	TLS TLS `yaml:"tls"`
@@ -439,6 +441,7 @@ func builtin() *Config {
 			TimerC:          Duration(3*time.Minute + 10*time.Second),
 			RecordingHeader: "X-Recording-Id",
 			UserAgent:       "switchboard",
+			FastPath:        runtime.GOOS == "linux",
 		},
 		Media:    Media{RTPPorts: "20000-20999"},
 		Storage:  Storage{Driver: "sqlite", Retention: Duration(9360 * time.Hour), NodeTimeout: Duration(5 * time.Minute)},

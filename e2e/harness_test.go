@@ -305,8 +305,7 @@ sip:
   max_call_duration: 1h
   drain_timeout: %[6]s
   keepalive: %[9]s
-  fast_path: %[11]t
-%[10]snumbers:
+%[11]s%[10]snumbers:
   region: DE
 storage:
 %[7]shttp:
@@ -315,8 +314,19 @@ log:
   level: debug
 `, n.sipPort, n.pbxPort, param, strings.Join(quoted, ", "), n.trunkPort,
 		n.opts.drain, storage, n.httpPort, n.opts.keepalive, n.opts.extraSIP,
-		// SWITCHBOARD_FAST_PATH=1 runs every e2e test through sip.fast_path.
-		os.Getenv("SWITCHBOARD_FAST_PATH") == "1", n.opts.name)
+		fastPath(), n.opts.name)
+}
+
+// fastPath is the sip.fast_path line: SWITCHBOARD_FAST_PATH=0 or =1 runs
+// every e2e test with it off or on; unset, the config's default holds.
+func fastPath() string {
+	switch os.Getenv("SWITCHBOARD_FAST_PATH") {
+	case "0":
+		return "  fast_path: false\n"
+	case "1":
+		return "  fast_path: true\n"
+	}
+	return ""
 }
 
 // start runs the binary with the node's config (again, after a stop) and
