@@ -68,11 +68,14 @@ func (c *fastConn) run() {
 	for {
 		n, err := rb.recv(c.rc)
 		if err != nil {
-			if !c.closed() {
-				c.log.Error("fast path: read", zap.Error(err))
-				c.Close()
+			if c.closed() || errors.Is(err, net.ErrClosed) {
+				return
 			}
-			return
+			// A socket error (ENOMEM, a queued ICMP error) ends nothing:
+			// the listener stays up, as sipgo's would.
+			c.log.Warn("fast path: read", zap.Error(err))
+			time.Sleep(time.Millisecond)
+			continue
 		}
 		for i := range n {
 			data, from, ok := rb.packet(i)
