@@ -229,6 +229,11 @@ func (f *fastPath) decide(tx *fastTx, r *Routing) {
 		f.handOver(tx)
 		return
 	}
+	tx.mu.Lock()
+	// 100 at once (RFC 3261 §16.2), before a stage that may wait.
+	tx.last = responseBytes(tx.last[:0], &m, tx.caller, 100, "Trying", "")
+	f.send(tx.last, tx.caller)
+	tx.mu.Unlock()
 	dir, trunk := r.Classify(tx.caller)
 	var ruri gosip.Uri
 	sig, ok := fastSignalling(&m, &ruri)
@@ -256,9 +261,6 @@ func (f *fastPath) decide(tx *fastTx, r *Routing) {
 	}
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
-	// 100 once the call stays here: a call handed over gets sipgo's.
-	tx.last = responseBytes(tx.last[:0], &m, tx.caller, 100, "Trying", "")
-	f.send(tx.last, tx.caller)
 	tx.active = f.p.tracker.Start(c)
 	switch {
 	case tx.cancelled:
@@ -288,14 +290,33 @@ func (f *fastPath) decide(tx *fastTx, r *Routing) {
 	}
 }
 
-// handOver gives a taken INVITE to the sipgo path, unchanged.
+// handOver gives a taken INVITE to the sipgo path, unchanged; that path
+// then sends no second 100 (fastTrying).
 func (f *fastPath) handOver(tx *fastTx) {
 	tx.mu.Lock()
 	tx.state = txGone
-	inv := tx.inv
+	inv, tried := tx.inv, tx.last != nil
 	tx.mu.Unlock()
 	f.txs.remove(tx)
+	if tried {
+		f.p.tried.Store(tx.key, struct{}{})
+	}
 	f.conn.toSipgo(inv, tx.caller)
+}
+
+// fastTrying reports, once, that the fast path already answered this
+// INVITE with 100 before handing it over.
+func (p *Proxy) fastTrying(req *gosip.Request) bool {
+	if len(p.fast) == 0 {
+		return false
+	}
+	v := req.Via()
+	if v == nil {
+		return false
+	}
+	branch, _ := v.Params.Get("branch")
+	_, ok := p.tried.LoadAndDelete(branch + "|" + v.Host + ":" + strconv.Itoa(v.Port))
+	return ok
 }
 
 // finalUp sends our own final response to the caller and keeps it going

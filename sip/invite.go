@@ -56,7 +56,9 @@ func (p *Proxy) onInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 		respond(tx, req, code, reason, hdrs...)
 		return
 	}
-	respond(tx, req, 100, "Trying")
+	if !p.fastTrying(req) { // the fast path's hand-over already sent it (fast_invite.go)
+		respond(tx, req, 100, "Trying")
+	}
 	call := p.newCall(req, r, dir, trunk, start)
 	d := r.Pipeline.Run(context.Background(), call)
 	// Every stage has read the headers; an answered call may stay up for

@@ -119,6 +119,7 @@ type Proxy struct {
 	fast    []*fastPath // UDP sockets served by the fast path (issue 11)
 	rrHost  string      // Options.RecordRoute, split; empty: our own address
 	rrPort  int
+	tried   sync.Map // server keys of INVITEs the fast path answered 100 and handed over
 }
 
 // New builds a proxy; Serve starts it.
