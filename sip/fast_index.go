@@ -225,6 +225,12 @@ func (m *msgIndex) note(h header, seen *[hContentLength + 1]bool, clen *int) boo
 				if !parseVia(b, first, &m.via2) {
 					return false
 				}
+			default:
+				// The rest must parse too: sipgo would refuse the message.
+				var v viaParts
+				if !parseVia(b, first, &v) {
+					return false
+				}
 			}
 			s = rest
 		}

@@ -410,11 +410,14 @@ func fastSignalling(m *msgIndex, ruri *gosip.Uri) (callctl.Signalling, bool) {
 				s.To = idAddress(display, &u, params)
 			}
 			continue
-		case hOther:
+		case hOther, hRecordRoute:
 		default:
 			continue
 		}
 		name := b[h.line.s : h.line.s+int32(bytes.IndexByte(h.line.of(b), ':'))]
+		if !sipgoWouldParse(name, v) {
+			return s, false
+		}
 		switch {
 		case eqFold(name, "P-Asserted-Identity"):
 			s.PAI = idAppendValues(s.PAI, v)
@@ -439,6 +442,29 @@ func fastSignalling(m *msgIndex, ruri *gosip.Uri) (callctl.Signalling, bool) {
 		}
 	}
 	return s, true
+}
+
+// sipgoWouldParse checks the headers sipgo's parser validates and the index
+// does not, so that the fast path forwards no INVITE the sipgo path would
+// refuse with 400 (RFC 4475, PROTOS).
+func sipgoWouldParse(name []byte, v string) bool {
+	switch {
+	case eqFold(name, "Content-Type"), eqFold(name, "c"):
+		return strings.TrimSpace(v) != ""
+	case eqFold(name, "Record-Route"):
+		for v != "" {
+			var part string
+			part, v = idNextValue(v)
+			var u gosip.Uri
+			var params gosip.HeaderParams
+			if _, err := gosip.ParseAddressValue(strings.TrimSpace(part), &u, &params); err != nil {
+				return false
+			}
+		}
+	case eqFold(name, "Refer-To"), eqFold(name, "Referred-By"):
+		return false // not on an initial INVITE we take
+	}
+	return true
 }
 
 // forwardBytes builds the INVITE that goes on (RFC 3261 §16.6): the new
@@ -675,7 +701,10 @@ func (f *fastPath) failed(tx *fastTx, m *msgIndex, out *batch) {
 	}
 	stop(tx, tDown)
 	stop(tx, tWait)
-	if !tx.cancelled && !tx.expired {
+	switch {
+	case tx.cancelled:
+		tx.active.Cancelled(tx.elsewhere)
+	case !tx.expired:
 		tx.active.Final(m.status, false, string(reasonOf(m)))
 	}
 	f.p.countRes(tx.active.Call, m.status)
@@ -777,11 +806,10 @@ func (f *fastPath) cancelUp(tx *fastTx, m *msgIndex, from netip.AddrPort, out *b
 	if tx.cancelled || tx.state == txGone || tx.state >= txCompleted {
 		return
 	}
+	// The disposition waits for the final response: a 200 crossing the
+	// CANCEL makes an answered call (RFC 3261 §9.1), as on the sipgo path.
 	tx.cancelled = true
 	tx.elsewhere = cancelledElsewhere(m)
-	if tx.active != nil {
-		tx.active.Cancelled(tx.elsewhere)
-	}
 	if tx.provisional {
 		f.sendCancel(tx)
 	}
@@ -884,6 +912,9 @@ func (f *fastPath) timedOut(tx *fastTx) {
 		return
 	}
 	if tx.cancelled || tx.expired {
+		if tx.cancelled {
+			tx.active.Cancelled(tx.elsewhere)
+		}
 		f.finalUp(tx, &m, 487, "Request Terminated")
 		return
 	}
