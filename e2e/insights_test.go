@@ -245,6 +245,18 @@ func TestBoardInsights(t *testing.T) {
 	}
 	t.Logf("screenshot %s (%dx%d)", out, img.Bounds().Dx(), img.Bounds().Dy())
 
+	// A call that ends while the view is open is counted without a reload.
+	if total := value(t, ctx, "read the calls total", chromedp.Text(chromedp.CSS(`#totals dd`))); total != fmt.Sprint(len(calls)) {
+		t.Errorf("calls total %q, want %d", total, len(calls))
+	}
+	pbx := n.pbx(t, "uas_answer.xml", 0)
+	call := n.trunkCall(t, "uac_answer.xml", 500*time.Millisecond)
+	call.succeed(t)
+	pbx.succeed(t)
+	value(t, ctx, "see the ended call counted", chromedp.Poll[bool](
+		fmt.Sprintf(`document.querySelector("#totals dd").textContent === "%d"`, len(calls)+1),
+		chromedp.WithPollingTimeout(15*time.Second)))
+
 	// Filtered by hotline, the per-hotline chart has one bar.
 	step(t, ctx, "filter by hotline",
 		chromedp.SetValue(chromedp.CSS(`#filter-hotline`), "globex"),
