@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -213,6 +214,10 @@ func TestBoardInsights(t *testing.T) {
 		case w.Cells != 0 && got.Cells != w.Cells:
 			t.Errorf("chart %s: %d cells, want %d", name, got.Cells, w.Cells)
 		}
+	}
+	alt := value(t, ctx, "read the heat map's text", chromedp.AttributeValue(chromedp.CSS(`#charts figure[data-chart="by_hour"] img`), "alt"))
+	if !strings.HasPrefix(alt.Value, "Calls per hour of the week. Busiest: ") {
+		t.Errorf("the heat map's alternative text is %q", alt.Value)
 	}
 	totals := value(t, ctx, "read the totals", chromedp.Text(chromedp.CSS(`#totals`)))
 	t.Logf("totals: %q", totals)

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-analyze/charts"
@@ -28,9 +29,12 @@ type Chart struct {
 	Title string `json:"title"`
 	// SVG is the drawing; empty when the range holds nothing to draw, in
 	// which case Empty says so in words.
-	SVG    string   `json:"svg"`
-	Empty  string   `json:"empty,omitempty"`
-	Series []Series `json:"series"`
+	SVG   string `json:"svg"`
+	Empty string `json:"empty,omitempty"`
+	// Summary says in words what the drawing shows, for those who cannot
+	// see it (the image's alternative text).
+	Summary string   `json:"summary"`
+	Series  []Series `json:"series"`
 }
 
 // Series is one coloured series of a chart, for the legend.
@@ -177,10 +181,15 @@ func outcomeChart(title, empty string, rows []outcomeRow, theme Theme, horizonta
 	}
 	labels := make([]string, len(rows))
 	values := [][]float64{make([]float64, len(rows)), make([]float64, len(rows)), make([]float64, len(rows))}
+	var said []string
 	for i, r := range rows {
 		labels[i] = r.label
 		values[0][i], values[1][i], values[2][i] = outcomes(r.calls, r.answered, r.missed)
+		if r.calls > 0 {
+			said = append(said, fmt.Sprintf("%s: %d calls, %d answered, %d missed", r.label, r.calls, r.answered, r.missed))
+		}
 	}
+	c.Summary = summary(said, "no calls")
 	opt := charts.NewBarChartOptionWithData(values)
 	opt.Theme = palette(theme, outcomeColors...)
 	opt.Horizontal = horizontal
@@ -234,16 +243,17 @@ func answerRate(r stats.Report, theme Theme) (Chart, error) {
 	c := Chart{Title: "Answer rate per day", Series: legend([]string{"answer rate"}, []charts.Color{colorRate})}
 	labels := make([]string, len(r.ByDay))
 	rates := make([]float64, len(r.ByDay))
-	points := 0
+	var said []string
 	for i, d := range r.ByDay {
 		labels[i] = dayLabel(d.Date)
 		rates[i] = charts.GetNullValue()
 		if d.Answered+d.Missed > 0 {
 			rates[i] = 100 * stats.Rate(d.Answered, d.Missed)
-			points++
+			said = append(said, fmt.Sprintf("%s: %.0f%%", labels[i], rates[i]))
 		}
 	}
-	if points == 0 {
+	c.Summary = summary(said, "")
+	if len(said) == 0 {
 		c.Empty = "No answered or missed call in this range."
 		return c, nil
 	}
@@ -302,16 +312,17 @@ func byHour(r stats.Report, theme Theme) (Chart, error) {
 			values[i][h] = charts.GetNullValue()
 		}
 	}
-	any := false
+	var busy []stats.HourStat
 	for _, h := range r.ByHour {
 		i, ok := row[h.Weekday]
 		if !ok || h.Hour < 0 || h.Hour > 23 || h.Calls == 0 {
 			continue
 		}
 		values[i][h.Hour] = float64(h.Calls)
-		any = true
+		busy = append(busy, h)
 	}
-	if !any {
+	c.Summary = busiest(busy, labels, row)
+	if len(busy) == 0 {
 		c.Empty = "No calls in this range."
 		return c, nil
 	}
@@ -342,10 +353,13 @@ func topCallers(r stats.Report, theme Theme) (Chart, error) {
 	n := len(r.TopCallers)
 	labels := make([]string, n)
 	values := [][]float64{make([]float64, n), make([]float64, n)}
+	said := make([]string, n)
 	for i, t := range r.TopCallers {
 		labels[i] = callerLabel(t)
 		values[0][i], values[1][i] = float64(t.Calls), float64(t.OpenMissed)
+		said[i] = fmt.Sprintf("%s: %d calls, %d open missed", labels[i], t.Calls, t.OpenMissed)
 	}
+	c.Summary = summary(said, "")
 	var err error
 	c.SVG, err = rankedBars(labels, values, colors, theme, 36)
 	return c, err
@@ -392,11 +406,36 @@ func reasons(r stats.Report, theme Theme) (Chart, error) {
 	}
 	labels := make([]string, len(r.Reasons))
 	values := [][]float64{make([]float64, len(r.Reasons))}
+	said := make([]string, len(r.Reasons))
 	for i, rs := range r.Reasons {
 		labels[i] = cmp.Or(rs.Reason, "no reason")
 		values[0][i] = float64(rs.Calls)
+		said[i] = fmt.Sprintf("%s: %d calls", labels[i], rs.Calls)
 	}
+	c.Summary = summary(said, "")
 	var err error
 	c.SVG, err = rankedBars(labels, values, colors, theme, 28)
 	return c, err
+}
+
+// summary joins the parts of a chart's summary; none is said when there
+// are none.
+func summary(parts []string, none string) string {
+	if len(parts) == 0 {
+		return none
+	}
+	return strings.Join(parts, "; ") + "."
+}
+
+// busiest says which hours of the week had the most calls (at most five).
+func busiest(hours []stats.HourStat, dayLabels []string, row map[int]int) string {
+	slices.SortStableFunc(hours, func(a, b stats.HourStat) int { return cmp.Compare(b.Calls, a.Calls) })
+	var said []string
+	for _, h := range hours[:min(len(hours), 5)] {
+		said = append(said, fmt.Sprintf("%s %02d:00: %d calls", dayLabels[row[h.Weekday]], h.Hour, h.Calls))
+	}
+	if len(said) == 0 {
+		return ""
+	}
+	return "Busiest: " + summary(said, "")
 }

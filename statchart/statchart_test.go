@@ -86,6 +86,19 @@ func TestRenderCounts(t *testing.T) {
 	if !strings.Contains(got["top_callers"].SVG, "Jane (+4930111222)") {
 		t.Errorf("top caller label missing")
 	}
+	// Each chart says in words what it shows.
+	for name, want := range map[string]string{
+		"by_day":      "2 Dec: 6 calls, 2 answered, 2 missed; 4 Dec",
+		"answer_rate": "1 Dec: 50%; 2 Dec: 50%; 4 Dec: 50%; 5 Dec: 50%.",
+		"hotlines":    "ACME <GmbH> & Co · 67%: 10 calls, 6 answered, 3 missed; beta · 100%: 2 calls",
+		"by_hour":     "Busiest: Wed 14:00: 12 calls; Mon 09:00: 3 calls; Sun 23:00: 1 calls.",
+		"top_callers": "Jane (+4930111222): 5 calls, 1 open missed; Bob: 3 calls, 0 open missed.",
+		"reasons":     "order: 3 calls.",
+	} {
+		if !strings.Contains(got[name].Summary, want) {
+			t.Errorf("%s: summary %q lacks %q", name, got[name].Summary, want)
+		}
+	}
 }
 
 func TestRenderEmpty(t *testing.T) {

@@ -523,7 +523,8 @@
         c.svg ? el("ul", { class: "legend" }, ...(c.series || []).map((s) =>
           el("li", {}, el("span", { class: "swatch", dataset: { color: s.color } }), s.name))) : null));
     if (c.svg) {
-      fig.append(el("img", { src: `data:image/svg+xml;charset=utf-8,${encodeURIComponent(c.svg)}`, alt: c.title }));
+      fig.append(el("img", { src: `data:image/svg+xml;charset=utf-8,${encodeURIComponent(c.svg)}`,
+        alt: c.summary ? `${c.title}. ${c.summary}` : c.title }));
     } else {
       fig.append(el("p", { class: "empty" }, c.empty || "Nothing to show."));
     }
