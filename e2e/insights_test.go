@@ -262,6 +262,18 @@ func TestBoardInsights(t *testing.T) {
 		fmt.Sprintf(`document.querySelector("#totals dd").textContent === "%d"`, len(calls)+1),
 		chromedp.WithPollingTimeout(15*time.Second)))
 
+	// wrapup.reasons changed by a reload reach the board.
+	cfg, err := os.ReadFile(n.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.reloadConfig(t, string(cfg)+"wrapup:\n  reasons: [billing, order]\n", true)
+	offered := value(t, ctx, "ask the board's config", chromedp.Evaluate[[]string](
+		`fetch("/api/board").then(r => r.json()).then(c => c.wrapup_reasons)`, chromedp.EvalAwaitPromise))
+	if strings.Join(offered, ",") != "billing,order" {
+		t.Errorf("after a reload the board offers reasons %q, want billing,order", offered)
+	}
+
 	// Filtered by hotline, the per-hotline chart has one bar.
 	step(t, ctx, "filter by hotline",
 		chromedp.SetValue(chromedp.CSS(`#filter-hotline`), "globex"),

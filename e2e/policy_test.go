@@ -15,12 +15,19 @@ import (
 // running switchboard took it (SIGHUP), or refused it when want is false.
 func (n *node) reload(t *testing.T, extra string, want bool) {
 	t.Helper()
+	n.reloadConfig(t, n.config()+extra, want)
+}
+
+// reloadConfig writes cfg as the node's config and waits until the running
+// switchboard took it (SIGHUP), or refused it when want is false.
+func (n *node) reloadConfig(t *testing.T, cfg string, want bool) {
+	t.Helper()
 	line := "config reloaded"
 	if !want {
 		line = "config reload refused"
 	}
 	before := n.logCount(line)
-	if err := os.WriteFile(n.cfgPath, []byte(n.config()+extra), 0o644); err != nil {
+	if err := os.WriteFile(n.cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	n.signal(syscall.SIGHUP)

@@ -27,9 +27,10 @@ type BoardOptions struct {
 	LinkPrefix string
 	// Title is shown in the page header; "Switchboard" when empty.
 	Title string
-	// WrapUpReasons are offered in the wrap-up form (wrapup.reasons);
-	// the receptionist may type another.
-	WrapUpReasons []string
+	// WrapUpReasons gives the reasons offered in the wrap-up form
+	// (wrapup.reasons; the receptionist may type another). It is asked on
+	// each request, so that a reloaded config reaches the board.
+	WrapUpReasons func() []string
 }
 
 // BoardConfig is the body of GET /api/board: what the page needs to know
@@ -76,11 +77,11 @@ func RegisterBoard(s *Server, o BoardOptions) {
 	}
 	s.HandleFunc("GET /{$}", page)
 	s.HandleFunc("GET /board/", page)
-	cfg := BoardConfig{LinkPrefix: o.LinkPrefix, Title: o.Title, WrapUpReasons: o.WrapUpReasons}
-	if cfg.WrapUpReasons == nil {
-		cfg.WrapUpReasons = []string{}
-	}
 	s.HandleFunc("GET /api/board", func(w http.ResponseWriter, r *http.Request) {
+		cfg := BoardConfig{LinkPrefix: o.LinkPrefix, Title: o.Title, WrapUpReasons: []string{}}
+		if o.WrapUpReasons != nil {
+			cfg.WrapUpReasons = append(cfg.WrapUpReasons, o.WrapUpReasons()...)
+		}
 		WriteJSON(w, http.StatusOK, cfg)
 	})
 }

@@ -16,7 +16,7 @@ import (
 
 func TestBoardFiles(t *testing.T) {
 	s := New(Options{Token: "s3cret"})
-	RegisterBoard(s, BoardOptions{LinkPrefix: "callto:", WrapUpReasons: []string{"order", "complaint"}})
+	RegisterBoard(s, BoardOptions{LinkPrefix: "callto:", WrapUpReasons: func() []string { return []string{"order", "complaint"} }})
 	a := NewAuth(s, AuthOptions{})
 	srv := httptest.NewServer(a.Wrap(s))
 	defer srv.Close()
