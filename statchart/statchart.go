@@ -334,7 +334,8 @@ func byHour(r stats.Report, theme Theme) (Chart, error) {
 	opt.Theme = palette(theme, colorCalls)
 	opt.ScaleMinValue = charts.Ptr(0.0)
 	opt.XAxis.Labels = hours
-	opt.XAxis.LabelCount = 12
+	opt.XAxis.LabelCount = 24
+	opt.XAxis.LabelFontStyle = charts.FontStyle{FontSize: 10}
 	opt.YAxis.Labels = labels
 	opt.ValuesLabel.Show = charts.Ptr(true)
 	opt.ValuesLabel.ValueFormatter = wholeNumbers
