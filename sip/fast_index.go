@@ -112,7 +112,7 @@ func (m *msgIndex) index(b []byte) bool {
 		m.n++
 		pos = next
 	}
-	if !seen[hVia] || !seen[hFrom] || !seen[hTo] || !seen[hCallID] || !seen[hCSeq] {
+	if m.topVia < 0 || !seen[hFrom] || !seen[hTo] || !seen[hCallID] || !seen[hCSeq] {
 		return false
 	}
 	if clen != len(b)-m.body {
@@ -206,6 +206,9 @@ func (m *msgIndex) note(h header, seen *[hContentLength + 1]bool, clen *int) boo
 	case hOther, hRoute, hRecordRoute, hProxyRequire:
 		return true
 	case hVia:
+		if h.value.empty() {
+			return false
+		}
 		// One line may hold several Vias (RFC 3261 §7.3.1; SIPp's
 		// [last_Via:] writes them so).
 		for s := h.value; !s.empty(); {
@@ -243,10 +246,16 @@ func (m *msgIndex) note(h header, seen *[hContentLength + 1]bool, clen *int) boo
 	seen[h.kind] = true
 	switch h.kind {
 	case hFrom:
+		if h.value.empty() {
+			return false
+		}
 		tag, ok := addressTag(b, h.value)
 		m.fromTag = tag
 		return ok
 	case hTo:
+		if h.value.empty() {
+			return false
+		}
 		tag, ok := addressTag(b, h.value)
 		m.toTag = tag
 		return ok
@@ -351,8 +360,8 @@ func viaParams(b []byte, s, e int32, out *viaParts) bool {
 		}
 		vs := end - int32(len(val))
 		switch {
-		case eqFold(name, "branch"):
-			if !hasPrefixFold(val, "z9hG4bK") || !isToken(val) || !out.branch.empty() {
+		case string(name) == "branch": // as sipgo reads it: case-sensitive
+			if !bytes.HasPrefix(val, []byte("z9hG4bK")) || !isToken(val) || !out.branch.empty() {
 				return false // RFC 2543 branches go the sipgo way
 			}
 			out.branch = span{vs, end}
