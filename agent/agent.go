@@ -146,6 +146,8 @@ func (a *Agent) openStores(cfg *configs.Config, pol *policy) (err error) {
 	if a.contacts, err = contacts.NewStore(a.ctx, a.db); err != nil {
 		return err
 	}
+	// Traces and privacy exports read the calls table through its owner.
+	a.contacts.UseCalls(a.calls)
 	// A call-created contact that lost its number to an import or another
 	// node: its calls go to the contact that kept the number.
 	merged := func(from, into int64) {

@@ -211,6 +211,8 @@ type Store struct {
 
 	tablesMu sync.Mutex
 	tables   map[string]bool // tables of other components known to exist
+
+	calls CallLog // nil: no calls table (UseCalls)
 }
 
 // NewStore migrates the contacts schema and returns the store.

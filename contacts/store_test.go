@@ -51,6 +51,7 @@ func openEnv(t testing.TB, driver, dsn string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	store.UseCalls(calls)
 	return &env{driver: driver, dsn: dsn, db: db, store: store, calls: calls}
 }
 
@@ -271,7 +272,7 @@ func TestHistoryExportDelete(t *testing.T) {
 	}
 	base := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
 	for i := range 3 {
-		e.addCall(t, cdr.Record{ID: fmt.Sprintf("c%d", i), Direction: callctl.Inbound, Caller: "+4930111",
+		e.addCall(t, cdr.Record{ID: fmt.Sprintf("c%d", i), Direction: callctl.Inbound, Trunk: "carrier", Caller: "+4930111",
 			Called: "+4930999", ContactID: c.ID, StartedAt: base.Add(time.Duration(i) * time.Hour), Disposition: cdr.Answered})
 	}
 	e.addCall(t, cdr.Record{ID: "o1", Direction: callctl.Inbound, Caller: "+4930222", ContactID: other.ID, StartedAt: base})
@@ -290,6 +291,11 @@ func TestHistoryExportDelete(t *testing.T) {
 	}
 	if ex.Contact.ID != c.ID || len(ex.Calls) != 3 || ex.Calls[0].ID != "c2" {
 		t.Errorf("export %+v", ex)
+	}
+	// Trace rows are whole records: the trunk is not lost (issue 12).
+	tr, err := s.Trace(ctx, contacts.TraceQuery{ContactID: c.ID, Now: base.Add(24 * time.Hour)})
+	if err != nil || len(tr.Items) != 3 || tr.Items[0].Trunk != "carrier" || ex.Calls[0].Trunk != "carrier" {
+		t.Errorf("trace %+v, %v: want the trunk on every row", tr.Items, err)
 	}
 
 	n, err := s.Delete(ctx, c.ID)

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"github.com/switchboard-sip/switchboard/cdr"
 
 	"bytes"
 	"context"
@@ -14,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/switchboard-sip/switchboard/callctl"
 	"github.com/switchboard-sip/switchboard/contacts"
 )
 
@@ -92,24 +90,9 @@ func NewTrace(t contacts.Trace, loc *time.Location) TraceResponse {
 		out.Contact = &c
 	}
 	for i, e := range t.Items {
-		out.Items[i] = NewCall(RecordOf(e), loc)
+		out.Items[i] = NewCall(e, loc)
 	}
 	return out
-}
-
-// RecordOf turns a trace entry back into a call record, so that traces and
-// /api/calls share one JSON form.
-func RecordOf(e contacts.CallEntry) cdr.Record {
-	return cdr.Record{
-		ID: e.ID, CallID: e.CallID, Direction: callctl.Direction(e.Direction), Caller: e.Caller,
-		CallerRaw: e.CallerRaw, CallerName: e.CallerName, Called: e.Called, CalledRaw: e.CalledRaw,
-		Hotline: e.Hotline, ContactID: e.ContactID, Node: e.Node, StartedAt: e.StartedAt,
-		RingingAt: e.RingingAt, AnsweredAt: e.AnsweredAt, EndedAt: e.EndedAt, RingMS: e.RingMS,
-		TalkMS: e.TalkMS, SIPStatus: e.SIPStatus, Disposition: cdr.Disposition(e.Disposition),
-		MissedID: e.MissedID, Recording: e.Recording, Campaign: e.Campaign,
-		AnsweredBy: e.AnsweredBy, EndReason: e.EndReason,
-		WrapUp: cdr.WrapUp{Reason: e.Reason, Satisfaction: e.Satisfaction, Notes: e.Notes, At: e.WrappedUpAt},
-	}
 }
 
 // ContactStore is what the contact endpoints need; *contacts.Store

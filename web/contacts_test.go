@@ -39,6 +39,7 @@ func contactServer(t *testing.T) (*httptest.Server, *contacts.Store, *contacts.C
 	if err != nil {
 		t.Fatal(err)
 	}
+	store.UseCalls(calls)
 	cache, err := contacts.NewCache(ctx, store, contacts.CacheOptions{Poll: time.Hour})
 	if err != nil {
 		t.Fatal(err)

@@ -16,11 +16,14 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+	"go.uber.org/zap"
 	"golang.org/x/term"
 
+	"github.com/switchboard-sip/switchboard/cdr"
 	"github.com/switchboard-sip/switchboard/configs"
 	"github.com/switchboard-sip/switchboard/contacts"
 	"github.com/switchboard-sip/switchboard/storage"
+	"github.com/switchboard-sip/switchboard/storage/callstore"
 	"github.com/switchboard-sip/switchboard/web"
 )
 
@@ -137,6 +140,7 @@ func contactsCommand(args []string, stdout, stderr io.Writer) int {
 type contactsCLI struct {
 	db      *storage.DB
 	store   *contacts.Store
+	calls   *callstore.Store
 	numbers *contacts.Numbers
 	region  string
 	loc     *time.Location
@@ -179,10 +183,19 @@ func openContactsCLI(ctx context.Context, path string, create bool) (*contactsCL
 		db.Close()
 		return nil, err
 	}
-	return &contactsCLI{db: db, store: store, numbers: numbers, region: cfg.Numbers.Region, loc: loc}, nil
+	calls, err := callstore.New(ctx, db, zap.NewNop())
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	store.UseCalls(calls)
+	return &contactsCLI{db: db, store: store, calls: calls, numbers: numbers, region: cfg.Numbers.Region, loc: loc}, nil
 }
 
-func (c *contactsCLI) close() { c.db.Close() }
+func (c *contactsCLI) close() {
+	c.calls.Close(context.Background())
+	c.db.Close()
+}
 
 // e164 reads a number given on the command line in any format.
 func (c *contactsCLI) e164(raw string) (string, error) {
@@ -329,7 +342,7 @@ func (c *contactsCLI) export(ctx context.Context, w io.Writer, id int64) error {
 		Calls   []web.Call  `json:"calls"`
 	}{Contact: web.NewContact(ex.Contact, c.loc), Calls: make([]web.Call, len(ex.Calls))}
 	for i, e := range ex.Calls {
-		out.Calls[i] = web.NewCall(web.RecordOf(e), c.loc)
+		out.Calls[i] = web.NewCall(e, c.loc)
 	}
 	return writeJSON(w, out)
 }
@@ -463,14 +476,14 @@ func traceAll(ctx context.Context, store *contacts.Store, q contacts.TraceQuery)
 // time, direction, hotline and campaign, caller and called, disposition and
 // SIP status, ring and talk seconds, node, who answered, the wrap-up,
 // recording).
-func traceRow(e contacts.CallEntry) []string {
+func traceRow(e cdr.Record) []string {
 	score := ""
 	if e.Satisfaction != 0 {
 		score = strconv.Itoa(e.Satisfaction)
 	}
 	return []string{
-		e.StartedAt.Format("2006-01-02"), e.StartedAt.Format("15:04:05"), e.Direction, e.Hotline, e.Campaign,
-		party(e.Caller, e.CallerRaw), e.CallerName, party(e.Called, e.CalledRaw), e.Disposition, status(e.SIPStatus),
+		e.StartedAt.Format("2006-01-02"), e.StartedAt.Format("15:04:05"), string(e.Direction), e.Hotline, e.Campaign,
+		party(e.Caller, e.CallerRaw), e.CallerName, party(e.Called, e.CalledRaw), string(e.Disposition), status(e.SIPStatus),
 		strconv.FormatFloat(float64(e.RingMS)/1000, 'f', 1, 64), strconv.FormatFloat(float64(e.TalkMS)/1000, 'f', 1, 64),
 		e.Node, e.AnsweredBy, e.Reason, score, e.Notes, e.Recording,
 	}
