@@ -25,7 +25,7 @@ func (s *Store) UseCalls(c CallLog) { s.calls = c }
 
 // Export is a contact with all its calls, for a privacy request.
 type Export struct {
-	Contact Contact     `json:"contact"`
+	Contact Contact      `json:"contact"`
 	Calls   []cdr.Record `json:"calls"`
 }
 
@@ -55,12 +55,12 @@ const (
 // Trace is one page of the answer to a TraceQuery, newest call first. Next
 // is the cursor of the following page, empty on the last.
 type Trace struct {
-	Number  string      `json:"number,omitempty"`
-	Contact *Contact    `json:"contact"`
-	Since   time.Time   `json:"since"`
-	Until   time.Time   `json:"until"`
+	Number  string       `json:"number,omitempty"`
+	Contact *Contact     `json:"contact"`
+	Since   time.Time    `json:"since"`
+	Until   time.Time    `json:"until"`
 	Items   []cdr.Record `json:"items"`
-	Next    string      `json:"next"`
+	Next    string       `json:"next"`
 }
 
 // Export returns a contact with every call linked to it, newest first, for
