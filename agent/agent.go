@@ -146,8 +146,14 @@ func (a *Agent) openStores(cfg *configs.Config, pol *policy) (err error) {
 	if a.contacts, err = contacts.NewStore(a.ctx, a.db); err != nil {
 		return err
 	}
-	// Traces and privacy exports read the calls table through its owner.
+	// A contact's history, trace, export and deletion reach the calls and
+	// the missed-call entries through their owners.
 	a.contacts.UseCalls(a.calls)
+	missedLog, err := missed.NewContactLog(a.ctx, a.db)
+	if err != nil {
+		return err
+	}
+	a.contacts.UseMissed(missedLog)
 	// A call-created contact that lost its number to an import or another
 	// node: its calls go to the contact that kept the number.
 	merged := func(from, into int64) {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unicode"
@@ -175,8 +174,6 @@ type DB interface {
 	Migrate(ctx context.Context, component string, steps []string) error
 	// Rebind turns ? placeholders into the driver's own.
 	Rebind(query string) string
-	// HasTable reports whether a table exists (see storage.DB.HasTable).
-	HasTable(ctx context.Context, name string) (bool, error)
 	// AppendLock orders the change log's appends (see storage.DB).
 	AppendLock(ctx context.Context, tx storage.Execer, table string) error
 	// NotifyTx tells the other nodes of a change when tx commits, and Bus
@@ -209,10 +206,8 @@ type Store struct {
 	now   func() time.Time
 	cache atomic.Pointer[Cache]
 
-	tablesMu sync.Mutex
-	tables   map[string]bool // tables of other components known to exist
-
-	calls CallLog // nil: no calls table (UseCalls)
+	calls  CallLog   // nil: no calls (UseCalls)
+	missed MissedLog // nil: no missed-call entries (UseMissed)
 }
 
 // NewStore migrates the contacts schema and returns the store.
@@ -234,31 +229,6 @@ func (s *Store) q(query string) string { return s.db.Rebind(query) }
 func millis(t time.Time) int64 { return t.UnixMilli() }
 
 func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
-
-// callsTable reports whether the calls table exists. The calls component
-// may be migrated after contacts (the CLI opens only what it needs), so a
-// missing table means "no calls", not an error. Once seen it stays.
-func (s *Store) callsTable(ctx context.Context) (bool, error) { return s.hasTable(ctx, "calls") }
-
-// hasTable reports whether another component's table (calls, missed_calls)
-// exists yet; a contact store can run before those components ever did.
-// Once seen, a table is not asked for again.
-func (s *Store) hasTable(ctx context.Context, name string) (bool, error) {
-	s.tablesMu.Lock()
-	defer s.tablesMu.Unlock()
-	if s.tables[name] {
-		return true, nil
-	}
-	ok, err := s.db.HasTable(ctx, name)
-	if err != nil || !ok {
-		return false, err
-	}
-	if s.tables == nil {
-		s.tables = map[string]bool{}
-	}
-	s.tables[name] = true
-	return true, nil
-}
 
 // reserveIDs takes n consecutive ids from contact_seq inside tx and returns
 // the first.
@@ -485,64 +455,37 @@ func (s *Store) fillNumbers(ctx context.Context, q querier, list []*Contact) err
 	return nil
 }
 
-// fillHistory sets the call summary of the listed contacts in one query,
-// and their open missed calls in another once that table exists.
+// fillHistory sets the call summary and the open missed calls of the
+// listed contacts, one query each.
 func (s *Store) fillHistory(ctx context.Context, list []*Contact) error {
 	if len(list) == 0 {
 		return nil
 	}
-	ok, err := s.callsTable(ctx)
-	if err != nil || !ok {
-		return err
-	}
-	byID := make(map[int64]*Contact, len(list))
-	args := make([]any, len(list))
+	ids := make([]int64, len(list))
 	for i, c := range list {
-		byID[c.ID] = c
-		args[i] = c.ID
+		ids[i] = c.ID
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT contact_id, COUNT(*), MIN(started_at), MAX(started_at) FROM calls
-		WHERE contact_id IN (`+placeholders(len(list))+`) GROUP BY contact_id`), args...)
-	if err != nil {
-		return fmt.Errorf("contacts: call history: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id, n, first, last int64
-		if err := rows.Scan(&id, &n, &first, &last); err != nil {
+	if s.calls != nil {
+		counts, err := s.calls.CallCounts(ctx, ids)
+		if err != nil {
 			return fmt.Errorf("contacts: call history: %w", err)
 		}
-		if c := byID[id]; c != nil {
-			f, l := fromMillis(first), fromMillis(last)
-			c.CallsCount, c.FirstCallAt, c.LastCallAt = n, &f, &l
+		for _, c := range list {
+			if h, ok := counts[c.ID]; ok {
+				c.CallsCount, c.FirstCallAt, c.LastCallAt = h.CallsCount, h.FirstCallAt, h.LastCallAt
+			}
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("contacts: call history: %w", err)
-	}
-	return s.fillOpenMissed(ctx, byID, args)
-}
-
-func (s *Store) fillOpenMissed(ctx context.Context, byID map[int64]*Contact, ids []any) error {
-	if ok, err := s.hasTable(ctx, "missed_calls"); err != nil || !ok {
-		return err
-	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT contact_id, COUNT(*) FROM missed_calls
-		WHERE status = 'open' AND contact_id IN (`+placeholders(len(ids))+`) GROUP BY contact_id`), ids...)
-	if err != nil {
-		return fmt.Errorf("contacts: open missed calls: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id, n int64
-		if err := rows.Scan(&id, &n); err != nil {
+	if s.missed != nil {
+		open, err := s.missed.OpenMissed(ctx, ids)
+		if err != nil {
 			return fmt.Errorf("contacts: open missed calls: %w", err)
 		}
-		if c := byID[id]; c != nil {
-			c.OpenMissed = n
+		for _, c := range list {
+			c.OpenMissed = open[c.ID]
 		}
 	}
-	return rows.Err()
+	return nil
 }
 
 // History returns the call summary of one contact.
@@ -704,10 +647,6 @@ func (s *Store) Delete(ctx context.Context, id int64) (calls int64, err error) {
 	if err := s.flushPending(ctx); err != nil {
 		return 0, err
 	}
-	hasCalls, err := s.callsTable(ctx)
-	if err != nil {
-		return 0, err
-	}
 	tx, err := s.begin(ctx)
 	if err != nil {
 		return 0, err
@@ -717,20 +656,16 @@ func (s *Store) Delete(ctx context.Context, id int64) (calls int64, err error) {
 	if err != nil {
 		return 0, err
 	}
-	if hasCalls {
-		res, err := tx.ExecContext(ctx, s.q(`DELETE FROM calls WHERE contact_id = ?`), id)
-		if err != nil {
-			return 0, fmt.Errorf("contacts: delete calls of %d: %w", id, err)
+	// A privacy request takes the calls and the missed-call entries, in
+	// the transaction that takes the contact.
+	if s.calls != nil {
+		if calls, err = s.calls.DeleteContactCalls(ctx, tx, id); err != nil {
+			return 0, err
 		}
-		calls, _ = res.RowsAffected()
 	}
-	// A privacy request takes the missed-call entries (and through them
-	// nothing else: their outbox rows name the entry, not the person).
-	if ok, err := s.hasTable(ctx, "missed_calls"); err != nil {
-		return 0, err
-	} else if ok {
-		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM missed_calls WHERE contact_id = ?`), id); err != nil {
-			return 0, fmt.Errorf("contacts: delete missed calls of %d: %w", id, err)
+	if s.missed != nil {
+		if err := s.missed.DeleteContactMissed(ctx, tx, id); err != nil {
+			return 0, err
 		}
 	}
 	// Numbers go explicitly: a PostgreSQL schema may lack the cascade.
@@ -865,15 +800,14 @@ func digitsOf(q string) string {
 // bound spares contacts whose first call record is still on its way to the
 // database.
 func (s *Store) PurgeCallContacts(ctx context.Context, before time.Time) (int64, error) {
-	ok, err := s.callsTable(ctx)
-	if err != nil || !ok {
-		return 0, err
+	if s.calls == nil {
+		return 0, nil
 	}
 	if err := s.flushPending(ctx); err != nil {
 		return 0, err
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT c.id FROM contacts c WHERE c.source = ? AND c.created_at < ?
-		AND NOT EXISTS (SELECT 1 FROM calls WHERE calls.contact_id = c.id)`), string(SourceCall), millis(before))
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id FROM contacts WHERE source = ? AND created_at < ?`),
+		string(SourceCall), millis(before))
 	if err != nil {
 		return 0, fmt.Errorf("contacts: purge: %w", err)
 	}
@@ -888,6 +822,9 @@ func (s *Store) PurgeCallContacts(ctx context.Context, before time.Time) (int64,
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("contacts: purge: %w", err)
+	}
+	if ids, err = s.calls.WithoutCalls(ctx, ids); err != nil {
 		return 0, fmt.Errorf("contacts: purge: %w", err)
 	}
 	var n int64

@@ -2,6 +2,7 @@ package contacts
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -17,7 +18,27 @@ type CallLog interface {
 	TraceCalls(ctx context.Context, id int64, numbers []string, since, until time.Time, cursor string, limit int) (items []cdr.Record, next string, err error)
 	// ContactCalls returns every call linked to contact id, newest first.
 	ContactCalls(ctx context.Context, id int64) ([]cdr.Record, error)
+	// CallCounts returns the call summary of each of ids that has calls.
+	CallCounts(ctx context.Context, ids []int64) (map[int64]History, error)
+	// DeleteContactCalls deletes the calls of contact id inside tx and
+	// returns how many went.
+	DeleteContactCalls(ctx context.Context, tx *sql.Tx, id int64) (int64, error)
+	// WithoutCalls returns those of ids that no call links to.
+	WithoutCalls(ctx context.Context, ids []int64) ([]int64, error)
 }
+
+// MissedLog is the missed_calls table as the contact store reads it;
+// package missed owns the table and implements it (missed.ContactLog).
+type MissedLog interface {
+	// OpenMissed returns the open entries of each of ids that has some.
+	OpenMissed(ctx context.Context, ids []int64) (map[int64]int64, error)
+	// DeleteContactMissed deletes the entries of contact id inside tx.
+	DeleteContactMissed(ctx context.Context, tx *sql.Tx, id int64) error
+}
+
+// UseMissed gives the store the missed-call entries its contacts'
+// open_missed counts and deletion read. Without it a contact has none.
+func (s *Store) UseMissed(m MissedLog) { s.missed = m }
 
 // UseCalls gives the store the calls table its Trace and Export read.
 // Without it a contact has no calls: the CLI may open contacts alone.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/switchboard-sip/switchboard/callctl"
 	"github.com/switchboard-sip/switchboard/contacts"
+	"github.com/switchboard-sip/switchboard/missed"
 	"github.com/switchboard-sip/switchboard/storage"
 	"github.com/switchboard-sip/switchboard/storage/callstore"
 	"github.com/switchboard-sip/switchboard/storage/storagetest"
@@ -374,7 +375,9 @@ func TestTrace(t *testing.T) {
 	}
 }
 
-func TestStoreWithoutCallsTable(t *testing.T) {
+// TestStoreWithoutCalls: a store given no calls (the contacts component
+// alone) shows contacts with no history and an empty trace.
+func TestStoreWithoutCalls(t *testing.T) {
 	ctx := context.Background()
 	db := storagetest.Open(t, "c")
 	s, err := contacts.NewStore(ctx, db)
@@ -440,12 +443,15 @@ func TestOpenMissedAndPrivacyDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The missed package owns this table; only the columns read here matter.
-	if _, err := e.db.ExecContext(ctx, `CREATE TABLE missed_calls (id TEXT PRIMARY KEY, contact_id INTEGER, status TEXT)`); err != nil {
+	// The missed package owns the table and reads it for the store.
+	log, err := missed.NewContactLog(ctx, e.db)
+	if err != nil {
 		t.Fatal(err)
 	}
+	e.store.UseMissed(log)
 	for i, st := range []string{"open", "open", "processed"} {
-		if _, err := e.db.ExecContext(ctx, e.db.Rebind(`INSERT INTO missed_calls VALUES (?, ?, ?)`), fmt.Sprint(i), c.ID, st); err != nil {
+		if _, err := e.db.ExecContext(ctx, e.db.Rebind(`INSERT INTO missed_calls (id, record_id, contact_id, status, created_at)
+			VALUES (?, ?, ?, ?, 1)`), fmt.Sprint(i), fmt.Sprint("r", i), c.ID, st); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/switchboard-sip/switchboard/cdr"
 	"github.com/switchboard-sip/switchboard/configs"
 	"github.com/switchboard-sip/switchboard/contacts"
+	"github.com/switchboard-sip/switchboard/missed"
 	"github.com/switchboard-sip/switchboard/storage"
 	"github.com/switchboard-sip/switchboard/storage/callstore"
 	"github.com/switchboard-sip/switchboard/web"
@@ -189,6 +190,13 @@ func openContactsCLI(ctx context.Context, path string, create bool) (*contactsCL
 		return nil, err
 	}
 	store.UseCalls(calls)
+	missedLog, err := missed.NewContactLog(ctx, db)
+	if err != nil {
+		calls.Close(ctx)
+		db.Close()
+		return nil, err
+	}
+	store.UseMissed(missedLog)
 	return &contactsCLI{db: db, store: store, calls: calls, numbers: numbers, region: cfg.Numbers.Region, loc: loc}, nil
 }
 

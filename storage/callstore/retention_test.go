@@ -19,6 +19,7 @@ func TestRetain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cs.UseCalls(s)
 	byCall, err := cs.Create(ctx, contacts.Contact{Name: "Caller", Source: contacts.SourceCall,
 		Numbers: []contacts.Phone{{E164: "+4930111222", Raw: "+4930111222"}}})
 	if err != nil {
