@@ -24,6 +24,10 @@ type TargetState struct {
 	URI  string    `json:"uri"`
 	Up   bool      `json:"up"`
 	At   time.Time `json:"checked_at"` // last probe answered or missed; zero before the first
+	// AnswersOptions says the target answered a probe at least once. Only
+	// such a target can be marked down: a PBX or carrier that filters
+	// OPTIONS but takes calls must not be cut off by the prober.
+	AnswersOptions bool `json:"answers_options"`
 }
 
 // probes keeps the state of every probed target by host:port. A target
@@ -56,7 +60,8 @@ func targetKey(u gosip.Uri) string {
 	return net.JoinHostPort(u.Host, strconv.Itoa(port))
 }
 
-// down reports whether the target at u stopped answering probes.
+// down reports whether the target at u stopped answering probes (SPEC §1:
+// "a target that stopped answering"); one that never answered is not down.
 func (ps *probes) down(u gosip.Uri) bool {
 	ps.mu.RLock()
 	defer ps.mu.RUnlock()
@@ -81,8 +86,8 @@ func (ps *probes) note(t target, answered bool, at time.Time) {
 	was := s.Up
 	s.At, s.Name = at, t.name
 	if answered {
-		s.misses, s.Up = 0, true
-	} else if s.misses++; s.misses >= missesDown {
+		s.misses, s.Up, s.AnswersOptions = 0, true, true
+	} else if s.misses++; s.misses >= missesDown && s.AnswersOptions {
 		s.Up = false
 	}
 	flipped, now := was != s.Up, s.TargetState
