@@ -26,6 +26,7 @@ import (
 	"github.com/switchboard-sip/switchboard/storage"
 	"github.com/switchboard-sip/switchboard/storage/callstore"
 	"github.com/switchboard-sip/switchboard/web"
+	"github.com/switchboard-sip/switchboard/wire"
 )
 
 // Agent is a running switchboard.
@@ -209,7 +210,7 @@ func (a *Agent) startMissed(cfg *configs.Config) (err error) {
 	}
 	// Missed-call entries go on the board's stream.
 	loc := cfg.Location
-	cancel := a.missed.Subscribe(func(e missed.Event) { a.hub.Publish(string(e.Type), web.NewMissed(e.Entry, loc)) })
+	cancel := a.missed.Subscribe(func(e missed.Event) { a.hub.Publish(string(e.Type), wire.NewMissed(e.Entry, loc)) })
 	a.closers = append(a.closers, func(context.Context) error { cancel(); return nil })
 	return nil
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/switchboard-sip/switchboard/configs"
 	"github.com/switchboard-sip/switchboard/contacts"
 	"github.com/switchboard-sip/switchboard/missed"
-	"github.com/switchboard-sip/switchboard/web"
+	"github.com/switchboard-sip/switchboard/wire"
 )
 
 // Channel names, as stored in the outbox and used as metric labels.
@@ -23,11 +23,11 @@ const (
 // as JSON in the outbox when the entry is created, so that a delivery after
 // a restart shows the call as it was; the webhook body is exactly this JSON.
 type Payload struct {
-	Event   string     `json:"event"`
-	Missed  web.Missed `json:"missed"`
-	Call    web.Call   `json:"call"`
-	Contact *Contact   `json:"contact"`
-	Hotline *Hotline   `json:"hotline"`
+	Event   string      `json:"event"`
+	Missed  wire.Missed `json:"missed"`
+	Call    wire.Call   `json:"call"`
+	Contact *Contact    `json:"contact"`
+	Hotline *Hotline    `json:"hotline"`
 }
 
 // Contact is the caller's contact in a payload.
@@ -54,8 +54,8 @@ func newPayload(n missed.Notice, loc *time.Location) Payload {
 	}
 	p := Payload{
 		Event:  string(missed.EventCreated),
-		Missed: web.NewMissed(n.Entry, loc),
-		Call:   web.NewCall(n.Record, loc),
+		Missed: wire.NewMissed(n.Entry, loc),
+		Call:   wire.NewCall(n.Record, loc),
 	}
 	if c := n.Contact; c != nil {
 		p.Contact = &Contact{ID: c.ID, Name: c.Name, Company: c.Company, Email: c.Email,

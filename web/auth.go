@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/switchboard-sip/switchboard/wire"
 )
 
 // Names the board's sign-in uses.
@@ -232,7 +234,7 @@ func (a *Auth) sessionInfo(w http.ResponseWriter, r *http.Request) {
 		if c, err := r.Cookie(SessionCookie); err == nil {
 			if sess, ok := a.verify(c.Value); ok {
 				info.SignedIn, info.CSRF = true, a.csrf(sess.nonce)
-				exp := FormatTime(sess.expires, a.s.loc)
+				exp := wire.FormatTime(sess.expires, a.s.loc)
 				info.ExpiresAt = &exp
 			}
 		}
@@ -288,7 +290,7 @@ func (a *Auth) signIn(w http.ResponseWriter, r *http.Request) {
 	})
 	a.noteSignIn(now)
 	a.o.Log.Info("board sign-in", zap.String("remote", ip))
-	exp := FormatTime(sess.expires, a.s.loc)
+	exp := wire.FormatTime(sess.expires, a.s.loc)
 	WriteJSON(w, http.StatusOK, SessionInfo{AuthRequired: true, SignedIn: true, CSRF: a.csrf(sess.nonce), ExpiresAt: &exp})
 }
 

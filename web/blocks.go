@@ -9,41 +9,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/switchboard-sip/switchboard/blocking"
 	"github.com/switchboard-sip/switchboard/contacts"
+	"github.com/switchboard-sip/switchboard/wire"
 )
-
-// Block is the JSON form of a block list entry (SPEC §8: id, number,
-// action, direction, reason). Entries from the config file have id 0 and
-// source config: they can only be changed in the file.
-type Block struct {
-	ID        int64   `json:"id"`
-	Number    string  `json:"number"`
-	Action    string  `json:"action"`
-	Direction string  `json:"direction"`
-	Reason    string  `json:"reason"`
-	Source    string  `json:"source"`
-	CreatedAt *string `json:"created_at"`
-}
-
-// BlockList is the answer of GET /api/blocks.
-type BlockList struct {
-	Items []Block `json:"items"`
-	Next  string  `json:"next"`
-}
-
-// NewBlock is the JSON form of e with its time in loc. The command line
-// uses it too, so `block list --json` prints what the API serves.
-func NewBlock(e blocking.Entry, loc *time.Location) Block {
-	b := Block{ID: e.ID, Number: e.Number, Action: string(e.Action), Direction: string(e.Direction),
-		Reason: e.Reason, Source: string(e.Source)}
-	if !e.CreatedAt.IsZero() {
-		b.CreatedAt = formatPtr(&e.CreatedAt, loc)
-	}
-	return b
-}
 
 // BlockStore is what the block endpoints need; *blocking.Store implements
 // it.
@@ -88,7 +58,7 @@ func (h *blockHandler) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var after int64
-	out := BlockList{Items: []Block{}}
+	out := wire.BlockList{Items: []wire.Block{}}
 	if c := v.Get("cursor"); c != "" {
 		if after, err = strconv.ParseInt(c, 10, 64); err != nil || after <= 0 {
 			WriteError(w, http.StatusBadRequest, "cursor: not a cursor from a previous page")
@@ -98,7 +68,7 @@ func (h *blockHandler) list(w http.ResponseWriter, r *http.Request) {
 		// Config entries are few and always shown whole on the first
 		// page, so the cursor only needs to walk the stored ones.
 		for _, e := range h.o.Store.Config() {
-			out.Items = append(out.Items, NewBlock(e, h.s.loc))
+			out.Items = append(out.Items, wire.NewBlock(e, h.s.loc))
 		}
 	}
 	entries, next, err := h.o.Store.List(r.Context(), after, limit)
@@ -107,7 +77,7 @@ func (h *blockHandler) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, e := range entries {
-		out.Items = append(out.Items, NewBlock(e, h.s.loc))
+		out.Items = append(out.Items, wire.NewBlock(e, h.s.loc))
 	}
 	if next != 0 {
 		out.Next = strconv.FormatInt(next, 10)
@@ -155,7 +125,7 @@ func (h *blockHandler) add(w http.ResponseWriter, r *http.Request) {
 		h.s.internal(w, r, err)
 		return
 	}
-	WriteJSON(w, http.StatusCreated, NewBlock(e, h.s.loc))
+	WriteJSON(w, http.StatusCreated, wire.NewBlock(e, h.s.loc))
 }
 
 func (h *blockHandler) remove(w http.ResponseWriter, r *http.Request) {
@@ -178,7 +148,7 @@ func (h *blockHandler) remove(w http.ResponseWriter, r *http.Request) {
 		h.s.internal(w, r, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, NewBlock(e, h.s.loc))
+	WriteJSON(w, http.StatusOK, wire.NewBlock(e, h.s.loc))
 }
 
 // describeBodyError describes a decoding error without Go type names.

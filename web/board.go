@@ -12,6 +12,7 @@ import (
 	"github.com/switchboard-sip/switchboard/cdr"
 	"github.com/switchboard-sip/switchboard/contacts"
 	"github.com/switchboard-sip/switchboard/storage/callstore"
+	"github.com/switchboard-sip/switchboard/wire"
 )
 
 // boardFiles is the receptionist board: plain HTML, CSS and JavaScript,
@@ -126,7 +127,7 @@ func ContactEnricher(store ContactReader, calls CallHistory, loc *time.Location)
 			return nil
 		}
 		out := &EventContact{ID: c.ID, Name: c.Name, Company: c.Company, Email: c.Email, Tags: c.Tags,
-			CallsCount: c.CallsCount, LastCallAt: formatPtr(c.LastCallAt, loc), OpenMissed: c.OpenMissed}
+			CallsCount: c.CallsCount, LastCallAt: wire.FormatTimePtr(c.LastCallAt, loc), OpenMissed: c.OpenMissed}
 		if out.Tags == nil {
 			out.Tags = []string{}
 		}
@@ -137,7 +138,7 @@ func ContactEnricher(store ContactReader, calls CallHistory, loc *time.Location)
 		if err != nil {
 			return out
 		}
-		out.CallsCount, out.LastCallAt = h.Calls, formatPtr(h.Last, loc)
+		out.CallsCount, out.LastCallAt = h.Calls, wire.FormatTimePtr(h.Last, loc)
 		return out
 	}
 }

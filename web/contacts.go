@@ -10,89 +10,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/switchboard-sip/switchboard/contacts"
+	"github.com/switchboard-sip/switchboard/wire"
 )
-
-// Contact is the JSON form of a contact (SPEC §8: id, name, company,
-// email, tags, fields, numbers, source, created_at, calls_count,
-// first_call_at, last_call_at, open_missed), times in the API's format.
-type Contact struct {
-	ID          int64             `json:"id"`
-	Name        string            `json:"name"`
-	Company     string            `json:"company"`
-	Email       string            `json:"email"`
-	ClientID    string            `json:"client_id"`
-	Tags        []string          `json:"tags"`
-	Fields      map[string]string `json:"fields"`
-	Numbers     []contacts.Phone  `json:"numbers"`
-	Source      string            `json:"source"`
-	CreatedAt   string            `json:"created_at"`
-	UpdatedAt   string            `json:"updated_at"`
-	CallsCount  int64             `json:"calls_count"`
-	FirstCallAt *string           `json:"first_call_at"`
-	LastCallAt  *string           `json:"last_call_at"`
-	OpenMissed  int64             `json:"open_missed"`
-}
-
-// NewContact is the JSON form of c with times in loc. The command line
-// uses it so that `contacts find` prints what the API serves.
-func NewContact(c contacts.Contact, loc *time.Location) Contact {
-	if loc == nil {
-		loc = time.UTC
-	}
-	out := Contact{
-		ID: c.ID, Name: c.Name, Company: c.Company, Email: c.Email, ClientID: c.ClientID, Tags: c.Tags, Fields: c.Fields,
-		Numbers: c.Numbers, Source: string(c.Source),
-		CreatedAt: FormatTime(c.CreatedAt, loc), UpdatedAt: FormatTime(c.UpdatedAt, loc),
-		CallsCount: c.CallsCount, FirstCallAt: formatPtr(c.FirstCallAt, loc), LastCallAt: formatPtr(c.LastCallAt, loc),
-		OpenMissed: c.OpenMissed,
-	}
-	if out.Tags == nil {
-		out.Tags = []string{}
-	}
-	if out.Fields == nil {
-		out.Fields = map[string]string{}
-	}
-	if out.Numbers == nil {
-		out.Numbers = []contacts.Phone{}
-	}
-	return out
-}
-
-// ContactList is the body of GET /api/contacts.
-type ContactList struct {
-	Items []Contact `json:"items"`
-	Next  string    `json:"next"`
-}
-
-// TraceResponse is the body of GET /api/trace: the contact (null when the
-// number has none), the window, and a page of the calls in it, newest
-// first, in the call record shape of /api/calls; next is the cursor of the
-// following page (?cursor=), empty on the last.
-type TraceResponse struct {
-	Number  string   `json:"number"`
-	Contact *Contact `json:"contact"`
-	Since   string   `json:"since"`
-	Until   string   `json:"until"`
-	Items   []Call   `json:"items"`
-	Next    string   `json:"next"`
-}
-
-// NewTrace is the JSON form of a trace with times in loc.
-func NewTrace(t contacts.Trace, loc *time.Location) TraceResponse {
-	out := TraceResponse{Number: t.Number, Since: FormatTime(t.Since, loc), Until: FormatTime(t.Until, loc),
-		Items: make([]Call, len(t.Items)), Next: t.Next}
-	if t.Contact != nil {
-		c := NewContact(*t.Contact, loc)
-		out.Contact = &c
-	}
-	for i, e := range t.Items {
-		out.Items[i] = NewCall(e, loc)
-	}
-	return out
-}
 
 // ContactStore is what the contact endpoints need; *contacts.Store
 // implements it.
@@ -164,7 +85,7 @@ func (h *contactHandler) list(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	out := ContactList{Items: []Contact{}}
+	out := wire.ContactList{Items: []wire.Contact{}}
 	if cid := v.Get("client_id"); cid != "" {
 		c, err := h.o.Store.FindByClientID(r.Context(), cid)
 		if err != nil && !errors.Is(err, contacts.ErrNotFound) {
@@ -172,7 +93,7 @@ func (h *contactHandler) list(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if err == nil {
-			out.Items = append(out.Items, NewContact(c, h.s.loc))
+			out.Items = append(out.Items, wire.NewContact(c, h.s.loc))
 		}
 		WriteJSON(w, http.StatusOK, out)
 		return
@@ -189,7 +110,7 @@ func (h *contactHandler) list(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if err == nil {
-			out.Items = append(out.Items, NewContact(c, h.s.loc))
+			out.Items = append(out.Items, wire.NewContact(c, h.s.loc))
 		}
 		WriteJSON(w, http.StatusOK, out)
 		return
@@ -199,7 +120,7 @@ func (h *contactHandler) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, c := range items {
-		out.Items = append(out.Items, NewContact(c, h.s.loc))
+		out.Items = append(out.Items, wire.NewContact(c, h.s.loc))
 	}
 	out.Next = next
 	WriteJSON(w, http.StatusOK, out)
@@ -224,7 +145,7 @@ func (h *contactHandler) get(w http.ResponseWriter, r *http.Request) {
 	if h.storeError(w, r, err) {
 		return
 	}
-	WriteJSON(w, http.StatusOK, NewContact(c, h.s.loc))
+	WriteJSON(w, http.StatusOK, wire.NewContact(c, h.s.loc))
 }
 
 func (h *contactHandler) remove(w http.ResponseWriter, r *http.Request) {
@@ -415,7 +336,7 @@ func (h *contactHandler) create(w http.ResponseWriter, r *http.Request) {
 	if h.storeError(w, r, err) {
 		return
 	}
-	WriteJSON(w, http.StatusCreated, NewContact(c, h.s.loc))
+	WriteJSON(w, http.StatusCreated, wire.NewContact(c, h.s.loc))
 }
 
 func (h *contactHandler) patch(w http.ResponseWriter, r *http.Request) {
@@ -434,7 +355,7 @@ func (h *contactHandler) patch(w http.ResponseWriter, r *http.Request) {
 	if h.storeError(w, r, err) {
 		return
 	}
-	WriteJSON(w, http.StatusOK, NewContact(c, h.s.loc))
+	WriteJSON(w, http.StatusOK, wire.NewContact(c, h.s.loc))
 }
 
 func (h *contactHandler) trace(w http.ResponseWriter, r *http.Request) {
@@ -502,7 +423,7 @@ func (h *contactHandler) trace(w http.ResponseWriter, r *http.Request) {
 	if h.storeError(w, r, err) {
 		return
 	}
-	WriteJSON(w, http.StatusOK, NewTrace(t, h.s.loc))
+	WriteJSON(w, http.StatusOK, wire.NewTrace(t, h.s.loc))
 }
 
 // storeError answers a store error and reports whether there was one:

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/switchboard-sip/switchboard/callctl"
+	"github.com/switchboard-sip/switchboard/wire"
 )
 
 // Event types of GET /api/events besides the call events (SPEC §8). Reset
@@ -86,7 +87,7 @@ func (f EnricherFunc) Enrich(ctx context.Context, e callctl.Event) Extras { retu
 // record in the shape of /api/calls, the numbers formatted for reading, the
 // hotline and the contact (null when none).
 type CallEvent struct {
-	Call           Call          `json:"call"`
+	Call           wire.Call     `json:"call"`
 	CallerNational string        `json:"caller_national"`
 	CalledNational string        `json:"called_national"`
 	Hotline        *EventHotline `json:"hotline"`
@@ -307,7 +308,7 @@ func (h *Hub) publishCall(e callctl.Event) {
 	if e.Type == callctl.EventEnded {
 		delete(h.extras, id)
 	}
-	ev := CallEvent{Call: NewCall(e.Record, h.o.Location), Hotline: x.Hotline, Contact: x.Contact}
+	ev := CallEvent{Call: wire.NewCall(e.Record, h.o.Location), Hotline: x.Hotline, Contact: x.Contact}
 	if c := e.Call; c != nil {
 		ev.CallerNational, ev.CalledNational = c.Caller.National, c.Called.National
 	}

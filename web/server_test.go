@@ -23,6 +23,7 @@ import (
 	"github.com/switchboard-sip/switchboard/storage"
 	"github.com/switchboard-sip/switchboard/storage/callstore"
 	"github.com/switchboard-sip/switchboard/storage/storagetest"
+	"github.com/switchboard-sip/switchboard/wire"
 )
 
 var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
@@ -177,19 +178,19 @@ func TestCallsAPI(t *testing.T) {
 	srv := httptest.NewServer(s)
 	defer srv.Close()
 
-	list := func(t *testing.T, query string) CallList {
+	list := func(t *testing.T, query string) wire.CallList {
 		t.Helper()
 		r := do(t, srv, "GET", "/api/calls"+query, nil)
 		if r.status != 200 {
 			t.Fatalf("status %d: %s", r.status, r.body)
 		}
-		var l CallList
+		var l wire.CallList
 		if err := json.Unmarshal([]byte(r.body), &l); err != nil {
 			t.Fatal(err)
 		}
 		return l
 	}
-	ids := func(l CallList) string {
+	ids := func(l wire.CallList) string {
 		var out []string
 		for _, c := range l.Items {
 			out = append(out, strings.TrimPrefix(c.ID, "call"))

@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/switchboard-sip/switchboard/storage"
+	"github.com/switchboard-sip/switchboard/wire"
 )
 
 // EventCallUpdated is published when the front desk changes a record
@@ -69,7 +70,7 @@ func RegisterWrapUp(s *Server, o WrapUpOptions) {
 			s.internal(w, r, err)
 			return
 		}
-		out := NewCall(rec, s.loc)
+		out := wire.NewCall(rec, s.loc)
 		if o.Publish != nil {
 			o.Publish(EventCallUpdated, CallEvent{Call: out})
 		}
@@ -81,7 +82,7 @@ func RegisterWrapUp(s *Server, o WrapUpOptions) {
 // it got, and only the wrap-up keys are applied.
 var callKeys = func() map[string]bool {
 	m := map[string]bool{}
-	b, _ := json.Marshal(Call{})
+	b, _ := json.Marshal(wire.Call{})
 	var raw map[string]json.RawMessage
 	_ = json.Unmarshal(b, &raw)
 	for k := range raw {

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"go.uber.org/zap/zaptest"
+
+	"github.com/switchboard-sip/switchboard/wire"
 )
 
 func TestWrapUpPatch(t *testing.T) {
@@ -74,7 +76,7 @@ func TestWrapUpPatch(t *testing.T) {
 				}
 				return
 			}
-			var c Call
+			var c wire.Call
 			if err := json.Unmarshal([]byte(r.body), &c); err != nil {
 				t.Fatal(err)
 			}
@@ -82,7 +84,7 @@ func TestWrapUpPatch(t *testing.T) {
 				t.Errorf("wrap-up %q, want %q", got, tt.want)
 			}
 			// GET sees what PATCH answered.
-			var again Call
+			var again wire.Call
 			_ = json.Unmarshal([]byte(do(t, srv, "GET", "/api/calls/"+tt.id, nil).body), &again)
 			if got := wrapString(again); got != tt.want || again.WrappedUpAt == nil {
 				t.Errorf("GET wrap-up %q, want %q", got, tt.want)
@@ -96,7 +98,7 @@ func TestWrapUpPatch(t *testing.T) {
 	}
 }
 
-func wrapString(c Call) string {
+func wrapString(c wire.Call) string {
 	score := "<nil>"
 	if c.Satisfaction != nil {
 		score = strconv.Itoa(*c.Satisfaction)

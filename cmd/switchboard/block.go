@@ -18,7 +18,7 @@ import (
 	"github.com/switchboard-sip/switchboard/configs"
 	"github.com/switchboard-sip/switchboard/contacts"
 	"github.com/switchboard-sip/switchboard/storage"
-	"github.com/switchboard-sip/switchboard/web"
+	"github.com/switchboard-sip/switchboard/wire"
 )
 
 const blockUsage = `usage: switchboard block COMMAND [-c FILE] ...
@@ -245,9 +245,9 @@ func (b *blockCLI) list(ctx context.Context, w io.Writer, asJSON bool, loc *time
 		loc = time.UTC
 	}
 	if asJSON {
-		out := web.BlockList{Items: make([]web.Block, len(all))}
+		out := wire.BlockList{Items: make([]wire.Block, len(all))}
 		for i, e := range all {
-			out.Items[i] = web.NewBlock(e, loc)
+			out.Items[i] = wire.NewBlock(e, loc)
 		}
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")

@@ -21,7 +21,7 @@ import (
 	"github.com/switchboard-sip/switchboard/missed"
 	"github.com/switchboard-sip/switchboard/storage"
 	"github.com/switchboard-sip/switchboard/storage/callstore"
-	"github.com/switchboard-sip/switchboard/web"
+	"github.com/switchboard-sip/switchboard/wire"
 )
 
 // callsCommand lists call records: switchboard calls -c FILE [--missed]
@@ -102,16 +102,16 @@ func callsCommand(args []string, stdout, stderr io.Writer) int {
 	}
 	if *asJSON {
 		type item struct {
-			web.Call
-			Missed *web.Missed `json:"missed,omitempty"`
+			wire.Call
+			Missed *wire.Missed `json:"missed,omitempty"`
 		}
 		out := struct {
 			Items []item `json:"items"`
 		}{Items: make([]item, len(records))}
 		for i, r := range records {
-			out.Items[i].Call = web.NewCall(r, loc)
+			out.Items[i].Call = wire.NewCall(r, loc)
 			if e, ok := entries[r.MissedID]; ok {
-				m := web.NewMissed(e, loc)
+				m := wire.NewMissed(e, loc)
 				out.Items[i].Missed = &m
 			}
 		}

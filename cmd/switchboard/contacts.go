@@ -25,7 +25,7 @@ import (
 	"github.com/switchboard-sip/switchboard/missed"
 	"github.com/switchboard-sip/switchboard/storage"
 	"github.com/switchboard-sip/switchboard/storage/callstore"
-	"github.com/switchboard-sip/switchboard/web"
+	"github.com/switchboard-sip/switchboard/wire"
 )
 
 const contactsUsage = `usage: switchboard contacts COMMAND [-c FILE] ...
@@ -302,7 +302,7 @@ func (c *contactsCLI) find(ctx context.Context, w io.Writer, key contactKey, asJ
 		return fmt.Errorf("no contact has %s", key)
 	}
 	if asJSON {
-		return writeJSON(w, web.NewContact(ct, c.loc))
+		return writeJSON(w, wire.NewContact(ct, c.loc))
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(k, v string) {
@@ -346,11 +346,11 @@ func (c *contactsCLI) export(ctx context.Context, w io.Writer, id int64) error {
 		return err
 	}
 	out := struct {
-		Contact web.Contact `json:"contact"`
-		Calls   []web.Call  `json:"calls"`
-	}{Contact: web.NewContact(ex.Contact, c.loc), Calls: make([]web.Call, len(ex.Calls))}
+		Contact wire.Contact `json:"contact"`
+		Calls   []wire.Call  `json:"calls"`
+	}{Contact: wire.NewContact(ex.Contact, c.loc), Calls: make([]wire.Call, len(ex.Calls))}
 	for i, e := range ex.Calls {
-		out.Calls[i] = web.NewCall(e, c.loc)
+		out.Calls[i] = wire.NewCall(e, c.loc)
 	}
 	return writeJSON(w, out)
 }
@@ -449,7 +449,7 @@ func traceCommand(args []string, stdout, stderr io.Writer) int {
 	}
 	switch {
 	case *asJSON:
-		err = writeJSON(stdout, web.NewTrace(t, cli.loc))
+		err = writeJSON(stdout, wire.NewTrace(t, cli.loc))
 	case *asCSV:
 		err = writeTraceCSV(stdout, t)
 	default:
