@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/switchboard-sip/switchboard/contacts"
 )
 
 // Numbers used by the scenarios (see ../sipp/README.md).
@@ -231,6 +233,18 @@ type node struct {
 // when the test failed.
 func newNode(t *testing.T, opts nodeOptions) *node {
 	t.Helper()
+	if opts.name == "" {
+		opts.name = "e2e"
+	}
+	n := prepareNode(t, opts)
+	n.launch(n.config(), nil)
+	return n
+}
+
+// prepareNode fills opts' defaults and picks the node's folder and ports;
+// launch then starts it.
+func prepareNode(t *testing.T, opts nodeOptions) *node {
+	t.Helper()
 	requirements(t)
 	if opts.transport == "" {
 		opts.transport = "udp"
@@ -240,9 +254,6 @@ func newNode(t *testing.T, opts nodeOptions) *node {
 	}
 	if len(opts.match) == 0 {
 		opts.match = []string{"127.0.0.1/32"}
-	}
-	if opts.name == "" {
-		opts.name = "e2e"
 	}
 	dir := t.TempDir()
 	n := &node{
@@ -260,8 +271,20 @@ func newNode(t *testing.T, opts nodeOptions) *node {
 	if n.trunkPort == 0 {
 		n.trunkPort = freePort(t)
 	}
-	if err := os.WriteFile(n.cfgPath, []byte(n.config()), 0o644); err != nil {
+	return n
+}
+
+// launch writes cfg, stores people in the node's database before the
+// start, starts switchboard and waits for /healthz. The process is killed
+// when the test ends; its config and log are printed when the test failed.
+func (n *node) launch(cfg string, people []contacts.Contact) {
+	t := n.t
+	t.Helper()
+	if err := os.WriteFile(n.cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	if len(people) > 0 {
+		seedContacts(t, filepath.Join(n.dir, "sb.db"), people)
 	}
 	t.Cleanup(func() {
 		n.mu.Lock()
@@ -276,7 +299,6 @@ func newNode(t *testing.T, opts nodeOptions) *node {
 		}
 	})
 	n.start()
-	return n
 }
 
 func (n *node) config() string {

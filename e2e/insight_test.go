@@ -25,32 +25,8 @@ import (
 // contacts stored before the start.
 func newInsightNode(t *testing.T, extra string, people ...contacts.Contact) *node {
 	t.Helper()
-	requirements(t)
-	dir := t.TempDir()
-	n := &node{
-		t: t, opts: nodeOptions{transport: "udp", drain: 5 * time.Second, match: []string{"127.0.0.1/32"}}, dir: dir,
-		cfgPath: filepath.Join(dir, "switchboard.yaml"), logPath: filepath.Join(dir, "switchboard.log"),
-		sipPort: freePort(t), pbxPort: freePort(t), trunkPort: freePort(t), httpPort: freePort(t),
-	}
-	if err := os.WriteFile(n.cfgPath, []byte(n.config()+extra), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if len(people) > 0 {
-		seedContacts(t, filepath.Join(dir, "sb.db"), people)
-	}
-	t.Cleanup(func() {
-		n.mu.Lock()
-		p := n.proc
-		n.mu.Unlock()
-		if p != nil {
-			p.kill()
-		}
-		if t.Failed() {
-			dumpFile(t, "switchboard config", n.cfgPath)
-			dumpFile(t, "switchboard log", n.logPath)
-		}
-	})
-	n.start()
+	n := prepareNode(t, nodeOptions{})
+	n.launch(n.config()+extra, people)
 	return n
 }
 

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/switchboard-sip/switchboard/internal/mailtest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/switchboard-sip/switchboard/internal/mailtest"
 
 	"github.com/switchboard-sip/switchboard/contacts"
 	"github.com/switchboard-sip/switchboard/storage"
@@ -127,38 +128,10 @@ func verifySignature(h httpHit) error {
 // extensions in the config, and contacts stored before the start.
 func newMissedNode(t *testing.T, r *receivers, missedExtra string, people ...contacts.Contact) *node {
 	t.Helper()
-	requirements(t)
-	dir := t.TempDir()
-	n := &node{
-		t: t, opts: nodeOptions{transport: "udp", drain: 5 * time.Second, match: []string{"127.0.0.1/32"}}, dir: dir,
-		cfgPath:   filepath.Join(dir, "switchboard.yaml"),
-		logPath:   filepath.Join(dir, "switchboard.log"),
-		sipPort:   freePort(t),
-		pbxPort:   freePort(t),
-		trunkPort: freePort(t),
-		httpPort:  freePort(t),
-	}
+	n := prepareNode(t, nodeOptions{})
 	cfg := strings.Replace(n.config(), "numbers:\n  region: DE\n", "numbers:\n  region: DE\n  internal: [\"1xx\"]\n", 1)
 	cfg += r.missedConfig(missedExtra)
-	if err := os.WriteFile(n.cfgPath, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if len(people) > 0 {
-		seedContacts(t, filepath.Join(dir, "sb.db"), people)
-	}
-	t.Cleanup(func() {
-		n.mu.Lock()
-		p := n.proc
-		n.mu.Unlock()
-		if p != nil {
-			p.kill()
-		}
-		if t.Failed() {
-			dumpFile(t, "switchboard config", n.cfgPath)
-			dumpFile(t, "switchboard log", n.logPath)
-		}
-	})
-	n.start()
+	n.launch(cfg, people)
 	return n
 }
 

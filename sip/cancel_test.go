@@ -16,12 +16,8 @@ import (
 // 200 for the INVITE (not 487).
 func pbxAnswersOnCancel(invites chan *gosip.Request) func(*udpPeer, datagram) {
 	return func(p *udpPeer, d datagram) {
-		msg, err := gosip.ParseMessage(d.b)
-		if err != nil {
-			return
-		}
-		req, ok := msg.(*gosip.Request)
-		if !ok || req.IsAck() {
+		req, ok := peerRequest(d)
+		if !ok {
 			return
 		}
 		reply := func(res *gosip.Response) { _, _ = p.conn.WriteToUDP([]byte(res.String()), d.from) }

@@ -340,12 +340,8 @@ func TestFastPathBusy(t *testing.T) {
 
 // pbxRings answers INVITE with 180 only, CANCEL with 200 and 487.
 func pbxRings(p *udpPeer, d datagram) {
-	msg, err := gosip.ParseMessage(d.b)
-	if err != nil {
-		return
-	}
-	req, ok := msg.(*gosip.Request)
-	if !ok || req.IsAck() {
+	req, ok := peerRequest(d)
+	if !ok {
 		return
 	}
 	reply := func(res *gosip.Response) { _, _ = p.conn.WriteToUDP([]byte(res.String()), d.from) }

@@ -130,12 +130,8 @@ func ringingPBX() func(*udpPeer, datagram) {
 	var mu sync.Mutex
 	invites := map[string]*gosip.Request{}
 	return func(p *udpPeer, d datagram) {
-		m, err := gosip.ParseMessage(d.b)
-		if err != nil {
-			return
-		}
-		req, ok := m.(*gosip.Request)
-		if !ok || req.IsAck() {
+		req, ok := peerRequest(d)
+		if !ok {
 			return
 		}
 		id := req.CallID().Value()
@@ -244,10 +240,8 @@ func (prefixStage) Handle(_ context.Context, c *callctl.Call) callctl.Decision {
 // (SPEC §1: display names are never dropped).
 func TestDisplayNamesKept(t *testing.T) {
 	out := newPeer(t, func(p *udpPeer, d datagram) {
-		if m, err := gosip.ParseMessage(d.b); err == nil {
-			if req, ok := m.(*gosip.Request); ok && !req.IsAck() {
-				reply(p, d.from, gosip.NewResponseFromRequest(req, 486, "Busy Here", nil))
-			}
+		if req, ok := peerRequest(d); ok {
+			reply(p, d.from, gosip.NewResponseFromRequest(req, 486, "Busy Here", nil))
 		}
 	})
 	h := startProxy(t, harnessOpts{routing: withOutbound(t, out)})
@@ -388,10 +382,8 @@ func TestCallerSeesItsOwnFromTo(t *testing.T) {
 // itself; OPTIONS to switchboard with no user is a keep-alive it answers.
 func TestOutOfDialogByDirection(t *testing.T) {
 	out := newPeer(t, func(p *udpPeer, d datagram) {
-		if m, err := gosip.ParseMessage(d.b); err == nil {
-			if req, ok := m.(*gosip.Request); ok && !req.IsAck() {
-				reply(p, d.from, gosip.NewResponseFromRequest(req, 202, "Accepted", nil))
-			}
+		if req, ok := peerRequest(d); ok {
+			reply(p, d.from, gosip.NewResponseFromRequest(req, 202, "Accepted", nil))
 		}
 	})
 	h := startProxy(t, harnessOpts{routing: withOutbound(t, out)})

@@ -345,16 +345,23 @@ func identifyPipeline(t testing.TB) callctl.Pipeline {
 	})}
 }
 
+// peerRequest parses a datagram a test peer received as a request it
+// should answer: not a response, not an ACK, not garbage.
+func peerRequest(d datagram) (*gosip.Request, bool) {
+	msg, err := gosip.ParseMessage(d.b)
+	if err != nil {
+		return nil, false
+	}
+	req, ok := msg.(*gosip.Request)
+	return req, ok && !req.IsAck()
+}
+
 // pbxAnswer plays a PBX: INVITEs whose Call-ID starts with "call-" are
 // answered 180 then 200 with SDP; other INVITEs get 486; ACKs are
 // absorbed; every other request gets 200.
 func pbxAnswer(p *udpPeer, d datagram) {
-	msg, err := gosip.ParseMessage(d.b)
-	if err != nil {
-		return
-	}
-	req, ok := msg.(*gosip.Request)
-	if !ok || req.IsAck() {
+	req, ok := peerRequest(d)
+	if !ok {
 		return
 	}
 	reply := func(res *gosip.Response) { _, _ = p.conn.WriteToUDP([]byte(res.String()), d.from) }
