@@ -34,6 +34,14 @@ type Config struct {
 	HTTP     HTTP      `yaml:"http"`
 	Log      Log       `yaml:"log"`
 	WrapUp   WrapUp    `yaml:"wrapup"`
+	// Emergency configures emergency calls (SPEC §1, §4).
+	Emergency Emergency `yaml:"emergency"`
+	// Messages configures the records of SIP MESSAGE requests (SPEC §2).
+	Messages Messages `yaml:"messages"`
+	// Recordings configures Listen and Delete of recording references.
+	Recordings Recordings `yaml:"recordings"`
+	// Runtime tunes the Go runtime for operators.
+	Runtime Runtime `yaml:"runtime"`
 
 	// Location is Timezone loaded; "same day" and dates are computed in it.
 	Location *time.Location `yaml:"-"`
@@ -91,11 +99,28 @@ type SIP struct {
 	// without a final response; each provisional restarts it (RFC 3261
 	// §16.6 item 11 wants more than 3 minutes).
 	TimerC Duration `yaml:"timer_c"`
+	// ResponseTimeout is how long a forwarded INVITE waits for any
+	// response of the next hop before it fails over to the hotline's
+	// fallback or ends with 503 (as Kamailio's fr_timer); InviteTimeout
+	// bounds the wait once a provisional came.
+	ResponseTimeout Duration `yaml:"response_timeout"`
+	// Balancers are the SIP load balancers in front of this node
+	// (SPEC §11): IP, IP:port or CIDR. Only from them is
+	// X-Switchboard-Source trusted as a request's original source.
+	Balancers []string `yaml:"balancers"`
+	// Strangers says what a request from neither a trunk nor the PBX
+	// gets: "drop" (no answer) or "reject" (403, rate-limited).
+	Strangers string `yaml:"strangers"`
+	// StrangerReplies caps the 403s per second and source with
+	// strangers: reject.
+	StrangerReplies int `yaml:"stranger_replies"`
 
 	// Listeners are Listen parsed, in order.
 	Listeners []Listener `yaml:"-"`
 	// PBXURI is PBX parsed.
 	PBXURI URI `yaml:"-"`
+	// BalancerSources is Balancers parsed.
+	BalancerSources Sources `yaml:"-"`
 }
 
 // TLS names the PEM files of the certificate served on tls:// listeners.
@@ -116,26 +141,40 @@ type Trunk struct {
 	// defaults to numbers.region.
 	Region        string `yaml:"region"`
 	TrustIdentity bool   `yaml:"trust_identity"`
+	// MaxCPS caps new INVITEs per second from this trunk (0: no cap);
+	// beyond it they get 503 with Retry-After.
+	MaxCPS int `yaml:"max_cps"`
 
 	// OutboundURI is Outbound parsed; zero when Outbound is empty.
 	OutboundURI URI `yaml:"-"`
 
+	sources Sources
+}
+
+// Matches reports whether a request from addr belongs to this trunk.
+func (t *Trunk) Matches(addr netip.AddrPort) bool { return t.sources.Matches(addr) }
+
+// Sources is a parsed list of source addresses: CIDR prefixes, bare IPs
+// and exact IP:port pairs.
+type Sources struct {
 	prefixes []netip.Prefix
 	addrs    []netip.AddrPort
 }
 
-// Matches reports whether a request from addr belongs to this trunk: the
-// address lies in one of the prefixes or equals one of the exact
-// IP:port entries. IPv4-mapped IPv6 sources count as their IPv4 address,
-// since dual-stack sockets report them that way.
-func (t *Trunk) Matches(addr netip.AddrPort) bool {
+// Empty reports whether the list names no source.
+func (s Sources) Empty() bool { return len(s.prefixes) == 0 && len(s.addrs) == 0 }
+
+// Matches reports whether addr lies in one of the prefixes or equals one
+// of the exact IP:port entries. IPv4-mapped IPv6 sources count as their
+// IPv4 address, since dual-stack sockets report them that way.
+func (s Sources) Matches(addr netip.AddrPort) bool {
 	ip := addr.Addr().Unmap()
-	for _, p := range t.prefixes {
+	for _, p := range s.prefixes {
 		if p.Contains(ip) {
 			return true
 		}
 	}
-	for _, ap := range t.addrs {
+	for _, ap := range s.addrs {
 		if ap.Addr() == ip && ap.Port() == addr.Port() {
 			return true
 		}
@@ -159,6 +198,10 @@ type Numbers struct {
 	Region string `yaml:"region"`
 	// Internal lists extension patterns; x stands for any digit.
 	Internal []string `yaml:"internal"`
+	// OutsidePrefix is the digit(s) the PBX's phones dial for an outside
+	// line (often "0" or "9"); a dialled number that starts with it is
+	// read without it, so that 0112 is known as 112.
+	OutsidePrefix string `yaml:"outside_prefix"`
 }
 
 // Storage selects the database.
@@ -344,6 +387,34 @@ type Lookup struct {
 type WrapUp struct {
 	// Reasons are offered on the board; free text is allowed too.
 	Reasons []string `yaml:"reasons"`
+	// TranscriptHeader names a header of the PBX's 200 or BYE that
+	// carries a transcript (or its URL), stored with the wrap-up.
+	TranscriptHeader string `yaml:"transcript_header"`
+}
+
+// Messages configures the records of out-of-dialog MESSAGE requests.
+type Messages struct {
+	// MaxContent is the most text of one message kept in its record;
+	// longer content is cut and marked.
+	MaxContent ByteSize `yaml:"max_content"`
+}
+
+// Recordings configures how the board plays and deletes the recording a
+// PBX referenced on a call.
+type Recordings struct {
+	// BaseURL is joined to relative recording references for Listen.
+	BaseURL string `yaml:"base_url"`
+	// DeleteURL is a template over .Recording; Delete sends an HTTP
+	// DELETE there. Empty: Delete only clears the reference.
+	DeleteURL string `yaml:"delete_url"`
+	// DeleteToken is sent as "Authorization: Bearer <token>".
+	DeleteToken string `yaml:"delete_token"`
+}
+
+// Runtime tunes the Go runtime.
+type Runtime struct {
+	// MemoryLimit is Go's soft memory limit (GOMEMLIMIT); 0: none.
+	MemoryLimit ByteSize `yaml:"memory_limit"`
 }
 
 // Log configures logging.
@@ -439,6 +510,9 @@ func builtin() *Config {
 			Keepalive:       Duration(10 * time.Second),
 			InviteTimeout:   Duration(32 * time.Second),
 			TimerC:          Duration(3*time.Minute + 10*time.Second),
+			ResponseTimeout: Duration(2 * time.Second),
+			Strangers:       "drop",
+			StrangerReplies: 5,
 			RecordingHeader: "X-Recording-Id",
 			UserAgent:       "switchboard",
 			FastPath:        runtime.GOOS == "linux",
@@ -461,6 +535,8 @@ func builtin() *Config {
 		},
 		HTTP:   HTTP{Listen: "127.0.0.1:8080"},
 		Log:    Log{Level: "info", Format: "json"},
-		WrapUp: WrapUp{Reasons: []string{"order", "complaint", "support", "sales", "other"}},
+		WrapUp:    WrapUp{Reasons: []string{"order", "complaint", "support", "sales", "other"}},
+		Emergency: Emergency{CallbackWindow: Duration(60 * time.Minute)},
+		Messages:  Messages{MaxContent: 4 << 10},
 	}
 }

@@ -52,6 +52,14 @@ func (c *Config) Validate() error {
 	c.validateWrapUp(v)
 	c.validateMissed(v)
 	c.validateHTTP(v)
+	c.validateEmergency(v)
+	c.validateRecordings(v)
+	if c.Messages.MaxContent <= 0 {
+		v.add("messages.max_content", "must be positive")
+	}
+	if c.Runtime.MemoryLimit < 0 {
+		v.add("runtime.memory_limit", "must not be negative")
+	}
 	oneOf(v, "log.level", c.Log.Level, "debug", "info", "warn", "error")
 	oneOf(v, "log.format", c.Log.Format, "json", "console")
 
@@ -163,9 +171,9 @@ func (c *Config) validateSIP(v *collector) {
 		default:
 			names[t.Name] = i
 		}
-		t.prefixes, t.addrs = nil, nil
+		t.sources = Sources{}
 		for j, m := range t.Match {
-			if err := t.addSource(m); err != nil {
+			if err := t.sources.add(m); err != nil {
 				v.add(fmt.Sprintf("%s.match[%d]", path, j), "%v", err)
 			}
 		}
@@ -198,6 +206,24 @@ func (c *Config) validateSIP(v *collector) {
 	if s.MaxCPS < 0 {
 		v.add("sip.max_cps", "%d: must not be negative", s.MaxCPS)
 	}
+	for i := range s.Trunks {
+		if s.Trunks[i].MaxCPS < 0 {
+			v.add(fmt.Sprintf("sip.trunks[%d].max_cps", i), "%d: must not be negative", s.Trunks[i].MaxCPS)
+		}
+	}
+	if s.ResponseTimeout <= 0 {
+		v.add("sip.response_timeout", "%s: must be positive", s.ResponseTimeout)
+	}
+	s.BalancerSources = Sources{}
+	for i, b := range s.Balancers {
+		if err := s.BalancerSources.add(b); err != nil {
+			v.add(fmt.Sprintf("sip.balancers[%d]", i), "%v", err)
+		}
+	}
+	oneOf(v, "sip.strangers", s.Strangers, "drop", "reject")
+	if s.StrangerReplies < 0 {
+		v.add("sip.stranger_replies", "%d: must not be negative", s.StrangerReplies)
+	}
 	if s.FastPath && runtime.GOOS != "linux" {
 		v.add("sip.fast_path", "needs Linux (recvmmsg, sendmmsg), not %s", runtime.GOOS)
 	}
@@ -209,23 +235,23 @@ func (c *Config) validateSIP(v *collector) {
 	}
 }
 
-// addSource reads one match entry: a CIDR prefix, a bare IP (one host) or
-// an exact IP:port.
-func (t *Trunk) addSource(m string) error {
+// add reads one entry: a CIDR prefix, a bare IP (one host) or an exact
+// IP:port.
+func (s *Sources) add(m string) error {
 	if p, err := netip.ParsePrefix(m); err == nil {
-		t.prefixes = append(t.prefixes, netip.PrefixFrom(p.Addr().Unmap(), p.Bits()).Masked())
+		s.prefixes = append(s.prefixes, netip.PrefixFrom(p.Addr().Unmap(), p.Bits()).Masked())
 		return nil
 	}
 	if ap, err := netip.ParseAddrPort(m); err == nil {
 		if ap.Port() == 0 {
 			return fmt.Errorf("%q: port 0 never sends requests", m)
 		}
-		t.addrs = append(t.addrs, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+		s.addrs = append(s.addrs, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
 		return nil
 	}
 	if ip, err := netip.ParseAddr(m); err == nil {
 		ip = ip.Unmap()
-		t.prefixes = append(t.prefixes, netip.PrefixFrom(ip, ip.BitLen()))
+		s.prefixes = append(s.prefixes, netip.PrefixFrom(ip, ip.BitLen()))
 		return nil
 	}
 	return fmt.Errorf("%q is neither a CIDR prefix (192.0.2.0/24), an IP address nor an IP:port (192.0.2.7:5060)", m)
