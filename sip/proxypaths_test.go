@@ -188,4 +188,24 @@ func testStrayResponse(t *testing.T) {
 	if d, ok := h.trunk.waitFor(start, 300*time.Millisecond, isRes(200, "INVITE", "call-stray")); ok {
 		t.Errorf("a response without our Via was relayed: %q", rawFirstLine(d.b))
 	}
+	// Two Vias, the top one someone else's (another branch, or our branch
+	// prefix on another host): the second one names the caller, but the
+	// response is not ours to relay (RFC 3261 §16.7 item 3).
+	ours := parseRes(t, last).Via()
+	for _, top := range []string{
+		"SIP/2.0/UDP 192.0.2.7:5060;branch=z9hG4bK-elsewhere",
+		"SIP/2.0/UDP 192.0.2.7:" + strconv.Itoa(ours.Port) + ";branch=" + ours.Params.GetOr("branch", ""),
+	} {
+		other := parseRes(t, last)
+		other.RemoveHeader("Via")
+		other.PrependHeader(gosip.NewHeader("Via", top))
+		if n := len(other.GetHeaders("Via")); n != 2 {
+			t.Fatalf("the test response has %d Vias, want 2", n)
+		}
+		start = h.trunk.count()
+		_, _ = h.pbx.conn.WriteToUDP([]byte(other.String()), lastTo)
+		if d, ok := h.trunk.waitFor(start, 300*time.Millisecond, isRes(200, "INVITE", "call-stray")); ok {
+			t.Errorf("a response whose top Via is %q was relayed: %q", top, rawFirstLine(d.b))
+		}
+	}
 }
