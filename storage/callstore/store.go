@@ -107,6 +107,7 @@ var callMigrations = []string{
 	ALTER TABLE calls ADD COLUMN wrapup_at INTEGER;`,
 	statsMigration,
 	wrapUpMigration,
+	wrapUpIndexMigration,
 }
 
 // missedSQL must repeat the partial index's condition word for word, with
