@@ -137,6 +137,19 @@ func (a *Active) Answered(status int, recording, answeredBy string) {
 	a.t.publish(Event{Type: EventAnswered, Record: r, Call: a.Call})
 }
 
+// SetTranscript keeps the transcript (or its URL) a PBX sent in the header
+// named by wrapup.transcript_header, on its 2xx or its BYE; the record
+// saved next (the answer or the hangup) carries it. Call it before
+// Answered or Hangup.
+func (a *Active) SetTranscript(text string) {
+	if text == "" {
+		return
+	}
+	a.mu.Lock()
+	a.rec.WrapUp.Transcript = cdr.CutTranscript(text)
+	a.mu.Unlock()
+}
+
 func (a *Active) ringMS(now time.Time) int64 {
 	if a.ringAt.IsZero() {
 		return 0

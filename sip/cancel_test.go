@@ -44,7 +44,9 @@ func pbxAnswersOnCancel(invites chan *gosip.Request) func(*udpPeer, datagram) {
 // TestAnswerCrossingCancel: the callee's 200 that crosses the caller's
 // CANCEL still reaches the caller, which ACKs and BYEs it through the
 // proxy (RFC 3261 §9.1, §15): the call was answered, briefly.
-func TestAnswerCrossingCancel(t *testing.T) {
+func TestAnswerCrossingCancel(t *testing.T) { onBothPaths(t, testAnswerCrossingCancel) }
+
+func testAnswerCrossingCancel(t *testing.T) {
 	h := startProxy(t, harnessOpts{pbx: pbxAnswersOnCancel(make(chan *gosip.Request, 1))})
 	tr := h.trunk
 	me := tr.addr().String()

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"sync"
 	"unsafe"
+
+	gosip "github.com/emiago/sipgo/sip"
 )
 
 // fastOutSize bounds a datagram the fast path builds; bigger ones take the
@@ -128,8 +130,11 @@ func (f *fastPath) isSelf(host []byte, port int) bool {
 // next Via, without ours (RFC 3261 §16.7 item 3, §18.2.2, RFC 3581 §4).
 func (f *fastPath) relay(m *msgIndex, out *batch) bool {
 	b := m.b
-	if m.vias < 2 || !bytes.HasPrefix(m.via.branch.of(b), []byte(fastBranch)) {
+	if m.vias < 2 || !bytes.HasPrefix(m.via.branch.of(b), []byte(fastBranch)) || !f.isSelf(m.via.host.of(b), m.via.port) {
 		return false
+	}
+	if m.status == gosip.StatusTrying {
+		return true // a proxy never forwards a 100 (RFC 3261 §16.7)
 	}
 	to, ok := viaTarget(b, &m.via2)
 	if !ok {

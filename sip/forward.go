@@ -174,6 +174,9 @@ func (p *Proxy) relayNonInvite(req, fwd *gosip.Request, tx gosip.ServerTransacti
 	for {
 		select {
 		case res := <-cltx.Responses():
+			if res.StatusCode == gosip.StatusTrying {
+				continue // a proxy never forwards a 100 (RFC 3261 §16.7)
+			}
 			_ = tx.Respond(relayTo(res, req))
 			if !res.IsProvisional() {
 				p.count(req, res.StatusCode)
@@ -287,11 +290,8 @@ func (p *Proxy) onOptions(req *gosip.Request, tx gosip.ServerTransaction) {
 // Via, when the top Via is ours (RFC 3261 §16.11).
 func (p *Proxy) onStrayResponse(res *gosip.Response) {
 	top := res.Via()
-	if top == nil {
-		return
-	}
-	if b, _ := top.Params.Get("branch"); !strings.HasPrefix(b, branchPrefix) {
-		return
+	if top == nil || res.StatusCode == gosip.StatusTrying || !p.ownVia(top) {
+		return // RFC 3261 §16.7: never a 100; only what we forwarded
 	}
 	out := res.Clone()
 	out.RemoveHeader("Via")
@@ -313,6 +313,13 @@ func (p *Proxy) onStrayResponse(res *gosip.Response) {
 	if err := p.srv.WriteResponse(out); err != nil {
 		p.log.Debug("forward stray response", zap.Error(err))
 	}
+}
+
+// ownVia reports a Via switchboard wrote: our branch prefix and one of
+// our addresses as sent-by (RFC 3261 §16.7 item 3, §16.11).
+func (p *Proxy) ownVia(v *gosip.ViaHeader) bool {
+	b, _ := v.Params.Get("branch")
+	return strings.HasPrefix(b, branchPrefix) && p.self.is(v.Host, v.Port)
 }
 
 // writeUDP sends a message from our UDP listening socket to its

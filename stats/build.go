@@ -72,6 +72,28 @@ func (r *Report) AddBucket(t time.Time, calls, answered, missed int64) {
 	}
 }
 
+// AddWrapUps counts wrap-ups of calls that started at t (a bucket within
+// one local hour) into by_day: resolved and unresolved ones, and scored
+// ones with the sum of their scores.
+func (r *Report) AddWrapUps(t time.Time, resolved, unresolved, scored, scoreSum int64) {
+	loc := r.loc
+	if loc == nil {
+		loc = time.UTC
+	}
+	i, ok := r.days[t.In(loc).Format(time.DateOnly)]
+	if !ok {
+		return
+	}
+	d := &r.ByDay[i]
+	d.Resolved += resolved
+	d.Unresolved += unresolved
+	d.Scored += scored
+	d.scoreSum += scoreSum
+	if d.Scored > 0 {
+		d.Satisfaction = float64(d.scoreSum) / float64(d.Scored)
+	}
+}
+
 // Rate is the answer rate: answered calls among those the front desk could
 // answer (answered or missed); 0 when there were none.
 func Rate(answered, missed int64) float64 {

@@ -48,6 +48,9 @@ type Call struct {
 	Satisfaction *int    `json:"satisfaction"`
 	Notes        string  `json:"notes"`
 	WrappedUpAt  *string `json:"wrapped_up_at"`
+	// Resolved is null until the front desk says.
+	Resolved   *bool  `json:"resolved"`
+	Transcript string `json:"transcript"`
 }
 
 // NewCall is the JSON form of r with times in loc (UTC when nil). Event
@@ -69,6 +72,7 @@ func NewCall(r cdr.Record, loc *time.Location) Call {
 		Disposition: string(r.Disposition), AnsweredBy: r.AnsweredBy, EndReason: r.EndReason,
 		MissedID: r.MissedID, Recording: r.Recording,
 		Reason: r.WrapUp.Reason, Notes: r.Notes, WrappedUpAt: FormatTimePtr(r.WrapUp.At, loc),
+		Resolved: r.Resolved, Transcript: r.Transcript,
 	}
 	if r.Satisfaction != 0 {
 		n := r.Satisfaction

@@ -493,12 +493,24 @@ func traceRow(e cdr.Record) []string {
 		e.StartedAt.Format("2006-01-02"), e.StartedAt.Format("15:04:05"), string(e.Direction), e.Hotline, e.Campaign,
 		party(e.Caller, e.CallerRaw), e.CallerName, party(e.Called, e.CalledRaw), string(e.Disposition), status(e.SIPStatus),
 		strconv.FormatFloat(float64(e.RingMS)/1000, 'f', 1, 64), strconv.FormatFloat(float64(e.TalkMS)/1000, 'f', 1, 64),
-		e.Node, e.AnsweredBy, e.Reason, score, e.Notes, e.Recording,
+		e.Node, e.AnsweredBy, e.Reason, score, e.Notes, e.Recording, resolvedText(e.Resolved), e.Transcript,
 	}
 }
 
 var traceHeader = []string{"date", "time", "direction", "hotline", "campaign", "caller", "caller_name", "called",
-	"disposition", "sip_status", "ring_s", "talk_s", "node", "answered_by", "reason", "satisfaction", "notes", "recording"}
+	"disposition", "sip_status", "ring_s", "talk_s", "node", "answered_by", "reason", "satisfaction", "notes", "recording", "resolved", "transcript"}
+
+// resolvedText is a wrap-up's resolved as the trace prints it: yes, no or
+// empty when not said.
+func resolvedText(b *bool) string {
+	switch {
+	case b == nil:
+		return ""
+	case *b:
+		return "yes"
+	}
+	return "no"
+}
 
 func writeTraceCSV(w io.Writer, t contacts.Trace) error {
 	cw := csv.NewWriter(w)
@@ -551,6 +563,7 @@ func writeTraceTable(w io.Writer, t contacts.Trace) error {
 		for i, v := range row {
 			row[i] = cell(v)
 		}
+		row[len(row)-1] = shorten(row[len(row)-1], 40) // the CSV and JSON carry it whole
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 	return tw.Flush()
@@ -598,4 +611,14 @@ func first(s []string) string {
 		return ""
 	}
 	return s[0]
+}
+
+// shorten cuts s to at most n characters, marking the cut, for a table
+// cell.
+func shorten(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
 }

@@ -2,6 +2,7 @@ package callstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"sort"
 	"time"
@@ -55,13 +56,19 @@ func statsWhere(f stats.Filter, base string) (string, []any) {
 		cond += ` AND campaign = ?`
 		args = append(args, f.Campaign)
 	}
+	if f.ContactID != 0 {
+		cond += ` AND contact_id = ?`
+		args = append(args, f.ContactID)
+	}
 	return cond, args
 }
 
 // indexed names the index SQLite must use: without table statistics it
 // may prefer the narrower calls_started and read every row from the table.
-func (s *Store) indexed(name string) string {
-	if s.db.Driver == "sqlite" {
+// One contact's calls are fewer than any range of the covering indexes:
+// they come from calls_contact_time, which SQLite picks for the equality.
+func (s *Store) indexed(f stats.Filter, name string) string {
+	if s.db.Driver == "sqlite" && f.ContactID == 0 {
 		return ` INDEXED BY ` + name
 	}
 	return ""
@@ -89,11 +96,15 @@ func (s *Store) Stats(ctx context.Context, f stats.Filter) (stats.Report, error)
 	// mode reads in parallel), each filling its own part of the report.
 	r := stats.Empty(f)
 	var ring, talk map[string]*histogram
+	var wraps []wrapGroup
 	steps := []func(context.Context) error{
 		func(ctx context.Context) error { return s.statsGroups(ctx, f, &r) },
 		func(ctx context.Context) error { return s.statsBuckets(ctx, f, &r) },
 		func(ctx context.Context) error { return s.statsTopCallers(ctx, f, &r) },
-		func(ctx context.Context) error { return s.statsWrapUps(ctx, f, &r) },
+		func(ctx context.Context) (err error) {
+			wraps, err = s.statsWrapUps(ctx, f)
+			return err
+		},
 		func(ctx context.Context) (err error) {
 			ring, err = s.histogram(ctx, f, "ring_ms", ringStepMS, `disposition IN ('answered', 'no_answer', 'busy')`)
 			return err
@@ -118,6 +129,7 @@ func (s *Store) Stats(ctx context.Context, f stats.Filter) (stats.Report, error)
 		h.RingMSP90 = ring[h.Name].percentile(90, ringStepMS)
 		h.TalkMSP50 = talk[h.Name].percentile(50, talkStepMS)
 	}
+	addWrapUps(&r, wraps)
 	return r, nil
 }
 
@@ -126,7 +138,7 @@ func (s *Store) Stats(ctx context.Context, f stats.Filter) (stats.Report, error)
 func (s *Store) statsGroups(ctx context.Context, f stats.Filter, r *stats.Report) error {
 	cond, args := statsWhere(f, statsSQL)
 	rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT hotline, campaign, COUNT(*), SUM(`+answeredCase+`), SUM(`+missedCase+`)
-		FROM calls`+s.indexed("calls_stats")+` WHERE `+cond+` GROUP BY hotline, campaign`), args...)
+		FROM calls`+s.indexed(f, "calls_stats")+` WHERE `+cond+` GROUP BY hotline, campaign`), args...)
 	if err != nil {
 		return err
 	}
@@ -214,7 +226,7 @@ func (h *histogram) percentile(p int, step int64) int64 {
 func (s *Store) histogram(ctx context.Context, f stats.Filter, col string, step int64, disp string) (map[string]*histogram, error) {
 	cond, args := statsWhere(f, statsSQL)
 	rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT hotline, `+col+` / `+fmt.Sprint(step)+` AS step, COUNT(*)
-		FROM calls`+s.indexed("calls_stats")+` WHERE `+cond+` AND `+disp+` GROUP BY hotline, step ORDER BY hotline, step`), args...)
+		FROM calls`+s.indexed(f, "calls_stats")+` WHERE `+cond+` AND `+disp+` GROUP BY hotline, step ORDER BY hotline, step`), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +253,7 @@ func (s *Store) histogram(ctx context.Context, f stats.Filter, col string, step 
 func (s *Store) statsBuckets(ctx context.Context, f stats.Filter, r *stats.Report) error {
 	cond, args := statsWhere(f, statsSQL)
 	rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT started_at / `+fmt.Sprint(bucketMS)+` AS b, COUNT(*), SUM(`+answeredCase+`), SUM(`+missedCase+`)
-		FROM calls`+s.indexed("calls_stats")+` WHERE `+cond+` GROUP BY b`), args...)
+		FROM calls`+s.indexed(f, "calls_stats")+` WHERE `+cond+` GROUP BY b`), args...)
 	if err != nil {
 		return err
 	}
@@ -260,7 +272,7 @@ func (s *Store) statsBuckets(ctx context.Context, f stats.Filter, r *stats.Repor
 func (s *Store) statsTopCallers(ctx context.Context, f stats.Filter, r *stats.Report) error {
 	cond, args := statsWhere(f, statsSQL)
 	rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT contact_id, COUNT(*) AS n, MAX(started_at) AS last
-		FROM calls`+s.indexed("calls_stats")+` WHERE `+cond+` AND contact_id IS NOT NULL
+		FROM calls`+s.indexed(f, "calls_stats")+` WHERE `+cond+` AND contact_id IS NOT NULL
 		GROUP BY contact_id ORDER BY n DESC, last DESC, contact_id LIMIT `+fmt.Sprint(topCallers)), args...)
 	if err != nil {
 		return err
@@ -278,32 +290,78 @@ func (s *Store) statsTopCallers(ctx context.Context, f stats.Filter, r *stats.Re
 	return rows.Err()
 }
 
-// statsWrapUps counts wrap-up reasons and the mean satisfaction from the
-// small index of wrapped-up calls.
-func (s *Store) statsWrapUps(ctx context.Context, f stats.Filter, r *stats.Report) error {
+// wrapGroup counts the wrap-ups of one quarter hour, hotline, campaign,
+// reason and resolved value.
+type wrapGroup struct {
+	bucket            int64
+	hotline, campaign string
+	reason            string
+	resolved          sql.NullInt64
+	n, scored, sum    int64
+}
+
+// statsWrapUps reads the wrap-ups of the range from the small index of
+// wrapped-up calls, grouped finely enough for every figure made of them:
+// reasons, satisfaction, the share resolved in total, per hotline, per
+// campaign and per day.
+func (s *Store) statsWrapUps(ctx context.Context, f stats.Filter) ([]wrapGroup, error) {
 	cond, args := statsWhere(f, wrapupSQL)
-	rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT reason, COUNT(*) AS n,
-			SUM(CASE WHEN satisfaction > 0 THEN 1 ELSE 0 END), SUM(satisfaction)
-		FROM calls`+s.indexed("calls_wrapup")+` WHERE `+cond+` GROUP BY reason`), args...)
+	rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT started_at / `+fmt.Sprint(bucketMS)+` AS b, hotline, campaign, reason, resolved,
+			COUNT(*), SUM(CASE WHEN satisfaction > 0 THEN 1 ELSE 0 END), SUM(satisfaction)
+		FROM calls`+s.indexed(f, "calls_wrapup")+` WHERE `+cond+` GROUP BY b, hotline, campaign, reason, resolved`), args...)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer rows.Close()
-	var scored, sum int64
+	var out []wrapGroup
 	for rows.Next() {
-		var reason string
-		var n, sc, sm int64
-		if err := rows.Scan(&reason, &n, &sc, &sm); err != nil {
-			return err
+		var g wrapGroup
+		if err := rows.Scan(&g.bucket, &g.hotline, &g.campaign, &g.reason, &g.resolved, &g.n, &g.scored, &g.sum); err != nil {
+			return nil, err
 		}
-		scored += sc
-		sum += sm
-		if reason != "" {
-			r.Reasons = append(r.Reasons, stats.ReasonStat{Reason: reason, Calls: n})
-		}
+		out = append(out, g)
 	}
-	if err := rows.Err(); err != nil {
-		return err
+	return out, rows.Err()
+}
+
+// addWrapUps adds the wrap-up figures to r, whose hotlines and campaigns
+// are already counted.
+func addWrapUps(r *stats.Report, groups []wrapGroup) {
+	reasons := map[string]int64{}
+	hot := map[string]*stats.Resolved{}
+	for i := range r.Hotlines {
+		hot[r.Hotlines[i].Name] = &r.Hotlines[i].Resolved
+	}
+	camp := map[string]*stats.Resolved{}
+	for i := range r.Campaigns {
+		camp[r.Campaigns[i].Campaign] = &r.Campaigns[i].Resolved
+	}
+	var scored, sum int64
+	for _, g := range groups {
+		scored += g.scored
+		sum += g.sum
+		if g.reason != "" {
+			reasons[g.reason] += g.n
+		}
+		var yes, no int64
+		if g.resolved.Valid {
+			if g.resolved.Int64 != 0 {
+				yes = g.n
+			} else {
+				no = g.n
+			}
+			r.Resolved.Add(yes, no)
+			if h := hot[g.hotline]; h != nil {
+				h.Add(yes, no)
+			}
+			if c := camp[g.campaign]; c != nil {
+				c.Add(yes, no)
+			}
+		}
+		r.AddWrapUps(time.UnixMilli(g.bucket*bucketMS), yes, no, g.scored, g.sum)
+	}
+	for reason, n := range reasons {
+		r.Reasons = append(r.Reasons, stats.ReasonStat{Reason: reason, Calls: n})
 	}
 	sort.Slice(r.Reasons, func(i, j int) bool {
 		a, b := r.Reasons[i], r.Reasons[j]
@@ -316,5 +374,11 @@ func (s *Store) statsWrapUps(ctx context.Context, f stats.Filter, r *stats.Repor
 	if scored > 0 {
 		r.Satisfaction.Mean = float64(sum) / float64(scored)
 	}
-	return nil
 }
+
+// wrapUpIndexMigration widens the wrap-up index by resolved, so that the
+// share resolved is read from the index alone. Appended to
+// callMigrations.
+const wrapUpIndexMigration = `DROP INDEX calls_wrapup;
+	CREATE INDEX calls_wrapup ON calls(started_at, hotline, campaign, reason, satisfaction, resolved, wrapup_at)
+		WHERE direction = 'inbound' AND wrapup_at IS NOT NULL;`

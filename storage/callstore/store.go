@@ -106,6 +106,8 @@ var callMigrations = []string{
 	ALTER TABLE calls ADD COLUMN notes TEXT NOT NULL DEFAULT '';
 	ALTER TABLE calls ADD COLUMN wrapup_at INTEGER;`,
 	statsMigration,
+	wrapUpMigration,
+	wrapUpIndexMigration,
 }
 
 // missedSQL must repeat the partial index's condition word for word, with
@@ -115,14 +117,14 @@ const missedSQL = `direction = 'inbound' AND disposition IN ('no_answer', 'busy'
 const callColumns = `id, call_id, direction, trunk, caller, caller_raw, caller_name, called,
 	called_raw, hotline, contact_id, node, started_at, ringing_at, answered_at, ended_at,
 	ring_ms, talk_ms, sip_status, disposition, end_reason, missed_id, recording,
-	campaign, answered_by, reason, satisfaction, notes, wrapup_at`
+	campaign, answered_by, reason, satisfaction, notes, wrapup_at, resolved, transcript`
 
 // upsertCall inserts or replaces a record, except its wrap-up: the front
 // desk sets that through SetWrapUp while the call path may still save
 // versions that never saw it, so the version with the later wrapup_at
 // keeps it (a NULL wrapup_at never wins).
 const upsertCall = `INSERT INTO calls (` + callColumns + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (id) DO UPDATE SET
 		call_id = excluded.call_id, direction = excluded.direction, trunk = excluded.trunk,
 		caller = excluded.caller, caller_raw = excluded.caller_raw,
@@ -139,6 +141,8 @@ const upsertCall = `INSERT INTO calls (` + callColumns + `)
 		reason = CASE WHEN ` + newerWrapUp + ` THEN excluded.reason ELSE calls.reason END,
 		satisfaction = CASE WHEN ` + newerWrapUp + ` THEN excluded.satisfaction ELSE calls.satisfaction END,
 		notes = CASE WHEN ` + newerWrapUp + ` THEN excluded.notes ELSE calls.notes END,
+		resolved = CASE WHEN ` + newerWrapUp + ` THEN excluded.resolved ELSE calls.resolved END,
+		transcript = CASE WHEN ` + newerWrapUp + ` OR calls.transcript = '' THEN excluded.transcript ELSE calls.transcript END,
 		wrapup_at = CASE WHEN ` + newerWrapUp + ` THEN excluded.wrapup_at ELSE calls.wrapup_at END`
 
 const newerWrapUp = `excluded.wrapup_at >= COALESCE(calls.wrapup_at, 0)`
@@ -266,7 +270,7 @@ func (s *Store) Save(r cdr.Record) {
 		return
 	}
 	if ok && newerWrap(old.rec.WrapUp, r.WrapUp) {
-		r.WrapUp = old.rec.WrapUp // the call path never saw the front desk's wrap-up
+		r.WrapUp = keepTranscript(old.rec.WrapUp, r.WrapUp) // the call path never saw the front desk's wrap-up
 	}
 	full := s.queueLocked(r)
 	s.mu.Unlock()
@@ -534,7 +538,7 @@ func (s *Store) writeBatch(ctx context.Context, batch []pendingRecord) error {
 			toMillis(r.StartedAt), nullMillis(r.RingingAt), nullMillis(r.AnsweredAt),
 			nullMillis(r.EndedAt), r.RingMS, r.TalkMS, r.SIPStatus, string(r.Disposition),
 			r.EndReason, r.MissedID, r.Recording, r.Campaign, r.AnsweredBy, r.WrapUp.Reason,
-			r.Satisfaction, r.Notes, nullMillis(r.WrapUp.At))
+			r.Satisfaction, r.Notes, nullMillis(r.WrapUp.At), nullBool(r.Resolved), r.Transcript)
 		if err != nil {
 			return fmt.Errorf("callstore: save %s: %w", r.ID, err)
 		}
@@ -553,7 +557,7 @@ func (s *Store) Get(ctx context.Context, id string) (cdr.Record, error) {
 	if ok {
 		if p.rec.WrapUp.At == nil {
 			if w, err := s.wrapUpOf(ctx, id); err == nil {
-				p.rec.WrapUp = w
+				p.rec.WrapUp = keepTranscript(w, p.rec.WrapUp)
 			}
 		}
 		return p.rec, nil
@@ -761,13 +765,13 @@ func scanCalls(rows *sql.Rows) ([]cdr.Record, error) {
 			contact                  sql.NullInt64
 			started                  int64
 			ringing, answered, ended sql.NullInt64
-			wrapped                  sql.NullInt64
+			wrapped, resolved        sql.NullInt64
 		)
 		if err := rows.Scan(&r.ID, &r.CallID, &dir, &r.Trunk, &r.Caller, &r.CallerRaw,
 			&r.CallerName, &r.Called, &r.CalledRaw, &r.Hotline, &contact, &r.Node, &started,
 			&ringing, &answered, &ended, &r.RingMS, &r.TalkMS, &r.SIPStatus, &disp, &r.EndReason,
 			&r.MissedID, &r.Recording, &r.Campaign, &r.AnsweredBy, &r.WrapUp.Reason,
-			&r.Satisfaction, &r.Notes, &wrapped); err != nil {
+			&r.Satisfaction, &r.Notes, &wrapped, &resolved, &r.Transcript); err != nil {
 			return nil, err
 		}
 		r.Direction = callctl.Direction(dir)
@@ -778,6 +782,7 @@ func scanCalls(rows *sql.Rows) ([]cdr.Record, error) {
 		r.AnsweredAt = timePtr(answered)
 		r.EndedAt = timePtr(ended)
 		r.WrapUp.At = timePtr(wrapped)
+		r.Resolved = boolPtr(resolved)
 		out = append(out, r)
 	}
 	return out, rows.Err()

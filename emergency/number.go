@@ -1,0 +1,123 @@
+// Package emergency knows emergency calls (SPEC §1 "Emergency calls always
+// go through"): which dialled numbers reach the emergency services of a
+// trunk's region, and where a call back from them must go. It knows no SIP:
+// the sip package and the call pipeline ask it with plain strings.
+package emergency
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/nyaruka/phonenumbers"
+)
+
+// Numbers recognises emergency numbers. It is built once per config
+// (numbers.outside_prefix, emergency.numbers) and asked on every outbound
+// INVITE, so it keeps no state a call could change.
+type Numbers struct {
+	outside string
+	extra   map[string]bool
+}
+
+// NewNumbers builds the recogniser: outside is the digit string the phones
+// dial for an outside line (numbers.outside_prefix, may be empty), extra
+// the site's own emergency numbers (emergency.numbers) as dialled.
+func NewNumbers(outside string, extra []string) *Numbers {
+	n := &Numbers{outside: outside, extra: map[string]bool{}}
+	for _, e := range extra {
+		if d := digits(e); d != "" {
+			n.extra[d] = true
+		}
+	}
+	return n
+}
+
+// Is tells whether dialled, as the PBX sent it in the Request-URI (112,
+// 0112 with the outside prefix, +49112, tel:112, sip:112@host;user=phone),
+// reaches the emergency services of region (an ISO 3166 code: the trunk's
+// region), or is one of the config's own numbers.
+//
+// The region's numbers come from libphonenumber's short-number data,
+// ConnectsToEmergencyNumber: in regions where the network ignores digits
+// dialled after an emergency number (Germany, the US, the UK, France...),
+// "1120" connects to 112 as well, and so it is one: a call that may reach
+// the emergency services is never refused. A number with the region's own
+// country code (+49112 in DE) is read as the national number behind it.
+// Whether the number also matches an internal extension pattern does not
+// matter: a phone that dials 112 is treated as an emergency call.
+func (n *Numbers) Is(dialled, region string) bool {
+	if n == nil {
+		return false
+	}
+	for _, c := range n.candidates(dialled, region) {
+		if n.extra[c] || (region != "" && phonenumbers.ConnectsToEmergencyNumber(c, strings.ToUpper(region))) {
+			return true
+		}
+	}
+	return false
+}
+
+// candidates are the national forms dialled may stand for: as dialled,
+// without the outside-line prefix, and without the region's country code
+// (+49 or 0049).
+func (n *Numbers) candidates(dialled, region string) []string {
+	d := digits(user(dialled))
+	if d == "" {
+		return nil
+	}
+	out := []string{d}
+	if n.outside != "" && strings.HasPrefix(d, n.outside) && len(d) > len(n.outside) {
+		out = append(out, d[len(n.outside):])
+	}
+	if cc := phonenumbers.GetCountryCodeForRegion(strings.ToUpper(region)); cc > 0 {
+		code := strconv.Itoa(cc)
+		for _, c := range out {
+			for _, intl := range []string{"+" + code, "00" + code} {
+				if rest, ok := strings.CutPrefix(c, intl); ok && rest != "" {
+					out = append(out, rest)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// user is the number part of a dialled string: the user part of a sip:
+// or sips: URI, the number of a tel: URI, without URI parameters.
+func user(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, ':'); i >= 0 {
+		switch strings.ToLower(s[:i]) {
+		case "tel", "sip", "sips":
+			s = s[i+1:]
+		}
+	}
+	if i := strings.IndexByte(s, '@'); i >= 0 {
+		s = s[:i]
+	}
+	if i := strings.IndexByte(s, ';'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+// digits keeps a leading + and the digits, dropping visual separators
+// (RFC 3966 §5.1.1: - . ( ) and spaces); anything else makes it no number.
+func digits(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r >= '0' && r <= '9':
+			b.WriteRune(r)
+		case r == '+' && i == 0:
+			b.WriteRune(r)
+		case r == '-' || r == '.' || r == '(' || r == ')' || r == ' ':
+		default:
+			return ""
+		}
+	}
+	if b.Len() == 0 || b.String() == "+" {
+		return ""
+	}
+	return b.String()
+}
