@@ -52,6 +52,12 @@ type Routing struct {
 	Node     string
 	// Announce plays an announcement before a reject; nil disables them.
 	Announce AnnounceFunc
+	// Emergency tells whether a dialled number is an emergency number of
+	// a region (SPEC §1); nil: none is.
+	Emergency func(dialled, region string) bool
+	// EmergencyWait is how long an emergency call waits for any response
+	// from one target before it goes to the next (sip.response_timeout).
+	EmergencyWait time.Duration
 }
 
 // AnnounceFunc starts an announcement for an INVITE's SDP offer. It returns
