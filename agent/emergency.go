@@ -169,6 +169,7 @@ func emergencyWire(al emergency.Alert, r cdr.Record, loc *time.Location) wire.Em
 // again after a reload, and the acknowledgement.
 func (d *emergencyDesk) register(s *web.Server) {
 	s.HandleFunc("GET /api/emergencies", d.list)
+	s.HandleFunc("GET /api/emergencies/{id}", d.get)
 	s.HandleFunc("POST /api/calls/{id}/acknowledge", d.acknowledge)
 }
 
@@ -184,6 +185,19 @@ func (d *emergencyDesk) list(w http.ResponseWriter, r *http.Request) {
 		out.Items = append(out.Items, d.withRecord(r.Context(), al))
 	}
 	web.WriteJSON(w, http.StatusOK, out)
+}
+
+func (d *emergencyDesk) get(w http.ResponseWriter, r *http.Request) {
+	al, err := d.store.Get(r.Context(), r.PathValue("id"))
+	switch {
+	case errors.Is(err, emergency.ErrNotFound):
+		web.WriteError(w, http.StatusNotFound, "no emergency call "+r.PathValue("id"))
+	case err != nil:
+		d.a.log.Error("emergency call", zap.Error(err))
+		web.WriteError(w, http.StatusInternalServerError, "emergency call not readable")
+	default:
+		web.WriteJSON(w, http.StatusOK, d.withRecord(r.Context(), al))
+	}
 }
 
 // withRecord is the alert with the call's state from its record.

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 // emergencyCaller is the caller identity the emergency scenario presents
@@ -30,6 +32,12 @@ const (
 func emergencyNode(t *testing.T, r *receivers, backupPort int, window, extra string) *node {
 	t.Helper()
 	n := prepareNode(t, nodeOptions{})
+	n.launch(emergencyConfig(n, r, backupPort, window)+extra, nil)
+	return n
+}
+
+// emergencyConfig is the config of emergencyNode.
+func emergencyConfig(n *node, r *receivers, backupPort int, window string) string {
 	cfg := n.config()
 	cfg = strings.Replace(cfg, "      trust_identity: true\n", fmt.Sprintf(`      trust_identity: true
       max_cps: 1
@@ -57,9 +65,8 @@ emergency:
   callback_window: %[4]s
   locations: {"2001": %[5]q}
   notify: {email: [security@example.com], webhook: "%[2]s"}
-`, r.smtpAddr, r.hookURL, hookSecret, window, emergencyLocation) + extra
-	n.launch(cfg, nil)
-	return n
+`, r.smtpAddr, r.hookURL, hookSecret, window, emergencyLocation)
+	return cfg
 }
 
 // emergencyCall places an emergency call from the PBX's port to ruri.
@@ -349,5 +356,73 @@ func TestEmergencyDuringDrain(t *testing.T) {
 	}
 	if code := n.waitExit(15 * time.Second); code != 0 {
 		t.Errorf("exit status %d after the drain", code)
+	}
+}
+
+// TestEmergencyBoardInBrowser: the board in Chromium shows an emergency
+// call above everything within a second of the INVITE, with the location
+// from the config and whether it was answered; the banner is back after a
+// reload and goes only when someone acknowledges it, whose name and time
+// are recorded.
+func TestEmergencyBoardInBrowser(t *testing.T) {
+	exe := chromiumPath(t)
+	r := startReceivers(t, false)
+	n := prepareNode(t, nodeOptions{})
+	cfg := emergencyConfig(n, r, freePort(t), "60m")
+	cfg = strings.Replace(cfg, "http:\n", "http:\n  token: "+boardToken+"\n", 1)
+	n.launch(cfg, nil)
+	ctx := browser(t, exe)
+	signIn(t, ctx, n)
+	if v := value(t, ctx, "count banners", chromedp.Evaluate[int](`document.querySelectorAll("#emergency .alert").length`)); v != 0 {
+		t.Fatalf("%d emergency banners before any call", v)
+	}
+
+	trunk := startSIPp(t, sippSpec{name: "carrier", scenario: "uas_trunk_answer.xml", port: n.trunkPort})
+	invited := time.Now()
+	pbx := n.emergencyCall(t, "sip:0112@"+n.sipAddr(), 1500*time.Millisecond)
+	step(t, ctx, "see the emergency banner", chromedp.WaitVisible(chromedp.CSS(`#emergency .alert`)))
+	seen := time.Since(invited)
+	banner := value(t, ctx, "read the banner", chromedp.Text(chromedp.CSS(`#emergency .alert`)))
+	t.Logf("emergency banner after %v (SIPp start included): %q", seen.Round(time.Millisecond), banner)
+	if seen > time.Second {
+		t.Errorf("the banner came %v after the INVITE, want within 1s", seen)
+	}
+	for _, want := range []string{"2001", "Reception", emergencyLocation, "0112"} {
+		if !strings.Contains(banner, want) {
+			t.Errorf("banner %q lacks %q", banner, want)
+		}
+	}
+	top := value(t, ctx, "find what is on top", chromedp.Evaluate[bool](
+		`document.getElementById("emergency").getBoundingClientRect().top <= document.querySelector("header.top").getBoundingClientRect().top`))
+	if !top {
+		t.Error("the emergency banner is not above the board's header")
+	}
+	step(t, ctx, "see it answered", chromedp.WaitVisible(chromedp.CSS(`#emergency .alert[data-answered="yes"]`)))
+	pbx.succeed(t)
+	trunk.succeed(t)
+
+	// A reload keeps it.
+	step(t, ctx, "reload the board", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`#status[data-state="live"]`)))
+	step(t, ctx, "see the banner after the reload", chromedp.WaitVisible(chromedp.CSS(`#emergency .alert[data-answered="yes"]`)))
+	id := value(t, ctx, "read the banner's call", chromedp.AttributeValue(chromedp.CSS(`#emergency .alert`), "data-emergency-id")).Value
+
+	step(t, ctx, "acknowledge it",
+		chromedp.SendKeys(chromedp.CSS(`#emergency .alert input.by`), "Anna"),
+		chromedp.Click(chromedp.CSS(`#emergency .alert button.ack`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`#emergency .alert`)))
+	var got struct {
+		AcknowledgedBy string  `json:"acknowledged_by"`
+		AcknowledgedAt *string `json:"acknowledged_at"`
+		Answered       bool    `json:"answered"`
+	}
+	if code, body := n.api(t, http.MethodGet, "/api/emergencies/"+id, "", map[string]string{"Authorization": "Bearer " + boardToken}, &got); code != http.StatusOK ||
+		got.AcknowledgedBy != "Anna" || got.AcknowledgedAt == nil || !got.Answered {
+		t.Errorf("acknowledged emergency call: %d %s", code, body)
+	}
+	step(t, ctx, "reload again", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`#status[data-state="live"]`)))
+	// The board loaded its lists: the recent call is there, the banner not.
+	step(t, ctx, "see the call in recent calls", chromedp.WaitVisible(chromedp.CSS(`#recent li[data-disposition="answered"]`)))
+	if v := value(t, ctx, "count banners", chromedp.Evaluate[int](`document.querySelectorAll("#emergency .alert").length`)); v != 0 {
+		t.Errorf("%d emergency banners after the acknowledgement", v)
 	}
 }
