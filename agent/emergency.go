@@ -15,6 +15,7 @@ import (
 	"github.com/switchboard-sip/switchboard/callctl"
 	"github.com/switchboard-sip/switchboard/cdr"
 	"github.com/switchboard-sip/switchboard/configs"
+	"github.com/switchboard-sip/switchboard/contacts"
 	"github.com/switchboard-sip/switchboard/emergency"
 	"github.com/switchboard-sip/switchboard/web"
 	"github.com/switchboard-sip/switchboard/wire"
@@ -257,6 +258,20 @@ func acknowledger(r *http.Request) string {
 		return "api token"
 	}
 	return "board"
+}
+
+// callbackCheck tells the proxy, before any stage runs, whether an inbound
+// call to called is an emergency call's call back (so that the drain and
+// the CPS limits let it pass as they let emergency calls pass).
+func callbackCheck(numbers *contacts.Numbers, cb callctl.Callbacks) func(called, region string) bool {
+	return func(called, region string) bool {
+		n, err := numbers.Normalize(called, region)
+		if err != nil || n.E164 == "" {
+			return false
+		}
+		_, _, ok := cb.Callback(n.E164, time.Now())
+		return ok
+	}
 }
 
 // emergencyTarget is the SIP URI of an extension at the PBX: where the

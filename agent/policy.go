@@ -88,6 +88,9 @@ func (p *policy) routing(d deps) (*sip.Routing, error) {
 	r.Pipeline = st.pipeline()
 	r.Emergency = st.emergency.Dials
 	r.EmergencyWait = p.cfg.SIP.ResponseTimeout.D()
+	if d.callbacks != nil {
+		r.Callback = callbackCheck(p.numbers, d.callbacks)
+	}
 	return &r, nil
 }
 

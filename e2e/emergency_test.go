@@ -426,3 +426,64 @@ func TestEmergencyBoardInBrowser(t *testing.T) {
 		t.Errorf("%d emergency banners after the acknowledgement", v)
 	}
 }
+
+// TestEmergencyCallback: within the callback window, an anonymous call to
+// the number the emergency call presented reaches the extension that made
+// it, although anonymous callers are blocked, that number's hotline is
+// closed and a rule rejects every call; after the window the same call is
+// treated as any call (blocked).
+func TestEmergencyCallback(t *testing.T) {
+	r := startReceivers(t, false)
+	tomorrow := strings.ToLower(time.Now().UTC().Add(36 * time.Hour).Weekday().String()[:3])
+	const window = 4 * time.Second
+	n := emergencyNode(t, r, freePort(t), window.String(), `hotlines:
+  - name: company
+    numbers: ["`+emergencyCaller+`"]
+    company: ACME GmbH
+    hours: ["`+tomorrow+` 00:00-00:01"]
+    closed: {response: 480}
+`)
+	trunk := startSIPp(t, sippSpec{name: "carrier", scenario: "uas_trunk_answer.xml", port: n.trunkPort})
+	made := time.Now()
+	call := n.emergencyCall(t, "sip:112@"+n.sipAddr(), 100*time.Millisecond)
+	call.succeed(t)
+	trunk.succeed(t)
+	em := n.waitEmergencyRecord(t, call.callID, func(r emergencyRecord) bool { return r.Emergency })
+	// The front desk's notifications were sent: the window is open once
+	// the emergency call is recorded, which comes right after them.
+	next(t, r.hooks, "the emergency webhook")
+
+	anonymous := []string{
+		`"Trunk Caller" <sip:+4930111222@[local_ip]:[local_port]>`, `"Anonymous" <sip:anonymous@anonymous.invalid>`,
+		"P-Asserted-Identity: <sip:+4930111222@[local_ip]>", "Privacy: id",
+	}
+	pbx := n.pbx(t, "uas_answer.xml", 0)
+	back := startSIPp(t, sippSpec{name: "psap", scenario: scenarioWith(t, "uac_answer.xml", anonymous...), remote: n.sipAddr(),
+		service: emergencyCaller, pause: 100 * time.Millisecond})
+	back.succeed(t)
+	pbx.succeed(t)
+	if time.Since(made) >= window {
+		t.Fatalf("the call back took %v, longer than the window %v: the test cannot tell", time.Since(made), window)
+	}
+	inv := pbx.received(t, "INVITE ")
+	if len(inv) != 1 {
+		t.Fatalf("the PBX received %d INVITEs", len(inv))
+	}
+	if got := requestURI(inv[0]); !strings.HasPrefix(got, "sip:2001@") {
+		t.Errorf("call back reached the PBX for %q, want extension 2001", got)
+	}
+	rec := n.waitEmergencyRecord(t, back.callID, func(r emergencyRecord) bool { return r.Disposition == "answered" })
+	if rec.EmergencyCallback != em.ID || rec.Direction != "inbound" {
+		t.Errorf("call back record %+v, want it linked to the emergency call %s", rec, em.ID)
+	}
+
+	// After the window: blocked as any anonymous caller.
+	time.Sleep(time.Until(made.Add(window + 200*time.Millisecond))) // the window is a span of time: nothing to await
+	late := startSIPp(t, sippSpec{name: "psap-late", scenario: scenarioWith(t, "uac_expect_error.xml", anonymous...), remote: n.sipAddr(),
+		service: emergencyCaller, extra: []string{"-set", "expected", "603"}})
+	late.succeed(t)
+	rec = n.waitEmergencyRecord(t, late.callID, func(r emergencyRecord) bool { return r.Disposition == "blocked" })
+	if rec.EmergencyCallback != "" {
+		t.Errorf("late call linked to the emergency call: %+v", rec)
+	}
+}

@@ -28,15 +28,19 @@ import (
 const defaultEmergencyWait = 2 * time.Second
 
 // isEmergency tells whether an INVITE from the PBX dials an emergency
-// number of its trunk's region. It reads only the Request-URI, so it can
-// run before the admission checks.
+// number of its trunk's region, or one from a trunk calls back the number
+// an emergency call presented, within its window. It reads only the
+// Request-URI, so it can run before the admission checks.
 func (r *Routing) isEmergency(req *gosip.Request, dir callctl.Direction, trunk *Trunk) bool {
-	if r.Emergency == nil || dir != callctl.Outbound {
-		return false
-	}
 	region := ""
 	if trunk != nil {
 		region = trunk.Region
+	}
+	if dir == callctl.Inbound {
+		return r.Callback != nil && req.Recipient.User != "" && r.Callback(req.Recipient.User, region)
+	}
+	if r.Emergency == nil || dir != callctl.Outbound {
+		return false
 	}
 	dialled := req.Recipient.User
 	if req.Recipient.Scheme == "tel" {
@@ -45,9 +49,10 @@ func (r *Routing) isEmergency(req *gosip.Request, dir callctl.Direction, trunk *
 	return r.Emergency(dialled, region)
 }
 
-// admitEmergency is admit for an emergency call: the RFC 3261 §16.3
-// checks that protect the network (Max-Forwards, loops) still apply; the
-// drain and the CPS limits, which protect switchboard, never refuse it.
+// admitEmergency is admit for an emergency call and for the emergency
+// services' call back: the RFC 3261 §16.3 checks that protect the network
+// (Max-Forwards, loops) still apply; the drain and the CPS limits, which
+// protect switchboard, never refuse them.
 func (p *Proxy) admitEmergency(req *gosip.Request, hash string) (int, string) {
 	if !decMaxForwards(req) {
 		return gosip.StatusTooManyHops, "Too Many Hops"

@@ -55,6 +55,10 @@ type Routing struct {
 	// Emergency tells whether a dialled number is an emergency number of
 	// a region (SPEC §1); nil: none is.
 	Emergency func(dialled, region string) bool
+	// Callback tells whether an inbound call to called (the Request-URI's
+	// user part, read in region) is the call back of an emergency call
+	// within its window (SPEC §1); nil: none is.
+	Callback func(called, region string) bool
 	// EmergencyWait is how long an emergency call waits for any response
 	// from one target before it goes to the next (sip.response_timeout).
 	EmergencyWait time.Duration
