@@ -53,6 +53,9 @@ type Agent struct {
 	missed   *missed.Service
 	tracker  *callctl.Tracker
 	proxy    *sip.Proxy
+	// emergency tells the front desk of emergency calls and keeps their
+	// callback windows (SPEC §1, §4).
+	emergency *emergencyDesk
 
 	ctx     context.Context
 	stop    context.CancelFunc
@@ -169,7 +172,9 @@ func (a *Agent) openStores(cfg *configs.Config, pol *policy) (err error) {
 	}
 	a.closers = append(a.closers, a.cache.Close)
 	a.numbers.Store(pol.numbers)
-	return nil
+	// Emergency calls and their callback windows, which the pipeline's
+	// emergency stage reads from memory.
+	return a.openEmergency()
 }
 
 // startHub starts the board's event hub. It adds the contact's history to
@@ -225,6 +230,8 @@ func (a *Agent) observers() []func(callctl.Event) {
 			a.met.ObserveCall(e, a.tracker.ActiveCalls())
 			logCall(e)
 		},
+		// Emergency calls first among the observers that tell people.
+		a.emergency.Observe,
 		a.hub.Observe,
 		a.missed.Observe,
 	}

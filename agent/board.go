@@ -29,6 +29,7 @@ func (a *Agent) httpHandler(cfg *configs.Config) http.Handler {
 		Location:       cfg.Location,
 	})
 	a.hub.Register(s)
+	a.emergency.register(s)
 	web.RegisterBoard(s, web.BoardOptions{LinkPrefix: cfg.Missed.Email.LinkPrefix, WrapUpReasons: func() []string { return a.Config().WrapUp.Reasons }})
 	au := web.NewAuth(s, web.AuthOptions{Log: a.log.Named("auth")})
 	au.Register(s)

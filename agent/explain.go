@@ -47,6 +47,9 @@ type Explanation struct {
 	Headers        map[string]string `json:"headers,omitempty"`
 	DisplayName    string            `json:"display_name,omitempty"`
 	Decision       ExplainDecision   `json:"decision"`
+	// Emergency says how an emergency call or its call back is handled
+	// (SPEC §1); empty for other calls.
+	Emergency string `json:"emergency,omitempty"`
 	// Notes say what the dry run could not see (no database yet, a read
 	// that failed).
 	Notes []string `json:"notes,omitempty"`
@@ -155,6 +158,12 @@ func Explain(ctx context.Context, cfg *configs.Config, q Query) (*Explanation, e
 	ex.Caller, ex.Called, ex.OriginalCalled = c.Caller, c.Called, c.OriginalCalled
 	ex.Headers, ex.DisplayName = c.Headers, c.DisplayName
 	ex.addSteps(c.Trace.Steps)
+	switch {
+	case c.Emergency:
+		ex.Emergency = "passes every check"
+	case c.CallbackOf != "":
+		ex.Emergency = "call back of emergency call " + c.CallbackOf + ": straight to the extension"
+	}
 	if ex.Hotline == nil && dir == callctl.Inbound {
 		ex.calledHotline(routing.Pipeline, c)
 	}

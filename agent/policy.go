@@ -12,6 +12,7 @@ import (
 	"github.com/switchboard-sip/switchboard/callctl"
 	"github.com/switchboard-sip/switchboard/configs"
 	"github.com/switchboard-sip/switchboard/contacts"
+	"github.com/switchboard-sip/switchboard/emergency"
 	"github.com/switchboard-sip/switchboard/lookups"
 	"github.com/switchboard-sip/switchboard/sip"
 	"github.com/switchboard-sip/switchboard/templates"
@@ -36,11 +37,14 @@ type deps struct {
 	blocks   callctl.Blocklist
 	contacts callctl.Contacts // the cache live, a read-only lookup in a dry run
 	lookups  lookups.Counter  // counts lookup outcomes; nil in a dry run
+	// callbacks are the emergency calls' callback windows; nil in a dry run.
+	callbacks callctl.Callbacks
 }
 
 func (a *Agent) deps() deps {
 	count := func(name, result string) { a.met.Lookups.WithLabelValues(name, result).Inc() }
-	return deps{log: a.log, announce: a.announce, blocks: a.blocks, contacts: a.cache, lookups: count}
+	return deps{log: a.log, announce: a.announce, blocks: a.blocks, contacts: a.cache, lookups: count,
+		callbacks: callbacks{a.emergency.store}}
 }
 
 // Check compiles cfg as a reload would, without opening anything:
@@ -82,6 +86,11 @@ func (p *policy) routing(d deps) (*sip.Routing, error) {
 	r := p.base
 	r.Announce = announceFunc(d.announce, p.audios)
 	r.Pipeline = st.pipeline()
+	r.Emergency = st.emergency.Dials
+	r.EmergencyWait = p.cfg.SIP.ResponseTimeout.D()
+	if d.callbacks != nil {
+		r.Callback = callbackCheck(p.numbers, d.callbacks)
+	}
 	return &r, nil
 }
 
@@ -115,10 +124,15 @@ type stages struct {
 	hotline  *callctl.HotlineStage
 	rules    *callctl.RulesStage
 	closed   *callctl.ClosedStage
+	// emergency recognises emergency calls and their call backs.
+	emergency *callctl.EmergencyStage
 }
 
 func buildStages(cfg *configs.Config, d deps, numbers *contacts.Numbers) (*stages, error) {
 	st := &stages{identify: callctl.NewIdentify(normalizer(numbers))}
+	st.emergency = callctl.NewEmergencyStage(callctl.EmergencyOptions{
+		Numbers: emergency.NewNumbers(cfg.Numbers.OutsidePrefix, cfg.Emergency.Numbers), Region: cfg.Numbers.Region,
+		Route: cfg.Emergency.Route, Callbacks: d.callbacks, Target: emergencyTarget(cfg.SIP.PBXURI)})
 	var err error
 	if st.block, err = callctl.NewBlockStage(cfg.Blocking, d.blocks); err != nil {
 		return nil, err
@@ -149,7 +163,9 @@ func buildStages(cfg *configs.Config, d deps, numbers *contacts.Numbers) (*stage
 }
 
 // pipeline puts the stages in order, each for a reason: identify first,
-// since every stage needs the numbers; blocking next, the cheapest refusal
+// since every stage needs the numbers; the emergency stage right after it,
+// so that an emergency call (and the call back to it) is routed before any
+// stage that could refuse or change it (SPEC §1); blocking next, the cheapest refusal
 // and one that must not create contacts for spam; then the contact, so
 // that the hotline's display and the rules see it; the hotline before the
 // rules, which read hotline.open; the closed check last, so a rule's route
@@ -157,7 +173,7 @@ func buildStages(cfg *configs.Config, d deps, numbers *contacts.Numbers) (*stage
 // blocked call never reaches a data source) and before the hotline, whose
 // templates and the rules read them.
 func (st *stages) pipeline() callctl.Pipeline {
-	return callctl.Pipeline{st.identify, st.block, st.contact, st.lookup, st.hotline, st.rules, st.closed}
+	return callctl.Pipeline{st.identify, st.emergency, st.block, st.contact, st.lookup, st.hotline, st.rules, st.closed}
 }
 
 // buildRouting turns the URIs configs parsed into the proxy's routing;

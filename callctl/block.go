@@ -129,6 +129,13 @@ func (s *BlockStage) checkAddresses(c *Call, remote *Party, dir blocking.Directi
 // Handle implements Stage: a blocked call is rejected with
 // blocking.response and the blocking announcement.
 func (s *BlockStage) Handle(_ context.Context, c *Call) Decision {
+	if c.Emergency || c.CallbackOf != "" {
+		// SPEC §1: no block entry (a "+49*" written too broadly) and no
+		// blocking.anonymous refuses an emergency call or the emergency
+		// services' call back; the emergency stage routes both before
+		// this one, and this guard keeps it so in any order.
+		return Decision{Verdict: Continue}
+	}
 	r := s.Check(c)
 	c.Trace.note(r)
 	if !r.Blocked {

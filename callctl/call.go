@@ -104,6 +104,18 @@ type Call struct {
 	Notify     []string
 	SkipNotify bool
 
+	// Emergency marks an outbound call to an emergency number (SPEC §1):
+	// every stage and the proxy let it through unchanged.
+	Emergency bool
+	// CallbackOf is the record id of the emergency call this inbound call
+	// calls back (SPEC §1 callback window); empty for other calls.
+	CallbackOf string
+	// Extension and ExtensionName are the phone that made an emergency
+	// call: From's user part and display name as the PBX sent them (the
+	// caller identity may be a company number in P-Asserted-Identity).
+	Extension     string
+	ExtensionName string
+
 	// Trace makes the call a dry run and collects what each stage did
 	// (switchboard explain); nil on live calls.
 	Trace *Trace

@@ -90,6 +90,7 @@ func recordOf(c *Call) cdr.Record {
 		Caller: c.Caller.E164, CallerRaw: c.Caller.Raw, CallerName: c.Caller.Name,
 		Called: c.Called.E164, CalledRaw: c.Called.Raw,
 		Hotline: c.Hotline, Campaign: c.Campaign, ContactID: c.ContactID, Node: c.Node, StartedAt: c.StartedAt,
+		Emergency: c.Emergency, EmergencyCallback: c.CallbackOf,
 	}
 }
 

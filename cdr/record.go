@@ -66,6 +66,11 @@ type Record struct {
 	EndReason string `json:"end_reason,omitempty"`
 	MissedID  string `json:"missed_id,omitempty"`
 	Recording string `json:"recording,omitempty"`
+	// Emergency marks a call to an emergency number (SPEC §1).
+	Emergency bool `json:"emergency"`
+	// EmergencyCallback is the id of the emergency call's record that this
+	// inbound call called back within the callback window; empty otherwise.
+	EmergencyCallback string `json:"emergency_callback,omitempty"`
 	WrapUp
 }
 

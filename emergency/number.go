@@ -42,39 +42,58 @@ func NewNumbers(outside string, extra []string) *Numbers {
 // dialled after an emergency number (Germany, the US, the UK, France...),
 // "1120" connects to 112 as well, and so it is one: a call that may reach
 // the emergency services is never refused. A number with the region's own
-// country code (+49112 in DE) is read as the national number behind it.
+// country code (+49112 in DE) is read as the national number behind it,
+// which must then be an emergency number exactly (+33 153... is a Paris
+// number, not the French 15 with digits after it).
 // Whether the number also matches an internal extension pattern does not
 // matter: a phone that dials 112 is treated as an emergency call.
 func (n *Numbers) Is(dialled, region string) bool {
 	if n == nil {
 		return false
 	}
+	region = strings.ToUpper(region)
 	for _, c := range n.candidates(dialled, region) {
-		if n.extra[c] || (region != "" && phonenumbers.ConnectsToEmergencyNumber(c, strings.ToUpper(region))) {
+		if n.extra[c.digits] {
+			return true
+		}
+		if region == "" {
+			continue
+		}
+		if c.exact && phonenumbers.IsEmergencyNumber(c.digits, region) ||
+			!c.exact && phonenumbers.ConnectsToEmergencyNumber(c.digits, region) {
 			return true
 		}
 	}
 	return false
 }
 
+// candidate is one national form a dialled number may stand for. exact
+// asks for an exact match: a number written with a country code is a
+// whole subscriber number, and "+33 153..." is a Paris number, not 15
+// (the French ambulance) followed by digits.
+type candidate struct {
+	digits string
+	exact  bool
+}
+
 // candidates are the national forms dialled may stand for: as dialled,
 // without the outside-line prefix, and without the region's country code
-// (+49 or 0049).
-func (n *Numbers) candidates(dialled, region string) []string {
+// (+49 or 0049), which must then match exactly.
+func (n *Numbers) candidates(dialled, region string) []candidate {
 	d := digits(user(dialled))
 	if d == "" {
 		return nil
 	}
-	out := []string{d}
+	out := []candidate{{digits: d}}
 	if n.outside != "" && strings.HasPrefix(d, n.outside) && len(d) > len(n.outside) {
-		out = append(out, d[len(n.outside):])
+		out = append(out, candidate{digits: d[len(n.outside):]})
 	}
-	if cc := phonenumbers.GetCountryCodeForRegion(strings.ToUpper(region)); cc > 0 {
+	if cc := phonenumbers.GetCountryCodeForRegion(region); cc > 0 {
 		code := strconv.Itoa(cc)
 		for _, c := range out {
 			for _, intl := range []string{"+" + code, "00" + code} {
-				if rest, ok := strings.CutPrefix(c, intl); ok && rest != "" {
-					out = append(out, rest)
+				if rest, ok := strings.CutPrefix(c.digits, intl); ok && rest != "" {
+					out = append(out, candidate{digits: rest, exact: true})
 				}
 			}
 		}

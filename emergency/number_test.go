@@ -26,7 +26,12 @@ func TestIs(t *testing.T) {
 		// The short-number data lets digits follow an emergency number in
 		// Germany (the network ignores them), so these connect.
 		{"DE", "1120", true},
-		{"DE", "+491123", true},
+		{"DE", "01120", true},
+		// With the country code the number must match exactly: +491123
+		// is no emergency number (nor a valid German number).
+		{"DE", "+491123", false},
+		{"FR", "+33153000000", false}, // a Paris number, not 15 and digits
+		{"FR", "0033153000000", false},
 		{"DE", "030112", false},
 		{"DE", "+4930112", false},
 		// US: 911 and 112.

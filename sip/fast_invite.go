@@ -247,6 +247,12 @@ func (f *fastPath) decide(tx *fastTx, r *Routing) {
 		c.Trusted = dir == callctl.Inbound && trunk.Trust
 	}
 	d := r.Pipeline.Run(context.Background(), c)
+	if c.Emergency {
+		// Its failover to the next trunk lives on the sipgo path
+		// (emergency.go); nothing was recorded yet.
+		f.handOver(tx)
+		return
+	}
 	c.Signalling = callctl.Signalling{}
 	var fwd []byte
 	var to netip.AddrPort

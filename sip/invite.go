@@ -47,7 +47,11 @@ func (p *Proxy) onInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 		return
 	}
 	hash := loopHash(req)
-	if code, reason := p.admit(req, hash); code != 0 {
+	admit := p.admit
+	if r.isEmergency(req, dir, trunk) {
+		admit = p.admitEmergency // SPEC §1: no drain or CPS refusal (emergency.go)
+	}
+	if code, reason := admit(req, hash); code != 0 {
 		p.count(req, code)
 		var hdrs []gosip.Header
 		if code == 503 {
@@ -70,6 +74,10 @@ func (p *Proxy) onInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 	if d.Verdict == callctl.Reject {
 		p.observe(start)
 		p.reject(req, tx, active, r, d)
+		return
+	}
+	if call.Emergency {
+		p.proxyEmergency(req, tx, r, call, trunk, active, hash, start)
 		return
 	}
 	if !p.steer(r, call, trunk) {

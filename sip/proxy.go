@@ -52,6 +52,16 @@ type Routing struct {
 	Node     string
 	// Announce plays an announcement before a reject; nil disables them.
 	Announce AnnounceFunc
+	// Emergency tells whether a dialled number is an emergency number of
+	// a region (SPEC §1); nil: none is.
+	Emergency func(dialled, region string) bool
+	// Callback tells whether an inbound call to called (the Request-URI's
+	// user part, read in region) is the call back of an emergency call
+	// within its window (SPEC §1); nil: none is.
+	Callback func(called, region string) bool
+	// EmergencyWait is how long an emergency call waits for any response
+	// from one target before it goes to the next (sip.response_timeout).
+	EmergencyWait time.Duration
 }
 
 // AnnounceFunc starts an announcement for an INVITE's SDP offer. It returns

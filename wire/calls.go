@@ -42,6 +42,10 @@ type Call struct {
 	EndReason   string  `json:"end_reason,omitempty"`
 	MissedID    string  `json:"missed_id"`
 	Recording   string  `json:"recording,omitempty"`
+	// Emergency marks a call to an emergency number; EmergencyCallback
+	// names the emergency call an inbound call called back (SPEC §1).
+	Emergency         bool   `json:"emergency"`
+	EmergencyCallback string `json:"emergency_callback,omitempty"`
 	// The front desk's wrap-up (SPEC §10); satisfaction is null until
 	// scored.
 	Reason       string  `json:"reason"`
@@ -71,6 +75,7 @@ func NewCall(r cdr.Record, loc *time.Location) Call {
 		RingMS:     r.RingMS, TalkMS: r.TalkMS, SIPStatus: r.SIPStatus,
 		Disposition: string(r.Disposition), AnsweredBy: r.AnsweredBy, EndReason: r.EndReason,
 		MissedID: r.MissedID, Recording: r.Recording,
+		Emergency: r.Emergency, EmergencyCallback: r.EmergencyCallback,
 		Reason: r.WrapUp.Reason, Notes: r.Notes, WrappedUpAt: FormatTimePtr(r.WrapUp.At, loc),
 		Resolved: r.Resolved, Transcript: r.Transcript,
 	}

@@ -106,6 +106,9 @@ func writeExplanation(w io.Writer, ex *agent.Explanation) {
 	if ex.OriginalCalled != nil {
 		line("originally called", "%s", partyLine(*ex.OriginalCalled))
 	}
+	if ex.Emergency != "" {
+		line("emergency", "%s", ex.Emergency)
+	}
 	line("blocking", "%s", blockLine(ex.Block))
 	if ex.Contact != nil {
 		line("contact", "%s", contactLine(ex.Contact))

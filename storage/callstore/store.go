@@ -108,6 +108,10 @@ var callMigrations = []string{
 	statsMigration,
 	wrapUpMigration,
 	wrapUpIndexMigration,
+	// Emergency calls and the calls back to them (SPEC §1): a flag and
+	// the emergency call's record id.
+	`ALTER TABLE calls ADD COLUMN emergency INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE calls ADD COLUMN emergency_callback TEXT NOT NULL DEFAULT '';`,
 }
 
 // missedSQL must repeat the partial index's condition word for word, with
@@ -117,14 +121,15 @@ const missedSQL = `direction = 'inbound' AND disposition IN ('no_answer', 'busy'
 const callColumns = `id, call_id, direction, trunk, caller, caller_raw, caller_name, called,
 	called_raw, hotline, contact_id, node, started_at, ringing_at, answered_at, ended_at,
 	ring_ms, talk_ms, sip_status, disposition, end_reason, missed_id, recording,
-	campaign, answered_by, reason, satisfaction, notes, wrapup_at, resolved, transcript`
+	campaign, answered_by, reason, satisfaction, notes, wrapup_at, resolved, transcript,
+	emergency, emergency_callback`
 
 // upsertCall inserts or replaces a record, except its wrap-up: the front
 // desk sets that through SetWrapUp while the call path may still save
 // versions that never saw it, so the version with the later wrapup_at
 // keeps it (a NULL wrapup_at never wins).
 const upsertCall = `INSERT INTO calls (` + callColumns + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (id) DO UPDATE SET
 		call_id = excluded.call_id, direction = excluded.direction, trunk = excluded.trunk,
 		caller = excluded.caller, caller_raw = excluded.caller_raw,
@@ -138,6 +143,7 @@ const upsertCall = `INSERT INTO calls (` + callColumns + `)
 		end_reason = excluded.end_reason, missed_id = excluded.missed_id,
 		recording = excluded.recording, campaign = excluded.campaign,
 		answered_by = excluded.answered_by,
+		emergency = excluded.emergency, emergency_callback = excluded.emergency_callback,
 		reason = CASE WHEN ` + newerWrapUp + ` THEN excluded.reason ELSE calls.reason END,
 		satisfaction = CASE WHEN ` + newerWrapUp + ` THEN excluded.satisfaction ELSE calls.satisfaction END,
 		notes = CASE WHEN ` + newerWrapUp + ` THEN excluded.notes ELSE calls.notes END,
@@ -538,7 +544,8 @@ func (s *Store) writeBatch(ctx context.Context, batch []pendingRecord) error {
 			toMillis(r.StartedAt), nullMillis(r.RingingAt), nullMillis(r.AnsweredAt),
 			nullMillis(r.EndedAt), r.RingMS, r.TalkMS, r.SIPStatus, string(r.Disposition),
 			r.EndReason, r.MissedID, r.Recording, r.Campaign, r.AnsweredBy, r.WrapUp.Reason,
-			r.Satisfaction, r.Notes, nullMillis(r.WrapUp.At), nullBool(r.Resolved), r.Transcript)
+			r.Satisfaction, r.Notes, nullMillis(r.WrapUp.At), nullBool(r.Resolved), r.Transcript,
+			boolInt(r.Emergency), r.EmergencyCallback)
 		if err != nil {
 			return fmt.Errorf("callstore: save %s: %w", r.ID, err)
 		}
@@ -766,12 +773,14 @@ func scanCalls(rows *sql.Rows) ([]cdr.Record, error) {
 			started                  int64
 			ringing, answered, ended sql.NullInt64
 			wrapped, resolved        sql.NullInt64
+			emergency                int64
 		)
 		if err := rows.Scan(&r.ID, &r.CallID, &dir, &r.Trunk, &r.Caller, &r.CallerRaw,
 			&r.CallerName, &r.Called, &r.CalledRaw, &r.Hotline, &contact, &r.Node, &started,
 			&ringing, &answered, &ended, &r.RingMS, &r.TalkMS, &r.SIPStatus, &disp, &r.EndReason,
 			&r.MissedID, &r.Recording, &r.Campaign, &r.AnsweredBy, &r.WrapUp.Reason,
-			&r.Satisfaction, &r.Notes, &wrapped, &resolved, &r.Transcript); err != nil {
+			&r.Satisfaction, &r.Notes, &wrapped, &resolved, &r.Transcript,
+			&emergency, &r.EmergencyCallback); err != nil {
 			return nil, err
 		}
 		r.Direction = callctl.Direction(dir)
@@ -783,6 +792,7 @@ func scanCalls(rows *sql.Rows) ([]cdr.Record, error) {
 		r.EndedAt = timePtr(ended)
 		r.WrapUp.At = timePtr(wrapped)
 		r.Resolved = boolPtr(resolved)
+		r.Emergency = emergency != 0
 		out = append(out, r)
 	}
 	return out, rows.Err()
@@ -841,4 +851,12 @@ func decodeCursor(s string) (cursor, error) {
 		return cursor{}, storage.ErrInvalidCursor
 	}
 	return cursor{ms: n, id: id}, nil
+}
+
+// boolInt is a flag as both drivers store it: 0 or 1.
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -652,6 +652,7 @@
         reloadMissedSoon();
       });
     }
+    if (window.emergencyBoard) window.emergencyBoard.attach(es);
     es.addEventListener("reset", () => {
       // The history did not reach back far enough: what we show may be
       // stale, so it is loaded again.
@@ -680,7 +681,8 @@
       if (e.status === 401) return;
     }
     connect();
-    await Promise.all([loadRecent().catch(() => {}), loadMissed().catch(() => {})]);
+    const emergencies = window.emergencyBoard ? window.emergencyBoard.load(api).catch(() => {}) : null;
+    await Promise.all([loadRecent().catch(() => {}), loadMissed().catch(() => {}), emergencies]);
   }
 
   function init() {

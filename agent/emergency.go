@@ -1,0 +1,285 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/switchboard-sip/switchboard/callctl"
+	"github.com/switchboard-sip/switchboard/cdr"
+	"github.com/switchboard-sip/switchboard/configs"
+	"github.com/switchboard-sip/switchboard/contacts"
+	"github.com/switchboard-sip/switchboard/emergency"
+	"github.com/switchboard-sip/switchboard/web"
+	"github.com/switchboard-sip/switchboard/wire"
+)
+
+// EventEmergency is the board's event of an emergency call (SPEC §8).
+const EventEmergency = "call.emergency"
+
+// emergencyDesk tells the front desk of emergency calls (SPEC §1, §4, §8):
+// it sees every call event, and on the first one of an emergency call
+// publishes call.emergency, queues the notifications to emergency.notify,
+// records the call with its callback window, and counts it. All of it
+// runs off the SIP path.
+type emergencyDesk struct {
+	a     *Agent
+	store *emergency.Store
+	count prometheus.Counter
+
+	mu   sync.Mutex
+	seen map[string]bool // record ids already alerted
+}
+
+// maxSeen bounds the remembered alerted ids; only calls in progress need
+// to be in it.
+const maxSeen = 10000
+
+func (a *Agent) openEmergency() error {
+	st, err := emergency.Open(a.ctx, a.db)
+	if err != nil {
+		return err
+	}
+	c := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "switchboard_emergency_calls_total",
+		Help: "Calls to an emergency number (SPEC §1), each told to the front desk at once.",
+	})
+	if err := a.met.Registry().Register(c); err != nil {
+		return err
+	}
+	a.emergency = &emergencyDesk{a: a, store: st, count: c, seen: map[string]bool{}}
+	// Callbacks of emergency calls another node took reach this node's
+	// routing at once (SPEC §11).
+	go st.Watch(a.ctx, 10*time.Second, func(err error) { a.log.Warn("emergency calls refresh", zap.Error(err)) })
+	return nil
+}
+
+// callbacks adapts the store to the pipeline's emergency stage.
+type callbacks struct{ s *emergency.Store }
+
+func (c callbacks) Callback(number string, now time.Time) (string, string, bool) {
+	al, ok := c.s.Callback(number, now)
+	return al.Extension, al.ID, ok
+}
+
+// Observe is a tracker observer: it only looks at the event and, for the
+// first event of an emergency call, hands the work to a goroutine.
+func (d *emergencyDesk) Observe(e callctl.Event) {
+	if e.Call == nil || !e.Call.Emergency {
+		return
+	}
+	d.mu.Lock()
+	if d.seen[e.Record.ID] {
+		d.mu.Unlock()
+		return
+	}
+	if len(d.seen) >= maxSeen {
+		d.seen = map[string]bool{}
+	}
+	d.seen[e.Record.ID] = true
+	d.mu.Unlock()
+	d.count.Inc()
+	al := d.alert(e.Call, e.Record)
+	go d.tell(al, e.Record)
+}
+
+// alert is what the front desk is told of an emergency call.
+func (d *emergencyDesk) alert(c *callctl.Call, r cdr.Record) emergency.Alert {
+	cfg := d.a.Config()
+	ext := c.Extension
+	if ext == "" {
+		ext = c.Caller.Raw
+	}
+	at := r.StartedAt
+	if at.IsZero() {
+		at = time.Now()
+	}
+	return emergency.Alert{
+		ID: r.ID, CallID: r.CallID, Extension: ext, Name: callctl.CleanDisplayName(c.ExtensionName),
+		Location: cfg.Emergency.Locations[ext], Presented: c.Caller.Key(), Dialled: c.Called.Raw,
+		Node: r.Node, At: at, CallbackUntil: at.Add(cfg.Emergency.CallbackWindow.D()),
+	}
+}
+
+// tell publishes, notifies and records one emergency call, in the order
+// that reaches people first.
+func (d *emergencyDesk) tell(al emergency.Alert, r cdr.Record) {
+	ctx, cancel := context.WithTimeout(d.a.ctx, 10*time.Second)
+	defer cancel()
+	if al.Location == "" {
+		al.Location = d.contactLocation(ctx, al)
+	}
+	cfg := d.a.Config()
+	ev := emergencyWire(al, r, cfg.Location)
+	d.a.hub.Publish(EventEmergency, ev)
+	d.a.log.Warn("emergency call", zap.String("id", al.ID), zap.String("call_id", al.CallID),
+		zap.String("extension", al.Extension), zap.String("location", al.Location), zap.String("dialled", al.Dialled))
+	if _, err := d.a.notifier.Emergency(ctx, ev, wire.NewCall(r, cfg.Location)); err != nil {
+		d.a.log.Error("emergency notification not queued", zap.String("id", al.ID), zap.Error(err))
+	}
+	if err := d.store.Add(ctx, al); err != nil {
+		d.a.log.Error("emergency call not recorded", zap.String("id", al.ID), zap.Error(err))
+	}
+}
+
+// contactLocation is the location of a contact of the extension (or of
+// the caller identity it presented): its "location" field, else its
+// company; empty when none is known.
+func (d *emergencyDesk) contactLocation(ctx context.Context, al emergency.Alert) string {
+	for _, n := range []string{al.Extension, al.Presented} {
+		if n == "" {
+			continue
+		}
+		c, err := d.a.contacts.FindByNumber(ctx, n)
+		if err != nil {
+			continue
+		}
+		if loc := c.Fields["location"]; loc != "" {
+			return loc
+		}
+		if c.Company != "" {
+			return c.Company
+		}
+	}
+	return ""
+}
+
+func emergencyWire(al emergency.Alert, r cdr.Record, loc *time.Location) wire.Emergency {
+	if loc == nil {
+		loc = time.UTC
+	}
+	return wire.Emergency{
+		ID: al.ID, CallID: al.CallID, Extension: al.Extension, Name: al.Name, Location: al.Location,
+		Dialled: al.Dialled, Presented: al.Presented, Node: al.Node,
+		At:             wire.FormatTime(al.At, loc),
+		CallbackUntil:  wire.FormatTime(al.CallbackUntil, loc),
+		Answered:       r.AnsweredAt != nil,
+		Disposition:    string(r.Disposition),
+		AcknowledgedBy: al.AckedBy, AcknowledgedAt: wire.FormatTimePtr(al.AckedAt, loc),
+	}
+}
+
+// register adds the emergency routes: the open alerts the board shows
+// again after a reload, and the acknowledgement.
+func (d *emergencyDesk) register(s *web.Server) {
+	s.HandleFunc("GET /api/emergencies", d.list)
+	s.HandleFunc("GET /api/emergencies/{id}", d.get)
+	s.HandleFunc("POST /api/calls/{id}/acknowledge", d.acknowledge)
+}
+
+func (d *emergencyDesk) list(w http.ResponseWriter, r *http.Request) {
+	open, err := d.store.Open(r.Context())
+	if err != nil {
+		d.a.log.Error("emergency calls", zap.Error(err))
+		web.WriteError(w, http.StatusInternalServerError, "emergency calls not readable")
+		return
+	}
+	out := wire.EmergencyList{Items: []wire.Emergency{}}
+	for _, al := range open {
+		out.Items = append(out.Items, d.withRecord(r.Context(), al))
+	}
+	web.WriteJSON(w, http.StatusOK, out)
+}
+
+func (d *emergencyDesk) get(w http.ResponseWriter, r *http.Request) {
+	al, err := d.store.Get(r.Context(), r.PathValue("id"))
+	switch {
+	case errors.Is(err, emergency.ErrNotFound):
+		web.WriteError(w, http.StatusNotFound, "no emergency call "+r.PathValue("id"))
+	case err != nil:
+		d.a.log.Error("emergency call", zap.Error(err))
+		web.WriteError(w, http.StatusInternalServerError, "emergency call not readable")
+	default:
+		web.WriteJSON(w, http.StatusOK, d.withRecord(r.Context(), al))
+	}
+}
+
+// withRecord is the alert with the call's state from its record.
+func (d *emergencyDesk) withRecord(ctx context.Context, al emergency.Alert) wire.Emergency {
+	rec, _ := d.a.calls.Get(ctx, al.ID) // a record not found leaves the state blank
+	return emergencyWire(al, rec, d.a.Config().Location)
+}
+
+// maxAckName bounds the name given with an acknowledgement.
+const maxAckName = 100
+
+func (d *emergencyDesk) acknowledge(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		By string `json:"by"`
+	}
+	if r.ContentLength != 0 {
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&body); err != nil {
+			web.WriteError(w, http.StatusBadRequest, "body: want {\"by\": \"name\"}")
+			return
+		}
+	}
+	by := strings.TrimSpace(callctl.CleanDisplayName(body.By))
+	if len(by) > maxAckName {
+		by = by[:maxAckName]
+	}
+	if by == "" {
+		by = acknowledger(r)
+	}
+	al, err := d.store.Acknowledge(r.Context(), r.PathValue("id"), by, time.Now())
+	switch {
+	case errors.Is(err, emergency.ErrNotFound):
+		web.WriteError(w, http.StatusNotFound, "no emergency call "+r.PathValue("id"))
+		return
+	case err != nil:
+		d.a.log.Error("acknowledge emergency call", zap.Error(err))
+		web.WriteError(w, http.StatusInternalServerError, "acknowledgement not recorded")
+		return
+	}
+	ev := d.withRecord(r.Context(), al)
+	d.a.log.Info("emergency call acknowledged", zap.String("id", al.ID), zap.String("by", al.AckedBy))
+	// Every board takes the banner down.
+	d.a.hub.Publish(EventEmergencyAcknowledged, ev)
+	web.WriteJSON(w, http.StatusOK, ev)
+}
+
+// EventEmergencyAcknowledged tells every board that an emergency call was
+// acknowledged, so its banner goes everywhere.
+const EventEmergencyAcknowledged = "call.emergency.acknowledged"
+
+// acknowledger names who acknowledged when the request names nobody: the
+// board's signed-in session or the API token.
+func acknowledger(r *http.Request) string {
+	if _, err := r.Cookie(web.SessionCookie); err == nil {
+		return "board"
+	}
+	if r.Header.Get("Authorization") != "" {
+		return "api token"
+	}
+	return "board"
+}
+
+// callbackCheck tells the proxy, before any stage runs, whether an inbound
+// call to called is an emergency call's call back (so that the drain and
+// the CPS limits let it pass as they let emergency calls pass).
+func callbackCheck(numbers *contacts.Numbers, cb callctl.Callbacks) func(called, region string) bool {
+	return func(called, region string) bool {
+		n, err := numbers.Normalize(called, region)
+		if err != nil || n.E164 == "" {
+			return false
+		}
+		_, _, ok := cb.Callback(n.E164, time.Now())
+		return ok
+	}
+}
+
+// emergencyTarget is the SIP URI of an extension at the PBX: where the
+// emergency services' call back goes.
+func emergencyTarget(pbx configs.URI) func(ext string) string {
+	return func(ext string) string {
+		u := sipURI(pbx)
+		u.User = ext
+		return u.String()
+	}
+}
