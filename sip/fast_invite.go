@@ -298,6 +298,7 @@ func (f *fastPath) handOver(tx *fastTx) {
 	inv, tried := tx.inv, tx.last != nil
 	tx.mu.Unlock()
 	f.txs.remove(tx)
+	f.p.fellBack.add(fbHandover)
 	if tried {
 		f.p.tried.Store(tx.key, struct{}{})
 	}

@@ -98,28 +98,29 @@ type Options struct {
 
 // Proxy is the SIP side of switchboard.
 type Proxy struct {
-	opts    Options
-	log     *zap.Logger
-	ua      *sipgo.UserAgent
-	srv     *sipgo.Server
-	cli     *sipgo.Client
-	tracker *callctl.Tracker
-	met     *metrics.Metrics
-	routing atomic.Pointer[Routing]
-	self    selfAddrs
-	dialogs dialogs
-	pre     *prefilter
-	limit   *rateLimit
-	macs    sync.Pool // hmac hashes keyed with RouteKey, reused per request
-	drain   atomic.Bool
-	ready   sync.WaitGroup
-	ports   map[string]int // network → listen port
-	probes  probes
-	peers   peers
-	fast    []*fastPath // UDP sockets served by the fast path (issue 11)
-	rrHost  string      // Options.RecordRoute, split; empty: our own address
-	rrPort  int
-	tried   sync.Map // server keys of INVITEs the fast path answered 100 and handed over
+	opts     Options
+	log      *zap.Logger
+	ua       *sipgo.UserAgent
+	srv      *sipgo.Server
+	cli      *sipgo.Client
+	tracker  *callctl.Tracker
+	met      *metrics.Metrics
+	routing  atomic.Pointer[Routing]
+	self     selfAddrs
+	dialogs  dialogs
+	pre      *prefilter
+	limit    *rateLimit
+	macs     sync.Pool // hmac hashes keyed with RouteKey, reused per request
+	drain    atomic.Bool
+	ready    sync.WaitGroup
+	ports    map[string]int // network → listen port
+	probes   probes
+	peers    peers
+	fast     []*fastPath // UDP sockets served by the fast path (issue 11)
+	rrHost   string      // Options.RecordRoute, split; empty: our own address
+	rrPort   int
+	tried    sync.Map  // server keys of INVITEs the fast path answered 100 and handed over
+	fellBack fallbacks // what the fast path passed to sipgo, by reason
 }
 
 // New builds a proxy; Serve starts it.
@@ -172,6 +173,9 @@ func New(opts Options, r *Routing) (*Proxy, error) {
 	}
 	if p.cli, err = sipgo.NewClient(ua, sipgo.WithClientLogger(slogger), sipgo.WithClientHostname(opts.Advertise)); err != nil {
 		return nil, fmt.Errorf("sip: %w", err)
+	}
+	if p.met != nil && opts.FastPath {
+		p.fellBack.register(p.met.Registry())
 	}
 	p.probes.onFlip = p.targetFlipped
 	p.SetRouting(r)
