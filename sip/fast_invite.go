@@ -73,6 +73,8 @@ type fastTx struct {
 	ack    []byte // our ACK for the callee's non-2xx
 	active *callctl.Active
 	start  time.Time
+	// crossAck is our ACK for a 200 that crossed the caller's CANCEL.
+	crossAck *gosip.Request
 	toTag  string
 
 	provisional, cancelled, elsewhere, cancelSent, cancelDone, expired bool
@@ -667,6 +669,10 @@ func (f *fastPath) provisional(tx *fastTx, m *msgIndex, out *batch) {
 }
 
 func (f *fastPath) answered(tx *fastTx, m *msgIndex, out *batch) {
+	if tx.cancelled {
+		f.crossed(tx, m)
+		return
+	}
 	if tx.state == txCalling || tx.state == txProceeding {
 		stop(tx, tDown)
 		stop(tx, tWait)
@@ -678,6 +684,46 @@ func (f *fastPath) answered(tx *fastTx, m *msgIndex, out *batch) {
 	}
 	f.relayUp(tx, m, out, false) // retransmissions too (RFC 6026)
 	tx.inv, tx.fwd, tx.last, tx.cancel = nil, nil, nil, nil
+}
+
+// crossed ends a call whose 200 crossed the caller's CANCEL as the sipgo
+// path does (crossing.go): ACK and BYE to the callee, 487 to the caller, a
+// cancelled record; a repeated 200 is ACKed again. The caller holds tx.mu.
+func (f *fastPath) crossed(tx *fastTx, m *msgIndex) {
+	if tx.crossAck != nil {
+		_ = f.p.cli.WriteRequest(tx.crossAck, noBuild)
+		return
+	}
+	if tx.state != txCalling && tx.state != txProceeding {
+		return
+	}
+	fwd, ok := parseRequest(tx.fwd)
+	res, rok := parseResponse(m.b)
+	var inv msgIndex
+	if !ok || !rok || !inv.index(tx.inv) {
+		return // cannot be: the fast path wrote or indexed all three
+	}
+	stop(tx, tDown)
+	stop(tx, tWait)
+	fwd.SetTransport("UDP")
+	tx.crossAck = f.p.hangUpCrossing(fwd, res, tx.active)
+	tx.active.Cancelled(tx.elsewhere)
+	f.p.countRes(tx.active.Call, gosip.StatusRequestTerminated)
+	f.finalUp(tx, &inv, gosip.StatusRequestTerminated, "Request Terminated")
+}
+
+// parseRequest and parseResponse read bytes the fast path holds with
+// sipgo's parser, for what is rare enough not to need the index.
+func parseRequest(b []byte) (*gosip.Request, bool) {
+	msg, err := gosip.ParseMessage(append([]byte(nil), b...))
+	req, ok := msg.(*gosip.Request)
+	return req, err == nil && ok
+}
+
+func parseResponse(b []byte) (*gosip.Response, bool) {
+	msg, err := gosip.ParseMessage(append([]byte(nil), b...))
+	res, ok := msg.(*gosip.Response)
+	return res, err == nil && ok
 }
 
 // noteAnswer records the answer as the sipgo path does (recording,

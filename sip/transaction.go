@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
@@ -40,8 +41,13 @@ func (p *Proxy) proxyInvite(req, fwd *gosip.Request, tx gosip.ServerTransaction,
 		default:
 		}
 	})
+	var crossAck atomic.Pointer[gosip.Request] // set when a 200 crossed the caller's CANCEL
 	cltx.OnRetransmission(func(res *gosip.Response) {
-		if res.IsSuccess() {
+		switch {
+		case !res.IsSuccess():
+		case crossAck.Load() != nil:
+			_ = p.cli.WriteRequest(crossAck.Load(), noBuild) // our ACK got lost
+		default:
 			_ = tx.Respond(relayTo(res, req))
 		}
 	})
@@ -80,6 +86,12 @@ func (p *Proxy) proxyInvite(req, fwd *gosip.Request, tx gosip.ServerTransaction,
 			// Accepted state), so 2xx retransmissions still reach the caller.
 			if !res.IsSuccess() {
 				settle(active, cancelReq)
+			} else if cancelReq != nil {
+				crossAck.Store(p.hangUpCrossing(fwd, res, active))
+				settle(active, cancelReq)
+				p.countRes(active.Call, gosip.StatusRequestTerminated)
+				respond(tx, req, gosip.StatusRequestTerminated, "Request Terminated")
+				return
 			}
 			p.final(req, tx, active, res, cancelReq != nil || expired)
 			return
