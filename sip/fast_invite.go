@@ -75,7 +75,7 @@ type fastTx struct {
 	start  time.Time
 	// crossAck is our ACK for a 200 that crossed the caller's CANCEL.
 	crossAck *gosip.Request
-	toTag  string
+	toTag    string
 
 	provisional, cancelled, elsewhere, cancelSent, cancelDone, expired bool
 	interval                                                           [nTimers]time.Duration
