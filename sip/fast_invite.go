@@ -603,6 +603,10 @@ func (f *fastPath) forwardBytes(m *msgIndex, ruri *gosip.Uri, tx *fastTx, r *Rou
 	w = append(w, ">\r\n"...)
 	w = append(w, f.via[:len(f.via)-len(fastBranch)]...)
 	w = append(w, tx.branch...)
+	if swap != "" {
+		w = append(w, ";"+swapParam+"="...) // as markViaSwap
+		w = append(w, swap...)
+	}
 	w = append(w, "\r\n"...)
 	for i := range m.n {
 		w = f.forwardHeader(w, m, i, tx.caller, c, quoted)

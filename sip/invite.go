@@ -194,10 +194,16 @@ func (p *Proxy) buildForward(req *gosip.Request, r *Routing, c *callctl.Call, tr
 	p.peers.learn(req)
 	p.reuse(fwd)
 	p.addRecordRoute(fwd, inTransport)
-	if s, ok := swapOf(req, fwd); ok {
+	s, swapped := swapOf(req, fwd)
+	if swapped {
 		p.markSwap(fwd, s)
 	}
 	p.addVia(fwd, hash)
+	if swapped {
+		// On our Via too: a response relayed without the transaction
+		// (after a restart) gives the caller its own name back.
+		p.markViaSwap(fwd, s)
+	}
 	p.setLocal(fwd)
 	return fwd, nil
 }
