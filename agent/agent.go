@@ -265,7 +265,7 @@ func proxyOptions(cfg *configs.Config, log *zap.Logger, t *callctl.Tracker, m *m
 	o := sip.Options{Advertise: cfg.SIP.Advertise, UserAgent: cfg.SIP.UserAgent, Log: log.Named("sip"), Tracker: t, Metrics: m,
 		RecordingHeader: cfg.SIP.RecordingHeader, MaxCPS: cfg.SIP.MaxCPS, FastPath: cfg.SIP.FastPath,
 		Keepalive: time.Duration(cfg.SIP.Keepalive), InviteTimeout: time.Duration(cfg.SIP.InviteTimeout), TimerC: time.Duration(cfg.SIP.TimerC),
-		RecordRoute: cfg.SIP.RecordRoute}
+		RecordRoute: cfg.SIP.RecordRoute, ResponseTimeout: time.Duration(cfg.SIP.ResponseTimeout)}
 	for _, l := range cfg.SIP.Listeners {
 		o.Listen = append(o.Listen, sip.Listen{Network: l.Network, Host: l.Host, Port: l.Port})
 	}

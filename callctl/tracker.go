@@ -308,7 +308,13 @@ func (t *Tracker) cancelStored(callID string, elsewhere bool) {
 	if elsewhere {
 		r.Disposition = cdr.Elsewhere
 	}
-	r.Reason = "cancelled"
+	r.EndReason = "cancelled"
+	if r.RingingAt == nil {
+		// When it began to ring was not stored: from the start, as the
+		// 180 follows a forwarded INVITE within moments.
+		r.RingingAt = &r.StartedAt
+	}
+	r.RingMS = now.Sub(*r.RingingAt).Milliseconds()
 	t.sink.Save(r)
 	t.publish(Event{Type: EventEnded, Record: r})
 }

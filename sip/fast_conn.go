@@ -85,10 +85,10 @@ func (c *fastConn) run() {
 			if out.slot() == nil {
 				out.flush(c.rc)
 			}
-			if c.fast.take(&ix, data, from, out) {
-				continue
+			if r := c.fast.take(&ix, data, from, out); r != fbNone {
+				c.fast.p.fellBack.add(r)
+				c.toSipgo(data, from)
 			}
-			c.toSipgo(data, from)
 		}
 		out.flush(c.rc)
 	}

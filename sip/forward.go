@@ -293,6 +293,7 @@ func (p *Proxy) onStrayResponse(res *gosip.Response) {
 	if top == nil || res.StatusCode == gosip.StatusTrying || !p.ownVia(top) {
 		return // RFC 3261 §16.7: never a 100; only what we forwarded
 	}
+	viaSwap, viaSwapped := p.swapOfVia(res)
 	out := res.Clone()
 	out.RemoveHeader("Via")
 	next := out.Via()
@@ -301,6 +302,8 @@ func (p *Proxy) onStrayResponse(res *gosip.Response) {
 	}
 	if s, ok := p.swapOfHeaders(out.CallID(), out.GetHeaders("Record-Route")); ok {
 		s.restoreResponse(out)
+	} else if viaSwapped {
+		viaSwap.restoreResponse(out)
 	}
 	out.SetDestination(responseAddr(next))
 	out.SetTransport(next.Transport)

@@ -96,6 +96,11 @@ type Options struct {
 	// InviteTimeout bounds the wait for the first response to a forwarded
 	// INVITE; 0 leaves it to Timer B (32 s).
 	InviteTimeout time.Duration
+	// ResponseTimeout is how long a forwarded INVITE waits for a first
+	// response (any provisional) before it fails over to the hotline's
+	// fallback or ends with 503 (SPEC §1, sip.response_timeout, as
+	// Kamailio's fr_timer); 0 leaves the wait to InviteTimeout.
+	ResponseTimeout time.Duration
 	// TimerC ends an INVITE that rings longer with a CANCEL (RFC 3261
 	// §16.8); each provisional response restarts it. 0 means 3 minutes.
 	TimerC time.Duration
@@ -108,28 +113,30 @@ type Options struct {
 
 // Proxy is the SIP side of switchboard.
 type Proxy struct {
-	opts    Options
-	log     *zap.Logger
-	ua      *sipgo.UserAgent
-	srv     *sipgo.Server
-	cli     *sipgo.Client
-	tracker *callctl.Tracker
-	met     *metrics.Metrics
-	routing atomic.Pointer[Routing]
-	self    selfAddrs
-	dialogs dialogs
-	pre     *prefilter
-	limit   *rateLimit
-	macs    sync.Pool // hmac hashes keyed with RouteKey, reused per request
-	drain   atomic.Bool
-	ready   sync.WaitGroup
-	ports   map[string]int // network → listen port
-	probes  probes
-	peers   peers
-	fast    []*fastPath // UDP sockets served by the fast path (issue 11)
-	rrHost  string      // Options.RecordRoute, split; empty: our own address
-	rrPort  int
-	tried   sync.Map // server keys of INVITEs the fast path answered 100 and handed over
+	opts     Options
+	log      *zap.Logger
+	ua       *sipgo.UserAgent
+	srv      *sipgo.Server
+	cli      *sipgo.Client
+	tracker  *callctl.Tracker
+	met      *metrics.Metrics
+	routing  atomic.Pointer[Routing]
+	self     selfAddrs
+	dialogs  dialogs
+	pre      *prefilter
+	limit    *rateLimit
+	macs     sync.Pool // hmac hashes keyed with RouteKey, reused per request
+	drain    atomic.Bool
+	ready    sync.WaitGroup
+	ports    map[string]int // network → listen port
+	probes   probes
+	peers    peers
+	fast     []*fastPath // UDP sockets served by the fast path (issue 11)
+	rrHost   string      // Options.RecordRoute, split; empty: our own address
+	rrPort   int
+	tried    sync.Map  // server keys of INVITEs the fast path answered 100 and handed over
+	fellBack fallbacks // what the fast path passed to sipgo, by reason
+	waiting  waiting   // INVITEs waiting for a first response, by target
 }
 
 // New builds a proxy; Serve starts it.
@@ -182,6 +189,9 @@ func New(opts Options, r *Routing) (*Proxy, error) {
 	}
 	if p.cli, err = sipgo.NewClient(ua, sipgo.WithClientLogger(slogger), sipgo.WithClientHostname(opts.Advertise)); err != nil {
 		return nil, fmt.Errorf("sip: %w", err)
+	}
+	if p.met != nil && opts.FastPath {
+		p.fellBack.register(p.met.Registry())
 	}
 	p.probes.onFlip = p.targetFlipped
 	p.SetRouting(r)
@@ -279,6 +289,9 @@ func (p *Proxy) targetFlipped(s TargetState, changed bool) {
 		p.log.Info("SIP target answers again", zap.String("target", s.Name), zap.String("uri", s.URI))
 	default:
 		p.log.Warn("SIP target stopped answering OPTIONS: calls to it get 503", zap.String("target", s.Name), zap.String("uri", s.URI))
+	}
+	if changed && !s.Up {
+		p.targetDown(s.URI) // calls waiting for it fail over at once
 	}
 	if p.met != nil {
 		v := 0.0

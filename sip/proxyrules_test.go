@@ -456,10 +456,10 @@ func testOutOfDialogByDirection(t *testing.T) {
 func TestCancelAfterRestart(t *testing.T) { onBothPaths(t, testCancelAfterRestart) }
 
 func testCancelAfterRestart(t *testing.T) {
-	h := startProxy(t, harnessOpts{pbx: ringingPBX()})
+	h := startProxy(t, harnessOpts{pbx: ringingPBX(), pipeline: append(identifyPipeline(t), prefixStage{})})
 	tr := h.trunk
 	const id = "ring-restart"
-	inv := callerInvite(tr, h.addr, id, "<sip:+4930111222@"+tr.addr().String()+">;tag=c1")
+	inv := callerInvite(tr, h.addr, id, `"Jane" <sip:+4930111222@`+tr.addr().String()+">;tag=c1")
 	tr.send(t, h.addr, inv.bytes())
 	if _, ok := tr.waitFor(0, 5*time.Second, isRes(180, "INVITE", id)); !ok {
 		t.Fatal("no 180")
@@ -467,6 +467,7 @@ func testCancelAfterRestart(t *testing.T) {
 	d, _ := h.pbx.waitFor(0, time.Second, isReq("INVITE", id))
 	fwd := parseRawReq(t, d.b)
 	branch, _ := fwd.Via().Params.Get("branch")
+	time.Sleep(20 * time.Millisecond) // it rings a while
 
 	h.restart(t)
 	cancel := inv
@@ -488,6 +489,9 @@ func testCancelAfterRestart(t *testing.T) {
 	if !ok {
 		t.Fatal("the 487 did not reach the caller")
 	}
+	if from := rawHeader(fin.b, "From"); from != inv.from {
+		t.Errorf("after a restart the 487 reaches the caller with From %q, want its own %q", from, inv.from)
+	}
 	ack := inv
 	ack.method, ack.body, ack.extra = "ACK", "", nil
 	ack.to = rawHeader(fin.b, "To")
@@ -498,6 +502,10 @@ func testCancelAfterRestart(t *testing.T) {
 	}
 	checkNon2xxAck(t, a.b, branch)
 	h.waitRecord(t, id, cdr.NoAnswer)
+	if r, _ := h.sink.get(id); r.EndReason != "cancelled" || r.RingingAt == nil || r.RingMS <= 0 {
+		t.Errorf("record after a restart: end_reason %q, ringing_at %v, ring_ms %d; want a cancelled call that rang",
+			r.EndReason, r.RingingAt, r.RingMS)
+	}
 }
 
 // checkNon2xxAck: an ACK for a non-2xx final carries one Via, the top Via
