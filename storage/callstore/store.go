@@ -41,6 +41,21 @@ const (
 
 // callMigrations are the schema steps of the "calls" component. Append only.
 //
+// Every write of a record updates each index, so each one is here for a
+// query that needs it:
+//
+//	calls_started          List without filter (the board), retention (DeleteBefore)
+//	calls_call_id          ByCallID (a BYE after a restart)
+//	calls_disposition      List ?disposition=
+//	calls_missed           List ?missed (the board's missed list), UnlinkedMissed
+//	calls_caller_raw,      List ?number= matches four columns with OR: each one
+//	calls_called_raw       needs an index or the OR becomes a table scan
+//	calls_contact_time     trace, List ?contact_id=, call history, Before
+//	calls_caller_contact,  trace (per number, by contact), List ?number=
+//	calls_called_contact
+//	calls_stats            /api/stats
+//	calls_wrapup           /api/stats reasons and satisfaction
+//
 // Times are unix milliseconds in UTC: integers order correctly, compare
 // cheaply in keyset pagination and need no parsing on PostgreSQL or SQLite.
 var callMigrations = []string{
@@ -191,6 +206,11 @@ type Store struct {
 	done      chan struct{}
 	lastError error
 	merged    map[int64]int64 // contact ids merged away → the surviving contact
+
+	// upsert is upsertCall prepared once, by the writer, for all batches:
+	// preparing the 29-column statement again per batch cost as much as
+	// several rows.
+	upsert *sql.Stmt
 
 	// maxPending bounds the local queue: records of distinct calls held
 	// while the database is away. Saves of a queued call always go in.
@@ -422,6 +442,11 @@ func (s *Store) Close(ctx context.Context) error {
 // pending map is shared with readers under mu.
 func (s *Store) run(ctx context.Context) {
 	defer close(s.done)
+	defer func() {
+		if s.upsert != nil {
+			s.upsert.Close()
+		}
+	}()
 	delay := time.Duration(0)
 	for {
 		if delay == 0 {
@@ -528,10 +553,15 @@ func (s *Store) writeBatch(ctx context.Context, batch []pendingRecord) error {
 		return fmt.Errorf("callstore: begin: %w", err)
 	}
 	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, s.db.Rebind(upsertCall))
-	if err != nil {
-		return fmt.Errorf("callstore: prepare: %w", err)
+	if s.upsert == nil {
+		if s.upsert, err = s.db.PrepareContext(ctx, s.db.Rebind(upsertCall)); err != nil {
+			s.upsert = nil
+			return fmt.Errorf("callstore: prepare: %w", err)
+		}
 	}
+	// The statement is prepared on each pooled connection once and
+	// reused by every later transaction on it.
+	stmt := tx.StmtContext(ctx, s.upsert)
 	defer stmt.Close()
 	for _, p := range batch {
 		r := p.rec
