@@ -90,15 +90,11 @@ func (r *Report) AddDay(date string, calls, answered, missed int64, hours [24]in
 	}
 }
 
-// AddWrapUps counts wrap-ups of calls that started at t (a bucket within
-// one local hour) into by_day: resolved and unresolved ones, and scored
-// ones with the sum of their scores.
-func (r *Report) AddWrapUps(t time.Time, resolved, unresolved, scored, scoreSum int64) {
-	loc := r.loc
-	if loc == nil {
-		loc = time.UTC
-	}
-	i, ok := r.days[t.In(loc).Format(time.DateOnly)]
+// AddWrapUps counts wrap-ups of calls of a local date (YYYY-MM-DD) into
+// by_day: resolved and unresolved ones, and scored ones with the sum of
+// their scores.
+func (r *Report) AddWrapUps(date string, resolved, unresolved, scored, scoreSum int64) {
+	i, ok := r.days[date]
 	if !ok {
 		return
 	}

@@ -63,6 +63,8 @@ var rollupMigrations = []string{
 		name  TEXT NOT NULL PRIMARY KEY,
 		value TEXT NOT NULL
 	);`,
+	// The contacts with most calls first, for a long range's top callers.
+	`CREATE INDEX stats_contacts_calls ON stats_contacts(calls);`,
 }
 
 // Histogram kinds of stats_hist.
@@ -227,6 +229,11 @@ func encodeHist(h map[int64]int64) []byte {
 
 // decodeHist adds the histogram in b to h.
 func decodeHist(b []byte, h map[int64]int64) error {
+	return walkHist(b, func(v, n int64) { h[v] += n })
+}
+
+// walkHist calls fn with each (time bucket, count) of the histogram in b.
+func walkHist(b []byte, fn func(v, n int64)) error {
 	v := int64(0)
 	for len(b) > 0 {
 		dv, n := binary.Uvarint(b)
@@ -240,9 +247,40 @@ func decodeHist(b []byte, h map[int64]int64) error {
 		}
 		b = b[m:]
 		v += int64(dv)
-		h[v] += c
+		fn(v, c)
 	}
 	return nil
+}
+
+// maxBuckets is the number of time buckets: 100 of 10 ms below a second,
+// then 90 per decade (two significant digits) up to 10^12 ms.
+const maxBuckets = 100 + 9*90
+
+// bucketIndex numbers the time bucket v (a timeBucket value) from 0 in
+// ascending order; bucketValue is its inverse.
+func bucketIndex(v int64) int {
+	if v < 1000 {
+		return int(max(v, 0) / 10)
+	}
+	k, step := 0, int64(10)
+	for v >= 1000*step && k < 8 {
+		k++
+		step *= 10
+	}
+	// v lies in [10^(k+3), 10^(k+4)); its buckets are step*10 … step*99.
+	return min(100+k*90+int(v/(step*10))-10, maxBuckets-1)
+}
+
+func bucketValue(i int) int64 {
+	if i < 100 {
+		return int64(i) * 10
+	}
+	k, j := (i-100)/90, (i-100)%90
+	step := int64(100)
+	for range k {
+		step *= 10
+	}
+	return int64(j+10) * step
 }
 
 // rollupZone is the zone the rollups are kept in; nil while they are off.

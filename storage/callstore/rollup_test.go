@@ -245,6 +245,11 @@ func TestTimeBucketsInZones(t *testing.T) {
 				wantHour[[2]int{int(c.weekday), c.hour}]++
 			}
 			flush(t, s)
+			for i := range calls {
+				if _, err := s.SetWrapUp(ctx, fmt.Sprint("b", i), cdr.WrapUp{Satisfaction: 3}); err != nil {
+					t.Fatal(err)
+				}
+			}
 			first, last := calls[0].utc.In(loc), calls[len(calls)-1].utc.In(loc)
 			whole := stats.Filter{Location: loc, Since: time.Date(first.Year(), first.Month(), first.Day()-1, 0, 0, 0, 0, loc),
 				Until: time.Date(last.Year(), last.Month(), last.Day()+2, 0, 0, 0, 0, loc)}
@@ -268,6 +273,9 @@ func TestTimeBucketsInZones(t *testing.T) {
 					if d.Calls != wantDay[d.Date] {
 						t.Errorf("%s: %s has %d calls, want %d", tc.what, d.Date, d.Calls, wantDay[d.Date])
 					}
+					if d.Scored != wantDay[d.Date] {
+						t.Errorf("%s: %s has %d wrap-ups, want %d", tc.what, d.Date, d.Scored, wantDay[d.Date])
+					}
 				}
 				for _, h := range r.ByHour {
 					if want := wantHour[[2]int{h.Weekday, h.Hour}]; h.Calls != want {
@@ -285,6 +293,15 @@ func TestTimeBucket(t *testing.T) {
 		if got := timeBucket(in); got != want {
 			t.Errorf("timeBucket(%d) = %d, want %d", in, got, want)
 		}
+	}
+	prev := -1
+	for _, raw := range []int64{0, 10, 990, 1000, 1100, 9900, 10000, 99000, 100000, 3_600_000, 86_400_000, 999_000_000_000} {
+		v := timeBucket(raw)
+		i := bucketIndex(v)
+		if i <= prev || i >= maxBuckets || bucketValue(i) != v {
+			t.Errorf("bucketIndex(%d) = %d (after %d), back %d", v, i, prev, bucketValue(i))
+		}
+		prev = i
 	}
 	h := map[int64]int64{10: 3, 5000: 2, 1200: 7}
 	back := map[int64]int64{}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/switchboard-sip/switchboard/stats"
@@ -72,10 +73,10 @@ func (s *Store) indexed(f stats.Filter, name string) string {
 	return ""
 }
 
-// wrapGroup counts the wrap-ups of one quarter hour, hotline, campaign,
-// reason and resolved value.
+// wrapGroup counts the wrap-ups of one hotline, campaign, reason and
+// resolved value (date empty), or of one local date and resolved value.
 type wrapGroup struct {
-	bucket            int64
+	date              string
 	hotline, campaign string
 	reason            string
 	resolved          sql.NullInt64
@@ -83,14 +84,14 @@ type wrapGroup struct {
 }
 
 // statsWrapUps reads the wrap-ups of the range from the small index of
-// wrapped-up calls, grouped finely enough for every figure made of them:
-// reasons, satisfaction, the share resolved in total, per hotline, per
-// campaign and per day.
+// wrapped-up calls: per hotline, campaign, reason and resolved value
+// (reasons, satisfaction, the share resolved in total, per hotline and
+// per campaign).
 func (s *Store) statsWrapUps(ctx context.Context, f stats.Filter) ([]wrapGroup, error) {
 	cond, args := statsWhere(f, wrapupSQL)
-	rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT started_at / `+fmt.Sprint(bucketMS)+` AS b, hotline, campaign, reason, resolved,
+	rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT hotline, campaign, reason, resolved,
 			COUNT(*), SUM(CASE WHEN satisfaction > 0 THEN 1 ELSE 0 END), SUM(satisfaction)
-		FROM calls`+s.indexed(f, "calls_wrapup")+` WHERE `+cond+` GROUP BY b, hotline, campaign, reason, resolved`), args...)
+		FROM calls`+s.indexed(f, "calls_wrapup")+` WHERE `+cond+` GROUP BY hotline, campaign, reason, resolved`), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -98,12 +99,63 @@ func (s *Store) statsWrapUps(ctx context.Context, f stats.Filter) ([]wrapGroup, 
 	var out []wrapGroup
 	for rows.Next() {
 		var g wrapGroup
-		if err := rows.Scan(&g.bucket, &g.hotline, &g.campaign, &g.reason, &g.resolved, &g.n, &g.scored, &g.sum); err != nil {
+		if err := rows.Scan(&g.hotline, &g.campaign, &g.reason, &g.resolved, &g.n, &g.scored, &g.sum); err != nil {
 			return nil, err
 		}
 		out = append(out, g)
 	}
 	return out, rows.Err()
+}
+
+// statsWrapUpDays reads the wrap-ups of the range per local date and
+// resolved value (the share resolved and satisfaction over time). The
+// date is computed in the database from the offsets in force over the
+// range (localDaySQL), so that a year of wrap-ups is a few hundred rows.
+func (s *Store) statsWrapUpDays(ctx context.Context, f stats.Filter) ([]wrapGroup, error) {
+	cond, args := statsWhere(f, wrapupSQL)
+	rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT `+localDaySQL(f.Location, f.Since, f.Until)+` AS d, resolved,
+			COUNT(*), SUM(CASE WHEN satisfaction > 0 THEN 1 ELSE 0 END), SUM(satisfaction)
+		FROM calls`+s.indexed(f, "calls_wrapup")+` WHERE `+cond+` GROUP BY d, resolved`), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []wrapGroup
+	for rows.Next() {
+		var g wrapGroup
+		var day int64
+		if err := rows.Scan(&day, &g.resolved, &g.n, &g.scored, &g.sum); err != nil {
+			return nil, err
+		}
+		g.date = time.UnixMilli(day * dayMS).UTC().Format(time.DateOnly)
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}
+
+const dayMS = 24 * 60 * 60 * 1000
+
+// localDaySQL is an SQL expression of started_at's local date in loc, as
+// days since 1970-01-01: started_at plus the zone's offset at that instant,
+// divided into days. The offset is one CASE branch per period of the zone
+// (a DST change starts the next) that overlaps [since, until).
+func localDaySQL(loc *time.Location, since, until time.Time) string {
+	var b strings.Builder
+	t := since.In(loc)
+	for range 1000 {
+		_, end := t.ZoneBounds()
+		if end.IsZero() || !end.Before(until) {
+			break
+		}
+		_, off := t.Zone()
+		fmt.Fprintf(&b, " WHEN started_at < %d THEN %d", end.UnixMilli(), int64(off)*1000)
+		t = end.In(loc)
+	}
+	_, off := t.Zone()
+	if b.Len() == 0 {
+		return fmt.Sprintf("((started_at + %d) / %d)", int64(off)*1000, dayMS)
+	}
+	return fmt.Sprintf("((started_at + CASE%s ELSE %d END) / %d)", b.String(), int64(off)*1000, dayMS)
 }
 
 // addWrapUps adds the wrap-up figures to r, whose hotlines and campaigns
@@ -120,18 +172,22 @@ func addWrapUps(r *stats.Report, groups []wrapGroup) {
 	}
 	var scored, sum int64
 	for _, g := range groups {
+		var yes, no int64
+		if g.resolved.Valid && g.resolved.Int64 != 0 {
+			yes = g.n
+		} else if g.resolved.Valid {
+			no = g.n
+		}
+		if g.date != "" {
+			r.AddWrapUps(g.date, yes, no, g.scored, g.sum)
+			continue
+		}
 		scored += g.scored
 		sum += g.sum
 		if g.reason != "" {
 			reasons[g.reason] += g.n
 		}
-		var yes, no int64
 		if g.resolved.Valid {
-			if g.resolved.Int64 != 0 {
-				yes = g.n
-			} else {
-				no = g.n
-			}
 			r.Resolved.Add(yes, no)
 			if h := hot[g.hotline]; h != nil {
 				h.Add(yes, no)
@@ -140,7 +196,6 @@ func addWrapUps(r *stats.Report, groups []wrapGroup) {
 				c.Add(yes, no)
 			}
 		}
-		r.AddWrapUps(time.UnixMilli(g.bucket*bucketMS), yes, no, g.scored, g.sum)
 	}
 	for reason, n := range reasons {
 		r.Reasons = append(r.Reasons, stats.ReasonStat{Reason: reason, Calls: n})

@@ -64,7 +64,7 @@ func (s *Store) Stats(ctx context.Context, f stats.Filter) (stats.Report, error)
 			func(ctx context.Context) error { return s.rollupHist(ctx, f, p, h) })
 	}
 	var top []stats.TopCaller
-	var wraps []wrapGroup
+	var wraps, wrapDays []wrapGroup
 	steps = append(steps,
 		func(ctx context.Context) (err error) {
 			top, err = s.statsTopCallers(ctx, f, p)
@@ -72,6 +72,10 @@ func (s *Store) Stats(ctx context.Context, f stats.Filter) (stats.Report, error)
 		},
 		func(ctx context.Context) (err error) {
 			wraps, err = s.statsWrapUps(ctx, f)
+			return err
+		},
+		func(ctx context.Context) (err error) {
+			wrapDays, err = s.statsWrapUpDays(ctx, f)
 			return err
 		})
 	g, gctx := errgroup.WithContext(ctx)
@@ -84,7 +88,7 @@ func (s *Store) Stats(ctx context.Context, f stats.Filter) (stats.Report, error)
 	r := stats.Empty(f)
 	mergeFigures(parts).fill(&r)
 	r.TopCallers = append(r.TopCallers, top...)
-	addWrapUps(&r, wraps)
+	addWrapUps(&r, append(wraps, wrapDays...))
 	return r, nil
 }
 
@@ -134,7 +138,7 @@ type figures struct {
 	groups   map[[2]string]*[3]int64 // (hotline, campaign) → calls, answered, missed
 	quarters [][4]int64              // quarter hour, calls, answered, missed
 	days     []dayRow
-	hist     map[hotlineKind]map[int64]int64 // time bucket → calls
+	hist     map[hotlineKind]*histCounts
 }
 
 type hotlineKind struct {
@@ -161,13 +165,13 @@ func (fg *figures) group(hotline, campaign string) *[3]int64 {
 	return c
 }
 
-func (fg *figures) histOf(k hotlineKind) map[int64]int64 {
+func (fg *figures) histOf(k hotlineKind) *histCounts {
 	if fg.hist == nil {
-		fg.hist = map[hotlineKind]map[int64]int64{}
+		fg.hist = map[hotlineKind]*histCounts{}
 	}
 	h := fg.hist[k]
 	if h == nil {
-		h = map[int64]int64{}
+		h = &histCounts{}
 		fg.hist[k] = h
 	}
 	return h
@@ -184,8 +188,8 @@ func mergeFigures(parts []*figures) *figures {
 		out.days = append(out.days, p.days...)
 		for k, h := range p.hist {
 			dst := out.histOf(k)
-			for v, n := range h {
-				dst[v] += n
+			for i, n := range h {
+				dst[i] += n
 			}
 		}
 	}
@@ -224,7 +228,7 @@ func (fg *figures) fill(r *stats.Report) {
 	for _, hs := range hot {
 		hs.AnswerRate = stats.Rate(hs.Answered, hs.Missed)
 		ring, talk := fg.hist[hotlineKind{hs.Name, histRing}], fg.hist[hotlineKind{hs.Name, histTalk}]
-		hs.RingMSP50, hs.RingMSP90, hs.TalkMSP50 = percentile(ring, 50), percentile(ring, 90), percentile(talk, 50)
+		hs.RingMSP50, hs.RingMSP90, hs.TalkMSP50 = ring.percentile(50), ring.percentile(90), talk.percentile(50)
 		r.Hotlines = append(r.Hotlines, *hs)
 	}
 	for _, cs := range camp {
@@ -247,27 +251,29 @@ func (fg *figures) fill(r *stats.Report) {
 	}
 }
 
+// histCounts counts calls per time bucket (timeBucket), by bucket index
+// (bucketIndex): an array, so that adding the days of a year is a few
+// million additions and no map lookups.
+type histCounts [maxBuckets]int64
+
 // percentile is the nearest-rank p-th percentile (the ceil(p·n/100)-th
-// value) of a histogram of time buckets (timeBucket: two significant
-// digits); 0 without calls.
-func percentile(h map[int64]int64, p int) int64 {
-	var n int64
-	vals := make([]int64, 0, len(h))
-	for v, c := range h {
-		if c > 0 {
-			vals = append(vals, v)
-			n += c
-		}
-	}
-	if n == 0 {
+// value) of h; 0 without calls (or without h).
+func (h *histCounts) percentile(p int) int64 {
+	if h == nil {
 		return 0
 	}
-	sort.Slice(vals, func(i, j int) bool { return vals[i] < vals[j] })
+	var n int64
+	for _, c := range h {
+		n += c
+	}
+	if n <= 0 {
+		return 0
+	}
 	rank := (n*int64(p) + 99) / 100
 	var seen int64
-	for _, v := range vals {
-		if seen += h[v]; seen >= rank {
-			return v
+	for i, c := range h {
+		if seen += c; seen >= rank {
+			return bucketValue(i)
 		}
 	}
 	return 0
@@ -313,7 +319,7 @@ func (s *Store) histogram(ctx context.Context, f stats.Filter, fg *figures, kind
 			return err
 		}
 		k.kind = kind
-		fg.histOf(k)[v] += n
+		fg.histOf(k)[bucketIndex(v)] += n
 	}
 	return rows.Err()
 }
@@ -408,7 +414,8 @@ func (s *Store) rollupHist(ctx context.Context, f stats.Filter, p statsPlan, fg 
 		if err := rows.Scan(&k.hotline, &k.kind, &b); err != nil {
 			return err
 		}
-		if err := decodeHist(b, fg.histOf(k)); err != nil {
+		h := fg.histOf(k)
+		if err := walkHist(b, func(v, n int64) { h[bucketIndex(v)] += n }); err != nil {
 			return err
 		}
 	}

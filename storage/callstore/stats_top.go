@@ -2,7 +2,6 @@ package callstore
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"sort"
 
@@ -18,7 +17,7 @@ const maxTopCandidates = 200
 // Counting them means grouping every call of the range by contact, which
 // for a range of months is most of the table. When the rollups hold the
 // per-contact totals and the range holds more than half of the calls, the
-// calls outside it are counted instead and taken from the totals.
+// busiest contacts in all are counted one by one instead (topByTotals).
 func (s *Store) statsTopCallers(ctx context.Context, f stats.Filter, p statsPlan) ([]stats.TopCaller, error) {
 	if p.fromDay != "" && f.Hotline == "" && f.Campaign == "" {
 		inside, all, err := s.rollupShare(ctx, p)
@@ -26,7 +25,7 @@ func (s *Store) statsTopCallers(ctx context.Context, f stats.Filter, p statsPlan
 			return nil, err
 		}
 		if 2*inside > all {
-			top, ok, err := s.topByComplement(ctx, f)
+			top, ok, err := s.topByTotals(ctx, f)
 			if err != nil || ok {
 				return top, err
 			}
@@ -66,86 +65,73 @@ func (s *Store) topDirect(ctx context.Context, f stats.Filter) ([]stats.TopCalle
 	return out, rows.Err()
 }
 
-// topByComplement counts each contact's calls in the range as its total
-// (stats_contacts) less its calls before and after the range, then looks
-// up the last call of the leaders. ok is false when too many contacts tie
-// for the last places.
-func (s *Store) topByComplement(ctx context.Context, f stats.Filter) (top []stats.TopCaller, ok bool, err error) {
-	outside := map[int64]int64{}
-	for _, part := range []string{`started_at < ?`, `started_at >= ?`} {
-		at := toMillis(f.Since)
-		if part == `started_at >= ?` {
-			at = toMillis(f.Until)
-		}
-		rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT contact_id, COUNT(*) FROM calls`+s.indexed(f, "calls_stats")+`
-			WHERE `+statsSQL+` AND `+part+` AND contact_id IS NOT NULL GROUP BY contact_id`), at)
+// maxTopExamined bounds the contacts topByTotals looks at before it
+// gives up for the direct count.
+const maxTopExamined = 5000
+
+// topByTotals walks the contacts in descending order of their calls in
+// all (stats_contacts) and counts each one's calls in the range, until no
+// contact left can reach the 20th place: a contact's total bounds its
+// calls in any range. When the range holds most of the calls, the walk
+// stops after the few hundred busiest contacts. ok is false when it would
+// take more than maxTopExamined contacts.
+func (s *Store) topByTotals(ctx context.Context, f stats.Filter) (top []stats.TopCaller, ok bool, err error) {
+	const page = 500
+	in := s.db.Rebind(`SELECT COUNT(*), COALESCE(MAX(started_at), 0) FROM calls` + s.indexed(f, "calls_contact_time") + `
+		WHERE contact_id = ? AND started_at >= ? AND started_at < ? AND ` + statsSQL)
+	for offset := 0; offset < maxTopExamined; offset += page {
+		rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT contact_id, calls FROM stats_contacts
+			WHERE calls > 0 ORDER BY calls DESC LIMIT ? OFFSET ?`), page, offset)
 		if err != nil {
 			return nil, false, err
 		}
-		if err := scanCounts(rows, outside); err != nil {
+		var ids, totals []int64
+		for rows.Next() {
+			var id, n int64
+			if err := rows.Scan(&id, &n); err != nil {
+				rows.Close()
+				return nil, false, err
+			}
+			ids, totals = append(ids, id), append(totals, n)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
 			return nil, false, err
 		}
+		for i, id := range ids {
+			if len(top) >= topCallers && totals[i] < top[topCallers-1].Calls {
+				return top, true, nil
+			}
+			var n, last int64
+			if err := s.db.QueryRowContext(ctx, in, id, toMillis(f.Since), toMillis(f.Until)).Scan(&n, &last); err != nil {
+				return nil, false, err
+			}
+			if n > 0 {
+				top = insertTop(top, stats.TopCaller{ContactID: id, Calls: n, LastCallAt: fromMillis(last).In(f.Location)})
+			}
+		}
+		if len(ids) < page {
+			return top, true, nil // every contact seen
+		}
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT contact_id, calls FROM stats_contacts WHERE calls > 0`)
-	if err != nil {
-		return nil, false, err
-	}
-	type count struct{ id, n int64 }
-	var counts []count
-	defer rows.Close()
-	for rows.Next() {
-		var c count
-		if err := rows.Scan(&c.id, &c.n); err != nil {
-			return nil, false, err
-		}
-		if c.n -= outside[c.id]; c.n > 0 {
-			counts = append(counts, c)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, false, err
-	}
-	sort.Slice(counts, func(i, j int) bool { return counts[i].n > counts[j].n })
-	if len(counts) > topCallers {
-		// Everyone tied with the last place competes on the last call.
-		cut := topCallers
-		for cut < len(counts) && counts[cut].n == counts[topCallers-1].n {
-			cut++
-		}
-		if cut > maxTopCandidates {
-			return nil, false, nil
-		}
-		counts = counts[:cut]
-	}
-	for _, c := range counts {
-		var last sql.NullInt64
-		if err := s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT MAX(started_at) FROM calls WHERE contact_id = ?
-			AND started_at >= ? AND started_at < ? AND `+statsSQL), c.id, toMillis(f.Since), toMillis(f.Until)).Scan(&last); err != nil {
-			return nil, false, err
-		}
-		top = append(top, stats.TopCaller{ContactID: c.id, Calls: c.n, LastCallAt: fromMillis(last.Int64).In(f.Location)})
-	}
-	sort.Slice(top, func(i, j int) bool {
-		a, b := top[i], top[j]
-		if a.Calls != b.Calls {
-			return a.Calls > b.Calls
-		}
-		if !a.LastCallAt.Equal(b.LastCallAt) {
-			return a.LastCallAt.After(b.LastCallAt)
-		}
-		return a.ContactID < b.ContactID
-	})
-	return top[:min(len(top), topCallers)], true, nil
+	return nil, false, nil
 }
 
-func scanCounts(rows *sql.Rows, into map[int64]int64) error {
-	defer rows.Close()
-	for rows.Next() {
-		var id, n int64
-		if err := rows.Scan(&id, &n); err != nil {
-			return err
+// insertTop puts t in its place among the top callers (most calls, then
+// the latest last call, then the lowest id) and keeps the first 20.
+func insertTop(top []stats.TopCaller, t stats.TopCaller) []stats.TopCaller {
+	i := sort.Search(len(top), func(i int) bool {
+		a := top[i]
+		if a.Calls != t.Calls {
+			return a.Calls < t.Calls
 		}
-		into[id] += n
-	}
-	return rows.Err()
+		if !a.LastCallAt.Equal(t.LastCallAt) {
+			return a.LastCallAt.Before(t.LastCallAt)
+		}
+		return a.ContactID > t.ContactID
+	})
+	top = append(top, stats.TopCaller{})
+	copy(top[i+1:], top[i:])
+	top[i] = t
+	return top[:min(len(top), topCallers)]
 }
