@@ -309,3 +309,22 @@ func TestTimeBucket(t *testing.T) {
 		t.Errorf("histogram round trip: %v %v", back, err)
 	}
 }
+
+// BenchmarkCallStoreSaveRollups is BenchmarkCallStoreSave with the
+// statistics' rollups kept by the writer: what they cost a save.
+func BenchmarkCallStoreSaveRollups(b *testing.B) {
+	s, _ := newStore(b)
+	if err := s.EnableRollups(context.Background(), zone(b, "Europe/Berlin")); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r := rec(fmt.Sprintf("b%09d", i), base.Add(time.Duration(i)*time.Millisecond))
+		r.ContactID = int64(1 + i%5000)
+		s.Save(r)
+	}
+	longFlush(b, s)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
