@@ -135,6 +135,11 @@ func (a *Agent) openStorage(cfg *configs.Config) (err error) {
 		return err
 	}
 	a.closers = append(a.closers, a.calls.Close)
+	// The statistics' per-day rollups, kept by the record writer from its
+	// first save on (rebuilt here when the timezone changed).
+	if err = a.calls.EnableRollups(a.ctx, cfg.Location); err != nil {
+		return err
+	}
 	return a.met.LocalQueue("records", a.calls.Pending, a.calls.Dropped)
 }
 

@@ -72,15 +72,29 @@ func (r *Report) AddBucket(t time.Time, calls, answered, missed int64) {
 	}
 }
 
-// AddWrapUps counts wrap-ups of calls that started at t (a bucket within
-// one local hour) into by_day: resolved and unresolved ones, and scored
-// ones with the sum of their scores.
-func (r *Report) AddWrapUps(t time.Time, resolved, unresolved, scored, scoreSum int64) {
-	loc := r.loc
-	if loc == nil {
-		loc = time.UTC
+// AddDay counts the calls of one local date (YYYY-MM-DD, from the
+// rollups) into by_day, and those of each local hour of that date into
+// by_hour.
+func (r *Report) AddDay(date string, calls, answered, missed int64, hours [24]int64) {
+	if i, ok := r.days[date]; ok {
+		d := &r.ByDay[i]
+		d.Calls, d.Answered, d.Missed = d.Calls+calls, d.Answered+answered, d.Missed+missed
 	}
-	i, ok := r.days[t.In(loc).Format(time.DateOnly)]
+	t, err := time.Parse(time.DateOnly, date)
+	if err != nil || len(r.ByHour) != 7*24 {
+		return
+	}
+	wd := int(t.Weekday())
+	for h, n := range hours {
+		r.ByHour[wd*24+h].Calls += n
+	}
+}
+
+// AddWrapUps counts wrap-ups of calls of a local date (YYYY-MM-DD) into
+// by_day: resolved and unresolved ones, and scored ones with the sum of
+// their scores.
+func (r *Report) AddWrapUps(date string, resolved, unresolved, scored, scoreSum int64) {
+	i, ok := r.days[date]
 	if !ok {
 		return
 	}

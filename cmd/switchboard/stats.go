@@ -17,11 +17,14 @@ import (
 )
 
 const statsUsage = `usage: switchboard stats [-c FILE] [--since DUR] [--until TIME] [--hotline NAME] [--campaign NAME] [--contact ID|NUMBER] [--json|--csv]
+       switchboard stats [-c FILE] --rebuild
 
 Front-desk figures (SPEC §10) of inbound calls: per hotline and campaign,
 per day and hour of the week, the most frequent callers, wrap-up reasons
 satisfaction and the share resolved. --contact narrows every figure to
-one contact, given by its id or one of its numbers in any format. The
+one contact, given by its id or one of its numbers in any format.
+--rebuild recomputes the per-day rollups the figures are read from
+(done by itself when the timezone changes). The
 default range is the last 30 days in the configured
 time zone. --json prints what GET /api/stats answers, --csv what it
 answers with Accept: text/csv.
@@ -39,6 +42,7 @@ func statsCommand(args []string, stdout, stderr io.Writer) int {
 	contact := fs.String("contact", "", "only this contact's calls: its id or one of its numbers")
 	asJSON := fs.Bool("json", false, "print JSON as GET /api/stats does")
 	asCSV := fs.Bool("csv", false, "print CSV with a header row")
+	rebuild := fs.Bool("rebuild", false, "recompute the statistics' per-day rollups from the calls")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, statsUsage)
 		fs.PrintDefaults()
@@ -87,6 +91,18 @@ func statsCommand(args []string, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	defer closeCalls()
+	if err := calls.EnableRollups(ctx, cli.loc); err != nil {
+		return fail(err)
+	}
+	if *rebuild {
+		t0 := time.Now()
+		n, err := calls.RebuildRollups(ctx)
+		if err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(stdout, "rollups rebuilt in %s from %d inbound calls (timezone %s)\n", time.Since(t0).Round(time.Millisecond), n, cli.loc)
+		return 0
+	}
 	r, err := calls.Stats(ctx, f)
 	if err != nil {
 		return fail(err)

@@ -110,6 +110,10 @@ func TestStatsCLI(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "top_caller,'=Jane,+49301234567,5") {
 		t.Errorf("--csv top caller: %s", stdout)
 	}
+	code, stdout, stderr = run(statsCmd, "-c", cfg, "--rebuild")
+	if code != 0 || !strings.Contains(stdout, "from 7 inbound calls") {
+		t.Errorf("--rebuild: %d %q %q", code, stdout, stderr)
+	}
 	for _, bad := range [][]string{{"--since", "yesterday"}, {"--json", "--csv"}, {"extra"}} {
 		if code, _, stderr := run(statsCmd, append([]string{"-c", cfg}, bad...)...); code != 2 || stderr == "" {
 			t.Errorf("%v: exit %d %q", bad, code, stderr)

@@ -44,7 +44,11 @@ func (s *Store) CallCounts(ctx context.Context, ids []int64) (map[int64]contacts
 // transaction that deletes the contact (a privacy request), and returns
 // how many went.
 func (s *Store) DeleteContactCalls(ctx context.Context, tx *sql.Tx, id int64) (int64, error) {
-	res, err := tx.ExecContext(ctx, s.db.Rebind(`DELETE FROM calls WHERE contact_id = ?`), id)
+	var res sql.Result
+	err := s.rollupChange(ctx, tx, `contact_id = ?`, []any{id}, true, func() (err error) {
+		res, err = tx.ExecContext(ctx, s.db.Rebind(`DELETE FROM calls WHERE contact_id = ?`), id)
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("callstore: delete calls of %d: %w", id, err)
 	}

@@ -205,7 +205,8 @@ type Store struct {
 	abort     context.CancelFunc
 	done      chan struct{}
 	lastError error
-	merged    map[int64]int64 // contact ids merged away → the surviving contact
+	merged    map[int64]int64               // contact ids merged away → the surviving contact
+	rollLoc   atomic.Pointer[time.Location] // zone of the statistics' rollups; nil: off (rollup.go)
 
 	// upsert is upsertCall prepared once, by the writer, for all batches:
 	// preparing the 29-column statement again per batch cost as much as
@@ -330,7 +331,12 @@ func (s *Store) Relink(ctx context.Context, from, into int64) error {
 	}
 	s.mu.Unlock()
 	signal(s.wake)
-	if _, err := s.db.ExecContext(ctx, s.db.Rebind(`UPDATE calls SET contact_id = ? WHERE contact_id = ?`), into, from); err != nil {
+	if err := s.inTx(ctx, func(tx *sql.Tx) error {
+		return s.rollupChange(ctx, tx, `contact_id = ?`, []any{from}, false, func() error {
+			_, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE calls SET contact_id = ? WHERE contact_id = ?`), into, from)
+			return err
+		})
+	}); err != nil {
 		return fmt.Errorf("callstore: relink contact %d to %d: %w", from, into, err)
 	}
 	return nil
@@ -563,6 +569,9 @@ func (s *Store) writeBatch(ctx context.Context, batch []pendingRecord) error {
 	// reused by every later transaction on it.
 	stmt := tx.StmtContext(ctx, s.upsert)
 	defer stmt.Close()
+	if err := s.rollupBatch(ctx, tx, batch); err != nil {
+		return err
+	}
 	for _, p := range batch {
 		r := p.rec
 		var contact any
@@ -784,11 +793,19 @@ func (q Query) matches(r cdr.Record, after *cursor) bool {
 // Prune deletes records that started before t (storage.retention) and
 // reports how many went.
 func (s *Store) Prune(ctx context.Context, t time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, s.db.Rebind(`DELETE FROM calls WHERE started_at < ?`), toMillis(t))
+	var n int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		return s.rollupChange(ctx, tx, `started_at < ?`, []any{toMillis(t)}, true, func() error {
+			res, err := tx.ExecContext(ctx, s.db.Rebind(`DELETE FROM calls WHERE started_at < ?`), toMillis(t))
+			if err == nil {
+				n, _ = res.RowsAffected()
+			}
+			return err
+		})
+	})
 	if err != nil {
 		return 0, fmt.Errorf("callstore: prune before %s: %w", t.UTC().Format(time.RFC3339), err)
 	}
-	n, _ := res.RowsAffected()
 	return n, nil
 }
 
