@@ -150,6 +150,7 @@ func (a *Agent) openStores(cfg *configs.Config, pol *policy) (err error) {
 	// A contact's history, trace, export and deletion reach the calls and
 	// the missed-call entries through their owners.
 	a.contacts.UseCalls(a.calls)
+	a.contacts.UseMessages(a.calls)
 	missedLog, err := missed.NewContactLog(a.ctx, a.db)
 	if err != nil {
 		return err
