@@ -74,6 +74,9 @@ func (r *TextRecorder) Record(t Text) cdr.Message {
 	if t.Direction == Outbound {
 		m.Direction = cdr.Sent
 	}
+	if m.Source == "" {
+		m.Source = addressURI(&t.Signalling.From)
+	}
 	if c.Caller.Anonymous {
 		m.Caller = ""
 	}
@@ -124,4 +127,18 @@ func MessageText(body []byte, contentType string, max int) (text string, cut boo
 		b.WriteRune(r)
 	}
 	return b.String(), false
+}
+
+// addressURI writes an address back as a URI without parameters:
+// sip:user@host, or tel:number.
+func addressURI(a *Address) string {
+	switch {
+	case a.Scheme == "tel":
+		return "tel:" + a.User
+	case a.Scheme == "" || a.Host == "":
+		return a.User
+	case a.User == "":
+		return a.Scheme + ":" + a.Host
+	}
+	return a.Scheme + ":" + a.User + "@" + a.Host
 }

@@ -52,6 +52,9 @@ type Routing struct {
 	Node     string
 	// Announce plays an announcement before a reject; nil disables them.
 	Announce AnnounceFunc
+	// Messages records the out-of-dialog MESSAGE requests routed between
+	// trunk and PBX (SPEC §2); nil records none.
+	Messages MessageRecorder
 }
 
 // AnnounceFunc starts an announcement for an INVITE's SDP offer. It returns
