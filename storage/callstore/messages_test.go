@@ -146,6 +146,10 @@ func TestMessagesDeletePruneRelink(t *testing.T) {
 	s.msgs.saved++
 	s.msgs.mu.Unlock()
 
+	tr, err := cs.Trace(ctx, contacts.TraceQuery{ContactID: jane.ID, Now: base.Add(time.Hour)})
+	if err != nil || len(tr.Messages) != 1 || tr.Messages[0].ID != "written" || len(tr.Timeline()) != 1 {
+		t.Fatalf("contact trace: %+v, %v; want the written message", tr.Messages, err)
+	}
 	ex, err := cs.Export(ctx, jane.ID)
 	if err != nil || len(ex.Messages) == 0 {
 		t.Fatalf("export: %d messages, %v", len(ex.Messages), err)
