@@ -132,7 +132,10 @@ func (a *Agent) openStorage(cfg *configs.Config) (err error) {
 		return err
 	}
 	a.closers = append(a.closers, a.calls.Close)
-	return a.met.LocalQueue("records", a.calls.Pending, a.calls.Dropped)
+	if err := a.met.LocalQueue("records", a.calls.Pending, a.calls.Dropped); err != nil {
+		return err
+	}
+	return a.met.LocalQueue("messages", a.calls.PendingMessages, a.calls.DroppedMessages)
 }
 
 func (a *Agent) openStores(cfg *configs.Config, pol *policy) (err error) {

@@ -105,6 +105,16 @@ func (s *Store) SaveMessage(m cdr.Message) {
 	signal(q.wake)
 }
 
+// PendingMessages is how many saved messages wait for the database.
+func (s *Store) PendingMessages() int {
+	s.msgs.mu.Lock()
+	defer s.msgs.mu.Unlock()
+	return len(s.msgs.pending)
+}
+
+// DroppedMessages is how many messages the full local queue could not take.
+func (s *Store) DroppedMessages() uint64 { return s.msgs.dropped.Load() }
+
 // FlushMessages waits until every message saved before the call is in the
 // database, or ctx ends.
 func (s *Store) FlushMessages(ctx context.Context) error {

@@ -47,6 +47,13 @@ func TestMessagesSaveAndRead(t *testing.T) {
 	if len(got) != 2 || got[0] != second || got[1] != first {
 		t.Fatalf("ContactMessages = %+v\nwant %+v\nand  %+v", got, second, first)
 	}
+	// Beyond the local queue's bound a message is dropped and counted,
+	// never waited for.
+	s.maxPending = 0
+	s.SaveMessage(msg("over", base, 7))
+	if s.DroppedMessages() != 1 || s.PendingMessages() != 0 {
+		t.Errorf("over the bound: %d dropped, %d pending; want 1 and 0", s.DroppedMessages(), s.PendingMessages())
+	}
 }
 
 // One page of a trace orders calls and messages on one key across both
