@@ -12,8 +12,15 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/switchboard-sip/switchboard/callctl"
 	"github.com/switchboard-sip/switchboard/cdr"
 	"github.com/switchboard-sip/switchboard/contacts"
+)
+
+// The store is the message log of the call path and of the contact store.
+var (
+	_ callctl.MessageLog  = (*Store)(nil)
+	_ contacts.MessageLog = (*Store)(nil)
 )
 
 // messageMigrations are the schema steps of the "messages" component: the
