@@ -140,7 +140,10 @@ func (a *Agent) openStorage(cfg *configs.Config) (err error) {
 	if err = a.calls.EnableRollups(a.ctx, cfg.Location); err != nil {
 		return err
 	}
-	return a.met.LocalQueue("records", a.calls.Pending, a.calls.Dropped)
+	if err := a.met.LocalQueue("records", a.calls.Pending, a.calls.Dropped); err != nil {
+		return err
+	}
+	return a.met.LocalQueue("messages", a.calls.PendingMessages, a.calls.DroppedMessages)
 }
 
 func (a *Agent) openStores(cfg *configs.Config, pol *policy) (err error) {
@@ -158,6 +161,7 @@ func (a *Agent) openStores(cfg *configs.Config, pol *policy) (err error) {
 	// A contact's history, trace, export and deletion reach the calls and
 	// the missed-call entries through their owners.
 	a.contacts.UseCalls(a.calls)
+	a.contacts.UseMessages(a.calls)
 	missedLog, err := missed.NewContactLog(a.ctx, a.db)
 	if err != nil {
 		return err

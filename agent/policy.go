@@ -35,8 +35,9 @@ type deps struct {
 	log      *zap.Logger
 	announce *sip.Announcer // nil: announcements off
 	blocks   callctl.Blocklist
-	contacts callctl.Contacts // the cache live, a read-only lookup in a dry run
-	lookups  lookups.Counter  // counts lookup outcomes; nil in a dry run
+	contacts callctl.Contacts   // the cache live, a read-only lookup in a dry run
+	lookups  lookups.Counter    // counts lookup outcomes; nil in a dry run
+	messages callctl.MessageLog // keeps message records; nil in a dry run
 	// callbacks are the emergency calls' callback windows; nil in a dry run.
 	callbacks callctl.Callbacks
 }
@@ -44,7 +45,7 @@ type deps struct {
 func (a *Agent) deps() deps {
 	count := func(name, result string) { a.met.Lookups.WithLabelValues(name, result).Inc() }
 	return deps{log: a.log, announce: a.announce, blocks: a.blocks, contacts: a.cache, lookups: count,
-		callbacks: callbacks{a.emergency.store}}
+		callbacks: callbacks{a.emergency.store}, messages: a.calls}
 }
 
 // Check compiles cfg as a reload would, without opening anything:
@@ -90,6 +91,11 @@ func (p *policy) routing(d deps) (*sip.Routing, error) {
 	r.EmergencyWait = p.cfg.SIP.ResponseTimeout.D()
 	if d.callbacks != nil {
 		r.Callback = callbackCheck(p.numbers, d.callbacks)
+	}
+	if d.messages != nil {
+		// Routed MESSAGEs are recorded with the numbers read as for calls
+		// and linked to contacts through the same cache (SPEC §2).
+		r.Messages = callctl.NewTextRecorder(normalizer(p.numbers), d.contacts, d.messages, int(p.cfg.Messages.MaxContent))
 	}
 	return &r, nil
 }

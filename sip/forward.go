@@ -5,6 +5,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
@@ -33,7 +34,11 @@ func (p *Proxy) onInDialogOrOther(req *gosip.Request, tx gosip.ServerTransaction
 		p.addRecordRoute(fwd, req.Transport())
 		p.addVia(fwd, loopHash(req))
 	}
-	p.relayNonInvite(req, fwd, tx)
+	start := time.Now()
+	status := p.relayNonInvite(req, fwd, tx)
+	if req.Method == gosip.MESSAGE {
+		p.recordMessage(req, status, start)
+	}
 }
 
 // byDirection builds the copy of an out-of-dialog request that goes on by
@@ -162,14 +167,15 @@ func (p *Proxy) mayRelay(req *gosip.Request) bool {
 	return false
 }
 
-// relayNonInvite sends a request statefully and relays its responses.
-func (p *Proxy) relayNonInvite(req, fwd *gosip.Request, tx gosip.ServerTransaction) {
+// relayNonInvite sends a request statefully, relays its responses and
+// returns the final status sent back.
+func (p *Proxy) relayNonInvite(req, fwd *gosip.Request, tx gosip.ServerTransaction) int {
 	cltx, err := p.cli.TransactionRequest(context.Background(), fwd, noBuild)
 	if err != nil {
 		p.log.Debug("forward request", zap.String("method", req.Method.String()), zap.Error(err))
 		p.count(req, 503)
 		respond(tx, req, 503, "Service Unavailable")
-		return
+		return 503
 	}
 	for {
 		select {
@@ -180,12 +186,12 @@ func (p *Proxy) relayNonInvite(req, fwd *gosip.Request, tx gosip.ServerTransacti
 			_ = tx.Respond(relayTo(res, req))
 			if !res.IsProvisional() {
 				p.count(req, res.StatusCode)
-				return
+				return res.StatusCode
 			}
 		case <-cltx.Done():
 			p.count(req, 408)
 			respond(tx, req, 408, "Request Timeout")
-			return
+			return 408
 		}
 	}
 }

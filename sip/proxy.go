@@ -62,6 +62,9 @@ type Routing struct {
 	// EmergencyWait is how long an emergency call waits for any response
 	// from one target before it goes to the next (sip.response_timeout).
 	EmergencyWait time.Duration
+	// Messages records the out-of-dialog MESSAGE requests routed between
+	// trunk and PBX (SPEC §2); nil records none.
+	Messages MessageRecorder
 }
 
 // AnnounceFunc starts an announcement for an INVITE's SDP offer. It returns

@@ -217,6 +217,9 @@ type Store struct {
 	// while the database is away. Saves of a queued call always go in.
 	maxPending int
 	dropped    atomic.Uint64
+
+	// msgs queues message records for their own writer (messages.go).
+	msgs *messageQueue
 }
 
 // maxMerged bounds the remembered contact merges; they matter only for
@@ -241,6 +244,9 @@ func New(ctx context.Context, db *storage.DB, log *zap.Logger) (*Store, error) {
 	if err := db.Migrate(ctx, "nodes", nodeMigrations); err != nil {
 		return nil, fmt.Errorf("callstore: %w", err)
 	}
+	if err := db.Migrate(ctx, "messages", messageMigrations); err != nil {
+		return nil, fmt.Errorf("callstore: %w", err)
+	}
 	wctx, cancel := context.WithCancel(context.Background())
 	s := &Store{
 		db:      db,
@@ -254,8 +260,10 @@ func New(ctx context.Context, db *storage.DB, log *zap.Logger) (*Store, error) {
 		done:    make(chan struct{}),
 
 		maxPending: DefaultMaxPending,
+		msgs:       newMessageQueue(),
 	}
 	go s.run(wctx)
+	go s.runMessages(wctx)
 	return s, nil
 }
 
@@ -307,7 +315,7 @@ func (s *Store) Save(r cdr.Record) {
 	}
 }
 
-// Relink moves the calls of contact from to contact into: a contact
+// Relink moves the calls and messages of contact from to contact into: a contact
 // that a call created lost the race for its number to another one (an
 // import, another node), and the call must count for the contact that
 // survived (contacts export, history). Records saved later with the old
@@ -339,7 +347,7 @@ func (s *Store) Relink(ctx context.Context, from, into int64) error {
 	}); err != nil {
 		return fmt.Errorf("callstore: relink contact %d to %d: %w", from, into, err)
 	}
-	return nil
+	return s.relinkMessages(ctx, from, into)
 }
 
 // dropLocal counts and logs a record the full local queue could not take:
@@ -436,11 +444,13 @@ func (s *Store) Close(ctx context.Context) error {
 	s.mu.Unlock()
 	if already {
 		<-s.done
+		<-s.msgs.done
 		return nil
 	}
-	err := s.Flush(ctx)
+	err := errors.Join(s.Flush(ctx), s.FlushMessages(ctx))
 	s.abort()
 	<-s.done
+	<-s.msgs.done
 	return err
 }
 
