@@ -85,6 +85,12 @@ func (c *fastConn) run() {
 			if out.slot() == nil {
 				out.flush(c.rc)
 			}
+			if done, slow := c.fast.screen(data, from); done {
+				continue // a stranger's (strangers.go)
+			} else if slow {
+				c.toSipgo(data, from)
+				continue
+			}
 			if c.fast.take(&ix, data, from, out) {
 				continue
 			}

@@ -46,6 +46,11 @@ func (p *Proxy) onInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 		respond(tx, req, 403, "Forbidden")
 		return
 	}
+	if !p.trunkAllows(dir, trunk, start) { // strangers.go
+		p.count(req, gosip.StatusServiceUnavailable)
+		respond(tx, req, gosip.StatusServiceUnavailable, "Service Unavailable", gosip.NewHeader("Retry-After", trunkRetryAfter))
+		return
+	}
 	hash := loopHash(req)
 	if code, reason := p.admit(req, hash); code != 0 {
 		p.count(req, code)
