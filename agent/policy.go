@@ -190,10 +190,14 @@ func buildRouting(cfg *configs.Config) (sip.Routing, error) {
 	if err != nil {
 		return sip.Routing{}, fmt.Errorf("sip.pbx: %w", err)
 	}
-	r := sip.Routing{PBX: pbxAddr, PBXURI: sipURI(cfg.SIP.PBXURI), Node: cfg.Node}
+	r := sip.Routing{PBX: pbxAddr, PBXURI: sipURI(cfg.SIP.PBXURI), Node: cfg.Node,
+		RejectStrangers: cfg.SIP.Strangers == "reject", StrangerReplies: cfg.SIP.StrangerReplies}
+	if !cfg.SIP.BalancerSources.Empty() {
+		r.Balancers = cfg.SIP.BalancerSources.Matches
+	}
 	for i := range cfg.SIP.Trunks {
 		t := &cfg.SIP.Trunks[i]
-		st := sip.Trunk{Name: t.Name, Match: t.Matches, Region: t.Region, Trust: t.TrustIdentity}
+		st := sip.Trunk{Name: t.Name, Match: t.Matches, Region: t.Region, Trust: t.TrustIdentity, MaxCPS: t.MaxCPS}
 		if !t.OutboundURI.IsZero() {
 			u := sipURI(t.OutboundURI)
 			st.Outbound = &u

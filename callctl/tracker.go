@@ -269,8 +269,16 @@ func (t *Tracker) completeStored(callID string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	r, err := t.sink.ByCallID(ctx, callID)
-	if err != nil || r.AnsweredAt == nil || r.EndedAt != nil {
+	if err != nil || r.AnsweredAt == nil {
 		return
+	}
+	if r.EndedAt != nil {
+		if r.EndReason != cdr.ReasonNodeLost {
+			return
+		}
+		// A survivor closed the call when its node died; the call went on
+		// and this is its end (SPEC §11).
+		r.Disposition, r.EndReason = cdr.Answered, ""
 	}
 	now := t.now()
 	r.EndedAt = &now

@@ -33,6 +33,11 @@ const (
 	Elsewhere Disposition = "elsewhere"
 )
 
+// ReasonNodeLost is the end reason of a call whose node died and whose BYE
+// has not (yet) passed another node (SPEC §11); a BYE that passes later
+// corrects the record.
+const ReasonNodeLost = "node lost"
+
 // Record is the stored call record (SPEC §3, §8 field names).
 type Record struct {
 	ID          string      `json:"id"`

@@ -19,10 +19,11 @@ const (
 	fbInvite                          // an initial INVITE the fast path does not take (Route, drain, CPS, stranger...)
 	fbRequest                         // another request the fast path does not handle (REGISTER, OPTIONS, re-INVITE...)
 	fbHandover                        // an INVITE the fast path took and then passed on (announcement, DNS, TCP target...)
+	fbBalancer                        // a request a balancer passed on, judged by its X-Switchboard-Source
 	nFallbacks
 )
 
-var fallbackNames = [nFallbacks]string{"", "unindexed", "response", "invite", "request", "handover"}
+var fallbackNames = [nFallbacks]string{"", "unindexed", "response", "invite", "request", "handover", "balancer"}
 
 // fallbacks counts what the fast path passed to sipgo, by reason. It is
 // read by /metrics through its Collect and by tests through n.

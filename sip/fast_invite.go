@@ -211,7 +211,14 @@ func (f *fastPath) invite(m *msgIndex, from netip.AddrPort, out *batch) bool {
 		return false
 	}
 	r := f.p.routing.Load()
-	if dir, _ := r.Classify(from); dir == "" || f.p.drain.Load() || !f.p.limit.allow(time.Now()) {
+	dir, trunk := r.Classify(from)
+	if dir == "" || f.p.drain.Load() {
+		return false
+	}
+	if now := time.Now(); !f.p.trunkAllows(dir, trunk, now) {
+		f.overTrunk(m, from, out) // strangers.go
+		return true
+	} else if !f.p.limit.allow(now) {
 		return false
 	}
 	tx := &fastTx{key: string(key), caller: from, inv: append([]byte(nil), b...), start: time.Now()}

@@ -47,6 +47,11 @@ func (p *Proxy) onInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 		respond(tx, req, 403, "Forbidden")
 		return
 	}
+	if !p.trunkAllows(dir, trunk, start) { // strangers.go
+		p.count(req, gosip.StatusServiceUnavailable)
+		respond(tx, req, gosip.StatusServiceUnavailable, "Service Unavailable", gosip.NewHeader("Retry-After", trunkRetryAfter))
+		return
+	}
 	hash := loopHash(req)
 	admit := p.admit
 	if r.isEmergency(req, dir, trunk) {

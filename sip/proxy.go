@@ -41,6 +41,8 @@ type Trunk struct {
 	Outbound *gosip.Uri // nil when calls cannot go out through this trunk
 	Region   string
 	Trust    bool
+	// MaxCPS caps new INVITEs a second from this trunk; 0: no cap.
+	MaxCPS int
 }
 
 // Routing is the part of the proxy's setup that a config reload replaces.
@@ -65,6 +67,13 @@ type Routing struct {
 	// Messages records the out-of-dialog MESSAGE requests routed between
 	// trunk and PBX (SPEC §2); nil records none.
 	Messages MessageRecorder
+	// Balancers reports a load balancer in front of this node, whose
+	// X-Switchboard-Source is trusted (SPEC §11); nil: none.
+	Balancers func(netip.AddrPort) bool
+	// RejectStrangers answers strangers 403 (sip.strangers: reject), at
+	// most StrangerReplies a second per source; else they are dropped.
+	RejectStrangers bool
+	StrangerReplies int
 }
 
 // AnnounceFunc starts an announcement for an INVITE's SDP offer. It returns
@@ -137,9 +146,11 @@ type Proxy struct {
 	fast     []*fastPath // UDP sockets served by the fast path (issue 11)
 	rrHost   string      // Options.RecordRoute, split; empty: our own address
 	rrPort   int
-	tried    sync.Map  // server keys of INVITEs the fast path answered 100 and handed over
-	fellBack fallbacks // what the fast path passed to sipgo, by reason
-	waiting  waiting   // INVITEs waiting for a first response, by target
+	tried    sync.Map     // server keys of INVITEs the fast path answered 100 and handed over
+	fellBack fallbacks    // what the fast path passed to sipgo, by reason
+	waiting  waiting      // INVITEs waiting for a first response, by target
+	gate     strangerGate // strangers.go
+	trunkCPS sync.Map     // trunk name → *rateLimit (strangers.go)
 }
 
 // New builds a proxy; Serve starts it.
@@ -163,6 +174,10 @@ func New(opts Options, r *Routing) (*Proxy, error) {
 	p := &Proxy{opts: opts, log: opts.Log, tracker: opts.Tracker, met: opts.Metrics, ports: map[string]int{},
 		pre:   &prefilter{conns: map[string]net.PacketConn{}, parser: gosip.NewParser()},
 		limit: newRateLimit(opts.MaxCPS)}
+	p.pre.stranger = p.strangerDatagram
+	if p.met != nil {
+		p.gate.dropped = droppedCounter(p.met.Registry())
+	}
 	if opts.RecordRoute != "" {
 		host, port, err := net.SplitHostPort(opts.RecordRoute)
 		n, perr := strconv.Atoi(port)
@@ -362,10 +377,15 @@ func source(req *gosip.Request) (netip.AddrPort, bool) {
 // PBX connects from an ephemeral port, so a request from the PBX's address
 // whose top Via names the PBX's port counts as from the PBX.
 func (r *Routing) classifyRequest(req *gosip.Request) (callctl.Direction, *Trunk) {
-	src, ok := source(req)
+	src, ok := r.origin(req)
 	if !ok {
 		return "", nil
 	}
+	return r.classifyFrom(req, src)
+}
+
+// classifyFrom is classifyRequest for a request whose origin is known.
+func (r *Routing) classifyFrom(req *gosip.Request, src netip.AddrPort) (callctl.Direction, *Trunk) {
 	if src.Addr() == r.PBX.Addr() && !strings.EqualFold(req.Transport(), "udp") {
 		if v := req.Via(); v != nil && v.Port == int(r.PBX.Port()) {
 			return callctl.Outbound, r.outboundTrunk()

@@ -21,7 +21,7 @@ var nodeMigrations = []string{
 
 // ReasonNodeLost is the end reason of a call whose node died and whose BYE
 // never passed another node (SPEC §11).
-const ReasonNodeLost = "node lost"
+const ReasonNodeLost = cdr.ReasonNodeLost
 
 // Beat records that node is alive at now.
 func (s *Store) Beat(ctx context.Context, node string, now time.Time) error {
