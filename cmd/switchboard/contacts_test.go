@@ -206,8 +206,12 @@ func TestContactsCLI(t *testing.T) {
 		if code != 0 || err != nil || len(rows) != 4 || rows[0][0] != "date" {
 			t.Fatalf("csv: %d %v %q", code, err, stdout)
 		}
-		if n := len(rows[1]); rows[0][n-2] != "resolved" || rows[1][n-2] != "yes" || rows[1][n-1] != "Hello, Jane here." {
-			t.Errorf("resolved and transcript: %v", rows[1])
+		col := map[string]int{}
+		for i, name := range rows[0] {
+			col[name] = i
+		}
+		if r := rows[1]; r[col["resolved"]] != "yes" || r[col["transcript"]] != "Hello, Jane here." || r[col["kind"]] != "call" {
+			t.Errorf("resolved and transcript: %v", r)
 		}
 		if rows[2][2] != "inbound" || rows[2][8] != "no_answer" || rows[2][10] != "15.5" || rows[2][6] != "'=HYPERLINK(1)" {
 			t.Errorf("csv row %v", rows[2])
