@@ -148,4 +148,3 @@ func resolvedByMonth(r stats.Report, theme Theme) (Chart, error) {
 	}
 	return c, err
 }
-
