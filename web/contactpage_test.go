@@ -171,4 +171,3 @@ func TestRecordingDeleteURL(t *testing.T) {
 		}
 	}
 }
-
