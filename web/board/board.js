@@ -521,7 +521,8 @@
       ...item("Answered", numFmt.format(t.answered || 0)),
       ...item("Missed", numFmt.format(t.missed || 0)),
       ...item("Answer rate", pctFmt.format(t.answer_rate || 0)),
-      ...item("Satisfaction", sat.count ? `${sat.mean.toFixed(1)} / 5 (${numFmt.format(sat.count)})` : "–"));
+      ...item("Satisfaction", sat.count ? `${sat.mean.toFixed(1)} / 5 (${numFmt.format(sat.count)})` : "–"),
+      ...item("Resolved", r.resolved && r.resolved.count ? `${pctFmt.format(r.resolved.share)} (${numFmt.format(r.resolved.count)})` : "–"));
     fillChoices($("filter-hotline"), (r.hotlines || []).map((h) => [h.name, h.company || h.name]));
     fillChoices($("filter-campaign"), (r.campaigns || []).filter((c) => c.campaign).map((c) => [c.campaign, c.campaign]));
     $("charts").replaceChildren(...(data.charts || []).map(chartFigure));
