@@ -98,14 +98,15 @@ func TestContactPageInBrowser(t *testing.T) {
 	}
 
 	// The recording: Stored, with an <audio> at the configured base URL.
-	src := value(t, ctx, "read the audio's address", chromedp.AttributeValue(chromedp.CSS(`#timeline li.kind-call audio`), "src"))
+	row := fmt.Sprintf(`#timeline li[data-call-id=%q]`, rec.ID)
+	src := value(t, ctx, "read the audio's address", chromedp.AttributeValue(chromedp.CSS(row+` audio`), "src"))
 	if want := recSrv.URL + "/recordings/" + rec.Recording; rec.Recording == "" || src.Value != want {
 		t.Errorf("Listen plays %q, want %q (reference %q)", src.Value, want, rec.Recording)
 	}
 
 	// A wrap-up with resolved, from the timeline.
 	step(t, ctx, "wrap up from the timeline",
-		chromedp.Click(chromedp.CSS(`#timeline li.kind-call button.wrapup`)),
+		chromedp.Click(chromedp.CSS(row+` button.wrapup`)),
 		chromedp.WaitVisible(chromedp.CSS(`#wrapup-dialog`)),
 		chromedp.SendKeys(chromedp.CSS(`#wrapup-reason`), "order"),
 		chromedp.Click(chromedp.CSS(`#wrapup-form input[name="satisfaction"][value="5"]`)),
@@ -113,7 +114,7 @@ func TestContactPageInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#wrapup-save`)),
 		chromedp.WaitNotVisible(chromedp.CSS(`#wrapup-dialog`)))
 	waitJS(t, ctx, "see the wrap-up in the timeline",
-		`(document.querySelector("#timeline li.kind-call .wrap") || {}).textContent === "reason: order · satisfaction 5/5 · resolved"`)
+		fmt.Sprintf(`(document.querySelector(%q) || {}).textContent === "reason: order · satisfaction 5/5 · resolved"`, row+` .wrap`))
 	alt := value(t, ctx, "see the resolved chart", chromedp.Poll[string](
 		`(() => { const i = document.querySelector('#contact-charts figure[data-chart="resolved"] img'); return i && i.alt.includes("100% of 1 calls resolved") ? i.alt : ""; })()`,
 		chromedp.WithPollingTimeout(10*time.Second)))
@@ -138,6 +139,17 @@ func TestContactPageInBrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`#c-name`), "Jane Q. Doe"),
 		chromedp.Click(chromedp.CSS(`#contact-save`)))
 	waitJS(t, ctx, "see the new name", `document.getElementById("contact-name-big").textContent === "Jane Q. Doe"`)
+
+	// A missed call: open on the page until marked processed there.
+	pbx = startSIPp(t, sippSpec{name: "pbx-missed", scenario: "uas_ring_forever.xml", port: n.pbxPort})
+	missed := n.trunkCall(t, "uac_cancel.xml", 1500*time.Millisecond)
+	missed.succeed(t)
+	pbx.succeed(t)
+	step(t, ctx, "see the missed call on the page",
+		chromedp.WaitVisible(chromedp.CSS(`#c-missed li[data-missed-id]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#timeline li.kind-call[data-disposition="no_answer"]`)),
+		chromedp.Click(chromedp.CSS(`#c-missed li[data-missed-id] button.processed`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`#c-missed li[data-missed-id]`)))
 
 	// Phone-sized: nothing runs off the side.
 	step(t, ctx, "narrow the window", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
@@ -170,9 +182,9 @@ func TestContactPageInBrowser(t *testing.T) {
 	t.Logf("screenshot %s (%dx%d)", out, img.Bounds().Dx(), img.Bounds().Dy())
 	// Delete the recording: the PBX's store is asked with the token.
 	step(t, ctx, "delete the recording",
-		chromedp.Click(chromedp.CSS(`#timeline li.kind-call button.delete-recording`)),
-		chromedp.Click(chromedp.CSS(`#timeline li.kind-call button.delete-recording`)))
-	waitJS(t, ctx, "see the recording gone", `(document.querySelector("#timeline li.kind-call .recording") || {}).textContent === "Recording: N/A"`)
+		chromedp.Click(chromedp.CSS(row+` button.delete-recording`)),
+		chromedp.Click(chromedp.CSS(row+` button.delete-recording`)))
+	waitJS(t, ctx, "see the recording gone", fmt.Sprintf(`(document.querySelector(%q) || {}).textContent === "Recording: N/A"`, row+` .recording`))
 	if got, want := store.seen(), "/recordings/"+rec.Recording+" Bearer rec-secret"; len(got) != 1 || got[0] != want {
 		t.Errorf("the recording store got %q, want one DELETE %q", got, want)
 	}
@@ -190,9 +202,9 @@ func TestContactPageInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#contact-back`)),
 		chromedp.WaitVisible(chromedp.CSS(`#board`)),
 		chromedp.WaitVisible(chromedp.CSS(`#recent li[data-disposition="blocked"]`)))
-	row := value(t, ctx, "read the blocked call's row", chromedp.Text(chromedp.CSS(`#recent li[data-disposition="blocked"]`)))
-	if !strings.Contains(row, "Jane Q. Doe") {
-		t.Errorf("the next call's row %q lacks the new name", row)
+	blockedRow := value(t, ctx, "read the blocked call's row", chromedp.Text(chromedp.CSS(`#recent li[data-disposition="blocked"]`)))
+	if !strings.Contains(blockedRow, "Jane Q. Doe") {
+		t.Errorf("the next call's row %q lacks the new name", blockedRow)
 	}
 }
 

@@ -1080,6 +1080,7 @@
     for (const t of ["missed.created", "missed.processed"]) {
       es.addEventListener(t, (m) => {
         insightsStale();
+        contactStale();
         if (t === "missed.processed") {
           try {
             const d = JSON.parse(m.data);
