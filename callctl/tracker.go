@@ -255,10 +255,18 @@ func (t *Tracker) publish(e Event) {
 // are not in memory: their record is read back and completed, off the SIP
 // path. It reports whether a call in memory was ended.
 func (t *Tracker) Bye(callID string) bool {
+	return t.ByeWithTranscript(callID, "")
+}
+
+// ByeWithTranscript is Bye for a BYE that carries the PBX's transcript
+// (the header named by wrapup.transcript_header); empty keeps what the
+// call has.
+func (t *Tracker) ByeWithTranscript(callID, transcript string) bool {
 	t.mu.Lock()
 	a := t.byCall[callID]
 	t.mu.Unlock()
 	if a != nil {
+		a.SetTranscript(transcript)
 		return a.Hangup("")
 	}
 	go t.completeStored(callID)
