@@ -61,11 +61,12 @@ missed:
   exceptions: {internal: true, anonymous: true, unknown_contact: true, same_day_repeat: true, absent: true}
   email: {smtp: "smtp://%[1]s", from: switchboard@example.com, to: [desk@example.com]}
   webhook: {url: "%[2]s", secret: %[3]q}
+  sms: {url: "%[6]s", to: []}
 emergency:
   callback_window: %[4]s
   locations: {"2001": %[5]q}
-  notify: {email: [security@example.com], webhook: "%[2]s"}
-`, r.smtpAddr, r.hookURL, hookSecret, window, emergencyLocation)
+  notify: {email: [security@example.com], sms: ["+4917099999"], webhook: "%[2]s"}
+`, r.smtpAddr, r.hookURL, hookSecret, window, emergencyLocation, r.smsURL)
 	return cfg
 }
 
@@ -194,6 +195,7 @@ func TestEmergencyAlwaysThrough(t *testing.T) {
 		t.Errorf("Request-URI at the backup %q", got)
 	}
 	t.Logf("emergency call through the backup trunk after a 503, set up and ended in %v", time.Since(start).Round(time.Millisecond))
+	n.waitMetricAtLeast(t, "switchboard_emergency_calls_total", float64(len(forms)+1))
 }
 
 // checkEmergencyTold: call.emergency on the event stream, the webhook and
@@ -239,6 +241,13 @@ func checkEmergencyTold(t *testing.T, r *receivers, events <-chan sseEvent, invi
 		if !strings.Contains(body, want) {
 			t.Errorf("webhook body lacks %s: %s", want, body)
 		}
+	}
+	sms := next(t, r.sms, "the emergency SMS")
+	if d := sms.at.Sub(invited); d > time.Second {
+		t.Errorf("SMS %v after the INVITE, want within 1s", d)
+	}
+	if b := string(sms.body); !strings.Contains(b, "+4917099999") || !strings.Contains(b, "EMERGENCY CALL") || !strings.Contains(b, emergencyLocation) {
+		t.Errorf("SMS body: %s", b)
 	}
 	mail := next(t, r.mails, "the emergency email")
 	if d := time.Since(invited); d > 2*time.Second {
