@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/switchboard-sip/switchboard/internal/pgtest"
 )
 
 // emergencyCaller is the caller identity the emergency scenario presents
@@ -494,5 +496,78 @@ func TestEmergencyCallback(t *testing.T) {
 	rec = n.waitEmergencyRecord(t, late.callID, func(r emergencyRecord) bool { return r.Disposition == "blocked" })
 	if rec.EmergencyCallback != "" {
 		t.Errorf("late call linked to the emergency call: %+v", rec)
+	}
+}
+
+// TestEmergencyAcrossNodes: two nodes share PostgreSQL (SPEC §11). An
+// emergency call through node a shows on node b's event stream and in its
+// open list, and the call back arriving at node b reaches the extension.
+func TestEmergencyAcrossNodes(t *testing.T) {
+	requirements(t)
+	pg, err := pgtest.Start()
+	if err != nil {
+		if pgtest.Required() {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	t.Cleanup(pg.Stop)
+	dsn, err := pg.NewDatabase(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startReceivers(t, false)
+	storage := fmt.Sprintf("  driver: postgres\n  dsn: %q\n", dsn)
+	pbxPort := freePort(t)
+	nodes := map[string]*node{}
+	for _, name := range []string{"a", "b"} {
+		n := prepareNode(t, nodeOptions{name: name, pbxPort: pbxPort, storage: storage})
+		n.launch(emergencyConfig(n, r, freePort(t), "60m"), nil)
+		nodes[name] = n
+	}
+	a, b := nodes["a"], nodes["b"]
+	events := b.subscribeEvents(t)
+
+	trunk := startSIPp(t, sippSpec{name: "carrier", scenario: "uas_trunk_answer.xml", port: a.trunkPort})
+	invited := time.Now()
+	call := a.emergencyCall(t, "sip:112@"+a.sipAddr(), 100*time.Millisecond)
+	for {
+		ev := next(t, events, "call.emergency on node b's stream")
+		if ev.typ == "call.emergency" && strings.Contains(ev.data, call.callID) {
+			t.Logf("node b heard of the emergency call on node a after %v", ev.at.Sub(invited).Round(time.Millisecond))
+			break
+		}
+	}
+	call.succeed(t)
+	trunk.succeed(t)
+	var open struct {
+		Items []struct {
+			CallID   string `json:"call_id"`
+			Location string `json:"location"`
+		} `json:"items"`
+	}
+	if code, body := b.api(t, http.MethodGet, "/api/emergencies", "", nil, &open); code != http.StatusOK ||
+		len(open.Items) != 1 || open.Items[0].CallID != call.callID || open.Items[0].Location != emergencyLocation {
+		t.Errorf("node b's open emergency calls: %d %s", code, body)
+	}
+
+	pbx := startSIPp(t, sippSpec{name: "pbx", scenario: "uas_answer.xml", port: pbxPort})
+	anonymous := []string{
+		`"Trunk Caller" <sip:+4930111222@[local_ip]:[local_port]>`, `"Anonymous" <sip:anonymous@anonymous.invalid>`,
+		"P-Asserted-Identity: <sip:+4930111222@[local_ip]>", "Privacy: id",
+	}
+	back := startSIPp(t, sippSpec{name: "psap", scenario: scenarioWith(t, "uac_answer.xml", anonymous...), remote: b.sipAddr(),
+		service: emergencyCaller, pause: 100 * time.Millisecond})
+	back.succeed(t)
+	pbx.succeed(t)
+	if inv := pbx.received(t, "INVITE "); len(inv) != 1 || !strings.HasPrefix(requestURI(inv[0]), "sip:2001@") {
+		t.Errorf("the call back through node b did not reach extension 2001: %d INVITEs", len(inv))
+	}
+	// One notification per recipient, whichever node sends it.
+	next(t, r.hooks, "the emergency webhook")
+	select {
+	case h := <-r.hooks:
+		t.Errorf("a second webhook: %s", h.body)
+	case <-time.After(2 * time.Second): // nothing more may come: a span of time, nothing to await
 	}
 }
