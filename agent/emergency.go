@@ -263,13 +263,16 @@ func acknowledger(r *http.Request) string {
 // callbackCheck tells the proxy, before any stage runs, whether an inbound
 // call to called is an emergency call's call back (so that the drain and
 // the CPS limits let it pass as they let emergency calls pass).
-func callbackCheck(numbers *contacts.Numbers, cb callctl.Callbacks) func(called, region string) bool {
+func callbackCheck(numbers *contacts.Numbers, s *emergency.Store) func(called, region string) bool {
 	return func(called, region string) bool {
+		if !s.Waiting() {
+			return false
+		}
 		n, err := numbers.Normalize(called, region)
 		if err != nil || n.E164 == "" {
 			return false
 		}
-		_, _, ok := cb.Callback(n.E164, time.Now())
+		_, ok := s.Callback(n.E164, time.Now())
 		return ok
 	}
 }
