@@ -119,3 +119,38 @@ func waitAnswersOptions(t *testing.T, p *Proxy, name string) {
 	}
 	t.Fatalf("target %s never answered a probe: %+v", name, p.Targets())
 }
+
+// TestEmergencyWhileDraining: a draining proxy over UDP (fast path or
+// sipgo) refuses an ordinary call with 503 and forwards an emergency call.
+func TestEmergencyWhileDraining(t *testing.T) {
+	for _, fast := range []bool{false, true} {
+		t.Run(map[bool]string{false: "sipgo", true: "fast"}[fast], func(t *testing.T) {
+			out := newPeer(t, pbxAnswer)
+			h := startProxy(t, harnessOpts{fast: fast, pipeline: emergencyPipeline(t),
+				routing: func(r *Routing) {
+					u := gosip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: out.addr().Port}
+					r.Trunks[0].Outbound = &u
+					r.Emergency = emergency.NewNumbers("0", nil).Is
+				}})
+			h.p.Drain()
+			me := h.pbx.addr().String()
+			for _, c := range []struct {
+				id, user string
+				want     int
+			}{{"call-drain-ordinary", "030123456", gosip.StatusServiceUnavailable}, {"call-drain-112", "112", gosip.StatusOK}} {
+				ruri := "sip:" + c.user + "@" + h.addr.String()
+				h.pbx.send(t, h.addr, rawReq{method: "INVITE", ruri: ruri,
+					via:  []string{"SIP/2.0/UDP " + me + ";branch=z9hG4bK-" + c.id + ";rport"},
+					from: `"Reception" <sip:2001@` + me + ">;tag=d", to: "<" + ruri + ">", callID: c.id, cseq: 1,
+					extra: []string{"Contact: <sip:2001@" + me + ">"}, body: testSDP}.bytes())
+				d, ok := h.pbx.waitFor(0, 5*time.Second, func(d datagram) bool { return rawCallID(d.b) == c.id && resStatus(d.b) >= 200 })
+				if !ok || resStatus(d.b) != c.want {
+					t.Errorf("%s while draining: %v %d, want %d", c.user, ok, resStatus(d.b), c.want)
+				}
+			}
+			if _, ok := out.waitFor(0, time.Second, isReq("INVITE", "call-drain-112")); !ok {
+				t.Error("the emergency call did not reach the trunk")
+			}
+		})
+	}
+}
