@@ -155,7 +155,8 @@ func TestEmergencyAlwaysThrough(t *testing.T) {
 		if len(inv) != 1 {
 			t.Fatalf("%s: the trunk received %d INVITEs", f.ruri, len(inv))
 		}
-		if got := requestURI(inv[0]); !strings.HasPrefix(got, f.want) {
+		if got := requestURI(inv[0]); !strings.HasPrefix(got, f.want) ||
+			strings.Contains(f.ruri, ";user=phone") != strings.Contains(got, ";user=phone") {
 			t.Errorf("%s: Request-URI at the trunk %q, want the number as dialled (%s…)", f.ruri, got, f.want)
 		}
 		from := strings.Join(inv[0].header("From"), " ")

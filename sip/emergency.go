@@ -143,11 +143,18 @@ func (p *Proxy) proxyEmergency(req *gosip.Request, tx gosip.ServerTransaction, r
 	respond(tx, req, gosip.StatusServiceUnavailable, "Service Unavailable")
 }
 
-// keepRequestURI puts back a tel: Request-URI as the PBX sent it (tel:112
-// has no user part to keep, SPEC §1: the Request-URI goes out unchanged);
-// the request then goes to the target's address.
+// keepRequestURI keeps the Request-URI as the PBX sent it as far as a
+// proxy may (SPEC §1: the Request-URI goes out unchanged): a sip: URI gets
+// the target's host but keeps its number (buildForward) and its user=phone;
+// a tel: URI (tel:112 has no host to change) goes out as it came, to the
+// target's address.
 func keepRequestURI(req, fwd *gosip.Request, target gosip.Uri) {
 	if req.Recipient.Scheme != "tel" {
+		if v, ok := req.Recipient.UriParams.Get("user"); ok {
+			if _, has := fwd.Recipient.UriParams.Get("user"); !has {
+				fwd.Recipient.UriParams.Add("user", v)
+			}
+		}
 		return
 	}
 	fwd.Recipient = *req.Recipient.Clone()
