@@ -135,7 +135,15 @@ func (a *Agent) openStorage(cfg *configs.Config) (err error) {
 		return err
 	}
 	a.closers = append(a.closers, a.calls.Close)
-	return a.met.LocalQueue("records", a.calls.Pending, a.calls.Dropped)
+	// The statistics' per-day rollups, kept by the record writer from its
+	// first save on (rebuilt here when the timezone changed).
+	if err = a.calls.EnableRollups(a.ctx, cfg.Location); err != nil {
+		return err
+	}
+	if err := a.met.LocalQueue("records", a.calls.Pending, a.calls.Dropped); err != nil {
+		return err
+	}
+	return a.met.LocalQueue("messages", a.calls.PendingMessages, a.calls.DroppedMessages)
 }
 
 func (a *Agent) openStores(cfg *configs.Config, pol *policy) (err error) {
@@ -153,6 +161,7 @@ func (a *Agent) openStores(cfg *configs.Config, pol *policy) (err error) {
 	// A contact's history, trace, export and deletion reach the calls and
 	// the missed-call entries through their owners.
 	a.contacts.UseCalls(a.calls)
+	a.contacts.UseMessages(a.calls)
 	missedLog, err := missed.NewContactLog(a.ctx, a.db)
 	if err != nil {
 		return err
@@ -265,7 +274,7 @@ func proxyOptions(cfg *configs.Config, log *zap.Logger, t *callctl.Tracker, m *m
 	o := sip.Options{Advertise: cfg.SIP.Advertise, UserAgent: cfg.SIP.UserAgent, Log: log.Named("sip"), Tracker: t, Metrics: m,
 		RecordingHeader: cfg.SIP.RecordingHeader, MaxCPS: cfg.SIP.MaxCPS, FastPath: cfg.SIP.FastPath,
 		Keepalive: time.Duration(cfg.SIP.Keepalive), InviteTimeout: time.Duration(cfg.SIP.InviteTimeout), TimerC: time.Duration(cfg.SIP.TimerC),
-		RecordRoute: cfg.SIP.RecordRoute}
+		RecordRoute: cfg.SIP.RecordRoute, ResponseTimeout: time.Duration(cfg.SIP.ResponseTimeout)}
 	for _, l := range cfg.SIP.Listeners {
 		o.Listen = append(o.Listen, sip.Listen{Network: l.Network, Host: l.Host, Port: l.Port})
 	}

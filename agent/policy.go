@@ -35,8 +35,9 @@ type deps struct {
 	log      *zap.Logger
 	announce *sip.Announcer // nil: announcements off
 	blocks   callctl.Blocklist
-	contacts callctl.Contacts // the cache live, a read-only lookup in a dry run
-	lookups  lookups.Counter  // counts lookup outcomes; nil in a dry run
+	contacts callctl.Contacts   // the cache live, a read-only lookup in a dry run
+	lookups  lookups.Counter    // counts lookup outcomes; nil in a dry run
+	messages callctl.MessageLog // keeps message records; nil in a dry run
 	// callbacks are the emergency calls' callback windows; nil in a dry run.
 	callbacks callctl.Callbacks
 }
@@ -44,7 +45,7 @@ type deps struct {
 func (a *Agent) deps() deps {
 	count := func(name, result string) { a.met.Lookups.WithLabelValues(name, result).Inc() }
 	return deps{log: a.log, announce: a.announce, blocks: a.blocks, contacts: a.cache, lookups: count,
-		callbacks: callbacks{a.emergency.store}}
+		callbacks: callbacks{a.emergency.store}, messages: a.calls}
 }
 
 // Check compiles cfg as a reload would, without opening anything:
@@ -90,6 +91,11 @@ func (p *policy) routing(d deps) (*sip.Routing, error) {
 	r.EmergencyWait = p.cfg.SIP.ResponseTimeout.D()
 	if cb, ok := d.callbacks.(callbacks); ok {
 		r.Callback = callbackCheck(p.numbers, cb.s)
+	}
+	if d.messages != nil {
+		// Routed MESSAGEs are recorded with the numbers read as for calls
+		// and linked to contacts through the same cache (SPEC §2).
+		r.Messages = callctl.NewTextRecorder(normalizer(p.numbers), d.contacts, d.messages, int(p.cfg.Messages.MaxContent))
 	}
 	return &r, nil
 }
@@ -184,10 +190,14 @@ func buildRouting(cfg *configs.Config) (sip.Routing, error) {
 	if err != nil {
 		return sip.Routing{}, fmt.Errorf("sip.pbx: %w", err)
 	}
-	r := sip.Routing{PBX: pbxAddr, PBXURI: sipURI(cfg.SIP.PBXURI), Node: cfg.Node}
+	r := sip.Routing{PBX: pbxAddr, PBXURI: sipURI(cfg.SIP.PBXURI), Node: cfg.Node,
+		RejectStrangers: cfg.SIP.Strangers == "reject", StrangerReplies: cfg.SIP.StrangerReplies}
+	if !cfg.SIP.BalancerSources.Empty() {
+		r.Balancers = cfg.SIP.BalancerSources.Matches
+	}
 	for i := range cfg.SIP.Trunks {
 		t := &cfg.SIP.Trunks[i]
-		st := sip.Trunk{Name: t.Name, Match: t.Matches, Region: t.Region, Trust: t.TrustIdentity}
+		st := sip.Trunk{Name: t.Name, Match: t.Matches, Region: t.Region, Trust: t.TrustIdentity, MaxCPS: t.MaxCPS}
 		if !t.OutboundURI.IsZero() {
 			u := sipURI(t.OutboundURI)
 			st.Outbound = &u

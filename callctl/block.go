@@ -5,6 +5,7 @@ import (
 
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/switchboard-sip/switchboard/blocking"
 	"github.com/switchboard-sip/switchboard/configs"
@@ -14,6 +15,8 @@ import (
 // *blocking.Index implement it.
 type Blocklist interface {
 	Lookup(number string, dir blocking.Direction) blocking.Match
+	// LookupAddress decides for a SIP address, user@host (SPEC §1).
+	LookupAddress(user, host string, dir blocking.Direction) blocking.Match
 }
 
 // BlockStage applies device blocking (SPEC §7 blocking) to the remote
@@ -88,7 +91,39 @@ func (s *BlockStage) Check(c *Call) BlockResult {
 	}
 	n := remote.Key()
 	m := s.list.Lookup(n, dir)
+	if am, addr := s.checkAddresses(c, remote, dir); am.Entry != nil {
+		if m = blocking.Either(m, am); m.Entry == am.Entry {
+			n = addr
+		}
+	}
 	return BlockResult{Blocked: m.Blocked, Anonymous: remote.Anonymous, Number: n, Entry: m.Entry}
+}
+
+// checkAddresses looks up the remote party's SIP addresses (SPEC §1):
+// the URI its number was read from (P-Asserted-Identity or From inbound,
+// the Request-URI outbound) and, inbound, From as well, since a caller's
+// own domain shows there even when the network asserts a number. It
+// returns the deciding match and the address it was for.
+func (s *BlockStage) checkAddresses(c *Call, remote *Party, dir blocking.Direction) (blocking.Match, string) {
+	var ms [2]blocking.Match
+	var addrs [2]string
+	if remote.Host != "" && remote.Raw != "" {
+		ms[0] = s.list.LookupAddress(remote.Raw, remote.Host, dir)
+		addrs[0] = remote.Raw + "@" + strings.ToLower(remote.Host)
+	}
+	if from := &c.Signalling.From; dir == blocking.In && from.Host != "" && from.User != "" &&
+		(from.User != remote.Raw || !strings.EqualFold(from.Host, remote.Host)) &&
+		(from.Scheme == "sip" || from.Scheme == "sips") {
+		ms[1] = s.list.LookupAddress(from.User, from.Host, dir)
+		addrs[1] = from.User + "@" + strings.ToLower(from.Host)
+	}
+	m := blocking.Either(ms[0], ms[1])
+	for i := range ms {
+		if m.Entry != nil && ms[i].Entry == m.Entry {
+			return m, addrs[i]
+		}
+	}
+	return m, ""
 }
 
 // Handle implements Stage: a blocked call is rejected with

@@ -52,6 +52,10 @@ type Party struct {
 	Anonymous     bool   `json:"anonymous"`
 	Internal      bool   `json:"internal"`         // matched an internal extension pattern
 	Source        string `json:"source,omitempty"` // header the party was read from (SourcePAI, SourceFrom, ...)
+	// Host is the host of the sip: or sips: URI the party was read from,
+	// as received; empty for tel:. With Raw it is the party's SIP address,
+	// which blocking matches (SPEC §1).
+	Host string `json:"host,omitempty"`
 }
 
 // Key is the form used to look the party up: E.164 when known, else raw.

@@ -138,6 +138,19 @@ func (a *Active) Answered(status int, recording, answeredBy string) {
 	a.t.publish(Event{Type: EventAnswered, Record: r, Call: a.Call})
 }
 
+// SetTranscript keeps the transcript (or its URL) a PBX sent in the header
+// named by wrapup.transcript_header, on its 2xx or its BYE; the record
+// saved next (the answer or the hangup) carries it. Call it before
+// Answered or Hangup.
+func (a *Active) SetTranscript(text string) {
+	if text == "" {
+		return
+	}
+	a.mu.Lock()
+	a.rec.WrapUp.Transcript = cdr.CutTranscript(text)
+	a.mu.Unlock()
+}
+
 func (a *Active) ringMS(now time.Time) int64 {
 	if a.ringAt.IsZero() {
 		return 0
@@ -256,8 +269,16 @@ func (t *Tracker) completeStored(callID string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	r, err := t.sink.ByCallID(ctx, callID)
-	if err != nil || r.AnsweredAt == nil || r.EndedAt != nil {
+	if err != nil || r.AnsweredAt == nil {
 		return
+	}
+	if r.EndedAt != nil {
+		if r.EndReason != cdr.ReasonNodeLost {
+			return
+		}
+		// A survivor closed the call when its node died; the call went on
+		// and this is its end (SPEC §11).
+		r.Disposition, r.EndReason = cdr.Answered, ""
 	}
 	now := t.now()
 	r.EndedAt = &now
@@ -295,7 +316,13 @@ func (t *Tracker) cancelStored(callID string, elsewhere bool) {
 	if elsewhere {
 		r.Disposition = cdr.Elsewhere
 	}
-	r.Reason = "cancelled"
+	r.EndReason = "cancelled"
+	if r.RingingAt == nil {
+		// When it began to ring was not stored: from the start, as the
+		// 180 follows a forwarded INVITE within moments.
+		r.RingingAt = &r.StartedAt
+	}
+	r.RingMS = now.Sub(*r.RingingAt).Milliseconds()
 	t.sink.Save(r)
 	t.publish(Event{Type: EventEnded, Record: r})
 }

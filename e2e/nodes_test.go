@@ -28,6 +28,9 @@ type cluster struct {
 	pbx    *sippRun
 	a, b   *node
 	lbPort int
+	ctl    string // Kamailio's control socket, for kamcmd
+	// trunkPort is the trunk's outbound port, the same on both nodes.
+	trunkPort int
 }
 
 // startCluster starts PostgreSQL, a SIPp PBX shared by both nodes, nodes a
@@ -66,12 +69,12 @@ func startCluster(t *testing.T) *cluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	c := &cluster{pg: pg, db: db, lbPort: freePort(t)}
+	c := &cluster{pg: pg, db: db, lbPort: freePort(t), trunkPort: freePort(t)}
 	c.pbx = startSIPp(t, sippSpec{name: "pbx", scenario: "uas_answer.xml", calls: 1000})
 	storage := fmt.Sprintf("  driver: postgres\n  dsn: %q\n  node_timeout: 5s\n", dsn)
-	rr := fmt.Sprintf("  record_route: 127.0.0.1:%d\n", c.lbPort)
-	c.a = newNode(t, nodeOptions{name: "a", pbxPort: c.pbx.spec.port, storage: storage, extraSIP: rr})
-	c.b = newNode(t, nodeOptions{name: "b", pbxPort: c.pbx.spec.port, storage: storage, extraSIP: rr})
+	rr := fmt.Sprintf("  record_route: 127.0.0.1:%[1]d\n  balancers: [\"127.0.0.1:%[1]d\"]\n", c.lbPort)
+	c.a = newNode(t, nodeOptions{name: "a", pbxPort: c.pbx.spec.port, trunkPort: c.trunkPort, storage: storage, extraSIP: rr})
+	c.b = newNode(t, nodeOptions{name: "b", pbxPort: c.pbx.spec.port, trunkPort: c.trunkPort, storage: storage, extraSIP: rr})
 	c.startKamailio(t, kamailio)
 	return c
 }
@@ -88,6 +91,7 @@ func (c *cluster) startKamailio(t *testing.T, bin string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	c.ctl = "unix:" + filepath.Join(dir, "ctl")
 	logPath := filepath.Join(dir, "kamailio.log")
 	f, err := os.Create(logPath)
 	if err != nil {
@@ -98,7 +102,8 @@ func (c *cluster) startKamailio(t *testing.T, bin string) {
 	cmd := exec.Command(bin, "-f", cfg, "-DD", "-E", "-n", "2",
 		"-A", fmt.Sprintf("LISTEN=udp:127.0.0.1:%d", c.lbPort),
 		"-A", fmt.Sprintf("DISPATCHER_LIST=%q", list),
-		"-A", "PING_INTERVAL=1", "-A", "FR_TIMER=1000", "-A", "FR_INV_TIMER=5000")
+		"-A", "PING_INTERVAL=1", "-A", "FR_TIMER=1000", "-A", "FR_INV_TIMER=5000",
+		"-A", fmt.Sprintf("CTL_SOCKET=%q", c.ctl))
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = f, f
 	p, err := startProcess(cmd)
@@ -337,4 +342,69 @@ func TestNodesBehindKamailio(t *testing.T) {
 		t.Errorf("outage: %d of 30 calls completed", len(done))
 	}
 	c.waitRecorded(t, done, 30*time.Second)
+}
+
+// TestNodesOutboundThroughBalancer: behind the balancer, the nodes judge a
+// request by the source the balancer names (SPEC §11): the PBX's outbound
+// call reaches the trunk and is recorded as outbound, a stranger's INVITE
+// is dropped; kamcmd shows both nodes.
+func TestNodesOutboundThroughBalancer(t *testing.T) {
+	c := startCluster(t)
+	out, err := exec.Command("kamcmd", "-s", c.ctl, "dispatcher.list").CombinedOutput()
+	if err != nil {
+		t.Fatalf("kamcmd dispatcher.list: %v\n%s", err, out)
+	}
+	for _, n := range []*node{c.a, c.b} {
+		if !strings.Contains(string(out), n.sipAddr()) {
+			t.Errorf("kamcmd dispatcher.list does not show node %s:\n%s", n.sipAddr(), out)
+		}
+	}
+	// The PBX places the call from its own port: the UAS leaves it.
+	c.pbx.proc.kill()
+	c.pbx.wait(t)
+	trunk := startSIPp(t, sippSpec{name: "carrier", scenario: "uas_trunk_answer.xml", port: c.trunkPort})
+	call := startSIPp(t, sippSpec{name: "pbx-out", scenario: "uac_pbx_outbound.xml", port: c.pbx.spec.port,
+		remote: fmt.Sprintf("127.0.0.1:%d", c.lbPort), service: externalDest, pause: 300 * time.Millisecond})
+	call.succeed(t)
+	trunk.succeed(t)
+	for _, m := range trunk.received(t, "INVITE ") {
+		if len(m.header("X-Switchboard-Source")) > 0 {
+			t.Errorf("the balancer's X-Switchboard-Source reached the trunk")
+		}
+	}
+	var dir string
+	deadline := time.Now().Add(10 * time.Second)
+	for dir == "" {
+		_ = c.db.QueryRow(`SELECT direction FROM calls WHERE call_id = $1`, call.callID).Scan(&dir)
+		if time.Now().After(deadline) {
+			t.Fatal("the outbound call has no record")
+		}
+		time.Sleep(50 * time.Millisecond) // records are written in batches: poll
+	}
+	if dir != "outbound" {
+		t.Errorf("direction %q, want outbound", dir)
+	}
+
+	// A stranger behind the balancer is still a stranger.
+	before := droppedStrangers(t, c.a) + droppedStrangers(t, c.b)
+	stranger := startSIPp(t, sippSpec{name: "stranger", scenario: "uac_answer.xml", localIP: "127.0.0.2",
+		remote: fmt.Sprintf("127.0.0.1:%d", c.lbPort), service: hotlineNumber, extra: []string{"-timeout", "3s"}})
+	if code := stranger.wait(t); code == 0 {
+		t.Error("a stranger's call through the balancer was answered")
+	}
+	if after := droppedStrangers(t, c.a) + droppedStrangers(t, c.b); after <= before {
+		t.Errorf("dropped strangers %v before, %v after: the stranger's INVITE was not dropped", before, after)
+	}
+}
+
+// droppedStrangers reads switchboard_sip_dropped_total{reason="stranger"}.
+func droppedStrangers(t *testing.T, n *node) float64 {
+	t.Helper()
+	for _, line := range strings.Split(n.get(t, "/metrics"), "\n") {
+		if v, ok := strings.CutPrefix(line, `switchboard_sip_dropped_total{reason="stranger"} `); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f
+		}
+	}
+	return 0
 }

@@ -51,7 +51,7 @@ type hookCounter struct {
 	n   int
 }
 
-func newHookCounter(t *testing.T) *hookCounter {
+func newHookCounter(t testing.TB) *hookCounter {
 	h := &hookCounter{}
 	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
@@ -75,7 +75,7 @@ func (s *signIns) LastSignIn() time.Time {
 
 type env struct {
 	hook     *hookCounter
-	t        *testing.T
+	t        testing.TB
 	cfg      *configs.Config
 	db       *storage.DB
 	calls    *callstore.Store
@@ -112,7 +112,7 @@ type envOptions struct {
 	driver, dsn string
 }
 
-func newEnv(t *testing.T, o envOptions) *env {
+func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	ctx := context.Background()
 	hook := newHookCounter(t)

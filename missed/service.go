@@ -60,6 +60,8 @@ type Options struct {
 // them. It is safe for concurrent use.
 type Service struct {
 	st       store
+	open     *openSet
+	unlisten func()
 	cfg      atomic.Pointer[configs.Config]
 	notifier Notifier
 	contacts Contacts
@@ -106,6 +108,7 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	wctx, cancel := context.WithCancel(context.Background())
 	s := &Service{
 		st:       store{db: o.DB},
+		open:     newOpenSet(),
 		notifier: o.Notifier,
 		contacts: o.Contacts,
 		records:  o.Records,
@@ -120,6 +123,11 @@ func New(ctx context.Context, o Options) (*Service, error) {
 		done:     make(chan struct{}),
 	}
 	s.cfg.Store(o.Config)
+	s.unlisten = s.listenOpen(o.DB)
+	if err := s.loadOpen(ctx); err != nil {
+		// Until a load succeeds every answered call asks the database.
+		s.log.Warn("open missed calls not loaded", zap.Error(err))
+	}
 	go s.run(wctx)
 	if err := s.recoverLost(ctx, o.Config.Node, s.now()); err != nil {
 		s.log.Error("missed calls of an unclean stop not recovered", zap.Error(err))
@@ -242,6 +250,7 @@ func (s *Service) Close(ctx context.Context) error {
 	err := s.Flush(ctx)
 	s.stop()
 	<-s.done
+	s.unlisten()
 	return err
 }
 
@@ -480,6 +489,9 @@ func (s *Service) create(ctx context.Context, cfg *configs.Config, e callctl.Eve
 	if err := s.st.insert(ctx, tx, entry); err != nil {
 		return err
 	}
+	if err := s.announceOpen(ctx, tx, entry); err != nil {
+		return fmt.Errorf("missed: record %s: announce: %w", r.ID, err)
+	}
 	if s.records != nil {
 		if err := s.records.LinkMissed(ctx, tx, r.ID, entry.ID); err != nil {
 			return err
@@ -488,6 +500,7 @@ func (s *Service) create(ctx context.Context, cfg *configs.Config, e callctl.Eve
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("missed: record %s: commit: %w", r.ID, err)
 	}
+	s.open.add(entry.ContactID, entry.Caller)
 	if s.records != nil {
 		s.records.Save(withMissed(r, entry.ID))
 	}
@@ -574,18 +587,34 @@ func (s *Service) resolve(ctx context.Context, r cdr.Record) error {
 		return nil
 	}
 	at := s.now().UTC()
-	// Most answered calls resolve nothing: look first without the write
-	// lock that a transaction takes (it would queue behind the call
-	// record writer on every answered call).
-	if open, err := s.st.openFor(ctx, s.st.db, r.ContactID, number, at); err != nil || len(open) == 0 {
+	// Most answered calls resolve nothing: the set of parties with open
+	// entries says so without the database.
+	if !s.open.isLoaded() {
+		if err := s.loadOpen(ctx); err != nil {
+			s.log.Warn("open missed calls not loaded", zap.Error(err))
+		}
+	}
+	may, epoch := s.open.mayHave(r.ContactID, number)
+	if !may {
+		return nil
+	}
+	// Look first without the write lock that a transaction takes (it would
+	// queue behind the call record writer), and without the time bound, so
+	// that a party found without any open entry can leave the set.
+	open, err := s.st.openFor(ctx, s.st.db, r.ContactID, number, time.Time{})
+	if err != nil {
 		return err
+	}
+	if len(open) == 0 {
+		s.open.drop(r.ContactID, number, epoch)
+		return nil
 	}
 	tx, err := s.st.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("missed: resolve by %s: begin: %w", r.ID, err)
 	}
 	defer tx.Rollback()
-	open, err := s.st.openFor(ctx, tx, r.ContactID, number, at)
+	open, err = s.st.openFor(ctx, tx, r.ContactID, number, at)
 	if err != nil || len(open) == 0 {
 		return err
 	}

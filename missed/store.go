@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchboard-sip/switchboard/storage"
@@ -62,6 +63,9 @@ const (
 // store is the SQL side of the entries.
 type store struct {
 	db *storage.DB
+	// lookups counts openFor queries: the tests hold the answered calls of
+	// callers without open entries to none.
+	lookups atomic.Uint64
 }
 
 type querier interface {
@@ -168,7 +172,8 @@ func (s *store) countRepeat(ctx context.Context, q querier, id string, notifiedA
 	return nil
 }
 
-// openFor lists the open entries of a contact or a number, created before t.
+// openFor lists the open entries of a contact or a number, created before
+// t (any time when t is zero).
 func (s *store) openFor(ctx context.Context, q querier, contactID int64, number string, t time.Time) ([]Entry, error) {
 	var where []string
 	var args []any
@@ -183,9 +188,14 @@ func (s *store) openFor(ctx context.Context, q querier, contactID int64, number 
 	if len(where) == 0 {
 		return nil, nil
 	}
-	args = append(args, t.UnixMilli())
+	bound := ""
+	if !t.IsZero() {
+		bound = ` AND created_at <= ?`
+		args = append(args, t.UnixMilli())
+	}
+	s.lookups.Add(1)
 	rows, err := q.QueryContext(ctx, s.q(`SELECT `+entryColumns+` FROM missed_calls
-		WHERE status = 'open' AND (`+strings.Join(where, " OR ")+`) AND created_at <= ? ORDER BY created_at, id`), args...)
+		WHERE status = 'open' AND (`+strings.Join(where, " OR ")+`)`+bound+` ORDER BY created_at, id`), args...)
 	if err != nil {
 		return nil, fmt.Errorf("missed: open entries of contact %d / %s: %w", contactID, number, err)
 	}

@@ -73,7 +73,16 @@ type fastTx struct {
 	ack    []byte // our ACK for the callee's non-2xx
 	active *callctl.Active
 	start  time.Time
-	toTag  string
+	// crossAck is our ACK for a 200 that crossed the caller's CANCEL.
+	crossAck *gosip.Request
+	// routing and trunk are the call's, for a failover; wt is its entry
+	// in Proxy.waiting; hop counts forwardings (0: the first).
+	routing  *Routing
+	trunk    *Trunk
+	wt       *waiter
+	hop      int
+	lifeWait bool // tWait is the response timeout
+	toTag    string
 
 	provisional, cancelled, elsewhere, cancelSent, cancelDone, expired bool
 	interval                                                           [nTimers]time.Duration
@@ -123,6 +132,13 @@ func (t *txTable) insert(tx *fastTx) {
 	t.mu.Lock()
 	t.byKey[tx.key] = tx
 	t.n++
+	t.mu.Unlock()
+}
+
+// dropBranch forgets a branch tx no longer uses (a failover).
+func (t *txTable) dropBranch(branch string) {
+	t.mu.Lock()
+	delete(t.byBranch, branch)
 	t.mu.Unlock()
 }
 
@@ -195,7 +211,14 @@ func (f *fastPath) invite(m *msgIndex, from netip.AddrPort, out *batch) bool {
 		return false
 	}
 	r := f.p.routing.Load()
-	if dir, _ := r.Classify(from); dir == "" || f.p.drain.Load() || !f.p.limit.allow(time.Now()) {
+	dir, trunk := r.Classify(from)
+	if dir == "" || f.p.drain.Load() {
+		return false
+	}
+	if now := time.Now(); !f.p.trunkAllows(dir, trunk, now) {
+		f.overTrunk(m, from, out) // strangers.go
+		return true
+	} else if !f.p.limit.allow(now) {
 		return false
 	}
 	tx := &fastTx{key: string(key), caller: from, inv: append([]byte(nil), b...), start: time.Now()}
@@ -231,7 +254,7 @@ func (f *fastPath) decide(tx *fastTx, r *Routing) {
 	}
 	tx.mu.Lock()
 	// 100 at once (RFC 3261 §16.2), before a stage that may wait.
-	tx.last = responseBytes(tx.last[:0], &m, tx.caller, 100, "Trying", "")
+	tx.last = responseBytes(tx.last[:0], &m, tx.caller, 100, "Trying", "", "")
 	f.send(tx.last, tx.caller)
 	tx.mu.Unlock()
 	dir, trunk := r.Classify(tx.caller)
@@ -283,17 +306,78 @@ func (f *fastPath) decide(tx *fastTx, r *Routing) {
 		f.finalUp(tx, &m, code, reasonPhrase(code))
 	default:
 		tx.fwd, tx.callee, tx.state = fwd, to, txCalling
-		f.txs.setBranch(tx)
-		f.send(fwd, to)
+		tx.routing, tx.trunk = r, trunk
+		f.forwardNow(tx)
 		f.p.observe(tx.start)
 		tx.active.Forwarded()
-		f.schedule(tx, tDown, fastT1)
-		wait := fastTxLife
-		if f.p.opts.InviteTimeout > 0 {
-			wait = f.p.opts.InviteTimeout
-		}
-		f.schedule(tx, tWait, wait)
 	}
+}
+
+// forwardNow sends tx.fwd to tx.callee and arms the timers of the wait
+// for a first response (Timer A, Timer B or InviteTimeout, the response
+// timeout and the keep-alive, failover.go); the caller holds tx.mu.
+func (f *fastPath) forwardNow(tx *fastTx) {
+	f.txs.setBranch(tx)
+	f.send(tx.fwd, tx.callee)
+	f.schedule(tx, tDown, fastT1)
+	wait := fastTxLife
+	if f.p.opts.InviteTimeout > 0 {
+		wait = f.p.opts.InviteTimeout
+	}
+	if d := f.p.opts.ResponseTimeout; d > 0 && d < wait {
+		wait, tx.lifeWait = d, true
+	}
+	f.schedule(tx, tWait, wait)
+	tx.wt = f.p.waiting.addKey(tx.callee.String(), func() { f.downWhileWaiting(tx) })
+}
+
+// downWhileWaiting: the keep-alive marked the target down before it
+// answered anything.
+func (f *fastPath) downWhileWaiting(tx *fastTx) {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	if tx.state == txCalling && !tx.provisional {
+		f.failover(tx)
+	}
+}
+
+// failover sends a call whose next hop gave no sign of life to the
+// hotline's fallback, else answers 503 with Retry-After (SPEC §1), as the
+// sipgo path does; the caller holds tx.mu.
+func (f *fastPath) failover(tx *fastTx) {
+	tx.lifeWait = false
+	f.p.waiting.done(tx.wt)
+	tx.wt = nil
+	stop(tx, tDown)
+	stop(tx, tWait)
+	var m msgIndex
+	if !m.index(tx.inv) {
+		return
+	}
+	if tx.cancelled {
+		tx.active.Cancelled(tx.elsewhere)
+		f.finalUp(tx, &m, gosip.StatusRequestTerminated, "Request Terminated")
+		return
+	}
+	c := tx.active.Call
+	if f.p.fallbackFor(c) {
+		var ruri gosip.Uri
+		old := tx.branch
+		tx.hop++
+		if gosip.ParseUri(string(m.ruri.of(m.b)), &ruri) == nil {
+			if fwd, to, ok := f.forwardBytes(&m, &ruri, tx, tx.routing, c, tx.trunk); ok {
+				f.txs.dropBranch(old)
+				tx.fwd, tx.callee, tx.state = fwd, to, txCalling
+				f.p.log.Warn("next hop gave no sign of life: to the fallback", zap.String("call_id", c.CallID), zap.String("fallback", c.Target))
+				f.forwardNow(tx)
+				return
+			}
+		}
+	}
+	f.p.log.Warn("next hop gave no sign of life: 503", zap.String("call_id", c.CallID))
+	tx.active.Final(gosip.StatusServiceUnavailable, true, "no response")
+	f.p.countRes(c, gosip.StatusServiceUnavailable)
+	f.finalUpWith(tx, &m, gosip.StatusServiceUnavailable, "Service Unavailable", "Retry-After: "+f.p.retryAfter()+"\r\n")
 }
 
 // handOver gives a taken INVITE to the sipgo path, unchanged; that path
@@ -304,6 +388,7 @@ func (f *fastPath) handOver(tx *fastTx) {
 	inv, tried := tx.inv, tx.last != nil
 	tx.mu.Unlock()
 	f.txs.remove(tx)
+	f.p.fellBack.add(fbHandover)
 	if tried {
 		f.p.tried.Store(tx.key, struct{}{})
 	}
@@ -328,10 +413,17 @@ func (p *Proxy) fastTrying(req *gosip.Request) bool {
 // finalUp sends our own final response to the caller and keeps it going
 // until the ACK (Timers G and H); the caller holds tx.mu.
 func (f *fastPath) finalUp(tx *fastTx, m *msgIndex, code int, reason string) {
+	f.finalUpWith(tx, m, code, reason, "")
+}
+
+// finalUpWith is finalUp with extra header lines (each ending in CRLF).
+func (f *fastPath) finalUpWith(tx *fastTx, m *msgIndex, code int, reason, extra string) {
 	if tx.toTag == "" {
 		tx.toTag = gosip.GenerateTagN(16)
 	}
-	tx.last = responseBytes(tx.last[:0], m, tx.caller, code, reason, tx.toTag)
+	f.p.waiting.done(tx.wt)
+	tx.wt = nil
+	tx.last = responseBytes(tx.last[:0], m, tx.caller, code, reason, tx.toTag, extra)
 	tx.state = txCompleted
 	f.send(tx.last, tx.caller)
 	f.schedule(tx, tUp, fastT1)
@@ -341,7 +433,7 @@ func (f *fastPath) finalUp(tx *fastTx, m *msgIndex, code int, reason string) {
 // responseBytes builds a response to the indexed request (RFC 3261
 // §8.2.6.2): its Vias (the top one with received and rport), From, To (with
 // our tag when it has none), Call-ID and CSeq.
-func responseBytes(w []byte, m *msgIndex, from netip.AddrPort, code int, reason, toTag string) []byte {
+func responseBytes(w []byte, m *msgIndex, from netip.AddrPort, code int, reason, toTag, extra string) []byte {
 	b := m.b
 	w = append(w, "SIP/2.0 "...)
 	w = strconv.AppendInt(w, int64(code), 10)
@@ -362,6 +454,7 @@ func responseBytes(w []byte, m *msgIndex, from netip.AddrPort, code int, reason,
 			w = append(w, h.line.of(b)...)
 		}
 	}
+	w = append(w, extra...)
 	return append(w, "Content-Length: 0\r\n\r\n"...)
 }
 
@@ -506,6 +599,9 @@ func (f *fastPath) forwardBytes(m *msgIndex, ruri *gosip.Uri, tx *fastTx, r *Rou
 		return nil, netip.AddrPort{}, false
 	}
 	tx.branch = f.inviteBranch(m, ruri)
+	if tx.hop > 0 {
+		tx.branch += "-" + strconv.Itoa(tx.hop) // as newBranch on the sipgo path
+	}
 	w := make([]byte, 0, len(b)+len(f.via)+256)
 	w = append(w, "INVITE "...)
 	w = append(w, target.String()...)
@@ -520,6 +616,10 @@ func (f *fastPath) forwardBytes(m *msgIndex, ruri *gosip.Uri, tx *fastTx, r *Rou
 	w = append(w, ">\r\n"...)
 	w = append(w, f.via[:len(f.via)-len(fastBranch)]...)
 	w = append(w, tx.branch...)
+	if swap != "" {
+		w = append(w, ";"+swapParam+"="...) // as markViaSwap
+		w = append(w, swap...)
+	}
 	w = append(w, "\r\n"...)
 	for i := range m.n {
 		w = f.forwardHeader(w, m, i, tx.caller, c, quoted)
@@ -659,7 +759,9 @@ func (f *fastPath) provisional(tx *fastTx, m *msgIndex, out *batch) {
 	}
 	stop(tx, tDown)
 	tx.state = txProceeding
-	tx.provisional = true
+	tx.provisional, tx.lifeWait = true, false
+	f.p.waiting.done(tx.wt)
+	tx.wt = nil
 	f.schedule(tx, tWait, f.p.timerC())
 	if tx.cancelled && !tx.cancelSent {
 		f.sendCancel(tx)
@@ -672,9 +774,15 @@ func (f *fastPath) provisional(tx *fastTx, m *msgIndex, out *batch) {
 }
 
 func (f *fastPath) answered(tx *fastTx, m *msgIndex, out *batch) {
+	if tx.cancelled {
+		f.crossed(tx, m)
+		return
+	}
 	if tx.state == txCalling || tx.state == txProceeding {
 		stop(tx, tDown)
 		stop(tx, tWait)
+		f.p.waiting.done(tx.wt)
+		tx.wt = nil
 		tx.state = txAccepted
 		f.noteAnswer(tx, m)
 		tx.callID, tx.cseq = tx.active.Call.CallID, m.cseq
@@ -683,6 +791,46 @@ func (f *fastPath) answered(tx *fastTx, m *msgIndex, out *batch) {
 	}
 	f.relayUp(tx, m, out, false) // retransmissions too (RFC 6026)
 	tx.inv, tx.fwd, tx.last, tx.cancel = nil, nil, nil, nil
+}
+
+// crossed ends a call whose 200 crossed the caller's CANCEL as the sipgo
+// path does (crossing.go): ACK and BYE to the callee, 487 to the caller, a
+// cancelled record; a repeated 200 is ACKed again. The caller holds tx.mu.
+func (f *fastPath) crossed(tx *fastTx, m *msgIndex) {
+	if tx.crossAck != nil {
+		_ = f.p.cli.WriteRequest(tx.crossAck, noBuild)
+		return
+	}
+	if tx.state != txCalling && tx.state != txProceeding {
+		return
+	}
+	fwd, ok := parseRequest(tx.fwd)
+	res, rok := parseResponse(m.b)
+	var inv msgIndex
+	if !ok || !rok || !inv.index(tx.inv) {
+		return // cannot be: the fast path wrote or indexed all three
+	}
+	stop(tx, tDown)
+	stop(tx, tWait)
+	fwd.SetTransport("UDP")
+	tx.crossAck = f.p.hangUpCrossing(fwd, res, tx.active)
+	tx.active.Cancelled(tx.elsewhere)
+	f.p.countRes(tx.active.Call, gosip.StatusRequestTerminated)
+	f.finalUp(tx, &inv, gosip.StatusRequestTerminated, "Request Terminated")
+}
+
+// parseRequest and parseResponse read bytes the fast path holds with
+// sipgo's parser, for what is rare enough not to need the index.
+func parseRequest(b []byte) (*gosip.Request, bool) {
+	msg, err := gosip.ParseMessage(append([]byte(nil), b...))
+	req, ok := msg.(*gosip.Request)
+	return req, err == nil && ok
+}
+
+func parseResponse(b []byte) (*gosip.Response, bool) {
+	msg, err := gosip.ParseMessage(append([]byte(nil), b...))
+	res, ok := msg.(*gosip.Response)
+	return res, err == nil && ok
 }
 
 // noteAnswer records the answer as the sipgo path does (recording,
@@ -707,6 +855,8 @@ func (f *fastPath) failed(tx *fastTx, m *msgIndex, out *batch) {
 	}
 	stop(tx, tDown)
 	stop(tx, tWait)
+	f.p.waiting.done(tx.wt)
+	tx.wt = nil
 	switch {
 	case tx.cancelled:
 		tx.active.Cancelled(tx.elsewhere)
@@ -805,7 +955,7 @@ func (f *fastPath) ack(tx *fastTx) {
 // sent a provisional response (RFC 3261 §9.2, §16.10).
 func (f *fastPath) cancelUp(tx *fastTx, m *msgIndex, from netip.AddrPort, out *batch) {
 	w := out.slot()
-	w = responseBytes(w[:0], m, from, 200, "OK", "")
+	w = responseBytes(w[:0], m, from, 200, "OK", "", "")
 	out.queue(len(w), from)
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
@@ -889,6 +1039,8 @@ func (f *fastPath) fire(tx *fastTx, kind timerKind, seq uint32) {
 	case tWait: // B or C
 		f.timedOut(tx)
 	case tEnd:
+		f.p.waiting.done(tx.wt)
+		tx.wt = nil
 		tx.state = txGone
 		tx.inv, tx.fwd, tx.last, tx.cancel, tx.ack = nil, nil, nil, nil, nil
 		f.txs.remove(tx)
@@ -899,6 +1051,10 @@ func (f *fastPath) fire(tx *fastTx, kind timerKind, seq uint32) {
 // when it rang (Timer C), 408 to the caller (487 after the caller's CANCEL).
 func (f *fastPath) timedOut(tx *fastTx) {
 	if tx.state != txCalling && tx.state != txProceeding {
+		return
+	}
+	if tx.lifeWait && !tx.provisional {
+		f.failover(tx) // sip.response_timeout
 		return
 	}
 	stop(tx, tDown)

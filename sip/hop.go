@@ -176,6 +176,25 @@ func (p *Proxy) markSwap(fwd *gosip.Request, s nameSwap) {
 	}
 }
 
+// markViaSwap adds the swap to our top Via of a forwarded request.
+func (p *Proxy) markViaSwap(fwd *gosip.Request, s nameSwap) {
+	if id, v := fwd.CallID(), fwd.Via(); id != nil && v != nil {
+		v.Params.Add(swapParam, s.encode(p.opts.RouteKey, id.Value()))
+	}
+}
+
+// swapOfVia finds the swap on our top Via of a response.
+func (p *Proxy) swapOfVia(res *gosip.Response) (nameSwap, bool) {
+	id, v := res.CallID(), res.Via()
+	if id == nil || v == nil {
+		return nameSwap{}, false
+	}
+	if raw, ok := v.Params.Get(swapParam); ok {
+		return decodeSwap(p.opts.RouteKey, id.Value(), raw)
+	}
+	return nameSwap{}, false
+}
+
 // swapOfHeaders finds the swap in our entries of a Route (requests) or
 // Record-Route (responses) set.
 func (p *Proxy) swapOfHeaders(callID *gosip.CallIDHeader, hs []gosip.Header) (nameSwap, bool) {

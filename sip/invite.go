@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,6 +47,11 @@ func (p *Proxy) onInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 		respond(tx, req, 403, "Forbidden")
 		return
 	}
+	if !p.trunkAllows(dir, trunk, start) { // strangers.go
+		p.count(req, gosip.StatusServiceUnavailable)
+		respond(tx, req, gosip.StatusServiceUnavailable, "Service Unavailable", gosip.NewHeader("Retry-After", trunkRetryAfter))
+		return
+	}
 	hash := loopHash(req)
 	admit := p.admit
 	if r.isEmergency(req, dir, trunk) {
@@ -87,15 +93,39 @@ func (p *Proxy) onInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 		respond(tx, req, 503, "Service Unavailable", gosip.NewHeader("Retry-After", p.retryAfter()))
 		return
 	}
-	fwd, err := p.buildForward(req, r, call, trunk, hash)
-	if err != nil {
-		p.observe(start)
-		p.log.Warn("no route for call", zap.String("call_id", call.CallID), zap.Error(err))
-		active.Final(404, true, err.Error())
-		respond(tx, req, 404, "Not Found")
-		return
+	for hop := 0; ; hop++ {
+		fwd, err := p.buildForward(req, r, call, trunk, hash)
+		if err != nil {
+			p.observe(start)
+			p.log.Warn("no route for call", zap.String("call_id", call.CallID), zap.Error(err))
+			active.Final(404, true, err.Error())
+			respond(tx, req, 404, "Not Found")
+			return
+		}
+		if hop > 0 {
+			newBranch(fwd, hop) // a new client transaction (RFC 3261 §16.6 item 8)
+		}
+		if !p.proxyInvite(req, fwd, tx, active, start) {
+			return
+		}
+		if !p.fallbackFor(call) {
+			p.log.Warn("next hop gave no sign of life: 503", zap.String("call_id", call.CallID), zap.String("target", fwd.Recipient.String()))
+			active.Final(gosip.StatusServiceUnavailable, true, "no response")
+			p.countRes(call, gosip.StatusServiceUnavailable)
+			respond(tx, req, gosip.StatusServiceUnavailable, "Service Unavailable", gosip.NewHeader("Retry-After", p.retryAfter()))
+			return
+		}
+		p.log.Warn("next hop gave no sign of life: to the fallback", zap.String("call_id", call.CallID), zap.String("fallback", call.Target))
 	}
-	p.proxyInvite(req, fwd, tx, active, start)
+}
+
+// newBranch makes the branch of our top Via that of another forwarding of
+// the same request.
+func newBranch(fwd *gosip.Request, hop int) {
+	if v := fwd.Via(); v != nil {
+		b, _ := v.Params.Get("branch")
+		v.Params.Add("branch", b+"-"+strconv.Itoa(hop))
+	}
 }
 
 // steer keeps a call away from a target that stopped answering the
@@ -177,10 +207,16 @@ func (p *Proxy) buildForward(req *gosip.Request, r *Routing, c *callctl.Call, tr
 	p.peers.learn(req)
 	p.reuse(fwd)
 	p.addRecordRoute(fwd, inTransport)
-	if s, ok := swapOf(req, fwd); ok {
+	s, swapped := swapOf(req, fwd)
+	if swapped {
 		p.markSwap(fwd, s)
 	}
 	p.addVia(fwd, hash)
+	if swapped {
+		// On our Via too: a response relayed without the transaction
+		// (after a restart) gives the caller its own name back.
+		p.markViaSwap(fwd, s)
+	}
 	p.setLocal(fwd)
 	return fwd, nil
 }

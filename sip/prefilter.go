@@ -3,6 +3,7 @@ package sip
 import (
 	"bytes"
 	"net"
+	"net/netip"
 	"strings"
 
 	gosip "github.com/emiago/sipgo/sip"
@@ -17,11 +18,16 @@ import (
 type prefilter struct {
 	conns  map[string]net.PacketConn // local address → our listening socket
 	parser *gosip.Parser
+	// stranger drops a stranger's datagram before the parse (strangers.go).
+	stranger func(data []byte, from netip.AddrPort, out datagramSender) bool
 }
 
 func (f *prefilter) filter(info gosip.TransportReadProps, data []byte) ([]byte, error) {
 	if info.Transport != "UDP" {
 		return data, nil
+	}
+	if f.strangerOf(info, data) {
+		return nil, nil
 	}
 	code, reason := checkRequestLine(data)
 	if code == 0 && isRequest(data) {
@@ -103,4 +109,24 @@ func rawResponse(req []byte, code int, reason string) []byte {
 
 func itoa(n int) string {
 	return string([]byte{byte('0' + n/100%10), byte('0' + n/10%10), byte('0' + n%10)})
+}
+
+// strangerOf drops (or answers) a stranger's datagram by its source.
+func (f *prefilter) strangerOf(info gosip.TransportReadProps, data []byte) bool {
+	ua, ok := info.RemoteAddr.(*net.UDPAddr)
+	if !ok || f.stranger == nil {
+		return false
+	}
+	from := ua.AddrPort()
+	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+	return f.stranger(data, from, packetSender{f.conns[info.LocalAddr.String()]})
+}
+
+// packetSender writes from a listening socket of the sipgo path.
+type packetSender struct{ conn net.PacketConn }
+
+func (s packetSender) sendDatagram(b []byte, to netip.AddrPort) {
+	if s.conn != nil {
+		_, _ = s.conn.WriteTo(b, net.UDPAddrFromAddrPort(to))
+	}
 }

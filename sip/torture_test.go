@@ -281,7 +281,7 @@ func (h *proxyHarness) start(t testing.TB, port int) {
 	h.track = callctl.NewTracker(gate)
 	opts := Options{Listen: []Listen{{Network: "udp", Host: "127.0.0.1", Port: port}},
 		Log: o.log, Tracker: h.track, UserAgent: "switchboard-test", RouteKey: h.routeKey,
-		FastPath: o.fast || os.Getenv("SWITCHBOARD_FAST_PATH") == "1"}
+		FastPath: o.fast || pathIsFast(t) || os.Getenv("SWITCHBOARD_FAST_PATH") == "1"}
 	if o.options != nil {
 		o.options(&opts)
 	}
@@ -750,7 +750,9 @@ func (h *proxyHarness) sendOnce(t testing.TB, msg []byte, quiet time.Duration) o
 	}
 }
 
-func TestRFC4475Torture(t *testing.T) {
+func TestRFC4475Torture(t *testing.T) { onBothPaths(t, testRFC4475Torture) }
+
+func testRFC4475Torture(t *testing.T) {
 	dir := tortureCorpus(t, "rfc4475")
 	rows := readManifest(t, dir)
 	if len(rows) != 50 {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -67,6 +68,19 @@ func (db *DB) NotifyTx(ctx context.Context, tx Execer, topic string) error {
 		return nil
 	}
 	_, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, busChannel, topic+" "+db.Bus().origin+" ")
+	return err
+}
+
+// NotifyTxData is NotifyTx with data for the subscribers (at most
+// maxNotice bytes; a longer notice fails the transaction's statement).
+func (db *DB) NotifyTxData(ctx context.Context, tx Execer, topic, data string) error {
+	if db.Driver != Postgres {
+		return nil
+	}
+	if len(data) > maxNotice {
+		return fmt.Errorf("storage: notice of %s: %d bytes of data, at most %d", topic, len(data), maxNotice)
+	}
+	_, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, busChannel, topic+" "+db.Bus().origin+" "+data)
 	return err
 }
 

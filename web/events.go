@@ -187,7 +187,7 @@ type Hub struct {
 
 	mu      sync.Mutex
 	seq     uint64
-	ring    []*message // the last o.History events, oldest first
+	ring    history // the last o.History events
 	clients map[*client]struct{}
 
 	// extras remembers the enrichment of calls in progress, so that the
@@ -213,6 +213,7 @@ func NewHub(o HubOptions) *Hub {
 		done:    make(chan struct{}),
 		clients: map[*client]struct{}{},
 		extras:  map[string]Extras{},
+		ring:    newHistory(o.History),
 		// Ids start at the boot time in microseconds, so that the ids of a
 		// restarted switchboard are above those a client saw before: its
 		// Last-Event-ID is then recognised as older than the history.
@@ -290,6 +291,7 @@ func (h *Hub) enrichLoop() {
 func (h *Hub) publishCall(e callctl.Event) {
 	id := e.Record.ID
 	x, known := h.extras[id]
+	p := pendingCall{rec: e.Record}
 	switch {
 	case known:
 	case h.o.Enricher != nil && h.watched():
@@ -303,16 +305,37 @@ func (h *Hub) publishCall(e callctl.Event) {
 		// Nobody watches: the contact's history costs database reads per
 		// call, which only a board on screen is worth (under load they
 		// were most of the agent's CPU). The hotline comes with the call.
-		x = HotlineExtras(e.Call)
+		if c := e.Call; c != nil && c.Hotline != "" {
+			p.hotline = EventHotline{Name: c.Hotline, Company: c.Company, Greeting: c.Greeting, Display: c.Display}
+			p.hasHotline = true
+		}
 	}
 	if e.Type == callctl.EventEnded {
 		delete(h.extras, id)
 	}
-	ev := CallEvent{Call: wire.NewCall(e.Record, h.o.Location), Hotline: x.Hotline, Contact: x.Contact}
-	if c := e.Call; c != nil {
-		ev.CallerNational, ev.CalledNational = c.Caller.National, c.Called.National
+	if x.Hotline != nil {
+		p.hotline, p.hasHotline = *x.Hotline, true
 	}
-	h.Publish(string(e.Type), ev)
+	p.contact = x.Contact
+	if c := e.Call; c != nil {
+		p.callerNational, p.calledNational = c.Caller.National, c.Called.National
+	}
+	typ := string(e.Type)
+	if h.o.Relay == nil {
+		h.mu.Lock()
+		if len(h.clients) == 0 {
+			// Nobody to send it to: keep its parts, encoded only if a
+			// reconnecting client asks the history for it.
+			h.seq++
+			sl := h.ring.push()
+			sl.id, sl.typ, sl.call = h.seq, typ, p
+			h.published.Add(1)
+			h.mu.Unlock()
+			return
+		}
+		h.mu.Unlock()
+	}
+	h.Publish(typ, p.event(h))
 }
 
 // Publish sends an event to every client and keeps it in the history. data
@@ -345,14 +368,9 @@ func (h *Hub) publish(typ string, b []byte, relay bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.seq++
-	m := &message{id: h.seq}
-	m.wire = fmt.Appendf(nil, "id: %d\nevent: %s\ndata: %s\n\n", m.id, typ, b)
-	if len(h.ring) >= h.o.History {
-		copy(h.ring, h.ring[1:])
-		h.ring[len(h.ring)-1] = m
-	} else {
-		h.ring = append(h.ring, m)
-	}
+	m := encode(h.seq, typ, b)
+	sl := h.ring.push()
+	sl.id, sl.typ, sl.msg = m.id, typ, m
 	h.published.Add(1)
 	for c := range h.clients {
 		select {
@@ -391,13 +409,17 @@ func (h *Hub) subscribe(last uint64, resume bool) (c *client, replay []*message,
 			// holds, knowing it may not reach back to the start.
 		case last > h.seq:
 			reset = true // an id from another run of switchboard
-		case len(h.ring) > 0 && last+1 < h.ring[0].id:
+		case h.ring.n > 0 && last+1 < h.ring.at(0).id:
 			reset = true // the history lost some of what it missed
-		case len(h.ring) == 0 && last < h.seq:
+		case h.ring.n == 0 && last < h.seq:
 			reset = true
 		}
-		for _, m := range h.ring {
-			if m.id > last {
+		for i := range h.ring.n {
+			sl := h.ring.at(i)
+			if sl.id <= last {
+				continue
+			}
+			if m, ok := sl.message(h); ok {
 				replay = append(replay, m)
 			}
 		}

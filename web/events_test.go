@@ -352,3 +352,48 @@ func TestEventsCloseEndsStreams(t *testing.T) {
 		t.Fatalf("after Close: %s, want 503", resp.Status)
 	}
 }
+
+// TestEventsReplayOfUnwatchedCalls: call events published while nobody
+// watched are kept unencoded, yet a client that reconnects gets them from
+// the history exactly as a watching client would have; the oldest fall out
+// of a full history and the client is told to reset.
+func TestEventsReplayOfUnwatchedCalls(t *testing.T) {
+	h, srv := newHubServer(t, HubOptions{History: 4})
+	evs := benchCall()
+	h.Publish(EventMissedCreated, map[string]int{"n": 1})
+	for _, e := range evs {
+		h.publishCall(e)
+	}
+	s := openStream(t, srv.URL+"/api/events?last_event_id=0", nil)
+	if e := s.nextEvent(); e.Type != EventMissedCreated {
+		t.Fatalf("first replayed event %+v, want %s", e, EventMissedCreated)
+	}
+	var last string
+	for _, want := range evs {
+		e := s.nextEvent()
+		if e.Type != string(want.Type) {
+			t.Fatalf("replayed %s, want %s", e.Type, want.Type)
+		}
+		var ev CallEvent
+		if err := json.Unmarshal([]byte(e.Data), &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.Call.CallID != "abc@host" || ev.CallerNational != "030 111222" || ev.Hotline == nil || ev.Hotline.Greeting != "Good morning, ACME" {
+			t.Errorf("%s: %s", want.Type, e.Data)
+		}
+		if want.Type == callctl.EventEnded && (ev.Call.EndedAt == nil || ev.Call.TalkMS != 60000) {
+			t.Errorf("ended event without its end: %s", e.Data)
+		}
+		last = e.ID
+	}
+	s.resp.Body.Close()
+	h.publishCall(evs[0]) // pushes the missed event out of the history
+	s2 := openStream(t, srv.URL+"/api/events", http.Header{"Last-Event-ID": {last}})
+	if e := s2.nextEvent(); e.Type != string(callctl.EventRinging) {
+		t.Fatalf("after reconnect got %+v, want the one new call.ringing", e)
+	}
+	s3 := openStream(t, srv.URL+"/api/events", http.Header{"Last-Event-ID": {"1"}})
+	if e := s3.nextEvent(); e.Type != EventReset {
+		t.Fatalf("an id older than the history: got %+v, want reset", e)
+	}
+}

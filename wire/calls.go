@@ -52,6 +52,9 @@ type Call struct {
 	Satisfaction *int    `json:"satisfaction"`
 	Notes        string  `json:"notes"`
 	WrappedUpAt  *string `json:"wrapped_up_at"`
+	// Resolved is null until the front desk says.
+	Resolved   *bool  `json:"resolved"`
+	Transcript string `json:"transcript"`
 }
 
 // NewCall is the JSON form of r with times in loc (UTC when nil). Event
@@ -74,6 +77,7 @@ func NewCall(r cdr.Record, loc *time.Location) Call {
 		MissedID: r.MissedID, Recording: r.Recording,
 		Emergency: r.Emergency, EmergencyCallback: r.EmergencyCallback,
 		Reason: r.WrapUp.Reason, Notes: r.Notes, WrappedUpAt: FormatTimePtr(r.WrapUp.At, loc),
+		Resolved: r.Resolved, Transcript: r.Transcript,
 	}
 	if r.Satisfaction != 0 {
 		n := r.Satisfaction

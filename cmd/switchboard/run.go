@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -39,7 +38,7 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	}
 	defer log.Sync()
 	startPprof(log)
-	tuneGC()
+	applyRuntime(cfg.Runtime, log)
 	// Signals are caught before the agent exists: once /healthz answers, a
 	// supervisor may send SIGHUP at any moment, and Go's default action for
 	// it would kill the process.
@@ -67,15 +66,6 @@ func start(cfg *configs.Config, path string, log *zap.Logger) (*agent.Agent, err
 	log.Info("switchboard started", zap.Strings("sip", cfg.SIP.Listen), zap.String("pbx", cfg.SIP.PBX),
 		zap.String("http", cfg.HTTP.Listen), zap.String("node", cfg.Node), zap.String("config", name))
 	return a, nil
-}
-
-// tuneGC trades memory for CPU: a call allocates many short-lived SIP
-// messages, and the default GOGC of 100 spends a tenth of the CPU on
-// collection under load. GOGC in the environment still wins.
-func tuneGC() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(300)
-	}
 }
 
 func newLogger(c configs.Log, w io.Writer) (*zap.Logger, error) {
@@ -143,6 +133,7 @@ func reload(a *agent.Agent, path string, log *zap.Logger, why string) {
 		log.Error("config reload refused, the old config stays in force", zap.String("why", why), zap.Error(err))
 		return
 	}
+	applyRuntime(cfg.Runtime, log)
 	log.Info("config reloaded", zap.String("why", why))
 }
 

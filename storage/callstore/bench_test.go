@@ -54,6 +54,25 @@ func BenchmarkCallStoreSaveCall(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
 }
 
+// BenchmarkCallStoreSmallBatches writes records in batches of 20, the
+// size of a 20 ms batch window at 1,000 calls per second: the cost per
+// batch (begin, statement, commit) shows here.
+func BenchmarkCallStoreSmallBatches(b *testing.B) {
+	s, _ := newStore(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s.Save(rec(fmt.Sprintf("s%09d", i), base.Add(time.Duration(i)*time.Millisecond)))
+		if i%20 == 19 {
+			if err := s.Flush(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	longFlush(b, s)
+}
+
 // BenchmarkCallStoreList reads pages from a table of 100,000 records.
 func BenchmarkCallStoreList(b *testing.B) {
 	s, _ := newStore(b)

@@ -41,6 +41,21 @@ const (
 
 // callMigrations are the schema steps of the "calls" component. Append only.
 //
+// Every write of a record updates each index, so each one is here for a
+// query that needs it:
+//
+//	calls_started          List without filter (the board), retention (DeleteBefore)
+//	calls_call_id          ByCallID (a BYE after a restart)
+//	calls_disposition      List ?disposition=
+//	calls_missed           List ?missed (the board's missed list), UnlinkedMissed
+//	calls_caller_raw,      List ?number= matches four columns with OR: each one
+//	calls_called_raw       needs an index or the OR becomes a table scan
+//	calls_contact_time     trace, List ?contact_id=, call history, Before
+//	calls_caller_contact,  trace (per number, by contact), List ?number=
+//	calls_called_contact
+//	calls_stats            /api/stats
+//	calls_wrapup           /api/stats reasons and satisfaction
+//
 // Times are unix milliseconds in UTC: integers order correctly, compare
 // cheaply in keyset pagination and need no parsing on PostgreSQL or SQLite.
 var callMigrations = []string{
@@ -106,6 +121,8 @@ var callMigrations = []string{
 	ALTER TABLE calls ADD COLUMN notes TEXT NOT NULL DEFAULT '';
 	ALTER TABLE calls ADD COLUMN wrapup_at INTEGER;`,
 	statsMigration,
+	wrapUpMigration,
+	wrapUpIndexMigration,
 	// Emergency calls and the calls back to them (SPEC §1): a flag and
 	// the emergency call's record id.
 	`ALTER TABLE calls ADD COLUMN emergency INTEGER NOT NULL DEFAULT 0;
@@ -119,14 +136,15 @@ const missedSQL = `direction = 'inbound' AND disposition IN ('no_answer', 'busy'
 const callColumns = `id, call_id, direction, trunk, caller, caller_raw, caller_name, called,
 	called_raw, hotline, contact_id, node, started_at, ringing_at, answered_at, ended_at,
 	ring_ms, talk_ms, sip_status, disposition, end_reason, missed_id, recording,
-	campaign, answered_by, reason, satisfaction, notes, wrapup_at, emergency, emergency_callback`
+	campaign, answered_by, reason, satisfaction, notes, wrapup_at, resolved, transcript,
+	emergency, emergency_callback`
 
 // upsertCall inserts or replaces a record, except its wrap-up: the front
 // desk sets that through SetWrapUp while the call path may still save
 // versions that never saw it, so the version with the later wrapup_at
 // keeps it (a NULL wrapup_at never wins).
 const upsertCall = `INSERT INTO calls (` + callColumns + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (id) DO UPDATE SET
 		call_id = excluded.call_id, direction = excluded.direction, trunk = excluded.trunk,
 		caller = excluded.caller, caller_raw = excluded.caller_raw,
@@ -144,6 +162,8 @@ const upsertCall = `INSERT INTO calls (` + callColumns + `)
 		reason = CASE WHEN ` + newerWrapUp + ` THEN excluded.reason ELSE calls.reason END,
 		satisfaction = CASE WHEN ` + newerWrapUp + ` THEN excluded.satisfaction ELSE calls.satisfaction END,
 		notes = CASE WHEN ` + newerWrapUp + ` THEN excluded.notes ELSE calls.notes END,
+		resolved = CASE WHEN ` + newerWrapUp + ` THEN excluded.resolved ELSE calls.resolved END,
+		transcript = CASE WHEN ` + newerWrapUp + ` OR calls.transcript = '' THEN excluded.transcript ELSE calls.transcript END,
 		wrapup_at = CASE WHEN ` + newerWrapUp + ` THEN excluded.wrapup_at ELSE calls.wrapup_at END`
 
 const newerWrapUp = `excluded.wrapup_at >= COALESCE(calls.wrapup_at, 0)`
@@ -185,12 +205,21 @@ type Store struct {
 	abort     context.CancelFunc
 	done      chan struct{}
 	lastError error
-	merged    map[int64]int64 // contact ids merged away → the surviving contact
+	merged    map[int64]int64               // contact ids merged away → the surviving contact
+	rollLoc   atomic.Pointer[time.Location] // zone of the statistics' rollups; nil: off (rollup.go)
+
+	// upsert is upsertCall prepared once, by the writer, for all batches:
+	// preparing the 29-column statement again per batch cost as much as
+	// several rows.
+	upsert *sql.Stmt
 
 	// maxPending bounds the local queue: records of distinct calls held
 	// while the database is away. Saves of a queued call always go in.
 	maxPending int
 	dropped    atomic.Uint64
+
+	// msgs queues message records for their own writer (messages.go).
+	msgs *messageQueue
 }
 
 // maxMerged bounds the remembered contact merges; they matter only for
@@ -215,6 +244,9 @@ func New(ctx context.Context, db *storage.DB, log *zap.Logger) (*Store, error) {
 	if err := db.Migrate(ctx, "nodes", nodeMigrations); err != nil {
 		return nil, fmt.Errorf("callstore: %w", err)
 	}
+	if err := db.Migrate(ctx, "messages", messageMigrations); err != nil {
+		return nil, fmt.Errorf("callstore: %w", err)
+	}
 	wctx, cancel := context.WithCancel(context.Background())
 	s := &Store{
 		db:      db,
@@ -228,8 +260,10 @@ func New(ctx context.Context, db *storage.DB, log *zap.Logger) (*Store, error) {
 		done:    make(chan struct{}),
 
 		maxPending: DefaultMaxPending,
+		msgs:       newMessageQueue(),
 	}
 	go s.run(wctx)
+	go s.runMessages(wctx)
 	return s, nil
 }
 
@@ -271,7 +305,7 @@ func (s *Store) Save(r cdr.Record) {
 		return
 	}
 	if ok && newerWrap(old.rec.WrapUp, r.WrapUp) {
-		r.WrapUp = old.rec.WrapUp // the call path never saw the front desk's wrap-up
+		r.WrapUp = keepTranscript(old.rec.WrapUp, r.WrapUp) // the call path never saw the front desk's wrap-up
 	}
 	full := s.queueLocked(r)
 	s.mu.Unlock()
@@ -281,7 +315,7 @@ func (s *Store) Save(r cdr.Record) {
 	}
 }
 
-// Relink moves the calls of contact from to contact into: a contact
+// Relink moves the calls and messages of contact from to contact into: a contact
 // that a call created lost the race for its number to another one (an
 // import, another node), and the call must count for the contact that
 // survived (contacts export, history). Records saved later with the old
@@ -305,10 +339,15 @@ func (s *Store) Relink(ctx context.Context, from, into int64) error {
 	}
 	s.mu.Unlock()
 	signal(s.wake)
-	if _, err := s.db.ExecContext(ctx, s.db.Rebind(`UPDATE calls SET contact_id = ? WHERE contact_id = ?`), into, from); err != nil {
+	if err := s.inTx(ctx, func(tx *sql.Tx) error {
+		return s.rollupChange(ctx, tx, `contact_id = ?`, []any{from}, false, func() error {
+			_, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE calls SET contact_id = ? WHERE contact_id = ?`), into, from)
+			return err
+		})
+	}); err != nil {
 		return fmt.Errorf("callstore: relink contact %d to %d: %w", from, into, err)
 	}
-	return nil
+	return s.relinkMessages(ctx, from, into)
 }
 
 // dropLocal counts and logs a record the full local queue could not take:
@@ -405,11 +444,13 @@ func (s *Store) Close(ctx context.Context) error {
 	s.mu.Unlock()
 	if already {
 		<-s.done
+		<-s.msgs.done
 		return nil
 	}
-	err := s.Flush(ctx)
+	err := errors.Join(s.Flush(ctx), s.FlushMessages(ctx))
 	s.abort()
 	<-s.done
+	<-s.msgs.done
 	return err
 }
 
@@ -417,6 +458,11 @@ func (s *Store) Close(ctx context.Context) error {
 // pending map is shared with readers under mu.
 func (s *Store) run(ctx context.Context) {
 	defer close(s.done)
+	defer func() {
+		if s.upsert != nil {
+			s.upsert.Close()
+		}
+	}()
 	delay := time.Duration(0)
 	for {
 		if delay == 0 {
@@ -523,11 +569,19 @@ func (s *Store) writeBatch(ctx context.Context, batch []pendingRecord) error {
 		return fmt.Errorf("callstore: begin: %w", err)
 	}
 	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, s.db.Rebind(upsertCall))
-	if err != nil {
-		return fmt.Errorf("callstore: prepare: %w", err)
+	if s.upsert == nil {
+		if s.upsert, err = s.db.PrepareContext(ctx, s.db.Rebind(upsertCall)); err != nil {
+			s.upsert = nil
+			return fmt.Errorf("callstore: prepare: %w", err)
+		}
 	}
+	// The statement is prepared on each pooled connection once and
+	// reused by every later transaction on it.
+	stmt := tx.StmtContext(ctx, s.upsert)
 	defer stmt.Close()
+	if err := s.rollupBatch(ctx, tx, batch); err != nil {
+		return err
+	}
 	for _, p := range batch {
 		r := p.rec
 		var contact any
@@ -539,7 +593,8 @@ func (s *Store) writeBatch(ctx context.Context, batch []pendingRecord) error {
 			toMillis(r.StartedAt), nullMillis(r.RingingAt), nullMillis(r.AnsweredAt),
 			nullMillis(r.EndedAt), r.RingMS, r.TalkMS, r.SIPStatus, string(r.Disposition),
 			r.EndReason, r.MissedID, r.Recording, r.Campaign, r.AnsweredBy, r.WrapUp.Reason,
-			r.Satisfaction, r.Notes, nullMillis(r.WrapUp.At), boolInt(r.Emergency), r.EmergencyCallback)
+			r.Satisfaction, r.Notes, nullMillis(r.WrapUp.At), nullBool(r.Resolved), r.Transcript,
+			boolInt(r.Emergency), r.EmergencyCallback)
 		if err != nil {
 			return fmt.Errorf("callstore: save %s: %w", r.ID, err)
 		}
@@ -558,7 +613,7 @@ func (s *Store) Get(ctx context.Context, id string) (cdr.Record, error) {
 	if ok {
 		if p.rec.WrapUp.At == nil {
 			if w, err := s.wrapUpOf(ctx, id); err == nil {
-				p.rec.WrapUp = w
+				p.rec.WrapUp = keepTranscript(w, p.rec.WrapUp)
 			}
 		}
 		return p.rec, nil
@@ -748,11 +803,19 @@ func (q Query) matches(r cdr.Record, after *cursor) bool {
 // Prune deletes records that started before t (storage.retention) and
 // reports how many went.
 func (s *Store) Prune(ctx context.Context, t time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, s.db.Rebind(`DELETE FROM calls WHERE started_at < ?`), toMillis(t))
+	var n int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		return s.rollupChange(ctx, tx, `started_at < ?`, []any{toMillis(t)}, true, func() error {
+			res, err := tx.ExecContext(ctx, s.db.Rebind(`DELETE FROM calls WHERE started_at < ?`), toMillis(t))
+			if err == nil {
+				n, _ = res.RowsAffected()
+			}
+			return err
+		})
+	})
 	if err != nil {
 		return 0, fmt.Errorf("callstore: prune before %s: %w", t.UTC().Format(time.RFC3339), err)
 	}
-	n, _ := res.RowsAffected()
 	return n, nil
 }
 
@@ -766,14 +829,15 @@ func scanCalls(rows *sql.Rows) ([]cdr.Record, error) {
 			contact                  sql.NullInt64
 			started                  int64
 			ringing, answered, ended sql.NullInt64
-			wrapped                  sql.NullInt64
+			wrapped, resolved        sql.NullInt64
 			emergency                int64
 		)
 		if err := rows.Scan(&r.ID, &r.CallID, &dir, &r.Trunk, &r.Caller, &r.CallerRaw,
 			&r.CallerName, &r.Called, &r.CalledRaw, &r.Hotline, &contact, &r.Node, &started,
 			&ringing, &answered, &ended, &r.RingMS, &r.TalkMS, &r.SIPStatus, &disp, &r.EndReason,
 			&r.MissedID, &r.Recording, &r.Campaign, &r.AnsweredBy, &r.WrapUp.Reason,
-			&r.Satisfaction, &r.Notes, &wrapped, &emergency, &r.EmergencyCallback); err != nil {
+			&r.Satisfaction, &r.Notes, &wrapped, &resolved, &r.Transcript,
+			&emergency, &r.EmergencyCallback); err != nil {
 			return nil, err
 		}
 		r.Direction = callctl.Direction(dir)
@@ -784,6 +848,7 @@ func scanCalls(rows *sql.Rows) ([]cdr.Record, error) {
 		r.AnsweredAt = timePtr(answered)
 		r.EndedAt = timePtr(ended)
 		r.WrapUp.At = timePtr(wrapped)
+		r.Resolved = boolPtr(resolved)
 		r.Emergency = emergency != 0
 		out = append(out, r)
 	}

@@ -128,11 +128,12 @@
 
   function answeredBy(c) { return c.answered_by ? `answered by ${c.answered_by}` : ""; }
 
-  function hasWrapUp(c) { return Boolean(c.reason || c.satisfaction || c.notes); }
+  function hasWrapUp(c) { return Boolean(c.reason || c.satisfaction || c.notes || c.resolved != null || c.transcript); }
 
   function wrapSummary(c) {
     if (!hasWrapUp(c)) return null;
-    const parts = [c.reason, c.satisfaction ? `${c.satisfaction}/5` : "", c.notes ? "notes" : ""].filter(Boolean);
+    const parts = [c.reason, c.satisfaction ? `${c.satisfaction}/5` : "", c.notes ? "notes" : "",
+      c.resolved === true ? "resolved" : c.resolved === false ? "unresolved" : ""].filter(Boolean);
     return el("span", { class: "tag wrapped", title: c.notes || "" }, parts.join(" · "));
   }
 
@@ -382,9 +383,17 @@
     $("wrapup-notes").value = c.notes || "";
     const score = c.satisfaction ? String(c.satisfaction) : "";
     for (const r of document.querySelectorAll('#wrapup-form input[name="satisfaction"]')) r.checked = r.value === score;
+    const res = c.resolved == null ? "" : String(c.resolved);
+    for (const r of document.querySelectorAll('#wrapup-form input[name="resolved"]')) r.checked = r.value === res;
+    $("wrapup-transcript").value = c.transcript || "";
     $("wrapup-error").textContent = "";
     $("wrapup-dialog").showModal();
     $("wrapup-reason").focus();
+  }
+
+  function resolvedPicked() {
+    const r = document.querySelector('#wrapup-form input[name="resolved"]:checked');
+    return r && r.value ? r.value === "true" : null;
   }
 
   async function saveWrapUp(ev) {
@@ -396,6 +405,8 @@
       reason: $("wrapup-reason").value.trim(),
       satisfaction: picked && picked.value ? Number(picked.value) : null,
       notes: $("wrapup-notes").value.trim(),
+      resolved: resolvedPicked(),
+      transcript: $("wrapup-transcript").value.trim(),
     };
     const btn = $("wrapup-save");
     btn.disabled = true;
