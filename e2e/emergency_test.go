@@ -133,8 +133,8 @@ func TestEmergencyAlwaysThrough(t *testing.T) {
 	// Other calls keep the CPS limit saturated for the whole test: about
 	// 20 INVITEs a second from the trunk side, refused with 503 (or 403
 	// by the rule, for the one a second the limit lets in).
-	saturate := startSIPp(t, sippSpec{name: "saturate", scenario: "uac_expect_error.xml", remote: n.sipAddr(),
-		service: hotlineNumber, calls: 400, extra: []string{"-set", "expected", "503", "-r", "20", "-l", "40"}})
+	saturate := startSIPp(t, sippSpec{name: "saturate", scenario: "uac_flood.xml", remote: n.sipAddr(),
+		service: hotlineNumber, calls: 400, extra: []string{"-r", "20", "-l", "40"}})
 	defer saturate.proc.kill()
 	// The positive control: the limit refuses calls now.
 	n.waitMetricAtLeast(t, `switchboard_sip_requests_total{class="5xx",method="INVITE"}`, 5)
@@ -442,8 +442,8 @@ func TestEmergencyBoardInBrowser(t *testing.T) {
 // TestEmergencyCallback: within the callback window, an anonymous call to
 // the number the emergency call presented reaches the extension that made
 // it, although anonymous callers are blocked, that number's hotline is
-// closed and a rule rejects every call; after the window the same call is
-// treated as any call (blocked).
+// closed, a rule rejects every call and the carrier's max_cps is saturated;
+// after the window the same call is treated as any call (blocked).
 func TestEmergencyCallback(t *testing.T) {
 	r := startReceivers(t, false)
 	tomorrow := strings.ToLower(time.Now().UTC().Add(36 * time.Hour).Weekday().String()[:3])
@@ -469,6 +469,11 @@ func TestEmergencyCallback(t *testing.T) {
 		`"Trunk Caller" <sip:+4930111222@[local_ip]:[local_port]>`, `"Anonymous" <sip:anonymous@anonymous.invalid>`,
 		"P-Asserted-Identity: <sip:+4930111222@[local_ip]>", "Privacy: id",
 	}
+	// Other calls from the carrier keep its max_cps (1) and sip.max_cps
+	// saturated while the emergency services call back.
+	saturate := startSIPp(t, sippSpec{name: "saturate", scenario: "uac_flood.xml", remote: n.sipAddr(),
+		service: hotlineNumber, calls: 200, extra: []string{"-r", "20", "-l", "40"}})
+	n.waitMetricAtLeast(t, `switchboard_sip_requests_total{class="5xx",method="INVITE"}`, 5)
 	pbx := n.pbx(t, "uas_answer.xml", 0)
 	back := startSIPp(t, sippSpec{name: "psap", scenario: scenarioWith(t, "uac_answer.xml", anonymous...), remote: n.sipAddr(),
 		service: emergencyCaller, pause: 100 * time.Millisecond})
@@ -488,6 +493,7 @@ func TestEmergencyCallback(t *testing.T) {
 	if rec.EmergencyCallback != em.ID || rec.Direction != "inbound" {
 		t.Errorf("call back record %+v, want it linked to the emergency call %s", rec, em.ID)
 	}
+	saturate.proc.kill()
 
 	// After the window: blocked as any anonymous caller.
 	time.Sleep(time.Until(made.Add(window + 200*time.Millisecond))) // the window is a span of time: nothing to await

@@ -49,6 +49,24 @@ func (r *Routing) isEmergency(req *gosip.Request, dir callctl.Direction, trunk *
 	return r.Emergency(dialled, region)
 }
 
+// callbackIndexed is isEmergency for an inbound INVITE the fast path
+// indexed, asked only when the trunk's max_cps would refuse it: the call
+// back of an emergency call is never refused for its carrier's rate.
+func (r *Routing) callbackIndexed(m *msgIndex, dir callctl.Direction, trunk *Trunk) bool {
+	if dir != callctl.Inbound || r.Callback == nil {
+		return false
+	}
+	var u gosip.Uri
+	if gosip.ParseUri(string(m.ruri.of(m.b)), &u) != nil || u.User == "" {
+		return false
+	}
+	region := ""
+	if trunk != nil {
+		region = trunk.Region
+	}
+	return r.Callback(u.User, region)
+}
+
 // admitEmergency is admit for an emergency call and for the emergency
 // services' call back: the RFC 3261 §16.3 checks that protect the network
 // (Max-Forwards, loops) still apply; the drain and the CPS limits, which

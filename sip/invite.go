@@ -47,15 +47,16 @@ func (p *Proxy) onInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 		respond(tx, req, 403, "Forbidden")
 		return
 	}
-	if !p.trunkAllows(dir, trunk, start) { // strangers.go
+	emergencyCall := r.isEmergency(req, dir, trunk) // SPEC §1: no drain or CPS refusal (emergency.go)
+	if !emergencyCall && !p.trunkAllows(dir, trunk, start) { // strangers.go
 		p.count(req, gosip.StatusServiceUnavailable)
 		respond(tx, req, gosip.StatusServiceUnavailable, "Service Unavailable", gosip.NewHeader("Retry-After", trunkRetryAfter))
 		return
 	}
 	hash := loopHash(req)
 	admit := p.admit
-	if r.isEmergency(req, dir, trunk) {
-		admit = p.admitEmergency // SPEC §1: no drain or CPS refusal (emergency.go)
+	if emergencyCall {
+		admit = p.admitEmergency
 	}
 	if code, reason := admit(req, hash); code != 0 {
 		p.count(req, code)
