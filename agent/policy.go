@@ -89,8 +89,8 @@ func (p *policy) routing(d deps) (*sip.Routing, error) {
 	r.Pipeline = st.pipeline()
 	r.Emergency = st.emergency.Dials
 	r.EmergencyWait = p.cfg.SIP.ResponseTimeout.D()
-	if d.callbacks != nil {
-		r.Callback = callbackCheck(p.numbers, d.callbacks)
+	if cb, ok := d.callbacks.(callbacks); ok {
+		r.Callback = callbackCheck(p.numbers, cb.s)
 	}
 	if d.messages != nil {
 		// Routed MESSAGEs are recorded with the numbers read as for calls

@@ -216,6 +216,9 @@ func (f *fastPath) invite(m *msgIndex, from netip.AddrPort, out *batch) bool {
 		return false
 	}
 	if now := time.Now(); !f.p.trunkAllows(dir, trunk, now) {
+		if r.callbackIndexed(m, dir, trunk) {
+			return false // the emergency services calling back: the sipgo path admits it (emergency.go)
+		}
 		f.overTrunk(m, from, out) // strangers.go
 		return true
 	} else if !f.p.limit.allow(now) {

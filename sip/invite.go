@@ -47,15 +47,18 @@ func (p *Proxy) onInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 		respond(tx, req, 403, "Forbidden")
 		return
 	}
-	if !p.trunkAllows(dir, trunk, start) { // strangers.go
+	// SPEC §1: no drain or CPS refusal for an emergency call or its call
+	// back (emergency.go); the trunk's max_cps is in strangers.go.
+	emergencyCall := r.isEmergency(req, dir, trunk)
+	if !emergencyCall && !p.trunkAllows(dir, trunk, start) {
 		p.count(req, gosip.StatusServiceUnavailable)
 		respond(tx, req, gosip.StatusServiceUnavailable, "Service Unavailable", gosip.NewHeader("Retry-After", trunkRetryAfter))
 		return
 	}
 	hash := loopHash(req)
 	admit := p.admit
-	if r.isEmergency(req, dir, trunk) {
-		admit = p.admitEmergency // SPEC §1: no drain or CPS refusal (emergency.go)
+	if emergencyCall {
+		admit = p.admitEmergency
 	}
 	if code, reason := admit(req, hash); code != 0 {
 		p.count(req, code)
