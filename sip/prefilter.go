@@ -2,7 +2,9 @@ package sip
 
 import (
 	"bytes"
+	"hash/fnv"
 	"net"
+	"strconv"
 	"strings"
 
 	gosip "github.com/emiago/sipgo/sip"
@@ -26,8 +28,11 @@ func (f *prefilter) filter(info gosip.TransportReadProps, data []byte) ([]byte, 
 	code, reason := checkRequestLine(data)
 	if code == 0 && isRequest(data) {
 		data = tidyLWS(data)
-		if _, err := f.parser.ParseSIP(data); err != nil {
+		msg, err := f.parser.ParseSIP(data)
+		if err != nil {
 			code, reason = 400, "Bad Request"
+		} else if req, ok := msg.(*gosip.Request); ok {
+			data = rfc2543Branch(req, data)
 		}
 	}
 	if code == 0 {
@@ -103,4 +108,35 @@ func rawResponse(req []byte, code int, reason string) []byte {
 
 func itoa(n int) string {
 	return string([]byte{byte('0' + n/100%10), byte('0' + n/10%10), byte('0' + n%10)})
+}
+
+// rfc2543Branch gives a request of an RFC 2543 element (no magic-cookie
+// branch, maybe no From tag) a branch on its top Via, so that sipgo's
+// transaction layer can key it: RFC 4475 §3.4.1 asks RFC 3261 elements to
+// accept such requests. The branch is a hash of what RFC 2543 matched a
+// transaction by (Request-URI, From, Call-ID, CSeq number, top Via
+// sent-by), so a retransmission, the ACK and the CANCEL get the same one;
+// the sender ignores a parameter it did not write (it matches responses
+// by those headers). Other requests are returned unchanged.
+func rfc2543Branch(req *gosip.Request, data []byte) []byte {
+	v := req.Via()
+	if v == nil {
+		return data
+	}
+	if b, _ := v.Params.Get("branch"); strings.HasPrefix(b, gosip.RFC3261BranchMagicCookie) {
+		return data
+	}
+	h := fnv.New64a()
+	h.Write([]byte(req.Recipient.Host))
+	for _, hd := range []gosip.Header{req.From(), req.CallID()} {
+		if hd != nil {
+			h.Write([]byte(hd.Value()))
+		}
+	}
+	if cs := req.CSeq(); cs != nil {
+		h.Write([]byte(strconv.FormatUint(uint64(cs.SeqNo), 10)))
+	}
+	h.Write([]byte(v.Host + ":" + strconv.Itoa(v.Port)))
+	v.Params.Add("branch", gosip.RFC3261BranchMagicCookie+"-2543-"+strconv.FormatUint(h.Sum64(), 36))
+	return []byte(req.String())
 }
