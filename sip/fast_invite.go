@@ -238,11 +238,13 @@ func (f *fastPath) inviteAgain(tx *fastTx, from netip.AddrPort, out *batch) {
 // stage may wait on the database), then rejects or forwards it. A call the
 // fast path cannot finish itself (an announcement, a target that needs DNS
 // or another transport, headers sipgo must judge) is handed to the sipgo
-// path before anything was recorded; the pipeline then runs again there.
+// path before anything was recorded, with the decision (handover.go).
 func (f *fastPath) decide(tx *fastTx, r *Routing) {
 	var m msgIndex
+	dir, trunk := r.Classify(tx.caller)
+	undecided := &decidedCall{r: r, trunk: trunk, start: tx.start}
 	if !m.index(tx.inv) {
-		f.handOver(tx)
+		f.handOver(tx, undecided)
 		return
 	}
 	tx.mu.Lock()
@@ -250,11 +252,10 @@ func (f *fastPath) decide(tx *fastTx, r *Routing) {
 	tx.last = responseBytes(tx.last[:0], &m, tx.caller, 100, "Trying", "", "")
 	f.send(tx.last, tx.caller)
 	tx.mu.Unlock()
-	dir, trunk := r.Classify(tx.caller)
 	var ruri gosip.Uri
 	sig, ok := fastSignalling(&m, &ruri)
 	if !ok {
-		f.handOver(tx)
+		f.handOver(tx, undecided)
 		return
 	}
 	c := &callctl.Call{Direction: dir, Signalling: sig, Node: r.Node, StartedAt: tx.start, CallID: string(m.callID.of(tx.inv))}
@@ -268,12 +269,14 @@ func (f *fastPath) decide(tx *fastTx, r *Routing) {
 	var to netip.AddrPort
 	if d.Verdict == callctl.Reject {
 		if d.Announcement != "" && r.Announce != nil {
-			f.handOver(tx)
+			f.handOver(tx, &decidedCall{r: r, trunk: trunk, start: tx.start, call: c, d: d})
 			return
 		}
 	} else if fwd, to, ok = f.forwardBytes(&m, &ruri, tx, r, c, trunk); !ok {
-		f.handOver(tx)
-		return // including a target the keep-alive marked down: 503 or fallback there
+		// Including a target the keep-alive marked down: 503 or the
+		// fallback there.
+		f.handOver(tx, &decidedCall{r: r, trunk: trunk, start: tx.start, call: c, d: d})
+		return
 	}
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
@@ -367,34 +370,19 @@ func (f *fastPath) failover(tx *fastTx) {
 	f.finalUpWith(tx, &m, gosip.StatusServiceUnavailable, "Service Unavailable", "Retry-After: "+f.p.retryAfter()+"\r\n")
 }
 
-// handOver gives a taken INVITE to the sipgo path, unchanged; that path
-// then sends no second 100 (fastTrying).
-func (f *fastPath) handOver(tx *fastTx) {
+// handOver gives a taken INVITE to the sipgo path with what the fast path
+// decided (handover.go): no second 100, CPS token or pipeline there. dc
+// carries the call when the pipeline ran; without it the pipeline runs
+// on the sipgo path, once.
+func (f *fastPath) handOver(tx *fastTx, dc *decidedCall) {
 	tx.mu.Lock()
 	tx.state = txGone
-	inv, tried := tx.inv, tx.last != nil
+	inv := tx.inv
 	tx.mu.Unlock()
 	f.txs.remove(tx)
 	f.p.fellBack.add(fbHandover)
-	if tried {
-		f.p.tried.Store(tx.key, struct{}{})
-	}
+	f.p.handed.put(tx.key, dc)
 	f.conn.toSipgo(inv, tx.caller)
-}
-
-// fastTrying reports, once, that the fast path already answered this
-// INVITE with 100 before handing it over.
-func (p *Proxy) fastTrying(req *gosip.Request) bool {
-	if len(p.fast) == 0 {
-		return false
-	}
-	v := req.Via()
-	if v == nil {
-		return false
-	}
-	branch, _ := v.Params.Get("branch")
-	_, ok := p.tried.LoadAndDelete(branch + "|" + v.Host + ":" + strconv.Itoa(v.Port))
-	return ok
 }
 
 // finalUp sends our own final response to the caller and keeps it going

@@ -124,7 +124,7 @@ type Proxy struct {
 	fast     []*fastPath // UDP sockets served by the fast path (issue 11)
 	rrHost   string      // Options.RecordRoute, split; empty: our own address
 	rrPort   int
-	tried    sync.Map  // server keys of INVITEs the fast path answered 100 and handed over
+	handed   handovers // INVITEs the fast path took and handed to sipgo, decided
 	fellBack fallbacks // what the fast path passed to sipgo, by reason
 	waiting  waiting   // INVITEs waiting for a first response, by target
 }
