@@ -1,4 +1,4 @@
-// Package sip is the only package that speaks SIP and RTP. It runs a
+// Package sip is the only package that speaks SIP (media speaks RTP). It runs a
 // stateful, record-routing proxy (RFC 3261 §16) on top of sipgo: INVITEs
 // from a trunk go to the PBX, INVITEs from the PBX go to a trunk, and every
 // request of the dialog passes through it because of its Record-Route.
