@@ -741,7 +741,7 @@ func (f *fastPath) provisional(tx *fastTx, m *msgIndex, out *batch) {
 	if tx.cancelled && !tx.cancelSent {
 		f.sendCancel(tx)
 	}
-	if m.status == 100 {
+	if !relayRule(m.status) {
 		return
 	}
 	tx.active.Ringing()

@@ -88,7 +88,7 @@ func (p *Proxy) proxyInvite(req, fwd *gosip.Request, tx gosip.ServerTransaction,
 			if res.IsProvisional() {
 				provisional = true
 				timerC.Reset(p.timerC())
-				if res.StatusCode != 100 {
+				if relayRule(res.StatusCode) {
 					active.Ringing()
 					_ = tx.Respond(relayTo(res, req))
 				}
