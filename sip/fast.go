@@ -28,7 +28,7 @@ const fastOutSize = 16 << 10
 // upper-case F never occurs in loopHash's base-36 digits.
 const fastBranch = branchPrefix + "F"
 
-// fastPath is the per-socket part of issue 11's UDP fast path. What it
+// fastPath is the per-socket part of the UDP fast path. What it
 // handles today: a BYE inside a dialog we record-routed, sent by the side
 // that is not the PBX, is forwarded statelessly (RFC 3261 §16.11) by
 // editing its bytes, and the responses to it are relayed as received minus

@@ -69,7 +69,7 @@ func plainMessages() map[string]string {
 	}
 }
 
-// TestIndexAgreesWithSipgo is the differential test of issue 11: on every
+// TestIndexAgreesWithSipgo is the differential test of the index: on every
 // corpus message the index takes, sipgo's parser must parse it too and
 // read the same start line, Call-ID, tags, CSeq, top Via and body. What
 // the index refuses goes to sipgo, so refusing is always safe.

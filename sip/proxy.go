@@ -77,7 +77,7 @@ type Options struct {
 	// reference to the PBX's recording of the call.
 	RecordingHeader string
 	// FastPath serves UDP listeners through switchboard's own batched
-	// reader and byte-editing forwarder (issue 11, fast*.go); what it does
+	// reader and byte-editing forwarder (fast*.go); what it does
 	// not take goes to sipgo unchanged. Linux only.
 	FastPath bool
 	// Keepalive is how often the PBX and each trunk's outbound target are
@@ -121,7 +121,7 @@ type Proxy struct {
 	ports    map[string]int // network → listen port
 	probes   probes
 	peers    peers
-	fast     []*fastPath // UDP sockets served by the fast path (issue 11)
+	fast     []*fastPath // UDP sockets served by the fast path
 	rrHost   string      // Options.RecordRoute, split; empty: our own address
 	rrPort   int
 	handed   handovers // INVITEs the fast path took and handed to sipgo, decided
@@ -224,7 +224,7 @@ func (p *Proxy) Listeners() ([]func(ctx context.Context) error, error) {
 			p.noteListen("udp", conn.LocalAddr())
 			p.pre.conns[conn.LocalAddr().String()] = conn
 			pc, start := conn, func() {}
-			if p.opts.FastPath { // fast path integration point (issue 11)
+			if p.opts.FastPath { // fast path integration point
 				if pc, start, err = p.fastListen(conn); err != nil {
 					return fail(err)
 				}
