@@ -62,9 +62,8 @@ func (f *fastPath) inviteAgain(tx *fastTx, from netip.AddrPort, out *batch) {
 func (f *fastPath) decide(tx *fastTx, r *Routing) {
 	var m msgIndex
 	dir, trunk := r.Classify(tx.caller)
-	undecided := &decidedCall{r: r, trunk: trunk, start: tx.start}
 	if !m.index(tx.inv) {
-		f.handOver(tx, undecided)
+		f.handOver(tx, &decidedCall{r: r, trunk: trunk, start: tx.start})
 		return
 	}
 	tx.mu.Lock()
@@ -75,7 +74,7 @@ func (f *fastPath) decide(tx *fastTx, r *Routing) {
 	var ruri gosip.Uri
 	sig, ok := fastSignalling(&m, &ruri)
 	if !ok {
-		f.handOver(tx, undecided)
+		f.handOver(tx, &decidedCall{r: r, trunk: trunk, start: tx.start})
 		return
 	}
 	c := &callctl.Call{Direction: dir, Signalling: sig, Node: r.Node, StartedAt: tx.start, CallID: string(m.callID.of(tx.inv))}
@@ -138,7 +137,9 @@ func (f *fastPath) forwardNow(tx *fastTx) {
 		wait, tx.lifeWait = d, true
 	}
 	f.schedule(tx, tWait, wait)
-	tx.wt = f.p.waiting.addKey(tx.callee.String(), func() { f.downWhileWaiting(tx) })
+	if f.p.opts.Keepalive > 0 { // else no target is ever marked down
+		tx.wt = f.p.waiting.addKey(tx.callee.String(), func() { f.downWhileWaiting(tx) })
+	}
 }
 
 // downWhileWaiting: the keep-alive marked the target down before it

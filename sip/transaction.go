@@ -141,6 +141,9 @@ func (p *Proxy) lifeSigns(fwd *gosip.Request) (timeout <-chan time.Time, down <-
 	if d := p.opts.ResponseTimeout; d > 0 && (p.opts.InviteTimeout == 0 || d < p.opts.InviteTimeout) {
 		timeout = time.After(d)
 	}
+	if p.opts.Keepalive == 0 {
+		return timeout, nil, nil // no target is ever marked down
+	}
 	ch := make(chan struct{})
 	return timeout, ch, p.waiting.add(fwd.Recipient, func() { close(ch) })
 }
