@@ -19,6 +19,7 @@ import (
 	"github.com/switchboard-sip/switchboard/callctl"
 	"github.com/switchboard-sip/switchboard/configs"
 	"github.com/switchboard-sip/switchboard/contacts"
+	"github.com/switchboard-sip/switchboard/media"
 	"github.com/switchboard-sip/switchboard/metrics"
 	"github.com/switchboard-sip/switchboard/missed"
 	"github.com/switchboard-sip/switchboard/notify"
@@ -46,7 +47,7 @@ type Agent struct {
 	blocks   *blocking.Store
 	contacts *contacts.Store
 	cache    *contacts.Cache
-	announce *sip.Announcer // nil: announcements off
+	announce *media.Announcer // nil: announcements off
 	hub      *web.Hub
 	auth     atomic.Pointer[web.Auth] // set when the HTTP side is built
 	notifier *notify.Notifier

@@ -14,6 +14,7 @@ import (
 	"github.com/switchboard-sip/switchboard/contacts"
 	"github.com/switchboard-sip/switchboard/emergency"
 	"github.com/switchboard-sip/switchboard/lookups"
+	"github.com/switchboard-sip/switchboard/media"
 	"github.com/switchboard-sip/switchboard/sip"
 	"github.com/switchboard-sip/switchboard/templates"
 )
@@ -26,14 +27,14 @@ type policy struct {
 	numbers      *contacts.Numbers
 	blockEntries []blocking.Entry
 	base         sip.Routing
-	audios       map[string]*sip.Audio
+	audios       map[string]*media.Audio
 }
 
 // deps are the long-lived parts the pipeline's stages read; they outlive a
 // config reload.
 type deps struct {
 	log      *zap.Logger
-	announce *sip.Announcer // nil: announcements off
+	announce *media.Announcer // nil: announcements off
 	blocks   callctl.Blocklist
 	contacts callctl.Contacts   // the cache live, a read-only lookup in a dry run
 	lookups  lookups.Counter    // counts lookup outcomes; nil in a dry run

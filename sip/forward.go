@@ -180,8 +180,8 @@ func (p *Proxy) relayNonInvite(req, fwd *gosip.Request, tx gosip.ServerTransacti
 	for {
 		select {
 		case res := <-cltx.Responses():
-			if res.StatusCode == gosip.StatusTrying {
-				continue // a proxy never forwards a 100 (RFC 3261 §16.7)
+			if !relayRule(res.StatusCode) {
+				continue
 			}
 			_ = tx.Respond(relayTo(res, req))
 			if !res.IsProvisional() {
@@ -296,8 +296,8 @@ func (p *Proxy) onOptions(req *gosip.Request, tx gosip.ServerTransaction) {
 // Via, when the top Via is ours (RFC 3261 §16.11).
 func (p *Proxy) onStrayResponse(res *gosip.Response) {
 	top := res.Via()
-	if top == nil || res.StatusCode == gosip.StatusTrying || !p.ownVia(top) {
-		return // RFC 3261 §16.7: never a 100; only what we forwarded
+	if top == nil || !relayRule(res.StatusCode) || !p.ownVia(top) {
+		return // only what we forwarded (RFC 3261 §16.7 item 3)
 	}
 	viaSwap, viaSwapped := p.swapOfVia(res)
 	out := res.Clone()
