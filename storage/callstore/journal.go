@@ -35,6 +35,10 @@ import (
 // the records still pending.
 const checkpointSize = 8 << 20
 
+// maxSpare bounds the queue kept for the next group: a burst of saves
+// must not leave its high-water mark allocated.
+const maxSpare = 1024
+
 // JournalPath is the journal file of a SQLite database: beside it, named
 // after it. It is "" for an in-memory database or another driver.
 func JournalPath(driver, dsn string) string {
@@ -183,8 +187,15 @@ func (s *Store) appendQueued(j *journal) {
 		j.buf = appendFrame(j.buf, &batch[i])
 	}
 	clear(batch) // the records' strings are not the journal's to keep
-	j.spare = batch[:0]
-	if err := s.writeJournal(j, j.buf); err != nil {
+	j.spare = nil
+	if cap(batch) <= maxSpare {
+		j.spare = batch[:0]
+	}
+	err := s.writeJournal(j, j.buf)
+	if cap(j.buf) > maxSpare*512 {
+		j.buf = nil // a burst's buffer is not kept for ever
+	}
+	if err != nil {
 		s.dropJournal(j, err)
 		return
 	}
