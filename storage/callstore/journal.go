@@ -122,14 +122,16 @@ func (s *Store) OpenJournal(ctx context.Context, path string) error {
 }
 
 // recoverJournal queues the records of a crash for the database, except
-// those the database has in a newer, ended version. If the database cannot
+// those the database has already: ended, or open while the journal's
+// version is open too (an open call reaches the database only when the
+// store lets go of it, with its newest version). If the database cannot
 // say, the record stays held: readable, kept in the journal, written when
 // the call ends or the store closes.
 func (s *Store) recoverJournal(ctx context.Context, recs []cdr.Record) error {
 	n := 0
 	for _, r := range recs {
-		ended, err := s.endedInDB(ctx, r.ID)
-		if err == nil && ended {
+		exists, ended, err := s.inDB(ctx, r.ID)
+		if err == nil && exists && (ended || r.EndedAt == nil) {
 			continue
 		}
 		s.mu.Lock()
@@ -144,16 +146,17 @@ func (s *Store) recoverJournal(ctx context.Context, recs []cdr.Record) error {
 	return nil
 }
 
-func (s *Store) endedInDB(ctx context.Context, id string) (bool, error) {
-	var ended any
-	err := s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT ended_at FROM calls WHERE id = ?`), id).Scan(&ended)
-	if err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return false, nil
-		}
-		return false, err
+// inDB tells whether the database has the record, and ended.
+func (s *Store) inDB(ctx context.Context, id string) (exists, ended bool, err error) {
+	var at any
+	err = s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT ended_at FROM calls WHERE id = ?`), id).Scan(&at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, false, nil
 	}
-	return ended != nil, nil
+	if err != nil {
+		return false, false, err
+	}
+	return true, at != nil, nil
 }
 
 // runJournal appends what the call path saved, a group at a time.
@@ -302,7 +305,7 @@ func (s *Store) ReadJournal(ctx context.Context, path string) error {
 		return err
 	}
 	for _, r := range recs {
-		if ended, err := s.endedInDB(ctx, r.ID); err == nil && ended {
+		if _, ended, err := s.inDB(ctx, r.ID); err == nil && ended {
 			continue
 		}
 		s.mu.Lock()

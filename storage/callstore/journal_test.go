@@ -254,3 +254,35 @@ func TestJournalCallsInTrace(t *testing.T) {
 		t.Fatalf("trace after the end: %+v, %v", items, err)
 	}
 }
+
+// TestJournalRecoveryKeepsNewerRows: a journal version never replaces a
+// newer row: an open call the database has (written when the store let go
+// of it) keeps its answer, an ended one stays ended; a journal's end
+// completes an open row.
+func TestJournalRecoveryKeepsNewerRows(t *testing.T) {
+	tg := sqliteTarget(t)
+	plain, _ := openStore(t, tg)
+	ringing, answered, _ := phases("k1")
+	_, _, ended2 := phases("k2")
+	_, answered3, _ := phases("k3")
+	plain.Save(answered)
+	plain.Save(ended2)
+	plain.Save(answered3)
+	flush(t, plain)
+	var b []byte
+	_, answered2, _ := phases("k2")
+	_, _, ended3 := phases("k3")
+	for _, r := range []cdr.Record{ringing, answered2, ended3} {
+		b = appendFrame(b, &r)
+	}
+	if err := os.WriteFile(JournalPath(tg.driver, tg.dsn), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := journalStore(t, tg)
+	flush(t, s)
+	for id, want := range map[string][2]bool{"k1": {true, false}, "k2": {true, true}, "k3": {true, true}} {
+		if found, a, e := storedRow(t, tg, id); !found || a != want[0] || e != want[1] {
+			t.Errorf("%s: answered %v ended %v, want %v %v", id, a, e, want[0], want[1])
+		}
+	}
+}
