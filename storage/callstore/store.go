@@ -269,10 +269,14 @@ func New(ctx context.Context, db *storage.DB, log *zap.Logger) (*Store, error) {
 // database, so a pending record and a written one are indistinguishable.
 func normalize(r cdr.Record) cdr.Record {
 	r.StartedAt = fromMillis(toMillis(r.StartedAt))
-	for _, p := range []**time.Time{&r.RingingAt, &r.AnsweredAt, &r.EndedAt, &r.WrapUp.At} {
+	var ts *[4]time.Time // one allocation for all of the record's times
+	for i, p := range [...]**time.Time{&r.RingingAt, &r.AnsweredAt, &r.EndedAt, &r.WrapUp.At} {
 		if *p != nil {
-			t := fromMillis(toMillis(**p))
-			*p = &t
+			if ts == nil {
+				ts = new([4]time.Time)
+			}
+			ts[i] = fromMillis(toMillis(**p))
+			*p = &ts[i]
 		}
 	}
 	return r
