@@ -135,6 +135,14 @@ func (a *Agent) openStorage(cfg *configs.Config) (err error) {
 	if a.calls, err = callstore.New(a.ctx, a.db, a.log.Named("calls")); err != nil {
 		return err
 	}
+	// On SQLite calls in progress wait in a local journal and reach the
+	// database once, ended; the calls a crash left in it are recovered here,
+	// before any call arrives.
+	if p := callstore.JournalPath(cfg.Storage.Driver, cfg.Storage.DSN); p != "" {
+		if err := a.calls.OpenJournal(a.ctx, p); err != nil {
+			a.log.Error("call journal not opened: calls in progress go to the database at every change", zap.Error(err))
+		}
+	}
 	a.closers = append(a.closers, a.calls.Close)
 	// The statistics' per-day rollups, kept by the record writer from its
 	// first save on (rebuilt here when the timezone changed).
