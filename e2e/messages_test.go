@@ -136,7 +136,15 @@ func TestMessagesInTrace(t *testing.T) {
 		t.Errorf("switchboard trace --csv: %q", rows)
 	}
 
-	// A privacy request takes the messages with the contact.
+	// A privacy export holds them, a privacy request takes them with the
+	// contact.
+	b, err := exec.Command(binPath, "contacts", "export", "-c", n.cfgPath, fmt.Sprint(tr.Contact.ID)).CombinedOutput()
+	var ex struct {
+		Messages []traceMessage `json:"messages"`
+	}
+	if err != nil || json.Unmarshal(b, &ex) != nil || len(ex.Messages) != 2 || ex.Messages[1].Content != received.Content {
+		t.Errorf("contacts export: %v\n%s", err, b)
+	}
 	if code, body := n.api(t, http.MethodDelete, fmt.Sprintf("/api/contacts/%d", tr.Contact.ID), "", nil, nil); code >= 300 {
 		t.Fatalf("DELETE contact: %d %s", code, body)
 	}
