@@ -49,7 +49,7 @@ type deps struct {
 func (a *Agent) deps() deps {
 	count := func(name, result string) { a.met.Lookups.WithLabelValues(name, result).Inc() }
 	return deps{log: a.log, announce: a.announce, blocks: a.blocks, contacts: a.cache, lookups: count,
-		callbacks: callbacks{a.emergency.store}, messages: a.calls}
+		callbacks: callbacks{a.emergency.store}, messages: messageLog{a}}
 }
 
 // Check compiles cfg as a reload would, without opening anything:

@@ -87,8 +87,8 @@ func (t *Tracker) Start(c *Call) *Active {
 func recordOf(c *Call) cdr.Record {
 	return cdr.Record{
 		ID: c.ID, CallID: c.CallID, Direction: c.Direction, Trunk: c.Trunk,
-		Caller: c.Caller.E164, CallerRaw: c.Caller.Raw, CallerName: c.Caller.Name,
-		Called: c.Called.E164, CalledRaw: c.Called.Raw,
+		Caller: c.Caller.E164, CallerRaw: c.Caller.RecordRaw(), CallerName: c.Caller.Name,
+		Called: c.Called.E164, CalledRaw: c.Called.RecordRaw(),
 		Hotline: c.Hotline, Campaign: c.Campaign, ContactID: c.ContactID, Node: c.Node, StartedAt: c.StartedAt,
 		Emergency: c.Emergency, EmergencyCallback: c.CallbackOf,
 	}

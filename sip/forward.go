@@ -175,7 +175,7 @@ func (p *Proxy) relayNonInvite(req, fwd *gosip.Request, tx gosip.ServerTransacti
 		p.log.Debug("forward request", zap.String("method", req.Method.String()), zap.Error(err))
 		p.count(req, 503)
 		respond(tx, req, 503, "Service Unavailable")
-		return 503
+		return gosip.StatusServiceUnavailable
 	}
 	for {
 		select {
@@ -191,7 +191,7 @@ func (p *Proxy) relayNonInvite(req, fwd *gosip.Request, tx gosip.ServerTransacti
 		case <-cltx.Done():
 			p.count(req, 408)
 			respond(tx, req, 408, "Request Timeout")
-			return 408
+			return gosip.StatusRequestTimeout
 		}
 	}
 }
