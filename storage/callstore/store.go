@@ -180,7 +180,11 @@ type Store struct {
 	abort     context.CancelFunc
 	done      chan struct{}
 	lastError error
-	merged    map[int64]int64 // contact ids merged away → the surviving contact
+	// writing is when the writer's current pass began; zero between
+	// passes. A pass that takes long is a database that holds it (locked,
+	// a disk that does not answer) before any error says so.
+	writing time.Time
+	merged  map[int64]int64 // contact ids merged away → the surviving contact
 
 	// maxPending bounds the local queue: records of distinct calls held
 	// while the database is away. Saves of a queued call always go in.
@@ -335,6 +339,19 @@ func (s *Store) Degraded() error {
 	return s.lastError
 }
 
+// Stalled is how long the writer has been inside one write pass, zero
+// when it is not writing: /healthz reports a pass held longer than a
+// moment (a database locked by another process waits out its busy
+// timeout before it fails).
+func (s *Store) Stalled() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.writing.IsZero() {
+		return 0
+	}
+	return time.Since(s.writing)
+}
+
 // queueLocked makes r the pending version of its id and reports whether
 // the batch is full. s.mu is held.
 func (s *Store) queueLocked(r cdr.Record) bool {
@@ -440,7 +457,13 @@ func (s *Store) run(ctx context.Context) {
 				return
 			}
 		}
+		s.mu.Lock()
+		s.writing = time.Now()
+		s.mu.Unlock()
 		err := s.writePending(ctx)
+		s.mu.Lock()
+		s.writing = time.Time{}
+		s.mu.Unlock()
 		switch {
 		case err == nil:
 			if delay != 0 {
