@@ -71,19 +71,63 @@ func startCluster(t *testing.T) *cluster {
 	t.Cleanup(func() { db.Close() })
 	c := &cluster{pg: pg, db: db, lbPort: freePort(t), trunkPort: freePort(t)}
 	c.pbx = startSIPp(t, sippSpec{name: "pbx", scenario: "uas_answer.xml", calls: 1000})
-	storage := fmt.Sprintf("  driver: postgres\n  dsn: %q\n  node_timeout: 5s\n", dsn)
-	rr := fmt.Sprintf("  record_route: 127.0.0.1:%[1]d\n  balancers: [\"127.0.0.1:%[1]d\"]\n", c.lbPort)
-	c.a = newNode(t, nodeOptions{name: "a", pbxPort: c.pbx.spec.port, trunkPort: c.trunkPort, storage: storage, extraSIP: rr})
-	c.b = newNode(t, nodeOptions{name: "b", pbxPort: c.pbx.spec.port, trunkPort: c.trunkPort, storage: storage, extraSIP: rr})
+	// The README's set-up: the shipped node configs, run as they are but
+	// for the addresses and the database.
+	c.a = c.deployNode(t, "sb-1", dsn)
+	c.b = c.deployNode(t, "sb-2", dsn)
 	c.startKamailio(t, kamailio)
 	return c
+}
+
+// deployNode starts a node with deploy/nodes/<name>.yaml, the README's
+// config, on the test's ports and database. The file's values the test
+// replaces must all be there: a changed file fails here, not silently.
+func (c *cluster) deployNode(t *testing.T, name, dsn string) *node {
+	t.Helper()
+	n := prepareNode(t, nodeOptions{name: name, pbxPort: c.pbx.spec.port, trunkPort: c.trunkPort})
+	k := name[len(name)-1:] // sb-1 listens on 5061 and serves HTTP on 8081
+	cfg := deployFile(t, filepath.Join("nodes", name+".yaml"), map[string]string{
+		"udp://127.0.0.1:506" + k: fmt.Sprintf("udp://127.0.0.1:%d", n.sipPort),
+		"127.0.0.1:808" + k:       fmt.Sprintf("127.0.0.1:%d", n.httpPort),
+		"sip:127.0.0.1:5080":      fmt.Sprintf("sip:127.0.0.1:%d", n.pbxPort),
+		"sip:127.0.0.1:5090":      fmt.Sprintf("sip:127.0.0.1:%d", n.trunkPort),
+		"127.0.0.1:5060":          fmt.Sprintf("127.0.0.1:%d", c.lbPort),
+		`"postgres://switchboard:switchboard@127.0.0.1:5432/switchboard?sslmode=disable"`: strconv.Quote(dsn),
+		// Short enough for the test to see a dead node's calls closed.
+		"node_timeout: 5m": "node_timeout: 5s",
+		// SIPp's trunk scenario does not answer OPTIONS keep-alives.
+		"\nsip:\n": "\nsip:\n  keepalive: 0s\n",
+	})
+	n.launch(cfg, nil)
+	return n
+}
+
+// deployFile reads a file under deploy/ with each key replaced by its
+// value; every key must occur.
+func deployFile(t *testing.T, rel string, replace map[string]string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "deploy", rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	for old, repl := range replace {
+		if !strings.Contains(s, old) {
+			t.Fatalf("deploy/%s no longer contains %q: update the test with the README", rel, old)
+		}
+		s = strings.ReplaceAll(s, old, repl)
+	}
+	return s
 }
 
 func (c *cluster) startKamailio(t *testing.T, bin string) {
 	t.Helper()
 	dir := t.TempDir()
 	list := filepath.Join(dir, "dispatcher.list")
-	nodes := fmt.Sprintf("1 sip:%s\n1 sip:%s\n", c.a.sipAddr(), c.b.sipAddr())
+	nodes := deployFile(t, filepath.Join("kamailio", "dispatcher.list"), map[string]string{
+		"1 sip:127.0.0.1:5061": "1 sip:" + c.a.sipAddr(),
+		"1 sip:127.0.0.1:5062": "1 sip:" + c.b.sipAddr(),
+	})
 	if err := os.WriteFile(list, []byte(nodes), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +322,7 @@ func TestNodesBehindKamailio(t *testing.T) {
 	// ends their records as answered calls, not as lost ones.
 	var viaA []string
 	for id, r := range c.records(t) {
-		if r.node == "a" && strings.HasPrefix(id, run.base) {
+		if r.node == c.a.opts.name && strings.HasPrefix(id, run.base) {
 			viaA = append(viaA, id)
 		}
 	}
@@ -312,7 +356,7 @@ func TestNodesBehindKamailio(t *testing.T) {
 	for {
 		var open, lost int
 		err := c.db.QueryRow(`SELECT COUNT(*) FILTER (WHERE ended_at IS NULL),
-			COUNT(*) FILTER (WHERE end_reason = 'node lost' AND disposition = 'failed') FROM calls WHERE node = 'a'`).Scan(&open, &lost)
+			COUNT(*) FILTER (WHERE end_reason = 'node lost' AND disposition = 'failed') FROM calls WHERE node = $1`, c.a.opts.name).Scan(&open, &lost)
 		if err == nil && open == 0 {
 			t.Logf("kill: %d calls of a closed as node lost", lost)
 			break
