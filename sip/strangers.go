@@ -133,9 +133,9 @@ func (p *Proxy) strangerDatagram(data []byte, from netip.AddrPort, out datagramS
 	if r.knownAddr(from) || mayBeSigned(data) {
 		return false
 	}
-	method := "?"
-	if sp := indexByte(data, ' '); sp > 0 && sp <= 16 {
-		method = string(data[:sp])
+	method := "other"
+	if sp := indexByte(data, ' '); sp > 0 {
+		method = methodName(data[:sp])
 	}
 	p.stranger(r, from, method, func() { out.sendDatagram(rawResponse(data, gosip.StatusForbidden, "Forbidden"), from) })
 	return true
@@ -165,6 +165,42 @@ func (f *fastPath) screen(data []byte, from netip.AddrPort) (done, slow bool) {
 // first bytes (methods are upper-case tokens, RFC 3261 §7.1).
 func isRequestStart(data []byte) bool {
 	return len(data) >= 4 && data[0] >= 'A' && data[0] <= 'Z' && string(data[:4]) != "SIP/"
+}
+
+// methodName names a request method without allocating (it labels a
+// metric): the methods of RFC 3261 and its extensions, else "other".
+func methodName(m []byte) string {
+	switch string(m) {
+	case "INVITE":
+		return "INVITE"
+	case "ACK":
+		return "ACK"
+	case "BYE":
+		return "BYE"
+	case "CANCEL":
+		return "CANCEL"
+	case "OPTIONS":
+		return "OPTIONS"
+	case "REGISTER":
+		return "REGISTER"
+	case "SUBSCRIBE":
+		return "SUBSCRIBE"
+	case "NOTIFY":
+		return "NOTIFY"
+	case "MESSAGE":
+		return "MESSAGE"
+	case "INFO":
+		return "INFO"
+	case "PRACK":
+		return "PRACK"
+	case "UPDATE":
+		return "UPDATE"
+	case "REFER":
+		return "REFER"
+	case "PUBLISH":
+		return "PUBLISH"
+	}
+	return "other"
 }
 
 func indexByte(b []byte, c byte) int {
