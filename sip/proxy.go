@@ -157,6 +157,7 @@ func New(opts Options, r *Routing) (*Proxy, error) {
 	p.pre.stranger = p.strangerDatagram
 	if p.met != nil {
 		p.gate.dropped = droppedCounter(p.met.Registry())
+		p.gate.strangers = p.gate.dropped.WithLabelValues(dropStranger)
 	}
 	if opts.RecordRoute != "" {
 		host, port, err := net.SplitHostPort(opts.RecordRoute)

@@ -39,6 +39,9 @@ type strangerGate struct {
 	logged  time.Time
 	quiet   int // strangers not logged since the last line
 	dropped *prometheus.CounterVec
+	// strangers is dropped{reason="stranger"}, looked up once: a flood
+	// pays no label hashing.
+	strangers prometheus.Counter
 }
 
 // reply takes one of a source's answers for this window; false when it
@@ -110,8 +113,8 @@ func (p *Proxy) stranger(r *Routing, src netip.AddrPort, method string, answer f
 		if p.met != nil {
 			p.met.SIPRequests.WithLabelValues(method, "4xx").Inc()
 		}
-	} else if p.gate.dropped != nil {
-		p.gate.dropped.WithLabelValues(dropStranger).Inc()
+	} else if p.gate.strangers != nil {
+		p.gate.strangers.Inc()
 	}
 	if ok, quiet := p.gate.shouldLog(now); ok {
 		p.log.Info("request from a stranger (no trunk, not the PBX)", zap.Stringer("source", src),
