@@ -107,30 +107,33 @@ type Options struct {
 
 // Proxy is the SIP side of switchboard.
 type Proxy struct {
-	opts     Options
-	log      *zap.Logger
-	ua       *sipgo.UserAgent
-	srv      *sipgo.Server
-	cli      *sipgo.Client
-	tracker  *callctl.Tracker
-	met      *metrics.Metrics
-	routing  atomic.Pointer[Routing]
-	self     selfAddrs
-	dialogs  dialogs
-	pre      *prefilter
-	limit    *rateLimit
-	macs     sync.Pool // hmac hashes keyed with RouteKey, reused per request
-	drain    atomic.Bool
-	ready    sync.WaitGroup
-	ports    map[string]int // network → listen port
-	probes   probes
-	peers    peers
-	fast     []*fastPath // UDP sockets served by the fast path (issue 11)
-	rrHost   string      // Options.RecordRoute, split; empty: our own address
-	rrPort   int
-	tried    sync.Map     // server keys of INVITEs the fast path answered 100 and handed over
-	gate     strangerGate // strangers.go
-	trunkCPS sync.Map     // trunk name → *rateLimit (strangers.go)
+	opts    Options
+	log     *zap.Logger
+	ua      *sipgo.UserAgent
+	srv     *sipgo.Server
+	cli     *sipgo.Client
+	tracker *callctl.Tracker
+	met     *metrics.Metrics
+	routing atomic.Pointer[Routing]
+	self    selfAddrs
+	dialogs dialogs
+	pre     *prefilter
+	limit   *rateLimit
+	macs    sync.Pool // hmac hashes keyed with RouteKey, reused per request
+	drain   atomic.Bool
+	ready   sync.WaitGroup
+	ports   map[string]int // network → listen port
+	probes  probes
+	peers   peers
+	fast    []*fastPath // UDP sockets served by the fast path (issue 11)
+	rrHost  string      // Options.RecordRoute, split; empty: our own address
+	rrPort  int
+	tried   sync.Map // server keys of INVITEs the fast path answered 100 and handed over
+
+	// The source rules (strangers.go): the stranger gate, and each
+	// trunk's max_cps bucket by trunk name.
+	gate   strangerGate
+	quotas sync.Map
 }
 
 // New builds a proxy; Serve starts it.

@@ -276,11 +276,11 @@ func (p *Proxy) trunkAllows(dir callctl.Direction, t *Trunk, now time.Time) bool
 	if dir != callctl.Inbound || t == nil || t.MaxCPS <= 0 {
 		return true
 	}
-	v, _ := p.trunkCPS.Load(t.Name)
+	v, _ := p.quotas.Load(t.Name)
 	l, _ := v.(*rateLimit)
 	if l == nil || l.rate != float64(t.MaxCPS) {
 		l = newRateLimit(t.MaxCPS)
-		p.trunkCPS.Store(t.Name, l)
+		p.quotas.Store(t.Name, l)
 	}
 	return l.allow(now)
 }
