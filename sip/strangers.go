@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"errors"
 	"net/netip"
@@ -125,8 +126,8 @@ func (p *Proxy) stranger(r *Routing, src netip.AddrPort, method string, answer f
 
 // strangerDatagram judges a UDP datagram by its source address alone,
 // before anything is parsed (the fast path's reader and the prefilter of
-// the sipgo path). true: it was a stranger's request and is handled; send
-// writes the 403 when one is due. Responses always pass: they are matched
+// the sipgo path). true: it was a stranger's request and is handled; the
+// 403, when one is due, goes out through out. Responses always pass: they are matched
 // to our transactions by the branch we wrote.
 func (p *Proxy) strangerDatagram(data []byte, from netip.AddrPort, out datagramSender) bool {
 	if !isRequestStart(data) {
@@ -137,7 +138,7 @@ func (p *Proxy) strangerDatagram(data []byte, from netip.AddrPort, out datagramS
 		return false
 	}
 	method := "other"
-	if sp := indexByte(data, ' '); sp > 0 {
+	if sp := bytes.IndexByte(data, ' '); sp > 0 {
 		method = methodName(data[:sp])
 	}
 	p.stranger(r, from, method, func() { out.sendDatagram(rawResponse(data, gosip.StatusForbidden, "Forbidden"), from) })
@@ -204,15 +205,6 @@ func methodName(m []byte) string {
 		return "PUBLISH"
 	}
 	return "other"
-}
-
-func indexByte(b []byte, c byte) int {
-	for i := range b {
-		if b[i] == c {
-			return i
-		}
-	}
-	return -1
 }
 
 // welcome judges a parsed request (every transport, and UDP requests a
