@@ -57,9 +57,11 @@ type Routing struct {
 	// Balancers reports a load balancer in front of this node, whose
 	// X-Switchboard-Source is trusted (SPEC §11); nil: none.
 	Balancers func(netip.AddrPort) bool
-	// RejectStrangers answers strangers 403 (sip.strangers: reject), at
-	// most StrangerReplies a second per source; else they are dropped.
+	// RejectStrangers answers strangers 403 (sip.strangers: reject);
+	// else they are dropped without an answer (SPEC §1).
 	RejectStrangers bool
+	// StrangerReplies caps those 403s a second per source, so that a
+	// spoofed flood cannot make switchboard a reflector.
 	StrangerReplies int
 }
 
