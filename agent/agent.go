@@ -63,6 +63,8 @@ type Agent struct {
 	errs    chan error
 	closers []func(context.Context) error // run in reverse order by Close
 	closed  atomic.Bool
+	// serving and draining are the readiness of /readyz (board.go).
+	serving, draining atomic.Bool
 }
 
 // New builds and starts an agent. The order of the parts is the order of
@@ -120,6 +122,7 @@ func New(cfg *configs.Config, log *zap.Logger) (_ *Agent, err error) {
 		go func() { a.errs <- s(a.ctx) }()
 	}
 	go func() { a.errs <- serveHTTP(a.ctx) }()
+	a.serving.Store(true)
 	go a.housekeeping(housekeepEvery)
 	// Heartbeats, and the open calls of nodes that stopped beating closed
 	// as "node lost" (SPEC §11).
@@ -309,12 +312,10 @@ func (a *Agent) Done() <-chan struct{} { return a.ctx.Done() }
 // end or timeout passes (SPEC §1 SIGTERM); it reports the calls left.
 func (a *Agent) Drain(timeout time.Duration) int {
 	a.proxy.Drain()
+	a.draining.Store(true)
 	a.log.Info("draining", zap.Int("calls", a.tracker.Pending()), zap.Duration("timeout", timeout))
-	deadline := time.Now().Add(timeout)
-	for a.tracker.Pending() > 0 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	return a.tracker.Pending()
+	// Calls whose BYE passed another node count as ended (SPEC §11).
+	return a.tracker.DrainWait(time.Now().Add(timeout))
 }
 
 // Close stops serving, flushes the records and notifications and closes

@@ -132,7 +132,7 @@ func (p *Proxy) forwardInDialog(req *gosip.Request, tx gosip.ServerTransaction) 
 	p.setLocal(fwd)
 	if req.Method == gosip.BYE {
 		if id := req.CallID(); id != nil {
-			p.tracker.Bye(id.Value())
+			p.tracker.ByeAt(id.Value(), p.routing.Load().sentAt(req)) // source.go
 			p.dialogs.remove(id.Value())
 		}
 	}

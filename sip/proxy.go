@@ -70,9 +70,11 @@ type Routing struct {
 	// Balancers reports a load balancer in front of this node, whose
 	// X-Switchboard-Source is trusted (SPEC §11); nil: none.
 	Balancers func(netip.AddrPort) bool
-	// RejectStrangers answers strangers 403 (sip.strangers: reject), at
-	// most StrangerReplies a second per source; else they are dropped.
+	// RejectStrangers answers strangers 403 (sip.strangers: reject);
+	// else they are dropped without an answer (SPEC §1).
 	RejectStrangers bool
+	// StrangerReplies caps those 403s a second per source, so that a
+	// spoofed flood cannot make switchboard a reflector.
 	StrangerReplies int
 }
 
@@ -146,11 +148,14 @@ type Proxy struct {
 	fast     []*fastPath // UDP sockets served by the fast path
 	rrHost   string      // Options.RecordRoute, split; empty: our own address
 	rrPort   int
-	handed   handovers    // INVITEs the fast path took and handed to sipgo, decided
-	fellBack fallbacks    // what the fast path passed to sipgo, by reason
-	waiting  waiting      // INVITEs waiting for a first response, by target
-	gate     strangerGate // strangers.go
-	trunkCPS sync.Map     // trunk name → *rateLimit (strangers.go)
+	handed   handovers // INVITEs the fast path took and handed to sipgo, decided
+	fellBack fallbacks // what the fast path passed to sipgo, by reason
+	waiting  waiting   // INVITEs waiting for a first response, by target
+
+	// The source rules (strangers.go): the stranger gate, and each
+	// trunk's max_cps bucket by trunk name.
+	gate   strangerGate
+	quotas sync.Map
 }
 
 // New builds a proxy; Serve starts it.
@@ -177,6 +182,7 @@ func New(opts Options, r *Routing) (*Proxy, error) {
 	p.pre.stranger = p.strangerDatagram
 	if p.met != nil {
 		p.gate.dropped = droppedCounter(p.met.Registry())
+		p.gate.strangers = p.gate.dropped.WithLabelValues(dropStranger)
 	}
 	if opts.RecordRoute != "" {
 		host, port, err := net.SplitHostPort(opts.RecordRoute)

@@ -212,8 +212,12 @@ type Store struct {
 	abort     context.CancelFunc
 	done      chan struct{}
 	lastError error
-	merged    map[int64]int64               // contact ids merged away → the surviving contact
-	rollLoc   atomic.Pointer[time.Location] // zone of the statistics' rollups; nil: off (rollup.go)
+	merged    map[int64]int64 // contact ids merged away → the surviving contact
+	// writing is when the writer's current pass began; zero between
+	// passes. A pass that takes long is a database that holds it (locked,
+	// a disk that does not answer) before any error says so.
+	writing time.Time
+	rollLoc atomic.Pointer[time.Location] // zone of the statistics' rollups; nil: off (rollup.go)
 
 	// upsert is upsertCall prepared once, by the writer, for all batches:
 	// preparing the 29-column statement again per batch cost as much as
@@ -400,6 +404,19 @@ func (s *Store) Degraded() error {
 	return s.lastError
 }
 
+// Stalled is how long the writer has been inside one write pass, zero
+// when it is not writing: /healthz reports a pass held longer than a
+// moment (a database locked by another process waits out its busy
+// timeout before it fails).
+func (s *Store) Stalled() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.writing.IsZero() {
+		return 0
+	}
+	return time.Since(s.writing)
+}
+
 // queueLocked makes r the pending version of its id and reports whether
 // the batch is full. A call in progress is held back while the journal
 // keeps it. s.mu is held.
@@ -558,7 +575,13 @@ func (s *Store) run(ctx context.Context) {
 				return
 			}
 		}
+		s.mu.Lock()
+		s.writing = time.Now()
+		s.mu.Unlock()
 		err := s.writePending(ctx)
+		s.mu.Lock()
+		s.writing = time.Time{}
+		s.mu.Unlock()
 		switch {
 		case err == nil:
 			if delay != 0 {
