@@ -56,7 +56,7 @@ func TestStrangersDropped(t *testing.T) {
 			me := scanner.addr().String()
 			scanner.send(t, h.addr, rawReq{method: "BYE", ruri: "sip:x@" + h.addr.String(), via: []string{"SIP/2.0/UDP " + me + ";branch=z9hG4bK-forged"},
 				route: []string{"<sip:" + h.addr.String() + ";sb=0123456789abcdef;lr>"},
-				from: "<sip:a@" + me + ">;tag=f", to: "<sip:x@" + h.addr.String() + ">;tag=t", callID: "scan-forged", cseq: 1}.bytes())
+				from:  "<sip:a@" + me + ">;tag=f", to: "<sip:x@" + h.addr.String() + ">;tag=t", callID: "scan-forged", cseq: 1}.bytes())
 			// Positive control: the trunk's ping and call, sent after.
 			h.trunk.send(t, h.addr, optionsFrom(h.trunk, h.addr, "trunk-ping"))
 			if _, ok := h.trunk.waitFor(0, 5*time.Second, isRes(200, "OPTIONS", "trunk-ping")); !ok {
@@ -185,7 +185,7 @@ func TestStrangersDroppedTCP(t *testing.T) {
 		me := scanner.c.LocalAddr().String()
 		forged := rawReq{method: m, ruri: "sip:x@" + proxy + ";transport=tcp", via: []string{"SIP/2.0/TCP " + me + ";branch=z9hG4bK-f" + m},
 			route: []string{"<sip:" + proxy + ";transport=tcp;sb=0123456789abcdef;lr>"},
-			from: "<sip:a@" + me + ">;tag=f", to: "<sip:x@" + proxy + ">;tag=t", callID: "forged-" + m, cseq: 1}
+			from:  "<sip:a@" + me + ">;tag=f", to: "<sip:x@" + proxy + ">;tag=t", callID: "forged-" + m, cseq: 1}
 		if _, err := scanner.c.Write(forged.bytes()); err != nil {
 			t.Fatal(err)
 		}
