@@ -19,6 +19,7 @@ import (
 	"github.com/switchboard-sip/switchboard/callctl"
 	"github.com/switchboard-sip/switchboard/configs"
 	"github.com/switchboard-sip/switchboard/contacts"
+	"github.com/switchboard-sip/switchboard/media"
 	"github.com/switchboard-sip/switchboard/metrics"
 	"github.com/switchboard-sip/switchboard/missed"
 	"github.com/switchboard-sip/switchboard/notify"
@@ -46,7 +47,7 @@ type Agent struct {
 	blocks   *blocking.Store
 	contacts *contacts.Store
 	cache    *contacts.Cache
-	announce *sip.Announcer // nil: announcements off
+	announce *media.Announcer // nil: announcements off
 	hub      *web.Hub
 	auth     atomic.Pointer[web.Auth] // set when the HTTP side is built
 	notifier *notify.Notifier
@@ -133,6 +134,14 @@ func (a *Agent) openStorage(cfg *configs.Config) (err error) {
 	a.closers = append(a.closers, func(context.Context) error { return a.db.Close() })
 	if a.calls, err = callstore.New(a.ctx, a.db, a.log.Named("calls")); err != nil {
 		return err
+	}
+	// On SQLite calls in progress wait in a local journal and reach the
+	// database once, ended; the calls a crash left in it are recovered here,
+	// before any call arrives.
+	if p := callstore.JournalPath(cfg.Storage.Driver, cfg.Storage.DSN); p != "" {
+		if err := a.calls.OpenJournal(a.ctx, p); err != nil {
+			a.log.Error("call journal not opened: calls in progress go to the database at every change", zap.Error(err))
+		}
 	}
 	a.closers = append(a.closers, a.calls.Close)
 	// The statistics' per-day rollups, kept by the record writer from its

@@ -30,7 +30,8 @@ func (a *Agent) httpHandler(cfg *configs.Config) http.Handler {
 	})
 	a.hub.Register(s)
 	a.emergency.register(s)
-	web.RegisterBoard(s, web.BoardOptions{LinkPrefix: cfg.Missed.Email.LinkPrefix, WrapUpReasons: func() []string { return a.Config().WrapUp.Reasons }})
+	web.RegisterBoard(s, web.BoardOptions{LinkPrefix: cfg.Missed.Email.LinkPrefix, WrapUpReasons: func() []string { return a.Config().WrapUp.Reasons },
+		Recordings: func() (string, bool) { r := a.Config().Recordings; return r.BaseURL, r.DeleteURL != "" }})
 	au := web.NewAuth(s, web.AuthOptions{Log: a.log.Named("auth")})
 	au.Register(s)
 	a.auth.Store(au)
@@ -40,6 +41,9 @@ func (a *Agent) httpHandler(cfg *configs.Config) http.Handler {
 	s.HandleMissed(a.missed)
 	// The wrap-up (SPEC §10): its call.updated goes on the board's stream.
 	web.RegisterWrapUp(s, web.WrapUpOptions{Store: a.calls, Publish: a.hub.Publish})
+	// Recordings (SPEC §2): Delete clears the reference and asks the PBX.
+	web.RegisterRecordings(s, web.RecordingOptions{Store: a.calls, Publish: a.hub.Publish, Log: a.log.Named("recordings"),
+		Config: func() configs.Recordings { return a.Config().Recordings }})
 	// The §10 figures: companies from the config in force, top callers'
 	// names from the contact store.
 	figures := web.StatsOptions{

@@ -87,8 +87,8 @@ func (t *Tracker) Start(c *Call) *Active {
 func recordOf(c *Call) cdr.Record {
 	return cdr.Record{
 		ID: c.ID, CallID: c.CallID, Direction: c.Direction, Trunk: c.Trunk,
-		Caller: c.Caller.E164, CallerRaw: c.Caller.Raw, CallerName: c.Caller.Name,
-		Called: c.Called.E164, CalledRaw: c.Called.Raw,
+		Caller: c.Caller.E164, CallerRaw: c.Caller.RecordRaw(), CallerName: c.Caller.Name,
+		Called: c.Called.E164, CalledRaw: c.Called.RecordRaw(),
 		Hotline: c.Hotline, Campaign: c.Campaign, ContactID: c.ContactID, Node: c.Node, StartedAt: c.StartedAt,
 		Emergency: c.Emergency, EmergencyCallback: c.CallbackOf,
 	}
@@ -255,10 +255,18 @@ func (t *Tracker) publish(e Event) {
 // are not in memory: their record is read back and completed, off the SIP
 // path. It reports whether a call in memory was ended.
 func (t *Tracker) Bye(callID string) bool {
+	return t.ByeWithTranscript(callID, "")
+}
+
+// ByeWithTranscript is Bye for a BYE that carries the PBX's transcript
+// (the header named by wrapup.transcript_header); empty keeps what the
+// call has.
+func (t *Tracker) ByeWithTranscript(callID, transcript string) bool {
 	t.mu.Lock()
 	a := t.byCall[callID]
 	t.mu.Unlock()
 	if a != nil {
+		a.SetTranscript(transcript)
 		return a.Hangup("")
 	}
 	go t.completeStored(callID)

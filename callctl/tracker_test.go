@@ -174,4 +174,12 @@ func TestActiveTranscript(t *testing.T) {
 	if len(got.Transcript) != cdr.MaxTranscript {
 		t.Errorf("transcript %d bytes, want %d", len(got.Transcript), cdr.MaxTranscript)
 	}
+	b := tr.Start(&Call{CallID: "tx-2", Direction: Inbound})
+	b.Answered(200, "", "101")
+	if !tr.ByeWithTranscript("tx-2", "Caller: thanks, bye") {
+		t.Fatal("ByeWithTranscript did not end the call")
+	}
+	if got := sink.get(b.Call.ID); got.Transcript != "Caller: thanks, bye" || got.EndedAt == nil {
+		t.Errorf("after a BYE with a transcript: %q, ended %v", got.Transcript, got.EndedAt)
+	}
 }

@@ -1,4 +1,4 @@
-// Package sip is the only package that speaks SIP and RTP. It runs a
+// Package sip is the only package that speaks SIP (media speaks RTP). It runs a
 // stateful, record-routing proxy (RFC 3261 §16) on top of sipgo: INVITEs
 // from a trunk go to the PBX, INVITEs from the PBX go to a trunk, and every
 // request of the dialog passes through it because of its Record-Route.
@@ -99,7 +99,7 @@ type Options struct {
 	// reference to the PBX's recording of the call.
 	RecordingHeader string
 	// FastPath serves UDP listeners through switchboard's own batched
-	// reader and byte-editing forwarder (issue 11, fast*.go); what it does
+	// reader and byte-editing forwarder (fast*.go); what it does
 	// not take goes to sipgo unchanged. Linux only.
 	FastPath bool
 	// Keepalive is how often the PBX and each trunk's outbound target are
@@ -143,10 +143,10 @@ type Proxy struct {
 	ports    map[string]int // network → listen port
 	probes   probes
 	peers    peers
-	fast     []*fastPath // UDP sockets served by the fast path (issue 11)
+	fast     []*fastPath // UDP sockets served by the fast path
 	rrHost   string      // Options.RecordRoute, split; empty: our own address
 	rrPort   int
-	tried    sync.Map     // server keys of INVITEs the fast path answered 100 and handed over
+	handed   handovers    // INVITEs the fast path took and handed to sipgo, decided
 	fellBack fallbacks    // what the fast path passed to sipgo, by reason
 	waiting  waiting      // INVITEs waiting for a first response, by target
 	gate     strangerGate // strangers.go
@@ -252,7 +252,7 @@ func (p *Proxy) Listeners() ([]func(ctx context.Context) error, error) {
 			p.noteListen("udp", conn.LocalAddr())
 			p.pre.conns[conn.LocalAddr().String()] = conn
 			pc, start := conn, func() {}
-			if p.opts.FastPath { // fast path integration point (issue 11)
+			if p.opts.FastPath { // fast path integration point
 				if pc, start, err = p.fastListen(conn); err != nil {
 					return fail(err)
 				}

@@ -163,6 +163,13 @@ func openCallStore(ctx context.Context, driver, dsn string) (*callstore.Store, *
 		db.Close()
 		return nil, nil, nil, err
 	}
+	// A running node's calls in progress are in its journal, not yet in
+	// the database: they are shown, never written from here.
+	if p := callstore.JournalPath(driver, dsn); p != "" {
+		if err := store.ReadJournal(ctx, p); err != nil {
+			fmt.Fprintln(os.Stderr, "switchboard: calls in progress not shown:", err)
+		}
+	}
 	return store, db, func() {
 		store.Close(ctx)
 		db.Close()

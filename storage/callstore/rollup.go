@@ -314,7 +314,11 @@ func (s *Store) EnableRollups(ctx context.Context, loc *time.Location) error {
 		s.rollLoc.Store(nil)
 		return err
 	}
-	s.log.Info("statistics rollups rebuilt", zap.String("zone", loc.String()), zap.String("was", zone),
+	log := s.log.Info
+	if zone == "" && n == 0 {
+		log = s.log.Debug // a new database: nothing to tell
+	}
+	log("statistics rollups rebuilt", zap.String("zone", loc.String()), zap.String("was", zone),
 		zap.Int64("calls", n), zap.Duration("took", time.Since(t0)))
 	return nil
 }

@@ -192,3 +192,36 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkRebuildRollups recomputes the rollups of the 1,000,000-call
+// database of BenchmarkStats (`switchboard stats --rebuild`).
+func BenchmarkRebuildRollups(b *testing.B) {
+	path := os.Getenv("SWITCHBOARD_STATS_DB")
+	if path == "" {
+		path = filepath.Join(b.TempDir(), "stats.db")
+	}
+	if _, err := os.Stat(path); err != nil {
+		genStatsDB(b, path)
+	}
+	db, err := storage.Open("sqlite", path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	s, err := New(context.Background(), db, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	if err := s.EnableRollups(context.Background(), berlin); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		n, err := s.RebuildRollups(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(n), "calls")
+	}
+}

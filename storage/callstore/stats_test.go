@@ -137,6 +137,8 @@ func TestStatsQueriesUseTheIndexes(t *testing.T) {
 		{`SELECT hotline, campaign, COUNT(*), SUM(` + answeredCase + `) FROM calls` + s.indexed(f, "calls_stats") + ` WHERE ` + cond + ` GROUP BY hotline, campaign`, args},
 		{`SELECT contact_id, COUNT(*) FROM calls` + s.indexed(f, "calls_stats") + ` WHERE ` + cond + ` AND contact_id IS NOT NULL GROUP BY contact_id`, args},
 		{`SELECT reason, resolved, SUM(satisfaction) FROM calls` + s.indexed(f, "calls_wrapup") + ` WHERE ` + wcond + ` GROUP BY reason`, wargs},
+		{`SELECT ` + localDaySQL(zone(t, "Europe/Berlin"), base, base.AddDate(0, 6, 0)) + ` AS d, resolved, COUNT(*) FROM calls` +
+			s.indexed(f, "calls_wrapup") + ` WHERE ` + wcond + ` GROUP BY d, resolved`, wargs},
 	} {
 		rows, err := s.db.Query(`EXPLAIN QUERY PLAN `+q.sql, q.args...)
 		if err != nil {

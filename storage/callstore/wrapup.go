@@ -104,3 +104,23 @@ func boolPtr(v sql.NullInt64) *bool {
 	b := v.Int64 != 0
 	return &b
 }
+
+// ClearRecording removes the recording reference of a record (SPEC §2:
+// Delete) and returns the record as it is now. A pending version loses it
+// too, so that the writer does not put it back.
+func (s *Store) ClearRecording(ctx context.Context, id string) (cdr.Record, error) {
+	s.mu.Lock()
+	if p, ok := s.pending[id]; ok && p.rec.Recording != "" {
+		r := p.rec
+		r.Recording = ""
+		s.queueLocked(r)
+		s.mu.Unlock()
+		signal(s.wake)
+	} else {
+		s.mu.Unlock()
+	}
+	if _, err := s.db.ExecContext(ctx, s.db.Rebind(`UPDATE calls SET recording = '' WHERE id = ?`), id); err != nil {
+		return cdr.Record{}, fmt.Errorf("callstore: clear recording of %q: %w", id, err)
+	}
+	return s.Get(ctx, id)
+}
