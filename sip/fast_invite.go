@@ -106,10 +106,7 @@ func (f *fastPath) decide(tx *fastTx, r *Routing) {
 		f.finalUp(tx, &m, 487, "Request Terminated")
 	case d.Verdict == callctl.Reject:
 		f.p.observe(tx.start)
-		code := d.Code
-		if code < 300 || code > 699 {
-			code = 603
-		}
+		code := verdictCode(d)
 		tx.active.Decided(callctl.Decision{Code: code, Reason: d.Reason, Disposition: d.Disposition})
 		f.p.countRes(c, code)
 		f.finalUp(tx, &m, code, reasonPhrase(code))
