@@ -36,6 +36,15 @@ var messageShapes = []struct {
 		}
 		return addHeaderLines(b, strings.Join(pad, "\r\n"))
 	}},
+	{"spaces-around-separators", func(b []byte) []byte {
+		return bytes.ReplaceAll(b, []byte(";tag="), []byte(" ; tag = "))
+	}},
+	{"lowercase-names", func(b []byte) []byte {
+		for _, n := range []string{"Via:", "Call-ID:", "Content-Length:", "From:", "To:"} {
+			b = bytes.ReplaceAll(b, []byte("\r\n"+n), []byte("\r\n"+strings.ToLower(n)))
+		}
+		return b
+	}},
 	{"compact-lowercase", func(b []byte) []byte {
 		for _, r := range [][2]string{{"\r\nFrom:", "\r\nf:"}, {"\r\nTo:", "\r\nt:"}, {"\r\nCall-ID:", "\r\ni:"}, {"\r\nCSeq:", "\r\ncseq:"}} {
 			b = bytes.Replace(b, []byte(r[0]), []byte(r[1]), 1)
