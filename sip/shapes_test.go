@@ -264,3 +264,22 @@ func TestFallbackMetric(t *testing.T) {
 		t.Errorf("fallback{reason=request} went from %v to %v, want one more", before, got)
 	}
 }
+
+// TestPlainCallsStayFast: the calls of a load test (SIPp's plain INVITE,
+// ACK, BYE) pass nothing to sipgo: switchboard_sip_fallback_total stays 0.
+func TestPlainCallsStayFast(t *testing.T) {
+	if !fastPathSupported {
+		t.Skip("the fast path needs Linux")
+	}
+	h := startProxy(t, harnessOpts{fast: true})
+	for i := range 20 {
+		id := "call-plain-" + strconv.Itoa(i)
+		if err := h.call(t, id); err != nil {
+			t.Fatal(err)
+		}
+		h.waitRecord(t, id, cdr.Answered)
+	}
+	if n := h.p.fellBack.total(); n != 0 {
+		t.Errorf("%d datagrams of plain calls went to sipgo: %v", n, fallbackCounts(h.p))
+	}
+}
