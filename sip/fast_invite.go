@@ -162,6 +162,8 @@ func (f *fastPath) failover(tx *fastTx) {
 	if !m.index(tx.inv) {
 		return
 	}
+	f.txs.dropBranch(tx.branch)
+	f.p.gaveUp.add(tx.branch) // a late answer is ended, not relayed
 	if tx.cancelled {
 		tx.active.Cancelled(tx.elsewhere)
 		f.finalUp(tx, &m, gosip.StatusRequestTerminated, "Request Terminated")
@@ -170,11 +172,9 @@ func (f *fastPath) failover(tx *fastTx) {
 	c := tx.active.Call
 	if f.p.fallbackFor(c) {
 		var ruri gosip.Uri
-		old := tx.branch
 		tx.hop++
 		if gosip.ParseUri(string(m.ruri.of(m.b)), &ruri) == nil {
 			if fwd, to, ok := f.forwardBytes(&m, &ruri, tx, tx.routing, c, tx.trunk); ok {
-				f.txs.dropBranch(old)
 				tx.fwd, tx.callee, tx.state = fwd, to, txCalling
 				f.p.log.Warn("next hop gave no sign of life: to the fallback", zap.String("call_id", c.CallID), zap.String("fallback", c.Target))
 				f.forwardNow(tx)
