@@ -299,6 +299,9 @@ func (p *Proxy) onStrayResponse(res *gosip.Response) {
 	if top == nil || !relayRule(res.StatusCode) || !p.ownVia(top) {
 		return // only what we forwarded (RFC 3261 §16.7 item 3)
 	}
+	if b, _ := top.Params.Get("branch"); p.lateAnswer(res, b) {
+		return
+	}
 	viaSwap, viaSwapped := p.swapOfVia(res)
 	out := res.Clone()
 	out.RemoveHeader("Via")

@@ -151,6 +151,7 @@ type Proxy struct {
 	handed   handovers // INVITEs the fast path took and handed to sipgo, decided
 	fellBack fallbacks // what the fast path passed to sipgo, by reason
 	waiting  waiting   // INVITEs waiting for a first response, by target
+	gaveUp   abandoned // branches of INVITEs failed over, for late answers
 
 	// The source rules (strangers.go): the stranger gate, and each
 	// trunk's max_cps bucket by trunk name.

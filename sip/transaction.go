@@ -288,10 +288,7 @@ func (p *Proxy) sendCancel(fwd, upstream *gosip.Request) {
 // reject answers a call the pipeline refused, after the announcement when
 // one is configured and the caller offered a codec we can play.
 func (p *Proxy) reject(req *gosip.Request, tx gosip.ServerTransaction, active *callctl.Active, r *Routing, d callctl.Decision) {
-	code := d.Code
-	if code < 300 || code > 699 {
-		code = 603
-	}
+	code := verdictCode(d)
 	toTag := gosip.GenerateTagN(16)
 	if d.Announcement != "" && r.Announce != nil {
 		p.announce(req, tx, r, d.Announcement, toTag)
