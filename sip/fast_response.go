@@ -113,6 +113,7 @@ func parseResponse(b []byte) (*gosip.Response, bool) {
 // noteAnswer records the answer as the sipgo path does (recording,
 // answered_by, the dialog's Contacts), from the indexed 2xx.
 func (f *fastPath) noteAnswer(tx *fastTx, m *msgIndex) {
+	tx.active.SetTranscript(fastHeaderText(m, f.p.opts.TranscriptHeader))
 	tx.active.Answered(m.status, f.p.fastRecording(m), fastAnsweredBy(m))
 	var inv msgIndex
 	if inv.index(tx.inv) {

@@ -132,7 +132,8 @@ func (p *Proxy) forwardInDialog(req *gosip.Request, tx gosip.ServerTransaction) 
 	p.setLocal(fwd)
 	if req.Method == gosip.BYE {
 		if id := req.CallID(); id != nil {
-			p.tracker.ByeAt(id.Value(), p.routing.Load().sentAt(req)) // source.go
+			p.tracker.ByeWith(id.Value(), p.routing.Load().sentAt(req), // source.go
+				p.headerText(req, p.opts.TranscriptHeader))
 			p.dialogs.remove(id.Value())
 		}
 	}
