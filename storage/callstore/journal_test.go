@@ -286,3 +286,66 @@ func TestJournalRecoveryKeepsNewerRows(t *testing.T) {
 		}
 	}
 }
+
+// TestLinkSavedWritesOnce: a missed call's record takes its entry id
+// without a second write when it still waits for the writer, or when the
+// entry's transaction reached its row; otherwise it is saved again.
+func TestLinkSavedWritesOnce(t *testing.T) {
+	ctx := context.Background()
+	link := func(s *Store, id, missed string) {
+		t.Helper()
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.LinkMissed(ctx, tx, id, missed); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("pending", func(t *testing.T) {
+		s, _ := openStore(t, sqliteTarget(t))
+		s.abort() // the writer has not come round to the record yet
+		<-s.done
+		_, _, r := phases("m1")
+		s.Save(r)
+		link(s, r.ID, "e-m1")
+		s.LinkSaved(ctx, r, "e-m1")
+		s.mu.Lock()
+		p, n := s.pending[r.ID], len(s.pending)
+		s.closing = true // stopped: nothing to flush at the end
+		s.mu.Unlock()
+		if n != 1 || p.rec.MissedID != "e-m1" || p.rec.EndedAt == nil {
+			t.Errorf("pending %d records, %+v: want the ended record with its entry id", n, p.rec)
+		}
+	})
+	tg := sqliteTarget(t)
+	s, _ := openStore(t, tg)
+	for _, c := range []struct {
+		id       string
+		linkInTx bool
+		rows     uint64 // rows written after the first write
+	}{
+		{"m2", true, 0},  // linked in the entry's transaction
+		{"m3", false, 1}, // link missing: saved again
+	} {
+		_, _, r := phases(c.id)
+		s.Save(r)
+		flush(t, s)
+		before := s.rows.Load()
+		if c.linkInTx {
+			link(s, c.id, "e-"+c.id)
+		}
+		s.LinkSaved(ctx, r, "e-"+c.id)
+		flush(t, s)
+		if n := s.rows.Load() - before; n != c.rows {
+			t.Errorf("%s: %d more rows written, want %d", c.id, n, c.rows)
+		}
+		var m string
+		if err := openRaw(t, tg).QueryRow(`SELECT missed_id FROM calls WHERE id = ?`, c.id).Scan(&m); err != nil || m != "e-"+c.id {
+			t.Errorf("%s: missed_id %q (%v)", c.id, m, err)
+		}
+	}
+}
