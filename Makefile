@@ -2,9 +2,9 @@
 # (postgresql). `make test` installs them when it can (root with apt-get),
 # then vets and runs every test with the race detector.
 GO ?= go
-DEB_PACKAGES := sip-tester chromium baresip postgresql kamailio
+DEB_PACKAGES := sip-tester chromium baresip postgresql kamailio linphone-cli
 
-.PHONY: build test deps vet bench run cover
+.PHONY: build test deps vet bench run cover mutate
 
 build:
 	$(GO) build -o bin/switchboard ./cmd/switchboard
@@ -45,3 +45,8 @@ cover: deps
 	$(GO) tool covdata percent -i=$(COVERDIR)/unit,$(COVERDIR)/e2e
 	$(GO) tool covdata textfmt -i=$(COVERDIR)/unit,$(COVERDIR)/e2e -o cover.out
 	$(GO) tool cover -func=cover.out | tail -1
+
+# mutate runs mutation testing (gremlins) over the packages that decide
+# what users see and prints the kill rate per package; see docs/mutation.md.
+mutate:
+	bench/mutate.sh

@@ -19,6 +19,7 @@ import (
 	"github.com/switchboard-sip/switchboard/callctl"
 	"github.com/switchboard-sip/switchboard/configs"
 	"github.com/switchboard-sip/switchboard/contacts"
+	"github.com/switchboard-sip/switchboard/media"
 	"github.com/switchboard-sip/switchboard/metrics"
 	"github.com/switchboard-sip/switchboard/missed"
 	"github.com/switchboard-sip/switchboard/notify"
@@ -46,19 +47,24 @@ type Agent struct {
 	blocks   *blocking.Store
 	contacts *contacts.Store
 	cache    *contacts.Cache
-	announce *sip.Announcer // nil: announcements off
+	announce *media.Announcer // nil: announcements off
 	hub      *web.Hub
 	auth     atomic.Pointer[web.Auth] // set when the HTTP side is built
 	notifier *notify.Notifier
 	missed   *missed.Service
 	tracker  *callctl.Tracker
 	proxy    *sip.Proxy
+	// emergency tells the front desk of emergency calls and keeps their
+	// callback windows (SPEC §1, §4).
+	emergency *emergencyDesk
 
 	ctx     context.Context
 	stop    context.CancelFunc
 	errs    chan error
 	closers []func(context.Context) error // run in reverse order by Close
 	closed  atomic.Bool
+	// serving and draining are the readiness of /readyz (board.go).
+	serving, draining atomic.Bool
 }
 
 // New builds and starts an agent. The order of the parts is the order of
@@ -116,6 +122,7 @@ func New(cfg *configs.Config, log *zap.Logger) (_ *Agent, err error) {
 		go func() { a.errs <- s(a.ctx) }()
 	}
 	go func() { a.errs <- serveHTTP(a.ctx) }()
+	a.serving.Store(true)
 	go a.housekeeping(housekeepEvery)
 	// Heartbeats, and the open calls of nodes that stopped beating closed
 	// as "node lost" (SPEC §11).
@@ -140,7 +147,15 @@ func (a *Agent) openStorage(cfg *configs.Config) (err error) {
 		}
 	}
 	a.closers = append(a.closers, a.calls.Close)
-	return a.met.LocalQueue("records", a.calls.Pending, a.calls.Dropped)
+	// The statistics' per-day rollups, kept by the record writer from its
+	// first save on (rebuilt here when the timezone changed).
+	if err = a.calls.EnableRollups(a.ctx, cfg.Location); err != nil {
+		return err
+	}
+	if err := a.met.LocalQueue("records", a.calls.Pending, a.calls.Dropped); err != nil {
+		return err
+	}
+	return a.met.LocalQueue("messages", a.calls.PendingMessages, a.calls.DroppedMessages)
 }
 
 func (a *Agent) openStores(cfg *configs.Config, pol *policy) (err error) {
@@ -158,6 +173,7 @@ func (a *Agent) openStores(cfg *configs.Config, pol *policy) (err error) {
 	// A contact's history, trace, export and deletion reach the calls and
 	// the missed-call entries through their owners.
 	a.contacts.UseCalls(a.calls)
+	a.contacts.UseMessages(a.calls)
 	missedLog, err := missed.NewContactLog(a.ctx, a.db)
 	if err != nil {
 		return err
@@ -177,7 +193,9 @@ func (a *Agent) openStores(cfg *configs.Config, pol *policy) (err error) {
 	}
 	a.closers = append(a.closers, a.cache.Close)
 	a.numbers.Store(pol.numbers)
-	return nil
+	// Emergency calls and their callback windows, which the pipeline's
+	// emergency stage reads from memory.
+	return a.openEmergency()
 }
 
 // startHub starts the board's event hub. It adds the contact's history to
@@ -233,6 +251,8 @@ func (a *Agent) observers() []func(callctl.Event) {
 			a.met.ObserveCall(e, a.tracker.ActiveCalls())
 			logCall(e)
 		},
+		// Emergency calls first among the observers that tell people.
+		a.emergency.Observe,
 		a.hub.Observe,
 		a.missed.Observe,
 	}
@@ -266,7 +286,7 @@ func proxyOptions(cfg *configs.Config, log *zap.Logger, t *callctl.Tracker, m *m
 	o := sip.Options{Advertise: cfg.SIP.Advertise, UserAgent: cfg.SIP.UserAgent, Log: log.Named("sip"), Tracker: t, Metrics: m,
 		RecordingHeader: cfg.SIP.RecordingHeader, MaxCPS: cfg.SIP.MaxCPS, FastPath: cfg.SIP.FastPath,
 		Keepalive: time.Duration(cfg.SIP.Keepalive), InviteTimeout: time.Duration(cfg.SIP.InviteTimeout), TimerC: time.Duration(cfg.SIP.TimerC),
-		RecordRoute: cfg.SIP.RecordRoute}
+		RecordRoute: cfg.SIP.RecordRoute, ResponseTimeout: time.Duration(cfg.SIP.ResponseTimeout)}
 	for _, l := range cfg.SIP.Listeners {
 		o.Listen = append(o.Listen, sip.Listen{Network: l.Network, Host: l.Host, Port: l.Port})
 	}
@@ -292,12 +312,10 @@ func (a *Agent) Done() <-chan struct{} { return a.ctx.Done() }
 // end or timeout passes (SPEC §1 SIGTERM); it reports the calls left.
 func (a *Agent) Drain(timeout time.Duration) int {
 	a.proxy.Drain()
+	a.draining.Store(true)
 	a.log.Info("draining", zap.Int("calls", a.tracker.Pending()), zap.Duration("timeout", timeout))
-	deadline := time.Now().Add(timeout)
-	for a.tracker.Pending() > 0 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	return a.tracker.Pending()
+	// Calls whose BYE passed another node count as ended (SPEC §11).
+	return a.tracker.DrainWait(time.Now().Add(timeout))
 }
 
 // Close stops serving, flushes the records and notifications and closes

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -21,6 +22,7 @@ func (a *Agent) httpHandler(cfg *configs.Config) http.Handler {
 	s := web.New(web.Options{
 		Calls:          a.calls,
 		Health:         a.health,
+		Ready:          a.ready,
 		SIPTargets:     func() any { return a.proxy.Targets() },
 		Metrics:        a.met.Handler(),
 		Token:          cfg.HTTP.Token,
@@ -29,7 +31,9 @@ func (a *Agent) httpHandler(cfg *configs.Config) http.Handler {
 		Location:       cfg.Location,
 	})
 	a.hub.Register(s)
-	web.RegisterBoard(s, web.BoardOptions{LinkPrefix: cfg.Missed.Email.LinkPrefix, WrapUpReasons: func() []string { return a.Config().WrapUp.Reasons }})
+	a.emergency.register(s)
+	web.RegisterBoard(s, web.BoardOptions{LinkPrefix: cfg.Missed.Email.LinkPrefix, WrapUpReasons: func() []string { return a.Config().WrapUp.Reasons },
+		Recordings: func() (string, bool) { r := a.Config().Recordings; return r.BaseURL, r.DeleteURL != "" }})
 	au := web.NewAuth(s, web.AuthOptions{Log: a.log.Named("auth")})
 	au.Register(s)
 	a.auth.Store(au)
@@ -39,6 +43,9 @@ func (a *Agent) httpHandler(cfg *configs.Config) http.Handler {
 	s.HandleMissed(a.missed)
 	// The wrap-up (SPEC §10): its call.updated goes on the board's stream.
 	web.RegisterWrapUp(s, web.WrapUpOptions{Store: a.calls, Publish: a.hub.Publish})
+	// Recordings (SPEC §2): Delete clears the reference and asks the PBX.
+	web.RegisterRecordings(s, web.RecordingOptions{Store: a.calls, Publish: a.hub.Publish, Log: a.log.Named("recordings"),
+		Config: func() configs.Recordings { return a.Config().Recordings }})
 	// The §10 figures: companies from the config in force, top callers'
 	// names from the contact store.
 	figures := web.StatsOptions{
@@ -52,16 +59,40 @@ func (a *Agent) httpHandler(cfg *configs.Config) http.Handler {
 	return au.Wrap(s)
 }
 
-// health is up when the database answers and the record writer keeps up;
-// otherwise the node still routes calls and is degraded (SPEC §11).
+// health is liveness: nil when the database answers and the record writer
+// keeps up; otherwise the node still routes calls and is degraded, with
+// each reason (SPEC §11): the database away or locked, the disk full.
 func (a *Agent) health() error {
 	ctx, cancel := context.WithTimeout(a.ctx, 2*time.Second)
 	defer cancel()
+	var reasons []string
 	if err := a.db.PingContext(ctx); err != nil {
-		return &web.DegradedError{Err: fmt.Errorf("storage: %w", err)}
+		reasons = append(reasons, fmt.Sprintf("storage: %v", err))
 	}
 	if err := a.calls.Degraded(); err != nil {
-		return &web.DegradedError{Err: fmt.Errorf("call records waiting (%d): %w", a.calls.Pending(), err)}
+		reasons = append(reasons, fmt.Sprintf("call records waiting for the database (%d): %v", a.calls.Pending(), err))
+	} else if d := a.calls.Stalled(); d > stalledAfter {
+		reasons = append(reasons, fmt.Sprintf("call records waiting for the database (%d): a write has been held for %v (locked?)",
+			a.calls.Pending(), d.Round(100*time.Millisecond)))
+	}
+	if len(reasons) == 0 {
+		return nil
+	}
+	return &web.DegradedError{Reasons: reasons}
+}
+
+// stalledAfter is how long a write of call records may take before the
+// node says it is degraded.
+const stalledAfter = time.Second
+
+// ready is readiness (SPEC §8): new calls are welcome once every listener
+// serves, and no more once draining began.
+func (a *Agent) ready() error {
+	switch {
+	case a.draining.Load():
+		return errors.New("draining")
+	case !a.serving.Load():
+		return errors.New("starting")
 	}
 	return nil
 }

@@ -12,7 +12,9 @@ import (
 	"github.com/switchboard-sip/switchboard/callctl"
 	"github.com/switchboard-sip/switchboard/configs"
 	"github.com/switchboard-sip/switchboard/contacts"
+	"github.com/switchboard-sip/switchboard/emergency"
 	"github.com/switchboard-sip/switchboard/lookups"
+	"github.com/switchboard-sip/switchboard/media"
 	"github.com/switchboard-sip/switchboard/sip"
 	"github.com/switchboard-sip/switchboard/templates"
 )
@@ -25,7 +27,7 @@ type policy struct {
 	numbers      *contacts.Numbers
 	blockEntries []blocking.Entry
 	base         sip.Routing
-	audios       map[string]*sip.Audio
+	audios       map[string]*media.Audio
 	// compiled is the hotline templates and rules, compiled once here and
 	// run by the stages of every routing built from this policy.
 	compiled *templates.Compiled
@@ -35,15 +37,19 @@ type policy struct {
 // config reload.
 type deps struct {
 	log      *zap.Logger
-	announce *sip.Announcer // nil: announcements off
+	announce *media.Announcer // nil: announcements off
 	blocks   callctl.Blocklist
-	contacts callctl.Contacts // the cache live, a read-only lookup in a dry run
-	lookups  lookups.Counter  // counts lookup outcomes; nil in a dry run
+	contacts callctl.Contacts   // the cache live, a read-only lookup in a dry run
+	lookups  lookups.Counter    // counts lookup outcomes; nil in a dry run
+	messages callctl.MessageLog // keeps message records; nil in a dry run
+	// callbacks are the emergency calls' callback windows; nil in a dry run.
+	callbacks callctl.Callbacks
 }
 
 func (a *Agent) deps() deps {
 	count := func(name, result string) { a.met.Lookups.WithLabelValues(name, result).Inc() }
-	return deps{log: a.log, announce: a.announce, blocks: a.blocks, contacts: a.cache, lookups: count}
+	return deps{log: a.log, announce: a.announce, blocks: a.blocks, contacts: a.cache, lookups: count,
+		callbacks: callbacks{a.emergency.store}, messages: messageLog{a}}
 }
 
 // Check compiles cfg as a reload would, without opening anything:
@@ -85,6 +91,16 @@ func (p *policy) routing(d deps) (*sip.Routing, error) {
 	r := p.base
 	r.Announce = announceFunc(d.announce, p.audios)
 	r.Pipeline = st.pipeline()
+	r.Emergency = st.emergency.Dials
+	r.EmergencyWait = p.cfg.SIP.ResponseTimeout.D()
+	if cb, ok := d.callbacks.(callbacks); ok {
+		r.Callback = callbackCheck(p.numbers, cb.s)
+	}
+	if d.messages != nil {
+		// Routed MESSAGEs are recorded with the numbers read as for calls
+		// and linked to contacts through the same cache (SPEC §2).
+		r.Messages = callctl.NewTextRecorder(normalizer(p.numbers), d.contacts, d.messages, int(p.cfg.Messages.MaxContent))
+	}
 	return &r, nil
 }
 
@@ -118,10 +134,15 @@ type stages struct {
 	hotline  *callctl.HotlineStage
 	rules    *callctl.RulesStage
 	closed   *callctl.ClosedStage
+	// emergency recognises emergency calls and their call backs.
+	emergency *callctl.EmergencyStage
 }
 
 func buildStages(cfg *configs.Config, d deps, numbers *contacts.Numbers, compiled *templates.Compiled) (*stages, error) {
 	st := &stages{identify: callctl.NewIdentify(normalizer(numbers))}
+	st.emergency = callctl.NewEmergencyStage(callctl.EmergencyOptions{
+		Numbers: emergency.NewNumbers(cfg.Numbers.OutsidePrefix, cfg.Emergency.Numbers), Region: cfg.Numbers.Region,
+		Route: cfg.Emergency.Route, Callbacks: d.callbacks, Target: emergencyTarget(cfg.SIP.PBXURI)})
 	var err error
 	if st.block, err = callctl.NewBlockStage(cfg.Blocking, d.blocks); err != nil {
 		return nil, err
@@ -148,7 +169,9 @@ func buildStages(cfg *configs.Config, d deps, numbers *contacts.Numbers, compile
 }
 
 // pipeline puts the stages in order, each for a reason: identify first,
-// since every stage needs the numbers; blocking next, the cheapest refusal
+// since every stage needs the numbers; the emergency stage right after it,
+// so that an emergency call (and the call back to it) is routed before any
+// stage that could refuse or change it (SPEC §1); blocking next, the cheapest refusal
 // and one that must not create contacts for spam; then the contact, so
 // that the hotline's display and the rules see it; the hotline before the
 // rules, which read hotline.open; the closed check last, so a rule's route
@@ -156,7 +179,7 @@ func buildStages(cfg *configs.Config, d deps, numbers *contacts.Numbers, compile
 // blocked call never reaches a data source) and before the hotline, whose
 // templates and the rules read them.
 func (st *stages) pipeline() callctl.Pipeline {
-	return callctl.Pipeline{st.identify, st.block, st.contact, st.lookup, st.hotline, st.rules, st.closed}
+	return callctl.Pipeline{st.identify, st.emergency, st.block, st.contact, st.lookup, st.hotline, st.rules, st.closed}
 }
 
 // buildRouting turns the URIs configs parsed into the proxy's routing;
@@ -167,10 +190,14 @@ func buildRouting(cfg *configs.Config) (sip.Routing, error) {
 	if err != nil {
 		return sip.Routing{}, fmt.Errorf("sip.pbx: %w", err)
 	}
-	r := sip.Routing{PBX: pbxAddr, PBXURI: sipURI(cfg.SIP.PBXURI), Node: cfg.Node}
+	r := sip.Routing{PBX: pbxAddr, PBXURI: sipURI(cfg.SIP.PBXURI), Node: cfg.Node,
+		RejectStrangers: cfg.SIP.Strangers == "reject", StrangerReplies: cfg.SIP.StrangerReplies}
+	if !cfg.SIP.BalancerSources.Empty() {
+		r.Balancers = cfg.SIP.BalancerSources.Matches
+	}
 	for i := range cfg.SIP.Trunks {
 		t := &cfg.SIP.Trunks[i]
-		st := sip.Trunk{Name: t.Name, Match: t.Matches, Region: t.Region, Trust: t.TrustIdentity}
+		st := sip.Trunk{Name: t.Name, Match: t.Matches, Region: t.Region, Trust: t.TrustIdentity, MaxCPS: t.MaxCPS}
 		if !t.OutboundURI.IsZero() {
 			u := sipURI(t.OutboundURI)
 			st.Outbound = &u

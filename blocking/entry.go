@@ -14,8 +14,10 @@ import (
 // Action is what an entry does with a matching call.
 type Action string
 
-// Actions of an entry. Allow always wins over block, so that emergency and
-// service numbers can never be blocked by a broader prefix.
+// Actions of an entry. Allow always wins over block, so that a service
+// number can be kept out of a broader blocked prefix. Emergency calls need
+// no allow entry: the pipeline routes them before blocking is asked
+// (callctl.EmergencyStage, SPEC §1).
 const (
 	Block Action = "block"
 	Allow Action = "allow"
@@ -49,7 +51,8 @@ type Entry struct {
 	ID int64 `json:"id"`
 	// Number is an E.164 number (+4930123456), or a prefix of one ending in
 	// * (+49900*). Numbers without + (short codes, extensions) are matched
-	// as received.
+	// as received. It may also be a SIP address (user@host) or a whole
+	// domain (*@host), see NormalizeAddress.
 	Number    string    `json:"number"`
 	Action    Action    `json:"action"`
 	Direction Direction `json:"direction"`
@@ -69,8 +72,9 @@ func (e Entry) Key() string { return strings.TrimSuffix(e.Number, "*") }
 const maxReason = 200
 
 // Normalize fills defaults (action block, direction both) and checks the
-// entry. Number must already be normalised (E.164 or digits), optionally
-// followed by *; callers that accept any format normalise it first.
+// entry. Number must already be normalised (E.164 or digits, optionally
+// followed by *, or an address as NormalizeAddress gives it); callers that
+// accept any format normalise it first.
 func (e *Entry) Normalize() error {
 	if e.Action == "" {
 		e.Action = Block
@@ -88,7 +92,7 @@ func (e *Entry) Normalize() error {
 	default:
 		return fmt.Errorf("direction %q: want in, out or both", e.Direction)
 	}
-	if err := CheckNumber(e.Number); err != nil {
+	if err := CheckEntryNumber(e.Number); err != nil {
 		return err
 	}
 	if len(e.Reason) > maxReason {
@@ -133,6 +137,14 @@ func FromConfig(entries []ConfigEntry) ([]Entry, error) {
 	out := make([]Entry, 0, len(entries))
 	for i, c := range entries {
 		e := Entry{Number: c.Number, Action: Action(c.Action), Direction: Direction(c.Direction), Reason: c.Reason, Source: SourceConfig}
+		if IsAddress(e.Number) {
+			// The config may spell an address as a URI or in capitals.
+			n, err := NormalizeAddress(e.Number)
+			if err != nil {
+				return nil, fmt.Errorf("blocking.entries[%d]: %w", i, err)
+			}
+			e.Number = n
+		}
 		if err := e.Normalize(); err != nil {
 			return nil, fmt.Errorf("blocking.entries[%d]: %w", i, err)
 		}

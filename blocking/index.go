@@ -1,5 +1,7 @@
 package blocking
 
+import "strings"
+
 // Index answers "is this number blocked for this direction" from memory. It
 // is immutable once built: the Store swaps in a new one on every change, so
 // lookups need no lock.
@@ -9,8 +11,9 @@ package blocking
 // Numbers are at most ~20 characters, so that is at most ~20 map probes on
 // substrings, which allocate nothing, whatever the number of entries.
 type Index struct {
-	dirs [2]map[string]*node // by dirIndex: in, out
-	size int
+	dirs  [2]map[string]*node // by dirIndex: in, out
+	size  int
+	addrs int // SIP address and domain entries: none, and LookupAddress costs nothing
 }
 
 // node holds the entries deciding for one key in one direction: the most
@@ -36,10 +39,13 @@ func NewIndex(entries []Entry) *Index {
 	ix := &Index{dirs: [2]map[string]*node{make(map[string]*node), make(map[string]*node)}}
 	for i := range entries {
 		e := &entries[i]
-		if CheckNumber(e.Number) != nil {
+		if CheckEntryNumber(e.Number) != nil {
 			continue
 		}
 		ix.size++
+		if IsAddress(e.Number) {
+			ix.addrs++
+		}
 		for d := range ix.dirs {
 			if e.Direction != Both && dirIndex(e.Direction) != d {
 				continue
@@ -52,9 +58,10 @@ func NewIndex(entries []Entry) *Index {
 			}
 			var slot **Entry
 			switch {
-			case e.IsPrefix() && e.Action == Allow:
+			// A domain (*@host) is the prefix slot of its key.
+			case (e.IsPrefix() || e.IsDomain()) && e.Action == Allow:
 				slot = &n.prefixAllow
-			case e.IsPrefix():
+			case e.IsPrefix() || e.IsDomain():
 				slot = &n.prefixBlock
 			case e.Action == Allow:
 				slot = &n.exactAllow
@@ -87,10 +94,14 @@ func (ix *Index) Len() int {
 // Lookup decides for number (E.164 or as received) on a call in direction
 // dir (In or Out). Allow wins over block at any specificity: an allow entry
 // for +49110 passes calls to +49110 even under a blocked +49* prefix, and an
-// allow prefix +49800* passes a blocked exact number under it too.
+// allow prefix +49800* passes a blocked exact number under it too. A
+// number holding an @ is looked up as a SIP address (LookupAddress).
 func (ix *Index) Lookup(number string, dir Direction) Match {
 	if ix == nil || number == "" {
 		return Match{}
+	}
+	if user, host, ok := strings.Cut(number, "@"); ok {
+		return ix.LookupAddress(user, host, dir)
 	}
 	m := ix.dirs[dirIndex(dir)]
 	var block *Entry

@@ -14,7 +14,8 @@ import (
 type NormalizeFunc func(raw string) (string, error)
 
 // NormalizeNumber reads a number or prefix given in any format (SPEC §6:
-// "numbers in any format", prefixes end in *) into an entry number.
+// "numbers in any format", prefixes end in *), or a SIP address or domain
+// (NormalizeAddress), into an entry number.
 //
 // An exact number goes through normalize. A prefix is not a complete
 // number, so no phone number library can read it: it is read by hand,
@@ -25,6 +26,9 @@ func NormalizeNumber(raw, region string, normalize NormalizeFunc) (string, error
 	s := strings.TrimSpace(raw)
 	if s == "" {
 		return "", fmt.Errorf("number is empty")
+	}
+	if IsAddress(s) {
+		return NormalizeAddress(s)
 	}
 	if !strings.HasSuffix(s, "*") {
 		n, err := normalize(s)

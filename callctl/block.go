@@ -5,6 +5,7 @@ import (
 
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/switchboard-sip/switchboard/blocking"
 	"github.com/switchboard-sip/switchboard/configs"
@@ -14,6 +15,8 @@ import (
 // *blocking.Index implement it.
 type Blocklist interface {
 	Lookup(number string, dir blocking.Direction) blocking.Match
+	// LookupAddress decides for a SIP address, user@host (SPEC §1).
+	LookupAddress(user, host string, dir blocking.Direction) blocking.Match
 }
 
 // BlockStage applies device blocking (SPEC §7 blocking) to the remote
@@ -88,12 +91,51 @@ func (s *BlockStage) Check(c *Call) BlockResult {
 	}
 	n := remote.Key()
 	m := s.list.Lookup(n, dir)
+	if am, addr := s.checkAddresses(c, remote, dir); am.Entry != nil {
+		if m = blocking.Either(m, am); m.Entry == am.Entry {
+			n = addr
+		}
+	}
 	return BlockResult{Blocked: m.Blocked, Anonymous: remote.Anonymous, Number: n, Entry: m.Entry}
+}
+
+// checkAddresses looks up the remote party's SIP addresses (SPEC §1):
+// the URI its number was read from (P-Asserted-Identity or From inbound,
+// the Request-URI outbound) and, inbound, From as well, since a caller's
+// own domain shows there even when the network asserts a number. It
+// returns the deciding match and the address it was for.
+func (s *BlockStage) checkAddresses(c *Call, remote *Party, dir blocking.Direction) (blocking.Match, string) {
+	var ms [2]blocking.Match
+	var from *Address
+	if remote.Host != "" && remote.Raw != "" {
+		ms[0] = s.list.LookupAddress(remote.Raw, remote.Host, dir)
+	}
+	if f := &c.Signalling.From; dir == blocking.In && f.Host != "" && f.User != "" &&
+		(f.User != remote.Raw || !strings.EqualFold(f.Host, remote.Host)) &&
+		(f.Scheme == "sip" || f.Scheme == "sips") {
+		from = f
+		ms[1] = s.list.LookupAddress(f.User, f.Host, dir)
+	}
+	m := blocking.Either(ms[0], ms[1])
+	switch {
+	case m.Entry == nil:
+		return m, ""
+	case m.Entry == ms[0].Entry:
+		return m, remote.Raw + "@" + strings.ToLower(remote.Host)
+	}
+	return m, from.User + "@" + strings.ToLower(from.Host)
 }
 
 // Handle implements Stage: a blocked call is rejected with
 // blocking.response and the blocking announcement.
 func (s *BlockStage) Handle(_ context.Context, c *Call) Decision {
+	if c.Emergency || c.CallbackOf != "" {
+		// SPEC §1: no block entry (a "+49*" written too broadly) and no
+		// blocking.anonymous refuses an emergency call or the emergency
+		// services' call back; the emergency stage routes both before
+		// this one, and this guard keeps it so in any order.
+		return Decision{Verdict: Continue}
+	}
 	r := s.Check(c)
 	c.Trace.note(r)
 	if !r.Blocked {

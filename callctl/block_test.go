@@ -172,3 +172,94 @@ func TestNewBlockStage(t *testing.T) {
 		})
 	}
 }
+
+// TestBlockStageSIPAddresses runs calls through Identify and the block
+// stage: entries for a SIP address (user@host) and a whole domain
+// (*@host) match the caller's From or P-Asserted-Identity inbound and the
+// Request-URI outbound, the host in any case and the user exactly (RFC
+// 3261 §19.1.4), and leave everyone else alone.
+func TestBlockStageSIPAddresses(t *testing.T) {
+	cfg := configs.Blocking{
+		Response: 603,
+		Entries: []configs.BlockEntry{
+			{Number: "spam@example.net", Action: "block", Direction: "both", Reason: "spam address"},
+			{Number: "*@robocall.example", Action: "block", Direction: "out", Reason: "robocall domain"},
+		},
+	}
+	store := newBlockStore(t, cfg,
+		blocking.Entry{Number: "*@spam.example", Action: blocking.Block, Direction: blocking.In, Reason: "spam domain", Source: blocking.SourceCLI},
+		blocking.Entry{Number: "boss@spam.example", Action: blocking.Allow, Direction: blocking.Both, Source: blocking.SourceAPI},
+	)
+	stage, err := callctl.NewBlockStage(cfg, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	identify := callctl.NewIdentify(normalizer(t))
+	in := func(from callctl.Address, pai ...callctl.Address) *callctl.Call {
+		return &callctl.Call{Direction: callctl.Inbound, Trusted: true, Region: "DE", Signalling: callctl.Signalling{
+			RequestURI: sipAddr("", "+49301234560", "sb.example"), From: from,
+			To: sipAddr("", "+49301234560", "sb.example"), PAI: pai}}
+	}
+	out := func(ruri callctl.Address) *callctl.Call {
+		return &callctl.Call{Direction: callctl.Outbound, Region: "DE", Signalling: callctl.Signalling{
+			RequestURI: ruri, From: sipAddr("", "201", "pbx.example"), To: ruri}}
+	}
+	tel := callctl.Address{Scheme: "tel", User: "+4915112345678"}
+	tests := []struct {
+		name       string
+		call       *callctl.Call
+		wantReason string // "" for not blocked
+	}{
+		{"From address", in(sipAddr("", "spam", "example.net")), "spam address"},
+		{"From address, host in capitals", in(sipAddr("", "spam", "EXAMPLE.Net")), "spam address"},
+		{"From address, user in capitals is another user", in(sipAddr("", "SPAM", "example.net")), ""},
+		{"From domain", in(sipAddr("Robo", "anyone", "spam.example")), "spam domain"},
+		{"From domain with a number as user", in(sipAddr("", "+4915112345678", "spam.example")), "spam domain"},
+		{"From domain behind an asserted number", in(sipAddr("", "anyone", "spam.example"), tel), "spam domain"},
+		{"asserted address", in(sipAddr("", "+4930999", "carrier.example"), sipAddr("", "spam", "example.net")), "spam address"},
+		{"allow wins over the domain", in(sipAddr("", "boss", "spam.example")), ""},
+		{"subdomain untouched", in(sipAddr("", "anyone", "sip.spam.example")), ""},
+		{"other caller untouched", in(sipAddr("", "+4915112345678", "carrier.example")), ""},
+		{"tel: caller untouched", in(tel), ""},
+		{"outbound Request-URI address", out(sipAddr("", "spam", "example.net")), "spam address"},
+		{"outbound domain", out(sipAddr("", "+4930123", "Robocall.example")), "robocall domain"},
+		{"inbound-only domain passes outbound", out(sipAddr("", "anyone", "spam.example")), ""},
+		{"robocall domain is outbound only", in(sipAddr("", "anyone", "robocall.example")), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			identify.Handle(context.Background(), tt.call)
+			d := stage.Handle(context.Background(), tt.call)
+			if tt.wantReason == "" {
+				if d.Verdict != callctl.Continue {
+					t.Fatalf("Handle = %+v, want continue", d)
+				}
+				return
+			}
+			if d.Verdict != callctl.Reject || d.Code != 603 || d.Disposition != cdr.Blocked || d.Reason != tt.wantReason {
+				t.Fatalf("Handle = %+v, want 603 blocked %q", d, tt.wantReason)
+			}
+		})
+	}
+}
+
+// A record names a SIP caller that has no number by its address, so the
+// board can block it; numbers, extensions and anonymous callers keep their
+// raw form.
+func TestPartyRecordRaw(t *testing.T) {
+	for _, tt := range []struct {
+		p    callctl.Party
+		want string
+	}{
+		{callctl.Party{Raw: "spam", Host: "Example.NET"}, "spam@example.net"},
+		{callctl.Party{Raw: "030111222", E164: "+4930111222", Host: "carrier.example"}, "030111222"},
+		{callctl.Party{Raw: "110", Host: "carrier.example"}, "110"},
+		{callctl.Party{Raw: "201", Internal: true, Host: "pbx.example"}, "201"},
+		{callctl.Party{Raw: "anonymous", Anonymous: true, Host: "anonymous.invalid"}, "anonymous"},
+		{callctl.Party{Raw: "spam"}, "spam"}, // tel: or no host
+	} {
+		if got := tt.p.RecordRaw(); got != tt.want {
+			t.Errorf("RecordRaw(%+v) = %q, want %q", tt.p, got, tt.want)
+		}
+	}
+}

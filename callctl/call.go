@@ -3,6 +3,7 @@
 package callctl
 
 import (
+	"strings"
 	"time"
 
 	"github.com/switchboard-sip/switchboard/cdr"
@@ -52,6 +53,22 @@ type Party struct {
 	Anonymous     bool   `json:"anonymous"`
 	Internal      bool   `json:"internal"`         // matched an internal extension pattern
 	Source        string `json:"source,omitempty"` // header the party was read from (SourcePAI, SourceFrom, ...)
+	// Host is the host of the sip: or sips: URI the party was read from,
+	// as received; empty for tel:. With Raw it is the party's SIP address,
+	// which blocking matches (SPEC §1).
+	Host string `json:"host,omitempty"`
+}
+
+// RecordRaw is the party as its record keeps it raw: the number or user
+// part as received, or, for a SIP user that is no number at all
+// (sip:spam@example.net), the whole address user@host, so that the record
+// says who it was and the board can block that address (SPEC §1).
+// Anonymous parties keep their placeholder.
+func (p Party) RecordRaw() string {
+	if p.E164 != "" || p.Internal || p.Anonymous || p.Host == "" || !hasLetter(p.Raw) {
+		return p.Raw
+	}
+	return p.Raw + "@" + strings.ToLower(p.Host)
 }
 
 // Key is the form used to look the party up: E.164 when known, else raw.
@@ -99,6 +116,18 @@ type Call struct {
 	// Set by the rules stage for the missed-call notifications.
 	Notify     []string
 	SkipNotify bool
+
+	// Emergency marks an outbound call to an emergency number (SPEC §1):
+	// every stage and the proxy let it through unchanged.
+	Emergency bool
+	// CallbackOf is the record id of the emergency call this inbound call
+	// calls back (SPEC §1 callback window); empty for other calls.
+	CallbackOf string
+	// Extension and ExtensionName are the phone that made an emergency
+	// call: From's user part and display name as the PBX sent them (the
+	// caller identity may be a company number in P-Asserted-Identity).
+	Extension     string
+	ExtensionName string
 
 	// Trace makes the call a dry run and collects what each stage did
 	// (switchboard explain); nil on live calls.

@@ -263,6 +263,11 @@ func callerName(c *Call, contact *ContactInfo) string {
 // closed stage does, after the rules, so that a rule can see hotline.open
 // and route a closed hotline's calls elsewhere (voicemail, a VIP line).
 func (s *HotlineStage) Handle(_ context.Context, c *Call) Decision {
+	if c.Emergency || c.CallbackOf != "" {
+		// SPEC §1: an emergency call and its call back go on unchanged:
+		// no caller-name change, no hotline route.
+		return Decision{Verdict: Continue}
+	}
 	r := s.Evaluate(c)
 	c.Trace.note(r)
 	if r.Hotline == nil {
@@ -312,6 +317,11 @@ func (s *ClosedStage) Name() string { return "closed" }
 
 // Handle implements Stage.
 func (s *ClosedStage) Handle(_ context.Context, c *Call) Decision {
+	if c.Emergency || c.CallbackOf != "" {
+		// SPEC §1: opening hours never refuse an emergency call nor the
+		// emergency services' call back.
+		return Decision{Verdict: Continue}
+	}
 	h := s.hotlines.ByName(c.Hotline)
 	if h == nil || h.Open(callTime(c)) {
 		return Decision{Verdict: Continue}

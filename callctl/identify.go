@@ -166,6 +166,9 @@ func (s *Identify) originalCalled(sig *Signalling, called *Party, region string)
 // party reads one address into a Party.
 func (s *Identify) party(a *Address, src, region string) Party {
 	p := Party{Raw: a.User, Name: a.Display, Source: src}
+	if a.Scheme == "sip" || a.Scheme == "sips" {
+		p.Host = a.Host
+	}
 	if a.User == "" || s.normalize == nil || isPlaceholderUser(a.User) {
 		return p
 	}

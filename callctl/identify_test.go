@@ -279,7 +279,7 @@ func TestIdentifyFillsParty(t *testing.T) {
 	c := &callctl.Call{Direction: callctl.Inbound, Trusted: true, Signalling: sig}
 	callctl.NewIdentify(normalizer(t)).Handle(context.Background(), c)
 	want := callctl.Party{Raw: "+49 30 1234567 x 12", E164: "+49301234567", National: "030 1234567",
-		International: "+49 30 1234567", Ext: "12", Name: "Jane", Source: callctl.SourcePAI}
+		International: "+49 30 1234567", Ext: "12", Name: "Jane", Source: callctl.SourcePAI, Host: "carrier.example"}
 	if c.Caller != want {
 		t.Errorf("Caller = %+v\nwant     %+v", c.Caller, want)
 	}

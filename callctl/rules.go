@@ -108,6 +108,11 @@ func (s *RulesStage) Evaluate(c *Call) RulesResult {
 // Handle implements Stage: headers and tags of the fired rules go on the
 // call, and a reject or route becomes the stage's decision.
 func (s *RulesStage) Handle(_ context.Context, c *Call) Decision {
+	if c.Emergency || c.CallbackOf != "" {
+		// SPEC §1: no rule rejects, reroutes or rewrites an emergency call
+		// or its call back, whatever it was written for.
+		return Decision{Verdict: Continue}
+	}
 	r := s.Evaluate(c)
 	c.Trace.note(r)
 	for _, err := range r.Errors {

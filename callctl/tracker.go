@@ -87,9 +87,10 @@ func (t *Tracker) Start(c *Call) *Active {
 func recordOf(c *Call) cdr.Record {
 	return cdr.Record{
 		ID: c.ID, CallID: c.CallID, Direction: c.Direction, Trunk: c.Trunk,
-		Caller: c.Caller.E164, CallerRaw: c.Caller.Raw, CallerName: c.Caller.Name,
-		Called: c.Called.E164, CalledRaw: c.Called.Raw,
+		Caller: c.Caller.E164, CallerRaw: c.Caller.RecordRaw(), CallerName: c.Caller.Name,
+		Called: c.Called.E164, CalledRaw: c.Called.RecordRaw(),
 		Hotline: c.Hotline, Campaign: c.Campaign, ContactID: c.ContactID, Node: c.Node, StartedAt: c.StartedAt,
+		Emergency: c.Emergency, EmergencyCallback: c.CallbackOf,
 	}
 }
 
@@ -135,6 +136,19 @@ func (a *Active) Answered(status int, recording, answeredBy string) {
 	a.t.mu.Unlock()
 	a.t.sink.Save(r)
 	a.t.publish(Event{Type: EventAnswered, Record: r, Call: a.Call})
+}
+
+// SetTranscript keeps the transcript (or its URL) a PBX sent in the header
+// named by wrapup.transcript_header, on its 2xx or its BYE; the record
+// saved next (the answer or the hangup) carries it. Call it before
+// Answered or Hangup.
+func (a *Active) SetTranscript(text string) {
+	if text == "" {
+		return
+	}
+	a.mu.Lock()
+	a.rec.WrapUp.Transcript = cdr.CutTranscript(text)
+	a.mu.Unlock()
 }
 
 func (a *Active) ringMS(now time.Time) int64 {
@@ -192,14 +206,18 @@ func (a *Active) finish(status int, disp cdr.Disposition, reason string) {
 
 // Hangup ends an answered call (BYE from either side, or the maximum call
 // length reached). It reports whether the call was still up.
-func (a *Active) Hangup(reason string) bool {
+func (a *Active) Hangup(reason string) bool { return a.hangupAt(reason, a.t.now()) }
+
+func (a *Active) hangupAt(reason string, now time.Time) bool {
 	a.mu.Lock()
 	if a.ended || a.rec.AnsweredAt == nil {
 		a.mu.Unlock()
 		return false
 	}
+	if now.Before(*a.rec.AnsweredAt) {
+		now = *a.rec.AnsweredAt
+	}
 	a.ended = true
-	now := a.t.now()
 	a.rec.EndedAt = &now
 	a.rec.TalkMS = now.Sub(*a.rec.AnsweredAt).Milliseconds()
 	if reason != "" {
@@ -240,25 +258,55 @@ func (t *Tracker) publish(e Event) {
 // Bye ends the answered call with this Call-ID. Calls set up before a restart
 // are not in memory: their record is read back and completed, off the SIP
 // path. It reports whether a call in memory was ended.
-func (t *Tracker) Bye(callID string) bool {
+func (t *Tracker) Bye(callID string) bool { return t.bye(callID, time.Time{}, "") }
+
+// ByeWithTranscript is Bye for a BYE that carries the PBX's transcript
+// (the header named by wrapup.transcript_header); empty keeps what the
+// call has.
+func (t *Tracker) ByeWithTranscript(callID, transcript string) bool {
+	return t.bye(callID, time.Time{}, transcript)
+}
+
+// ByeAt is Bye for a BYE first sent at a known time (zero: now): a
+// balancer that sent it to a dead node first passes it on late, and the
+// call ended when it was sent (SPEC §11).
+func (t *Tracker) ByeAt(callID string, at time.Time) bool { return t.bye(callID, at, "") }
+
+func (t *Tracker) bye(callID string, at time.Time, transcript string) bool {
+	if at.IsZero() {
+		at = t.now()
+	}
 	t.mu.Lock()
 	a := t.byCall[callID]
 	t.mu.Unlock()
 	if a != nil {
-		return a.Hangup("")
+		a.SetTranscript(transcript)
+		return a.hangupAt("", at)
 	}
-	go t.completeStored(callID)
+	go t.completeStoredAt(callID, at)
 	return false
 }
 
-func (t *Tracker) completeStored(callID string) {
+func (t *Tracker) completeStored(callID string) { t.completeStoredAt(callID, t.now()) }
+
+func (t *Tracker) completeStoredAt(callID string, now time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	r, err := t.sink.ByCallID(ctx, callID)
-	if err != nil || r.AnsweredAt == nil || r.EndedAt != nil {
+	if err != nil || r.AnsweredAt == nil {
 		return
 	}
-	now := t.now()
+	if r.EndedAt != nil {
+		if r.EndReason != cdr.ReasonNodeLost {
+			return
+		}
+		// A survivor closed the call when its node died; the call went on
+		// and this is its end (SPEC §11).
+		r.Disposition, r.EndReason = cdr.Answered, ""
+	}
+	if now.Before(*r.AnsweredAt) {
+		now = *r.AnsweredAt
+	}
 	r.EndedAt = &now
 	r.TalkMS = now.Sub(*r.AnsweredAt).Milliseconds()
 	t.sink.Save(r)
@@ -294,7 +342,13 @@ func (t *Tracker) cancelStored(callID string, elsewhere bool) {
 	if elsewhere {
 		r.Disposition = cdr.Elsewhere
 	}
-	r.Reason = "cancelled"
+	r.EndReason = "cancelled"
+	if r.RingingAt == nil {
+		// When it began to ring was not stored: from the start, as the
+		// 180 follows a forwarded INVITE within moments.
+		r.RingingAt = &r.StartedAt
+	}
+	r.RingMS = now.Sub(*r.RingingAt).Milliseconds()
 	t.sink.Save(r)
 	t.publish(Event{Type: EventEnded, Record: r})
 }

@@ -5,6 +5,7 @@ import (
 
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -158,5 +159,27 @@ func TestTrackerKeepsAnswerDetails(t *testing.T) {
 	tr.Bye("c3")
 	if r := sink.get(a.Call.ID); r.Recording != "rec-42" || r.AnsweredBy != "201" || r.Campaign != "radio" || r.EndedAt == nil {
 		t.Fatalf("record %+v", r)
+	}
+}
+
+// A transcript the PBX sent travels with the record saved at the hangup,
+// bounded to cdr.MaxTranscript.
+func TestActiveTranscript(t *testing.T) {
+	tr, sink, _, _ := newTestTracker()
+	a := tr.Start(&Call{CallID: "tx-1", Direction: Inbound})
+	a.Answered(200, "", "101")
+	a.SetTranscript(strings.Repeat("x", cdr.MaxTranscript+10))
+	a.Hangup("")
+	got := sink.get(a.Call.ID)
+	if len(got.Transcript) != cdr.MaxTranscript {
+		t.Errorf("transcript %d bytes, want %d", len(got.Transcript), cdr.MaxTranscript)
+	}
+	b := tr.Start(&Call{CallID: "tx-2", Direction: Inbound})
+	b.Answered(200, "", "101")
+	if !tr.ByeWithTranscript("tx-2", "Caller: thanks, bye") {
+		t.Fatal("ByeWithTranscript did not end the call")
+	}
+	if got := sink.get(b.Call.ID); got.Transcript != "Caller: thanks, bye" || got.EndedAt == nil {
+		t.Errorf("after a BYE with a transcript: %q, ended %v", got.Transcript, got.EndedAt)
 	}
 }

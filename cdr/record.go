@@ -4,7 +4,10 @@
 // it imports nothing of switchboard, so every package can share it.
 package cdr
 
-import "time"
+import (
+	"time"
+	"unicode/utf8"
+)
 
 // Direction tells which side a call came from (SPEC §1).
 type Direction string
@@ -29,6 +32,11 @@ const (
 	Failed    Disposition = "failed"
 	Elsewhere Disposition = "elsewhere"
 )
+
+// ReasonNodeLost is the end reason of a call whose node died and whose BYE
+// has not (yet) passed another node (SPEC §11); a BYE that passes later
+// corrects the record.
+const ReasonNodeLost = "node lost"
 
 // Record is the stored call record (SPEC §3, §8 field names).
 type Record struct {
@@ -63,19 +71,50 @@ type Record struct {
 	EndReason string `json:"end_reason,omitempty"`
 	MissedID  string `json:"missed_id,omitempty"`
 	Recording string `json:"recording,omitempty"`
+	// Emergency marks a call to an emergency number (SPEC §1).
+	Emergency bool `json:"emergency"`
+	// EmergencyCallback is the id of the emergency call's record that this
+	// inbound call called back within the callback window; empty otherwise.
+	EmergencyCallback string `json:"emergency_callback,omitempty"`
 	WrapUp
 }
 
 // WrapUp is what the front desk records after a call (SPEC §10): why the
-// caller called, how satisfied they were and free notes. It is set only by
-// the API (PATCH /api/calls/{id}), never by the call path.
+// caller called, how satisfied they were, free notes, whether the matter
+// was resolved and a transcript. It is set by the API (PATCH
+// /api/calls/{id}); only the transcript may also come from the call path
+// (a PBX header, Active.SetTranscript).
 type WrapUp struct {
 	// Reason is one of wrapup.reasons or free text.
 	Reason string `json:"reason"`
 	// Satisfaction is 1–5; 0 means not scored.
 	Satisfaction int    `json:"satisfaction,omitempty"`
 	Notes        string `json:"notes"`
+	// Resolved says whether the caller's matter was settled; nil when
+	// the front desk did not say (SPEC §10: the share resolved).
+	Resolved *bool `json:"resolved,omitempty"`
+	// Transcript is the call's transcript (or its URL): from the front
+	// desk or from the PBX's header named in wrapup.transcript_header, at
+	// most MaxTranscript bytes.
+	Transcript string `json:"transcript,omitempty"`
 	// At is when the wrap-up was last set; nil when never. Of two versions
 	// of a record, the one with the later wrap-up keeps its wrap-up.
 	At *time.Time `json:"wrapped_up_at,omitempty"`
+}
+
+// MaxTranscript bounds a stored transcript: a long call's text fits, a
+// runaway header or request body does not.
+const MaxTranscript = 64 << 10
+
+// CutTranscript bounds a transcript to MaxTranscript bytes, cut on a
+// character boundary.
+func CutTranscript(s string) string {
+	if len(s) <= MaxTranscript {
+		return s
+	}
+	cut := MaxTranscript
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
 }

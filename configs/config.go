@@ -225,7 +225,8 @@ type Blocking struct {
 	Entries      []BlockEntry `yaml:"entries"`
 }
 
-// BlockEntry blocks or allows one number or prefix (ending in *).
+// BlockEntry blocks or allows one number or prefix (ending in *), one SIP
+// address (user@host) or a whole SIP domain (*@host).
 type BlockEntry struct {
 	Number string `yaml:"number"`
 	// Action is block or allow; allow wins over block.

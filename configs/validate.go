@@ -296,8 +296,8 @@ func (c *Config) validateBlocking(v *collector) {
 	seen := map[key]int{}
 	for i, e := range b.Entries {
 		path := fmt.Sprintf("blocking.entries[%d]", i)
-		if !validNumberPattern(e.Number) {
-			v.add(path+".number", "%q: want +digits (E.164), optionally ending in * for a prefix, or the digits of an internal number", e.Number)
+		if !validNumberPattern(e.Number) && !validAddressPattern(e.Number) {
+			v.add(path+".number", "%q: want +digits (E.164), optionally ending in * for a prefix, the digits of an internal number, a SIP address user@host or a domain *@host", e.Number)
 		}
 		oneOf(v, path+".action", e.Action, "block", "allow")
 		oneOf(v, path+".direction", e.Direction, "in", "out", "both")
@@ -597,6 +597,23 @@ func validNumberPattern(n string) bool {
 	}
 	d := strings.TrimSuffix(n, "*")
 	return len(d) <= 15 && allDigits(d)
+}
+
+// validAddressPattern accepts the SIP address entries of blocking
+// (SPEC §7): user@host or *@host, optionally as a sip: or sips: URI. The
+// blocking package reads them into their matched form (and reports what
+// this coarse check lets through) when the config is compiled.
+func validAddressPattern(n string) bool {
+	s := n
+	for _, scheme := range []string{"sip:", "sips:"} {
+		if len(s) > len(scheme) && strings.EqualFold(s[:len(scheme)], scheme) {
+			s = s[len(scheme):]
+		}
+	}
+	user, host, ok := strings.Cut(s, "@")
+	return ok && user != "" && host != "" && !strings.ContainsAny(host, "@; \t") &&
+		(host[0] == '[' || !strings.Contains(host, ":")) &&
+		!strings.ContainsAny(user, " \t") && (user == "*" || !strings.Contains(user, "*"))
 }
 
 func validEmail(s string) bool {

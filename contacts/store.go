@@ -206,8 +206,9 @@ type Store struct {
 	now   func() time.Time
 	cache atomic.Pointer[Cache]
 
-	calls  CallLog   // nil: no calls (UseCalls)
-	missed MissedLog // nil: no missed-call entries (UseMissed)
+	calls  CallLog    // nil: no calls (UseCalls)
+	missed MissedLog  // nil: no missed-call entries (UseMissed)
+	texts  MessageLog // nil: no messages (UseMessages)
 }
 
 // NewStore migrates the contacts schema and returns the store.
@@ -641,8 +642,8 @@ func (s *Store) AddNumber(ctx context.Context, id int64, p Phone) error {
 	return nil
 }
 
-// Delete removes a contact, its numbers and all its calls in one
-// transaction (a privacy request), and returns how many calls went.
+// Delete removes a contact, its numbers and all its calls and messages in
+// one transaction (a privacy request), and returns how many calls went.
 func (s *Store) Delete(ctx context.Context, id int64) (calls int64, err error) {
 	if err := s.flushPending(ctx); err != nil {
 		return 0, err
@@ -665,6 +666,11 @@ func (s *Store) Delete(ctx context.Context, id int64) (calls int64, err error) {
 	}
 	if s.missed != nil {
 		if err := s.missed.DeleteContactMissed(ctx, tx, id); err != nil {
+			return 0, err
+		}
+	}
+	if s.texts != nil {
+		if _, err := s.texts.DeleteContactMessages(ctx, tx, id); err != nil {
 			return 0, err
 		}
 	}

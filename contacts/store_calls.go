@@ -36,6 +36,26 @@ type MissedLog interface {
 	DeleteContactMissed(ctx context.Context, tx *sql.Tx, id int64) error
 }
 
+// MessageLog is the messages table (SPEC §2 text messages) as a
+// contact's trace, export and deletion read it; storage/callstore owns
+// the table and implements it.
+type MessageLog interface {
+	// TraceTimeline returns a page of calls and messages together, newest
+	// first across both, selected as TraceCalls selects calls; next leads
+	// to the following page.
+	TraceTimeline(ctx context.Context, id int64, numbers []string, since, until time.Time, cursor string, limit int) (calls []cdr.Record, msgs []cdr.Message, next string, err error)
+	// ContactMessages returns every message linked to contact id, newest
+	// first.
+	ContactMessages(ctx context.Context, id int64) ([]cdr.Message, error)
+	// DeleteContactMessages deletes the messages of contact id inside tx
+	// and returns how many went.
+	DeleteContactMessages(ctx context.Context, tx *sql.Tx, id int64) (int64, error)
+}
+
+// UseMessages gives the store the messages its Trace, Export and Delete
+// read. Without it a contact's trace holds calls only.
+func (s *Store) UseMessages(m MessageLog) { s.texts = m }
+
 // UseMissed gives the store the missed-call entries its contacts'
 // open_missed counts and deletion read. Without it a contact has none.
 func (s *Store) UseMissed(m MissedLog) { s.missed = m }
@@ -44,10 +64,12 @@ func (s *Store) UseMissed(m MissedLog) { s.missed = m }
 // Without it a contact has no calls: the CLI may open contacts alone.
 func (s *Store) UseCalls(c CallLog) { s.calls = c }
 
-// Export is a contact with all its calls, for a privacy request.
+// Export is a contact with all its calls and messages, for a privacy
+// request.
 type Export struct {
-	Contact Contact      `json:"contact"`
-	Calls   []cdr.Record `json:"calls"`
+	Contact  Contact       `json:"contact"`
+	Calls    []cdr.Record  `json:"calls"`
+	Messages []cdr.Message `json:"messages"`
 }
 
 // TraceQuery selects a contact trace: every call of the contact (or, with
@@ -74,14 +96,66 @@ const (
 )
 
 // Trace is one page of the answer to a TraceQuery, newest call first. Next
-// is the cursor of the following page, empty on the last.
+// is the cursor of the following page, empty on the last. Items are the
+// page's calls and Messages its text messages (with UseMessages): one page
+// of a timeline ordered on time across both, which Timeline merges.
 type Trace struct {
-	Number  string       `json:"number,omitempty"`
-	Contact *Contact     `json:"contact"`
-	Since   time.Time    `json:"since"`
-	Until   time.Time    `json:"until"`
-	Items   []cdr.Record `json:"items"`
-	Next    string       `json:"next"`
+	Number   string        `json:"number,omitempty"`
+	Contact  *Contact      `json:"contact"`
+	Since    time.Time     `json:"since"`
+	Until    time.Time     `json:"until"`
+	Items    []cdr.Record  `json:"items"`
+	Messages []cdr.Message `json:"messages"`
+	Next     string        `json:"next"`
+}
+
+// Entry is one item of a trace's timeline: a call or a message.
+type Entry struct {
+	Call    *cdr.Record  // nil for a message
+	Message *cdr.Message // nil for a call
+}
+
+// At is when the entry happened: a call's start, a message's time.
+func (e Entry) At() time.Time {
+	if e.Message != nil {
+		return e.Message.At
+	}
+	return e.Call.StartedAt
+}
+
+func (e Entry) key() (time.Time, string) {
+	if e.Message != nil {
+		return e.Message.At, e.Message.ID
+	}
+	return e.Call.StartedAt, e.Call.ID
+}
+
+// Timeline merges the page's calls and messages, newest first, in the
+// order the pages follow (time, then id).
+func (t Trace) Timeline() []Entry {
+	out := make([]Entry, 0, len(t.Items)+len(t.Messages))
+	i, j := 0, 0
+	for i < len(t.Items) || j < len(t.Messages) {
+		if j >= len(t.Messages) {
+			out = append(out, Entry{Call: &t.Items[i]})
+			i++
+			continue
+		}
+		m := Entry{Message: &t.Messages[j]}
+		if i < len(t.Items) {
+			c := Entry{Call: &t.Items[i]}
+			ct, cid := c.key()
+			mt, mid := m.key()
+			if ct.UnixMilli() > mt.UnixMilli() || (ct.UnixMilli() == mt.UnixMilli() && cid > mid) {
+				out = append(out, c)
+				i++
+				continue
+			}
+		}
+		out = append(out, m)
+		j++
+	}
+	return out
 }
 
 // Export returns a contact with every call linked to it, newest first, for
@@ -101,7 +175,16 @@ func (s *Store) Export(ctx context.Context, id int64) (Export, error) {
 	if calls == nil {
 		calls = []cdr.Record{}
 	}
-	return Export{Contact: c, Calls: calls}, nil
+	msgs := []cdr.Message{}
+	if s.texts != nil {
+		if msgs, err = s.texts.ContactMessages(ctx, id); err != nil {
+			return Export{}, fmt.Errorf("contacts: export %d: %w", id, err)
+		}
+	}
+	if msgs == nil {
+		msgs = []cdr.Message{}
+	}
+	return Export{Contact: c, Calls: calls, Messages: msgs}, nil
 }
 
 // Trace returns a page of the call attempts, inbound and outbound, of a
@@ -158,22 +241,32 @@ func (s *Store) Trace(ctx context.Context, q TraceQuery) (Trace, error) {
 	if id == 0 && len(numbers) == 0 {
 		return Trace{}, &FieldError{Field: "number", Reason: "a number or a contact is needed"}
 	}
-	items, next := []cdr.Record{}, ""
-	if s.calls != nil {
-		var err error
+	items, msgs, next := []cdr.Record{}, []cdr.Message{}, ""
+	var err error
+	switch {
+	case s.texts != nil:
+		items, msgs, next, err = s.texts.TraceTimeline(ctx, id, numbers, t.Since, t.Until, q.Cursor, limit)
+	case s.calls != nil:
 		items, next, err = s.calls.TraceCalls(ctx, id, numbers, t.Since, t.Until, q.Cursor, limit)
-		if err != nil {
-			return Trace{}, fmt.Errorf("contacts: trace %s/%d: %w", q.E164, id, err)
-		}
+	}
+	if err != nil {
+		return Trace{}, fmt.Errorf("contacts: trace %s/%d: %w", q.E164, id, err)
 	}
 	if items == nil {
 		items = []cdr.Record{}
 	}
+	if msgs == nil {
+		msgs = []cdr.Message{}
+	}
 	for i := range items {
 		inZone(&items[i], loc)
 	}
+	for i := range msgs {
+		msgs[i].At = msgs[i].At.In(loc)
+	}
 	t.Next = next
 	t.Items = items
+	t.Messages = msgs
 	return t, nil
 }
 

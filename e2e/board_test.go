@@ -322,17 +322,23 @@ func wrapUpInBrowser(t *testing.T, ctx context.Context) {
 		chromedp.KeyEvent(kb.ArrowRight), // 4
 		chromedp.KeyEvent(kb.Tab),
 		chromedp.KeyEvent("Wants a call back"),
+		chromedp.KeyEvent(kb.Tab),        // to the resolved radios ("not said" first)
+		chromedp.KeyEvent(kb.ArrowRight), // yes
+		chromedp.KeyEvent(kb.Tab),        // to the transcript
+		chromedp.KeyEvent("Caller: my invoice"),
 		chromedp.KeyEvent(kb.Tab), // to Save
 		chromedp.KeyEvent(kb.Enter),
 		chromedp.WaitNotVisible(chromedp.CSS(`#wrapup-dialog`)))
 	summary := value(t, ctx, "read the wrap-up on the row", chromedp.Text(chromedp.CSS(row+` .wrapped`)))
-	if !strings.Contains(summary, "invoice question") || !strings.Contains(summary, "4/5") {
+	if !strings.Contains(summary, "invoice question") || !strings.Contains(summary, "4/5") || !strings.Contains(summary, "resolved") {
 		t.Errorf("the row shows the wrap-up as %q", summary)
 	}
 	rec := value(t, ctx, "fetch the record", chromedp.Evaluate[map[string]any](
 		fmt.Sprintf(`fetch("/api/calls/" + %q).then(r => r.json())`, id), chromedp.EvalAwaitPromise))
-	if rec["reason"] != "invoice question" || rec["satisfaction"] != float64(4) || rec["notes"] != "Wants a call back" {
-		t.Errorf("stored wrap-up: reason %v, satisfaction %v, notes %v", rec["reason"], rec["satisfaction"], rec["notes"])
+	if rec["reason"] != "invoice question" || rec["satisfaction"] != float64(4) || rec["notes"] != "Wants a call back" ||
+		rec["resolved"] != true || rec["transcript"] != "Caller: my invoice" {
+		t.Errorf("stored wrap-up: reason %v, satisfaction %v, notes %v, resolved %v, transcript %v",
+			rec["reason"], rec["satisfaction"], rec["notes"], rec["resolved"], rec["transcript"])
 	}
 	by, _ := rec["answered_by"].(string)
 	meta := value(t, ctx, "read the row", chromedp.Text(chromedp.CSS(row)))

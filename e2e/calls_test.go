@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -223,14 +225,15 @@ func TestCalleeHangsUp(t *testing.T) {
 	}
 }
 
-// TestUnknownSourceForbidden: a request from an address that is neither the
-// PBX nor a trunk gets 403 and never reaches the PBX (no open relay).
-func TestUnknownSourceForbidden(t *testing.T) {
+// TestStrangerRejected: with sip.strangers: reject, a request from an
+// address that is neither the PBX nor a trunk gets 403 and never reaches
+// the PBX (no open relay).
+func TestStrangerRejected(t *testing.T) {
 	t.Parallel()
 	for _, tr := range transports {
 		t.Run(tr, func(t *testing.T) {
 			t.Parallel()
-			n := newNode(t, nodeOptions{transport: tr, match: []string{"127.0.0.1/32"}})
+			n := newNode(t, nodeOptions{transport: tr, match: []string{"127.0.0.1/32"}, extraSIP: "  strangers: reject\n"})
 			pbx := n.pbx(t, "uas_answer.xml", 0)
 			call := startSIPp(t, sippSpec{
 				name: "stranger", scenario: "uac_expect_error.xml", transport: tr,
@@ -242,6 +245,42 @@ func TestUnknownSourceForbidden(t *testing.T) {
 				t.Errorf("the PBX received an INVITE from an unknown source:\n%s", got[0].text)
 			}
 		})
+	}
+}
+
+// TestStrangerDropped: by default a stranger's INVITE and OPTIONS get no
+// answer at all and are counted in /metrics, while a trunk's call, placed
+// after them, goes through (SPEC §1).
+func TestStrangerDropped(t *testing.T) {
+	t.Parallel()
+	n := newNode(t, nodeOptions{match: []string{"127.0.0.1/32"}})
+	pbx := n.pbx(t, "uas_answer.xml", 0)
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP("127.0.0.2")})
+	if err != nil {
+		t.Skipf("cannot bind 127.0.0.2: %v", err)
+	}
+	defer c.Close()
+	me, to := c.LocalAddr().String(), n.sipAddr()
+	dst, _ := net.ResolveUDPAddr("udp", to)
+	for i, method := range []string{"INVITE", "OPTIONS"} {
+		id := "stranger-" + strconv.Itoa(i)
+		msg := method + " sip:" + hotlineNumber + "@" + to + " SIP/2.0\r\nVia: SIP/2.0/UDP " + me + ";branch=z9hG4bK-" + id +
+			"\r\nMax-Forwards: 70\r\nFrom: <sip:100@" + me + ">;tag=" + id + "\r\nTo: <sip:" + hotlineNumber + "@" + to +
+			">\r\nCall-ID: " + id + "\r\nCSeq: 1 " + method + "\r\nUser-Agent: friendly-scanner\r\nContent-Length: 0\r\n\r\n"
+		if _, err := c.WriteToUDP([]byte(msg), dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	call := startSIPp(t, sippSpec{name: "trunk", scenario: "uac_answer.xml", remote: to, service: hotlineNumber})
+	call.succeed(t)
+	pbx.succeed(t)
+	_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if k, _, err := c.ReadFromUDP(make([]byte, 2048)); err == nil {
+		t.Errorf("the stranger got an answer (%d bytes)", k)
+	}
+	const metric = `switchboard_sip_dropped_total{reason="stranger"} 2`
+	if m := n.get(t, "/metrics"); !strings.Contains(m, metric) {
+		t.Errorf("/metrics lacks %s", metric)
 	}
 }
 

@@ -81,6 +81,9 @@ func NewEmail(c configs.Email) (*Email, error) {
 
 // Message builds the email for one delivery without sending it.
 func (e *Email) Message(d Delivery) (*mail.Msg, error) {
+	if d.Payload.Emergency != nil {
+		return e.emergencyMessage(d)
+	}
 	v := newView(d.Payload)
 	subject, err := render(e.subject, v)
 	if err != nil {

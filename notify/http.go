@@ -123,6 +123,9 @@ func (s *SMS) Request(ctx context.Context, d Delivery) (*http.Request, error) {
 	if v.Text, err = render(s.text, v); err != nil {
 		return nil, Permanent(fmt.Errorf("sms text: %w", err))
 	}
+	if d.Payload.Emergency != nil {
+		v.Text = EmergencyText(d.Payload.Emergency)
+	}
 	body, err := render(s.body, v)
 	if err != nil {
 		return nil, Permanent(fmt.Errorf("sms body: %w", err))

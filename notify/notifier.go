@@ -260,7 +260,7 @@ func buildChannels(cfg *configs.Config, over map[string]Channel) (map[string]Cha
 		}
 		chans[ChannelSMS] = c
 	}
-	if _, ok := chans[ChannelWebhook]; !ok && m.Webhook.URL != "" {
+	if _, ok := chans[ChannelWebhook]; !ok && (m.Webhook.URL != "" || cfg.Emergency.Notify.Webhook != "") {
 		chans[ChannelWebhook] = NewWebhook(m.Webhook)
 	}
 	return chans, nil

@@ -28,6 +28,9 @@ type Payload struct {
 	Call    wire.Call   `json:"call"`
 	Contact *Contact    `json:"contact"`
 	Hotline *Hotline    `json:"hotline"`
+	// Emergency is set on an emergency call's notification (SPEC §4),
+	// whose Missed part is then empty.
+	Emergency *wire.Emergency `json:"emergency,omitempty"`
 }
 
 // Contact is the caller's contact in a payload.

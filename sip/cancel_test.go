@@ -42,62 +42,76 @@ func pbxAnswersOnCancel(invites chan *gosip.Request) func(*udpPeer, datagram) {
 }
 
 // TestAnswerCrossingCancel: the callee's 200 that crosses the caller's
-// CANCEL still reaches the caller, which ACKs and BYEs it through the
-// proxy (RFC 3261 §9.1, §15): the call was answered, briefly.
-func TestAnswerCrossingCancel(t *testing.T) {
+// CANCEL (RFC 3261 §9.1) does not connect a caller who hung up: the
+// caller gets 487 and no 200, switchboard ACKs the 200 and ends the
+// callee's side with a BYE (one Via, its own), the caller's ACK for the
+// 487 is not passed on as an ACK for the 200, and the record is a
+// cancelled call with the time it rang, not an answered one left open.
+func TestAnswerCrossingCancel(t *testing.T) { onBothPaths(t, testAnswerCrossingCancel) }
+
+func testAnswerCrossingCancel(t *testing.T) {
 	h := startProxy(t, harnessOpts{pbx: pbxAnswersOnCancel(make(chan *gosip.Request, 1))})
 	tr := h.trunk
 	me := tr.addr().String()
-	head := func(method string) string {
+	head := func(method, to string) string {
 		return method + " sip:+49301234560@" + h.addr.String() + " SIP/2.0\r\n" +
 			"Via: SIP/2.0/UDP " + me + ";branch=z9hG4bK-cross;rport\r\n" +
 			"Max-Forwards: 70\r\n" +
 			"From: <sip:+4930111222@" + me + ">;tag=caller\r\n" +
-			"To: <sip:+49301234560@" + h.addr.String() + ">\r\n" +
+			"To: " + to + "\r\n" +
 			"Call-ID: cross-1\r\nCSeq: 1 " + method + "\r\n"
 	}
+	to := "<sip:+49301234560@" + h.addr.String() + ">"
 	start := tr.count()
-	tr.send(t, h.addr, []byte(head("INVITE")+"Contact: <sip:caller@"+me+">\r\nContent-Type: application/sdp\r\n"+
+	tr.send(t, h.addr, []byte(head("INVITE", to)+"Contact: <sip:caller@"+me+">\r\nContent-Type: application/sdp\r\n"+
 		"Content-Length: "+itoaLen(testSDP)+"\r\n\r\n"+testSDP))
 	if _, ok := tr.waitFor(start, 5*time.Second, func(d datagram) bool { return resStatus(d.b) == 180 }); !ok {
 		t.Fatal("no 180")
 	}
-	tr.send(t, h.addr, []byte(head("CANCEL")+"Content-Length: 0\r\n\r\n"))
-	ok, found := tr.waitFor(start, 5*time.Second, func(d datagram) bool {
-		return resStatus(d.b) == 200 && strings.Contains(rawHeader(d.b, "CSeq"), "INVITE")
-	})
-	if !found {
-		var got []int
-		for _, d := range tr.since(start) {
-			got = append(got, resStatus(d.b))
+	time.Sleep(20 * time.Millisecond) // it rings a while
+	tr.send(t, h.addr, []byte(head("CANCEL", to)+"Content-Length: 0\r\n\r\n"))
+	res, ok := tr.waitFor(start, 5*time.Second, isRes(487, "INVITE", "cross-1"))
+	if !ok {
+		t.Fatal("the caller got no 487 for its cancelled INVITE")
+	}
+	for _, method := range []string{"ACK", "BYE"} {
+		d, ok := h.pbx.waitFor(0, 5*time.Second, isReq(method, "cross-1"))
+		if !ok {
+			t.Fatalf("switchboard sent the callee no %s for its 200", method)
 		}
-		t.Fatalf("the callee's 200 for the INVITE never reached the caller; got %v", got)
-	}
-	res := parseRes(t, ok.b)
-	var routes []string
-	rrs := res.GetHeaders("Record-Route")
-	for i := len(rrs) - 1; i >= 0; i-- {
-		routes = append(routes, rrs[i].Value())
-	}
-	if len(routes) == 0 || res.Contact() == nil {
-		t.Fatal("the relayed 200 lacks Record-Route or Contact: the caller could not reach the callee to hang up")
-	}
-	for i, method := range []string{"ACK", "BYE"} {
-		m := rawReq{method: method, ruri: res.Contact().Address.String(),
-			via:   []string{"SIP/2.0/UDP " + me + ";branch=z9hG4bK-cross-" + method + ";rport"},
-			route: routes, from: "<sip:+4930111222@" + me + ">;tag=caller", to: res.To().Value(), callID: "cross-1", cseq: 2 + i}
-		if method == "ACK" {
-			m.cseq = 1
+		if vias := rawHeaders(d.b, "Via"); len(vias) != 1 {
+			t.Errorf("switchboard's %s carries Vias %q, want its own only", method, vias)
 		}
-		tr.send(t, h.addr, m.bytes())
-		if _, ok := h.pbx.waitFor(0, 5*time.Second, isReq(method, "cross-1")); !ok {
-			t.Fatalf("the caller's %s did not reach the callee", method)
+		if r := parseRawReq(t, d.b); !strings.Contains(r.To().Value(), "tag=callee") || r.Recipient.User != "pbx" {
+			t.Errorf("switchboard's %s is not in the 200's dialog: %q, To %q", method, rawFirstLine(d.b), r.To().Value())
 		}
 	}
-	if _, ok := tr.waitFor(start, 5*time.Second, isRes(200, "BYE", "cross-1")); !ok {
-		t.Error("no 200 for the caller's BYE")
+	pbxAcks := func() int {
+		n := 0
+		for _, d := range h.pbx.since(0) {
+			if isReq("ACK", "cross-1")(d) {
+				n++
+			}
+		}
+		return n
 	}
-	h.waitRecord(t, "cross-1", cdr.Answered)
+	acks := pbxAcks()
+	tr.send(t, h.addr, []byte(head("ACK", parseRes(t, res.b).To().Value())+"Content-Length: 0\r\n\r\n"))
+	h.waitRecord(t, "cross-1", cdr.NoAnswer)
+	time.Sleep(200 * time.Millisecond)
+	if n := pbxAcks(); n != acks {
+		t.Errorf("the caller's ACK for the 487 reached the callee (%d ACKs, want %d)", n, acks)
+	}
+	for _, d := range tr.since(start) {
+		if isRes(200, "INVITE", "cross-1")(d) {
+			t.Error("the crossing 200 reached the caller, who had hung up")
+		}
+	}
+	r, _ := h.sink.get("cross-1")
+	if r.AnsweredAt != nil || r.EndReason != "cancelled" || r.RingMS <= 0 || r.RingingAt == nil {
+		t.Errorf("record: answered_at %v, end_reason %q, ring_ms %d, ringing_at %v; want a cancelled call that rang",
+			r.AnsweredAt, r.EndReason, r.RingMS, r.RingingAt)
+	}
 }
 
 func itoaLen(s string) string { return strconv.Itoa(len(s)) }

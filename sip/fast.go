@@ -10,8 +10,12 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"unsafe"
+
+	gosip "github.com/emiago/sipgo/sip"
+	"go.uber.org/zap"
 )
 
 // fastOutSize bounds a datagram the fast path builds; bigger ones take the
@@ -24,7 +28,7 @@ const fastOutSize = 16 << 10
 // upper-case F never occurs in loopHash's base-36 digits.
 const fastBranch = branchPrefix + "F"
 
-// fastPath is the per-socket part of issue 11's UDP fast path. What it
+// fastPath is the per-socket part of the UDP fast path. What it
 // handles today: a BYE inside a dialog we record-routed, sent by the side
 // that is not the PBX, is forwarded statelessly (RFC 3261 §16.11) by
 // editing its bytes, and the responses to it are relayed as received minus
@@ -39,7 +43,9 @@ type fastPath struct {
 	self     []selfRef // the host:port pairs that mean us
 	txs      txTable
 	wheel    wheel
-	macs     sync.Pool // *macScratch
+	macs     sync.Pool     // *macScratch
+	parser   *gosip.Parser // the reader's, for what the index refuses
+	canon    []byte        // the reader's: such a message as sipgo writes it
 }
 
 type selfRef struct {
@@ -51,6 +57,7 @@ func newFastPath(p *Proxy, c *fastConn, port int) *fastPath {
 	f := &fastPath{p: p, conn: c, txs: txTable{byKey: map[string]*fastTx{},
 		byBranch: map[string]*fastTx{}, byCall: map[string]*fastTx{}}}
 	f.wheel.fire = f.fire
+	f.parser = gosip.NewParser()
 	hp := net.JoinHostPort(p.opts.Advertise, strconv.Itoa(port))
 	f.via = []byte("Via: SIP/2.0/UDP " + hp + ";branch=" + fastBranch)
 	rr := hp
@@ -75,37 +82,93 @@ func (f *fastPath) noteSelf() {
 	p.self.mu.RUnlock()
 }
 
-// take handles a datagram on the fast path; false hands it to sipgo.
-func (f *fastPath) take(m *msgIndex, data []byte, from netip.AddrPort, out *batch) bool {
+// take handles a datagram on the fast path; any reason but fbNone hands
+// it to sipgo. A message of a fast-path transaction that the index cannot
+// take is read by sipgo's parser and handled here all the same.
+func (f *fastPath) take(m *msgIndex, data []byte, from netip.AddrPort, out *batch) fallbackReason {
 	if !m.index(data) {
-		return false
+		return f.takeUnindexed(m, data, from, out)
 	}
+	return f.takeIndexed(m, from, out)
+}
+
+// takeIndexed is take for an indexed datagram.
+func (f *fastPath) takeIndexed(m *msgIndex, from netip.AddrPort, out *batch) fallbackReason {
+	data := m.b
 	if !m.request {
 		if tx := f.txs.lookupBranch(m.via.branch.of(data)); tx != nil {
-			return f.response(m, tx, out)
+			f.response(m, tx, out)
+			return fbNone
 		}
-		return f.relay(m, out)
+		return taken(f.relay(m, out), fbResponse)
 	}
 	method := m.method.of(data)
 	switch {
 	case eqFold(method, "INVITE") && m.toTag.empty():
-		return f.invite(m, from, out)
+		return taken(f.invite(m, from, out), fbInvite)
 	case eqFold(method, "ACK"), eqFold(method, "CANCEL"):
 		var kb [256]byte
 		tx := f.txs.lookupKey(serverKey(kb[:0], m))
 		if tx == nil {
-			return eqFold(method, "ACK") && f.forwardInDialog(m, from, out, false)
+			return taken(eqFold(method, "ACK") && f.forwardInDialog(m, from, out, false), fbRequest)
 		}
 		if eqFold(method, "ACK") {
 			f.ack(tx)
 		} else {
 			f.cancelUp(tx, m, from, out)
 		}
-		return true
+		return fbNone
 	case eqFold(method, "BYE") && !m.toTag.empty():
-		return f.forwardInDialog(m, from, out, true)
+		return taken(f.forwardInDialog(m, from, out, true), fbRequest)
 	}
-	return false
+	return fbRequest
+}
+
+func taken(ok bool, otherwise fallbackReason) fallbackReason {
+	if ok {
+		return fbNone
+	}
+	return otherwise
+}
+
+// takeUnindexed handles a datagram the index refused (folded lines, odd
+// whitespace, too many headers...). When sipgo's parser reads it as a
+// message of one of our transactions (a response to what the fast path
+// sent, the caller's ACK, CANCEL or retransmitted INVITE), its canonical
+// form, as sipgo writes it, is indexed and handled here: such a message
+// never reaches sipgo's transaction layer (SPEC §1). Anything else goes
+// to sipgo as it came.
+func (f *fastPath) takeUnindexed(m *msgIndex, data []byte, from netip.AddrPort, out *batch) fallbackReason {
+	msg, err := f.parser.ParseSIP(tidyLWS(data))
+	if err != nil {
+		return fbUnindexed
+	}
+	v := msg.Via()
+	if v == nil || !f.owns(msg, v) {
+		return fbUnindexed
+	}
+	msg.SetBody(msg.Body()) // a Content-Length, as a datagram may lack it (RFC 3261 §18.3)
+	f.canon = append(f.canon[:0], msg.String()...)
+	if !m.index(f.canon) || f.takeIndexed(m, from, out) != fbNone {
+		f.p.log.Debug("fast path: a message of its transaction it cannot handle, dropped",
+			zap.ByteString("first_line", data[:max(bytes.IndexByte(data, '\r'), 0)]))
+	}
+	return fbNone
+}
+
+// owns reports a message that belongs to a fast-path transaction: a
+// response whose top Via is one the fast path wrote, or a request whose
+// server key (§17.2.3) names an INVITE transaction of the fast path.
+func (f *fastPath) owns(msg gosip.Message, v *gosip.ViaHeader) bool {
+	branch, _ := v.Params.Get("branch")
+	if _, ok := msg.(*gosip.Response); ok {
+		if f.txs.lookupBranch([]byte(branch)) != nil {
+			return true
+		}
+		return strings.HasPrefix(branch, fastBranch) && f.isSelf([]byte(v.Host), v.Port)
+	}
+	key := branch + "|" + v.Host + ":" + strconv.Itoa(v.Port)
+	return f.txs.lookupKey([]byte(key)) != nil
 }
 
 // isSelf reports a host and port naming this switchboard.
@@ -128,8 +191,11 @@ func (f *fastPath) isSelf(host []byte, port int) bool {
 // next Via, without ours (RFC 3261 §16.7 item 3, §18.2.2, RFC 3581 §4).
 func (f *fastPath) relay(m *msgIndex, out *batch) bool {
 	b := m.b
-	if m.vias < 2 || !bytes.HasPrefix(m.via.branch.of(b), []byte(fastBranch)) {
+	if m.vias < 2 || !bytes.HasPrefix(m.via.branch.of(b), []byte(fastBranch)) || !f.isSelf(m.via.host.of(b), m.via.port) {
 		return false
+	}
+	if !relayRule(m.status) {
+		return true // dropped here
 	}
 	to, ok := viaTarget(b, &m.via2)
 	if !ok {
@@ -182,20 +248,10 @@ func viaTarget(b []byte, v *viaParts) (netip.AddrPort, bool) {
 	if !eqFold(v.transport.of(b), "UDP") {
 		return netip.AddrPort{}, false
 	}
-	host := v.host.of(b)
-	if !v.received.empty() {
-		host = v.received.of(b)
-	}
+	host, port := hopRule(v.host.of(b), v.received.of(b), v.port, v.rportVal)
 	addr, ok := parseAddrBytes(host)
 	if !ok {
 		return netip.AddrPort{}, false
-	}
-	port := v.port
-	if v.rportVal != 0 {
-		port = v.rportVal
-	}
-	if port == 0 {
-		port = 5060
 	}
 	return netip.AddrPortFrom(addr, uint16(port)), true
 }
@@ -394,8 +450,9 @@ func (f *fastPath) branchHash(w []byte, m *msgIndex) []byte {
 func appendVia(w, b []byte, h *header, v *viaParts, from netip.AddrPort) []byte {
 	var ipBuf [64]byte
 	ip := from.Addr().AppendTo(ipBuf[:0])
-	asked := !v.rport.empty() && v.rportVal == 0
-	if asked {
+	a, ok := parseAddrBytes(v.host.of(b))
+	fill, received := stampRule(!v.rport.empty() && v.rportVal == 0, ok && a == from.Addr().Unmap())
+	if fill {
 		w = append(w, b[h.line.s:v.rport.e]...)
 		w = append(w, '=')
 		w = strconv.AppendUint(w, uint64(from.Port()), 10)
@@ -403,9 +460,7 @@ func appendVia(w, b []byte, h *header, v *viaParts, from netip.AddrPort) []byte 
 	} else {
 		w = append(w, b[h.line.s:v.val.e]...)
 	}
-	// As stampVia: received when asked for rport, or when sent-by is not
-	// the source address.
-	if a, ok := parseAddrBytes(v.host.of(b)); asked || !ok || a != from.Addr().Unmap() {
+	if received {
 		w = append(w, ";received="...)
 		w = append(w, ip...)
 	}

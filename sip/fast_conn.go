@@ -85,10 +85,17 @@ func (c *fastConn) run() {
 			if out.slot() == nil {
 				out.flush(c.rc)
 			}
-			if c.fast.take(&ix, data, from, out) {
+			if done, slow := c.fast.screen(data, from); done {
+				continue // a stranger's (strangers.go)
+			} else if slow {
+				c.fast.p.fellBack.add(fbBalancer)
+				c.toSipgo(data, from)
 				continue
 			}
-			c.toSipgo(data, from)
+			if r := c.fast.take(&ix, data, from, out); r != fbNone {
+				c.fast.p.fellBack.add(r)
+				c.toSipgo(data, from)
+			}
 		}
 		out.flush(c.rc)
 	}

@@ -2,18 +2,18 @@ package sip
 
 import "bytes"
 
-// The fast path's message index (issue 11): one pass over a datagram that
+// The fast path's message index: one pass over a datagram that
 // records where the start line and each header are, and parses only what a
 // proxy needs to route and relay. It never allocates and never copies. It
 // is deliberately strict: anything a plain user agent would not send
 // (folded lines, whitespace around ":" ";" "=", RFC 2543 branches, more
 // than maxHeaders headers, repeated single-valued headers, a Content-Length
-// that does not match the body) makes index return false, and the datagram
+// that does not match the body; a missing one is the datagram's end) makes index return false, and the datagram
 // goes to the sipgo path, which handles the whole of RFC 3261. Correctness
 // never depends on this parser being complete.
 
 // maxHeaders bounds the header lines the index holds.
-const maxHeaders = 64
+const maxHeaders = 128
 
 // span is a byte range [s, e) of the indexed datagram.
 type span struct{ s, e int32 }
@@ -62,12 +62,18 @@ type viaParts struct {
 
 // msgIndex is the index of one datagram. Its spans point into b.
 type msgIndex struct {
+	msgHead
+	// hdrs holds the first n header lines; index does not clear the rest.
+	hdrs [maxHeaders]header
+}
+
+// msgHead is what index resets for each datagram.
+type msgHead struct {
 	b       []byte
 	request bool
 	method  span // request
 	ruri    span // request
 	status  int  // response
-	hdrs    [maxHeaders]header
 	n       int
 	vias    int // Via header lines
 	via     viaParts
@@ -86,7 +92,7 @@ type msgIndex struct {
 
 // index fills m from b; false means "not for the fast path".
 func (m *msgIndex) index(b []byte) bool {
-	*m = msgIndex{b: b, maxFwd: -1, topVia: -1}
+	m.msgHead = msgHead{b: b, maxFwd: -1, topVia: -1}
 	if len(b) > 65535 {
 		return false
 	}
@@ -115,7 +121,9 @@ func (m *msgIndex) index(b []byte) bool {
 	if m.topVia < 0 || !seen[hFrom] || !seen[hTo] || !seen[hCallID] || !seen[hCSeq] {
 		return false
 	}
-	if clen != len(b)-m.body {
+	// Without Content-Length the body runs to the end of the datagram
+	// (RFC 3261 §18.3); the index reads only datagrams.
+	if clen >= 0 && clen != len(b)-m.body {
 		return false
 	}
 	if m.request && !bytes.Equal(m.cseqM.of(b), m.method.of(b)) {

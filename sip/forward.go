@@ -5,6 +5,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
@@ -33,7 +34,11 @@ func (p *Proxy) onInDialogOrOther(req *gosip.Request, tx gosip.ServerTransaction
 		p.addRecordRoute(fwd, req.Transport())
 		p.addVia(fwd, loopHash(req))
 	}
-	p.relayNonInvite(req, fwd, tx)
+	start := time.Now()
+	status := p.relayNonInvite(req, fwd, tx)
+	if req.Method == gosip.MESSAGE {
+		p.recordMessage(req, status, start)
+	}
 }
 
 // byDirection builds the copy of an out-of-dialog request that goes on by
@@ -127,7 +132,7 @@ func (p *Proxy) forwardInDialog(req *gosip.Request, tx gosip.ServerTransaction) 
 	p.setLocal(fwd)
 	if req.Method == gosip.BYE {
 		if id := req.CallID(); id != nil {
-			p.tracker.Bye(id.Value())
+			p.tracker.ByeAt(id.Value(), p.routing.Load().sentAt(req)) // source.go
 			p.dialogs.remove(id.Value())
 		}
 	}
@@ -162,27 +167,31 @@ func (p *Proxy) mayRelay(req *gosip.Request) bool {
 	return false
 }
 
-// relayNonInvite sends a request statefully and relays its responses.
-func (p *Proxy) relayNonInvite(req, fwd *gosip.Request, tx gosip.ServerTransaction) {
+// relayNonInvite sends a request statefully, relays its responses and
+// returns the final status sent back.
+func (p *Proxy) relayNonInvite(req, fwd *gosip.Request, tx gosip.ServerTransaction) int {
 	cltx, err := p.cli.TransactionRequest(context.Background(), fwd, noBuild)
 	if err != nil {
 		p.log.Debug("forward request", zap.String("method", req.Method.String()), zap.Error(err))
 		p.count(req, 503)
 		respond(tx, req, 503, "Service Unavailable")
-		return
+		return gosip.StatusServiceUnavailable
 	}
 	for {
 		select {
 		case res := <-cltx.Responses():
+			if !relayRule(res.StatusCode) {
+				continue
+			}
 			_ = tx.Respond(relayTo(res, req))
 			if !res.IsProvisional() {
 				p.count(req, res.StatusCode)
-				return
+				return res.StatusCode
 			}
 		case <-cltx.Done():
 			p.count(req, 408)
 			respond(tx, req, 408, "Request Timeout")
-			return
+			return gosip.StatusRequestTimeout
 		}
 	}
 }
@@ -287,12 +296,10 @@ func (p *Proxy) onOptions(req *gosip.Request, tx gosip.ServerTransaction) {
 // Via, when the top Via is ours (RFC 3261 §16.11).
 func (p *Proxy) onStrayResponse(res *gosip.Response) {
 	top := res.Via()
-	if top == nil {
-		return
+	if top == nil || !relayRule(res.StatusCode) || !p.ownVia(top) {
+		return // only what we forwarded (RFC 3261 §16.7 item 3)
 	}
-	if b, _ := top.Params.Get("branch"); !strings.HasPrefix(b, branchPrefix) {
-		return
-	}
+	viaSwap, viaSwapped := p.swapOfVia(res)
 	out := res.Clone()
 	out.RemoveHeader("Via")
 	next := out.Via()
@@ -301,6 +308,8 @@ func (p *Proxy) onStrayResponse(res *gosip.Response) {
 	}
 	if s, ok := p.swapOfHeaders(out.CallID(), out.GetHeaders("Record-Route")); ok {
 		s.restoreResponse(out)
+	} else if viaSwapped {
+		viaSwap.restoreResponse(out)
 	}
 	out.SetDestination(responseAddr(next))
 	out.SetTransport(next.Transport)
@@ -313,6 +322,13 @@ func (p *Proxy) onStrayResponse(res *gosip.Response) {
 	if err := p.srv.WriteResponse(out); err != nil {
 		p.log.Debug("forward stray response", zap.Error(err))
 	}
+}
+
+// ownVia reports a Via switchboard wrote: our branch prefix and one of
+// our addresses as sent-by (RFC 3261 §16.7 item 3, §16.11).
+func (p *Proxy) ownVia(v *gosip.ViaHeader) bool {
+	b, _ := v.Params.Get("branch")
+	return strings.HasPrefix(b, branchPrefix) && p.self.is(v.Host, v.Port)
 }
 
 // writeUDP sends a message from our UDP listening socket to its

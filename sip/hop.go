@@ -30,13 +30,13 @@ func stampVia(v *gosip.ViaHeader, src netip.AddrPort) {
 		v.Params = gosip.NewParams()
 	}
 	ip := src.Addr().Unmap().String()
-	rport, asked := v.Params.Get("rport")
-	if asked && rport == "" {
+	rport, hasRport := v.Params.Get("rport")
+	a, err := netip.ParseAddr(v.Host)
+	fill, received := stampRule(hasRport && rport == "", err == nil && a.Unmap() == src.Addr().Unmap())
+	if fill {
 		v.Params.Add("rport", strconv.Itoa(int(src.Port())))
-		v.Params.Add("received", ip)
-		return
 	}
-	if a, err := netip.ParseAddr(v.Host); err != nil || a.Unmap() != src.Addr().Unmap() {
+	if received {
 		v.Params.Add("received", ip)
 	}
 }
@@ -45,18 +45,12 @@ func stampVia(v *gosip.ViaHeader, src netip.AddrPort) {
 // received (else the sent-by host) and rport (else the sent-by port, else
 // 5060), RFC 3261 §18.2.2 and RFC 3581 §4.
 func responseAddr(v *gosip.ViaHeader) string {
-	host, port := v.Host, v.Port
-	if r, ok := v.Params.Get("received"); ok && r != "" {
-		host = r
-	}
+	received, _ := v.Params.Get("received")
+	rport := 0
 	if r, ok := v.Params.Get("rport"); ok && r != "" {
-		if n, err := strconv.Atoi(r); err == nil {
-			port = n
-		}
+		rport, _ = strconv.Atoi(r)
 	}
-	if port == 0 {
-		port = 5060
-	}
+	host, port := hopRule(v.Host, received, v.Port, rport)
 	return joinHostPort(host, port)
 }
 
@@ -174,6 +168,25 @@ func (p *Proxy) markSwap(fwd *gosip.Request, s nameSwap) {
 		}
 		rr.Address.UriParams.Add(swapParam, v)
 	}
+}
+
+// markViaSwap adds the swap to our top Via of a forwarded request.
+func (p *Proxy) markViaSwap(fwd *gosip.Request, s nameSwap) {
+	if id, v := fwd.CallID(), fwd.Via(); id != nil && v != nil {
+		v.Params.Add(swapParam, s.encode(p.opts.RouteKey, id.Value()))
+	}
+}
+
+// swapOfVia finds the swap on our top Via of a response.
+func (p *Proxy) swapOfVia(res *gosip.Response) (nameSwap, bool) {
+	id, v := res.CallID(), res.Via()
+	if id == nil || v == nil {
+		return nameSwap{}, false
+	}
+	if raw, ok := v.Params.Get(swapParam); ok {
+		return decodeSwap(p.opts.RouteKey, id.Value(), raw)
+	}
+	return nameSwap{}, false
 }
 
 // swapOfHeaders finds the swap in our entries of a Route (requests) or

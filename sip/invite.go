@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"time"
 
@@ -38,6 +39,10 @@ func (p *Proxy) onInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 		p.forwardInDialog(req, tx)
 		return
 	}
+	if dc := p.handed.take(req); dc != nil {
+		p.carryHanded(req, tx, dc)
+		return
+	}
 	start := time.Now()
 	r := p.routing.Load()
 	dir, trunk := r.classifyRequest(req)
@@ -46,8 +51,20 @@ func (p *Proxy) onInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 		respond(tx, req, 403, "Forbidden")
 		return
 	}
+	// SPEC §1: no drain or CPS refusal for an emergency call or its call
+	// back (emergency.go); the trunk's max_cps is in strangers.go.
+	emergencyCall := r.isEmergency(req, dir, trunk)
+	if !emergencyCall && !p.trunkAllows(dir, trunk, start) {
+		p.count(req, gosip.StatusServiceUnavailable)
+		respond(tx, req, gosip.StatusServiceUnavailable, "Service Unavailable", gosip.NewHeader("Retry-After", trunkRetryAfter))
+		return
+	}
 	hash := loopHash(req)
-	if code, reason := p.admit(req, hash); code != 0 {
+	admit := p.admit
+	if emergencyCall {
+		admit = p.admitEmergency
+	}
+	if code, reason := admit(req, hash); code != 0 {
 		p.count(req, code)
 		var hdrs []gosip.Header
 		if code == 503 {
@@ -56,20 +73,27 @@ func (p *Proxy) onInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 		respond(tx, req, code, reason, hdrs...)
 		return
 	}
-	if !p.fastTrying(req) { // the fast path's hand-over already sent it (fast_invite.go)
-		respond(tx, req, 100, "Trying")
-	}
+	respond(tx, req, 100, "Trying")
 	call := p.newCall(req, r, dir, trunk, start)
 	d := r.Pipeline.Run(context.Background(), call)
 	// Every stage has read the headers; an answered call may stay up for
 	// hours, and memory per call is what limits how many fit.
 	call.Signalling = callctl.Signalling{}
+	p.carry(req, tx, r, call, trunk, d, hash, start)
+}
+
+// carry opens the record of a decided call and rejects or forwards it.
+func (p *Proxy) carry(req *gosip.Request, tx gosip.ServerTransaction, r *Routing, call *callctl.Call, trunk *Trunk, d callctl.Decision, hash string, start time.Time) {
 	// The record opens once the pipeline has identified the parties, so
 	// that even a call in progress or a blocked one shows its numbers.
 	active := p.tracker.Start(call)
 	if d.Verdict == callctl.Reject {
 		p.observe(start)
 		p.reject(req, tx, active, r, d)
+		return
+	}
+	if call.Emergency {
+		p.proxyEmergency(req, tx, r, call, trunk, active, hash, start)
 		return
 	}
 	if !p.steer(r, call, trunk) {
@@ -79,15 +103,39 @@ func (p *Proxy) onInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 		respond(tx, req, 503, "Service Unavailable", gosip.NewHeader("Retry-After", p.retryAfter()))
 		return
 	}
-	fwd, err := p.buildForward(req, r, call, trunk, hash)
-	if err != nil {
-		p.observe(start)
-		p.log.Warn("no route for call", zap.String("call_id", call.CallID), zap.Error(err))
-		active.Final(404, true, err.Error())
-		respond(tx, req, 404, "Not Found")
-		return
+	for hop := 0; ; hop++ {
+		fwd, err := p.buildForward(req, r, call, trunk, hash)
+		if err != nil {
+			p.observe(start)
+			p.log.Warn("no route for call", zap.String("call_id", call.CallID), zap.Error(err))
+			active.Final(404, true, err.Error())
+			respond(tx, req, 404, "Not Found")
+			return
+		}
+		if hop > 0 {
+			newBranch(fwd, hop) // a new client transaction (RFC 3261 §16.6 item 8)
+		}
+		if !p.proxyInvite(req, fwd, tx, active, start) {
+			return
+		}
+		if !p.fallbackFor(call) {
+			p.log.Warn("next hop gave no sign of life: 503", zap.String("call_id", call.CallID), zap.String("target", fwd.Recipient.String()))
+			active.Final(gosip.StatusServiceUnavailable, true, "no response")
+			p.countRes(call, gosip.StatusServiceUnavailable)
+			respond(tx, req, gosip.StatusServiceUnavailable, "Service Unavailable", gosip.NewHeader("Retry-After", p.retryAfter()))
+			return
+		}
+		p.log.Warn("next hop gave no sign of life: to the fallback", zap.String("call_id", call.CallID), zap.String("fallback", call.Target))
 	}
-	p.proxyInvite(req, fwd, tx, active, start)
+}
+
+// newBranch makes the branch of our top Via that of another forwarding of
+// the same request.
+func newBranch(fwd *gosip.Request, hop int) {
+	if v := fwd.Via(); v != nil {
+		b, _ := v.Params.Get("branch")
+		v.Params.Add("branch", b+"-"+strconv.Itoa(hop))
+	}
 }
 
 // steer keeps a call away from a target that stopped answering the
@@ -169,10 +217,16 @@ func (p *Proxy) buildForward(req *gosip.Request, r *Routing, c *callctl.Call, tr
 	p.peers.learn(req)
 	p.reuse(fwd)
 	p.addRecordRoute(fwd, inTransport)
-	if s, ok := swapOf(req, fwd); ok {
+	s, swapped := swapOf(req, fwd)
+	if swapped {
 		p.markSwap(fwd, s)
 	}
 	p.addVia(fwd, hash)
+	if swapped {
+		// On our Via too: a response relayed without the transaction
+		// (after a restart) gives the caller its own name back.
+		p.markViaSwap(fwd, s)
+	}
 	p.setLocal(fwd)
 	return fwd, nil
 }

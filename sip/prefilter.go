@@ -2,7 +2,10 @@ package sip
 
 import (
 	"bytes"
+	"hash/fnv"
 	"net"
+	"net/netip"
+	"strconv"
 	"strings"
 
 	gosip "github.com/emiago/sipgo/sip"
@@ -17,17 +20,25 @@ import (
 type prefilter struct {
 	conns  map[string]net.PacketConn // local address → our listening socket
 	parser *gosip.Parser
+	// stranger drops a stranger's datagram before the parse (strangers.go).
+	stranger func(data []byte, from netip.AddrPort, out datagramSender) bool
 }
 
 func (f *prefilter) filter(info gosip.TransportReadProps, data []byte) ([]byte, error) {
 	if info.Transport != "UDP" {
 		return data, nil
 	}
+	if f.strangerOf(info, data) {
+		return nil, nil
+	}
 	code, reason := checkRequestLine(data)
 	if code == 0 && isRequest(data) {
 		data = tidyLWS(data)
-		if _, err := f.parser.ParseSIP(data); err != nil {
+		msg, err := f.parser.ParseSIP(data)
+		if err != nil {
 			code, reason = 400, "Bad Request"
+		} else if req, ok := msg.(*gosip.Request); ok {
+			data = rfc2543Branch(req, data)
 		}
 	}
 	if code == 0 {
@@ -103,4 +114,55 @@ func rawResponse(req []byte, code int, reason string) []byte {
 
 func itoa(n int) string {
 	return string([]byte{byte('0' + n/100%10), byte('0' + n/10%10), byte('0' + n%10)})
+}
+
+// strangerOf drops (or answers) a stranger's datagram by its source.
+func (f *prefilter) strangerOf(info gosip.TransportReadProps, data []byte) bool {
+	ua, ok := info.RemoteAddr.(*net.UDPAddr)
+	if !ok || f.stranger == nil {
+		return false
+	}
+	from := ua.AddrPort()
+	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+	return f.stranger(data, from, packetSender{f.conns[info.LocalAddr.String()]})
+}
+
+// packetSender writes from a listening socket of the sipgo path.
+type packetSender struct{ conn net.PacketConn }
+
+func (s packetSender) sendDatagram(b []byte, to netip.AddrPort) {
+	if s.conn != nil {
+		_, _ = s.conn.WriteTo(b, net.UDPAddrFromAddrPort(to))
+	}
+}
+
+// rfc2543Branch gives a request of an RFC 2543 element (no magic-cookie
+// branch, maybe no From tag) a branch on its top Via, so that sipgo's
+// transaction layer can key it: RFC 4475 §3.4.1 asks RFC 3261 elements to
+// accept such requests. The branch is a hash of what RFC 2543 matched a
+// transaction by (Request-URI, From, Call-ID, CSeq number, top Via
+// sent-by), so a retransmission, the ACK and the CANCEL get the same one;
+// the sender ignores a parameter it did not write (it matches responses
+// by those headers). Other requests are returned unchanged.
+func rfc2543Branch(req *gosip.Request, data []byte) []byte {
+	v := req.Via()
+	if v == nil {
+		return data
+	}
+	if b, _ := v.Params.Get("branch"); strings.HasPrefix(b, gosip.RFC3261BranchMagicCookie) {
+		return data
+	}
+	h := fnv.New64a()
+	h.Write([]byte(req.Recipient.Host))
+	for _, hd := range []gosip.Header{req.From(), req.CallID()} {
+		if hd != nil {
+			h.Write([]byte(hd.Value()))
+		}
+	}
+	if cs := req.CSeq(); cs != nil {
+		h.Write([]byte(strconv.FormatUint(uint64(cs.SeqNo), 10)))
+	}
+	h.Write([]byte(v.Host + ":" + strconv.Itoa(v.Port)))
+	v.Params.Add("branch", gosip.RFC3261BranchMagicCookie+"-2543-"+strconv.FormatUint(h.Sum64(), 36))
+	return []byte(req.String())
 }

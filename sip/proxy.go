@@ -1,4 +1,4 @@
-// Package sip is the only package that speaks SIP and RTP. It runs a
+// Package sip is the only package that speaks SIP (media speaks RTP). It runs a
 // stateful, record-routing proxy (RFC 3261 §16) on top of sipgo: INVITEs
 // from a trunk go to the PBX, INVITEs from the PBX go to a trunk, and every
 // request of the dialog passes through it because of its Record-Route.
@@ -41,6 +41,8 @@ type Trunk struct {
 	Outbound *gosip.Uri // nil when calls cannot go out through this trunk
 	Region   string
 	Trust    bool
+	// MaxCPS caps new INVITEs a second from this trunk; 0: no cap.
+	MaxCPS int
 }
 
 // Routing is the part of the proxy's setup that a config reload replaces.
@@ -52,6 +54,28 @@ type Routing struct {
 	Node     string
 	// Announce plays an announcement before a reject; nil disables them.
 	Announce AnnounceFunc
+	// Emergency tells whether a dialled number is an emergency number of
+	// a region (SPEC §1); nil: none is.
+	Emergency func(dialled, region string) bool
+	// Callback tells whether an inbound call to called (the Request-URI's
+	// user part, read in region) is the call back of an emergency call
+	// within its window (SPEC §1); nil: none is.
+	Callback func(called, region string) bool
+	// EmergencyWait is how long an emergency call waits for any response
+	// from one target before it goes to the next (sip.response_timeout).
+	EmergencyWait time.Duration
+	// Messages records the out-of-dialog MESSAGE requests routed between
+	// trunk and PBX (SPEC §2); nil records none.
+	Messages MessageRecorder
+	// Balancers reports a load balancer in front of this node, whose
+	// X-Switchboard-Source is trusted (SPEC §11); nil: none.
+	Balancers func(netip.AddrPort) bool
+	// RejectStrangers answers strangers 403 (sip.strangers: reject);
+	// else they are dropped without an answer (SPEC §1).
+	RejectStrangers bool
+	// StrangerReplies caps those 403s a second per source, so that a
+	// spoofed flood cannot make switchboard a reflector.
+	StrangerReplies int
 }
 
 // AnnounceFunc starts an announcement for an INVITE's SDP offer. It returns
@@ -77,7 +101,7 @@ type Options struct {
 	// reference to the PBX's recording of the call.
 	RecordingHeader string
 	// FastPath serves UDP listeners through switchboard's own batched
-	// reader and byte-editing forwarder (issue 11, fast*.go); what it does
+	// reader and byte-editing forwarder (fast*.go); what it does
 	// not take goes to sipgo unchanged. Linux only.
 	FastPath bool
 	// Keepalive is how often the PBX and each trunk's outbound target are
@@ -86,6 +110,11 @@ type Options struct {
 	// InviteTimeout bounds the wait for the first response to a forwarded
 	// INVITE; 0 leaves it to Timer B (32 s).
 	InviteTimeout time.Duration
+	// ResponseTimeout is how long a forwarded INVITE waits for a first
+	// response (any provisional) before it fails over to the hotline's
+	// fallback or ends with 503 (SPEC §1, sip.response_timeout, as
+	// Kamailio's fr_timer); 0 leaves the wait to InviteTimeout.
+	ResponseTimeout time.Duration
 	// TimerC ends an INVITE that rings longer with a CANCEL (RFC 3261
 	// §16.8); each provisional response restarts it. 0 means 3 minutes.
 	TimerC time.Duration
@@ -98,28 +127,35 @@ type Options struct {
 
 // Proxy is the SIP side of switchboard.
 type Proxy struct {
-	opts    Options
-	log     *zap.Logger
-	ua      *sipgo.UserAgent
-	srv     *sipgo.Server
-	cli     *sipgo.Client
-	tracker *callctl.Tracker
-	met     *metrics.Metrics
-	routing atomic.Pointer[Routing]
-	self    selfAddrs
-	dialogs dialogs
-	pre     *prefilter
-	limit   *rateLimit
-	macs    sync.Pool // hmac hashes keyed with RouteKey, reused per request
-	drain   atomic.Bool
-	ready   sync.WaitGroup
-	ports   map[string]int // network → listen port
-	probes  probes
-	peers   peers
-	fast    []*fastPath // UDP sockets served by the fast path (issue 11)
-	rrHost  string      // Options.RecordRoute, split; empty: our own address
-	rrPort  int
-	tried   sync.Map // server keys of INVITEs the fast path answered 100 and handed over
+	opts     Options
+	log      *zap.Logger
+	ua       *sipgo.UserAgent
+	srv      *sipgo.Server
+	cli      *sipgo.Client
+	tracker  *callctl.Tracker
+	met      *metrics.Metrics
+	routing  atomic.Pointer[Routing]
+	self     selfAddrs
+	dialogs  dialogs
+	pre      *prefilter
+	limit    *rateLimit
+	macs     sync.Pool // hmac hashes keyed with RouteKey, reused per request
+	drain    atomic.Bool
+	ready    sync.WaitGroup
+	ports    map[string]int // network → listen port
+	probes   probes
+	peers    peers
+	fast     []*fastPath // UDP sockets served by the fast path
+	rrHost   string      // Options.RecordRoute, split; empty: our own address
+	rrPort   int
+	handed   handovers // INVITEs the fast path took and handed to sipgo, decided
+	fellBack fallbacks // what the fast path passed to sipgo, by reason
+	waiting  waiting   // INVITEs waiting for a first response, by target
+
+	// The source rules (strangers.go): the stranger gate, and each
+	// trunk's max_cps bucket by trunk name.
+	gate   strangerGate
+	quotas sync.Map
 }
 
 // New builds a proxy; Serve starts it.
@@ -143,6 +179,11 @@ func New(opts Options, r *Routing) (*Proxy, error) {
 	p := &Proxy{opts: opts, log: opts.Log, tracker: opts.Tracker, met: opts.Metrics, ports: map[string]int{},
 		pre:   &prefilter{conns: map[string]net.PacketConn{}, parser: gosip.NewParser()},
 		limit: newRateLimit(opts.MaxCPS)}
+	p.pre.stranger = p.strangerDatagram
+	if p.met != nil {
+		p.gate.dropped = droppedCounter(p.met.Registry())
+		p.gate.strangers = p.gate.dropped.WithLabelValues(dropStranger)
+	}
 	if opts.RecordRoute != "" {
 		host, port, err := net.SplitHostPort(opts.RecordRoute)
 		n, perr := strconv.Atoi(port)
@@ -172,6 +213,9 @@ func New(opts Options, r *Routing) (*Proxy, error) {
 	}
 	if p.cli, err = sipgo.NewClient(ua, sipgo.WithClientLogger(slogger), sipgo.WithClientHostname(opts.Advertise)); err != nil {
 		return nil, fmt.Errorf("sip: %w", err)
+	}
+	if p.met != nil && opts.FastPath {
+		p.fellBack.register(p.met.Registry())
 	}
 	p.probes.onFlip = p.targetFlipped
 	p.SetRouting(r)
@@ -214,7 +258,7 @@ func (p *Proxy) Listeners() ([]func(ctx context.Context) error, error) {
 			p.noteListen("udp", conn.LocalAddr())
 			p.pre.conns[conn.LocalAddr().String()] = conn
 			pc, start := conn, func() {}
-			if p.opts.FastPath { // fast path integration point (issue 11)
+			if p.opts.FastPath { // fast path integration point
 				if pc, start, err = p.fastListen(conn); err != nil {
 					return fail(err)
 				}
@@ -269,6 +313,9 @@ func (p *Proxy) targetFlipped(s TargetState, changed bool) {
 		p.log.Info("SIP target answers again", zap.String("target", s.Name), zap.String("uri", s.URI))
 	default:
 		p.log.Warn("SIP target stopped answering OPTIONS: calls to it get 503", zap.String("target", s.Name), zap.String("uri", s.URI))
+	}
+	if changed && !s.Up {
+		p.targetDown(s.URI) // calls waiting for it fail over at once
 	}
 	if p.met != nil {
 		v := 0.0
@@ -336,10 +383,15 @@ func source(req *gosip.Request) (netip.AddrPort, bool) {
 // PBX connects from an ephemeral port, so a request from the PBX's address
 // whose top Via names the PBX's port counts as from the PBX.
 func (r *Routing) classifyRequest(req *gosip.Request) (callctl.Direction, *Trunk) {
-	src, ok := source(req)
+	src, ok := r.origin(req)
 	if !ok {
 		return "", nil
 	}
+	return r.classifyFrom(req, src)
+}
+
+// classifyFrom is classifyRequest for a request whose origin is known.
+func (r *Routing) classifyFrom(req *gosip.Request, src netip.AddrPort) (callctl.Direction, *Trunk) {
 	if src.Addr() == r.PBX.Addr() && !strings.EqualFold(req.Transport(), "udp") {
 		if v := req.Via(); v != nil && v.Port == int(r.PBX.Port()) {
 			return callctl.Outbound, r.outboundTrunk()

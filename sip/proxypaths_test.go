@@ -1,6 +1,6 @@
 package sip
 
-// Paths of the proxy that no other test reached (issue 12): the answer
+// Paths of the proxy that no other test reached: the answer
 // when the PBX cannot be reached, the bound on remembered dialogs,
 // stateless relaying of 2xx retransmissions (RFC 3261 §16.11), strict
 // routers and requests that name switchboard with no Route left.
@@ -59,7 +59,9 @@ func (dl callerDialog) send(t *testing.T, h *proxyHarness, method, ruri string, 
 // TestPBXUnreachable: a PBX that cannot be reached over TCP gets the
 // caller a 503 at once and a failed record; one that never answers over
 // UDP a 408 (noFinal, bounded by invite_timeout).
-func TestPBXUnreachable(t *testing.T) {
+func TestPBXUnreachable(t *testing.T) { onBothPaths(t, testPBXUnreachable) }
+
+func testPBXUnreachable(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +88,9 @@ func TestPBXUnreachable(t *testing.T) {
 // TestExpireDialogs: a dialog switchboard remembers lets a request that
 // names switchboard with no Route reach the other side (resolveSelf);
 // once expired, the same request is refused.
-func TestExpireDialogs(t *testing.T) {
+func TestExpireDialogs(t *testing.T) { onBothPaths(t, testExpireDialogs) }
+
+func testExpireDialogs(t *testing.T) {
 	h := startProxy(t, harnessOpts{})
 	dl := h.answerCall(t, "call-expire")
 	self := "sip:" + h.addr.String()
@@ -120,7 +124,9 @@ func TestExpireDialogs(t *testing.T) {
 // TestStrictRouter: a caller that routes strictly puts switchboard's
 // Record-Route in the Request-URI and the callee's Contact last in Route;
 // the request reaches the callee with its Contact as Request-URI.
-func TestStrictRouter(t *testing.T) {
+func TestStrictRouter(t *testing.T) { onBothPaths(t, testStrictRouter) }
+
+func testStrictRouter(t *testing.T) {
 	h := startProxy(t, harnessOpts{})
 	dl := h.answerCall(t, "call-strict")
 	var rr gosip.Uri
@@ -143,7 +149,9 @@ func TestStrictRouter(t *testing.T) {
 // TestStrayResponse: after a restart the INVITE's client transaction is
 // gone; the PBX's 2xx retransmission is relayed statelessly to the caller
 // (RFC 3261 §16.11), a response whose top Via is not ours is dropped.
-func TestStrayResponse(t *testing.T) {
+func TestStrayResponse(t *testing.T) { onBothPaths(t, testStrayResponse) }
+
+func testStrayResponse(t *testing.T) {
 	var mu sync.Mutex
 	var last []byte
 	var lastTo *net.UDPAddr
@@ -179,5 +187,25 @@ func TestStrayResponse(t *testing.T) {
 	_, _ = h.pbx.conn.WriteToUDP([]byte(foreign.String()), lastTo)
 	if d, ok := h.trunk.waitFor(start, 300*time.Millisecond, isRes(200, "INVITE", "call-stray")); ok {
 		t.Errorf("a response without our Via was relayed: %q", rawFirstLine(d.b))
+	}
+	// Two Vias, the top one someone else's (another branch, or our branch
+	// prefix on another host): the second one names the caller, but the
+	// response is not ours to relay (RFC 3261 §16.7 item 3).
+	ours := parseRes(t, last).Via()
+	for _, top := range []string{
+		"SIP/2.0/UDP 192.0.2.7:5060;branch=z9hG4bK-elsewhere",
+		"SIP/2.0/UDP 192.0.2.7:" + strconv.Itoa(ours.Port) + ";branch=" + ours.Params.GetOr("branch", ""),
+	} {
+		other := parseRes(t, last)
+		other.RemoveHeader("Via")
+		other.PrependHeader(gosip.NewHeader("Via", top))
+		if n := len(other.GetHeaders("Via")); n != 2 {
+			t.Fatalf("the test response has %d Vias, want 2", n)
+		}
+		start = h.trunk.count()
+		_, _ = h.pbx.conn.WriteToUDP([]byte(other.String()), lastTo)
+		if d, ok := h.trunk.waitFor(start, 300*time.Millisecond, isRes(200, "INVITE", "call-stray")); ok {
+			t.Errorf("a response whose top Via is %q was relayed: %q", top, rawFirstLine(d.b))
+		}
 	}
 }

@@ -1,6 +1,6 @@
 package sip
 
-// One test per proxy defect of issue 10 (SPEC §1, "It follows RFC 3261 as
+// One test per proxy rule (SPEC §1, "It follows RFC 3261 as
 // a proxy"): each sends real SIP over loopback to a proxy started in the
 // test and asserts on what the peers received.
 
@@ -163,7 +163,9 @@ func ringingPBX() func(*udpPeer, datagram) {
 // receive on (behind NAT) gets every response at the address it sent from:
 // switchboard's 100, the relayed 180 and 200, and a retransmitted 200
 // (RFC 3261 §18.2.1, RFC 3581 §4).
-func TestResponsesGoToSource(t *testing.T) {
+func TestResponsesGoToSource(t *testing.T) { onBothPaths(t, testResponsesGoToSource) }
+
+func testResponsesGoToSource(t *testing.T) {
 	var mu sync.Mutex
 	ok200 := map[string][]byte{}
 	var okTo *net.UDPAddr
@@ -187,9 +189,20 @@ func TestResponsesGoToSource(t *testing.T) {
 		mu.Unlock()
 	}})
 	tr := h.trunk
-	for _, c := range []struct{ id, via string }{
-		{"call-nat", "SIP/2.0/UDP 127.0.0.99:5099;branch=z9hG4bK-nat;rport"},
-		{"call-via", "SIP/2.0/UDP 127.0.0.99:" + strconv.Itoa(tr.addr().Port) + ";branch=z9hG4bK-via"},
+	port := strconv.Itoa(tr.addr().Port)
+	// want is the caller's Via as forwarded, the same on both paths: rport
+	// filled in and received added whenever rport was asked for, even when
+	// sent-by is the source (RFC 3581 §4); received alone when sent-by is
+	// not the source (RFC 3261 §18.2.1).
+	for _, c := range []struct{ id, via, want string }{
+		{"call-nat", "SIP/2.0/UDP 127.0.0.99:5099;branch=z9hG4bK-nat;rport",
+			"SIP/2.0/UDP 127.0.0.99:5099;branch=z9hG4bK-nat;rport=" + port + ";received=127.0.0.1"},
+		{"call-via", "SIP/2.0/UDP 127.0.0.99:" + port + ";branch=z9hG4bK-via",
+			"SIP/2.0/UDP 127.0.0.99:" + port + ";branch=z9hG4bK-via;received=127.0.0.1"},
+		{"call-same", "SIP/2.0/UDP 127.0.0.1:" + port + ";branch=z9hG4bK-same;rport",
+			"SIP/2.0/UDP 127.0.0.1:" + port + ";branch=z9hG4bK-same;rport=" + port + ";received=127.0.0.1"},
+		{"call-plain", "SIP/2.0/UDP 127.0.0.1:" + port + ";branch=z9hG4bK-plain",
+			"SIP/2.0/UDP 127.0.0.1:" + port + ";branch=z9hG4bK-plain"},
 	} {
 		t.Run(c.id, func(t *testing.T) {
 			m := callerInvite(tr, h.addr, c.id, "<sip:+4930111222@127.0.0.99>;tag=nat")
@@ -206,11 +219,11 @@ func TestResponsesGoToSource(t *testing.T) {
 				t.Fatal("INVITE not forwarded")
 			}
 			vias := rawHeaders(fwd.b, "Via")
-			if len(vias) != 2 || !strings.Contains(vias[1], "received=127.0.0.1") {
-				t.Errorf("forwarded Vias %q: the caller's lacks received=127.0.0.1", vias)
+			if len(vias) != 2 {
+				t.Fatalf("forwarded Vias %q, want ours and the caller's", vias)
 			}
-			if strings.Contains(c.via, "rport") && !strings.Contains(vias[1], "rport="+strconv.Itoa(tr.addr().Port)) {
-				t.Errorf("forwarded Vias %q: the caller's lacks rport=%d", vias, tr.addr().Port)
+			if len(vias) == 2 && vias[1] != c.want {
+				t.Errorf("the caller's Via went on as %q, want %q", vias[1], c.want)
 			}
 		})
 	}
@@ -238,7 +251,9 @@ func (prefixStage) Handle(_ context.Context, c *callctl.Call) callctl.Decision {
 // TestDisplayNamesKept: a call that no hotline renames keeps the display
 // names it came with, UTF-8 and escaped quotes included, in both directions
 // (SPEC §1: display names are never dropped).
-func TestDisplayNamesKept(t *testing.T) {
+func TestDisplayNamesKept(t *testing.T) { onBothPaths(t, testDisplayNamesKept) }
+
+func testDisplayNamesKept(t *testing.T) {
 	out := newPeer(t, func(p *udpPeer, d datagram) {
 		if req, ok := peerRequest(d); ok {
 			reply(p, d.from, gosip.NewResponseFromRequest(req, 486, "Busy Here", nil))
@@ -298,7 +313,9 @@ func withOutbound(t testing.TB, out *udpPeer) func(*Routing) {
 // in-dialog requests) carries exactly the From and To the caller sent, and
 // the caller's in-dialog requests reach the PBX with the prefixed name
 // (SPEC §1 and §5, as Kamailio's uac restore mode).
-func TestCallerSeesItsOwnFromTo(t *testing.T) {
+func TestCallerSeesItsOwnFromTo(t *testing.T) { onBothPaths(t, testCallerSeesItsOwnFromTo) }
+
+func testCallerSeesItsOwnFromTo(t *testing.T) {
 	h := startProxy(t, harnessOpts{pipeline: append(identifyPipeline(t), prefixStage{})})
 	tr := h.trunk
 	me := tr.addr().String()
@@ -380,7 +397,9 @@ func TestCallerSeesItsOwnFromTo(t *testing.T) {
 // TestOutOfDialogByDirection: MESSAGE and OPTIONS addressed to switchboard
 // go on by direction (PBX to trunk, trunk to PBX), never to switchboard
 // itself; OPTIONS to switchboard with no user is a keep-alive it answers.
-func TestOutOfDialogByDirection(t *testing.T) {
+func TestOutOfDialogByDirection(t *testing.T) { onBothPaths(t, testOutOfDialogByDirection) }
+
+func testOutOfDialogByDirection(t *testing.T) {
 	out := newPeer(t, func(p *udpPeer, d datagram) {
 		if req, ok := peerRequest(d); ok {
 			reply(p, d.from, gosip.NewResponseFromRequest(req, 202, "Accepted", nil))
@@ -434,11 +453,13 @@ func TestOutOfDialogByDirection(t *testing.T) {
 // (RFC 3261 §16.10) with the branch of the forwarded INVITE, the PBX's 487
 // reaches the caller, the caller's ACK reaches the PBX with one Via, and
 // the record ends no_answer.
-func TestCancelAfterRestart(t *testing.T) {
-	h := startProxy(t, harnessOpts{pbx: ringingPBX()})
+func TestCancelAfterRestart(t *testing.T) { onBothPaths(t, testCancelAfterRestart) }
+
+func testCancelAfterRestart(t *testing.T) {
+	h := startProxy(t, harnessOpts{pbx: ringingPBX(), pipeline: append(identifyPipeline(t), prefixStage{})})
 	tr := h.trunk
 	const id = "ring-restart"
-	inv := callerInvite(tr, h.addr, id, "<sip:+4930111222@"+tr.addr().String()+">;tag=c1")
+	inv := callerInvite(tr, h.addr, id, `"Jane" <sip:+4930111222@`+tr.addr().String()+">;tag=c1")
 	tr.send(t, h.addr, inv.bytes())
 	if _, ok := tr.waitFor(0, 5*time.Second, isRes(180, "INVITE", id)); !ok {
 		t.Fatal("no 180")
@@ -446,6 +467,7 @@ func TestCancelAfterRestart(t *testing.T) {
 	d, _ := h.pbx.waitFor(0, time.Second, isReq("INVITE", id))
 	fwd := parseRawReq(t, d.b)
 	branch, _ := fwd.Via().Params.Get("branch")
+	time.Sleep(20 * time.Millisecond) // it rings a while
 
 	h.restart(t)
 	cancel := inv
@@ -467,6 +489,9 @@ func TestCancelAfterRestart(t *testing.T) {
 	if !ok {
 		t.Fatal("the 487 did not reach the caller")
 	}
+	if from := rawHeader(fin.b, "From"); from != inv.from {
+		t.Errorf("after a restart the 487 reaches the caller with From %q, want its own %q", from, inv.from)
+	}
 	ack := inv
 	ack.method, ack.body, ack.extra = "ACK", "", nil
 	ack.to = rawHeader(fin.b, "To")
@@ -477,6 +502,10 @@ func TestCancelAfterRestart(t *testing.T) {
 	}
 	checkNon2xxAck(t, a.b, branch)
 	h.waitRecord(t, id, cdr.NoAnswer)
+	if r, _ := h.sink.get(id); r.EndReason != "cancelled" || r.RingingAt == nil || r.RingMS <= 0 {
+		t.Errorf("record after a restart: end_reason %q, ringing_at %v, ring_ms %d; want a cancelled call that rang",
+			r.EndReason, r.RingingAt, r.RingMS)
+	}
 }
 
 // checkNon2xxAck: an ACK for a non-2xx final carries one Via, the top Via
@@ -491,7 +520,9 @@ func checkNon2xxAck(t *testing.T, b []byte, branch string) {
 
 // TestAckForNon2xx: switchboard's own ACK for a 486 and for a 487 (after
 // CANCEL) carries only the INVITE's top Via.
-func TestAckForNon2xx(t *testing.T) {
+func TestAckForNon2xx(t *testing.T) { onBothPaths(t, testAckForNon2xx) }
+
+func testAckForNon2xx(t *testing.T) {
 	for _, c := range []struct {
 		name   string
 		pbx    func(*udpPeer, datagram)
@@ -528,7 +559,9 @@ func TestAckForNon2xx(t *testing.T) {
 // TestTimerC: an INVITE that rings past Timer C is cancelled downstream,
 // the caller gets a final response and the record ends no_answer
 // (RFC 3261 §16.8).
-func TestTimerC(t *testing.T) {
+func TestTimerC(t *testing.T) { onBothPaths(t, testTimerC) }
+
+func testTimerC(t *testing.T) {
 	h := startProxy(t, harnessOpts{pbx: ringingPBX(), options: func(o *Options) { o.TimerC = 500 * time.Millisecond }})
 	tr := h.trunk
 	const id = "ring-forever"
@@ -546,7 +579,9 @@ func TestTimerC(t *testing.T) {
 
 // TestInviteTimeout: a PBX that never answers costs the caller
 // sip.invite_timeout, not 32 s.
-func TestInviteTimeout(t *testing.T) {
+func TestInviteTimeout(t *testing.T) { onBothPaths(t, testInviteTimeout) }
+
+func testInviteTimeout(t *testing.T) {
 	h := startProxy(t, harnessOpts{pbx: func(*udpPeer, datagram) {}, options: func(o *Options) { o.InviteTimeout = 300 * time.Millisecond }})
 	tr := h.trunk
 	const id = "call-silent"
@@ -576,7 +611,9 @@ func (s fallbackStage) Handle(_ context.Context, c *callctl.Call) callctl.Decisi
 // TestKeepaliveDownTarget: a PBX that stopped answering OPTIONS is marked
 // down; new calls get 503 with Retry-After within a second, or go to the
 // hotline's fallback when it has one; once it answers again, calls go to it.
-func TestKeepaliveDownTarget(t *testing.T) {
+func TestKeepaliveDownTarget(t *testing.T) { onBothPaths(t, testKeepaliveDownTarget) }
+
+func testKeepaliveDownTarget(t *testing.T) {
 	var alive atomic.Bool
 	alive.Store(true)
 	pbx := func(p *udpPeer, d datagram) {
@@ -713,7 +750,9 @@ func (p *tcpPeer) waitFor(t *testing.T, what string, match func([]byte) bool) []
 // TestTCPConnectionReuse: a caller behind NAT over TCP (its Via and
 // Contact name a port nobody listens on) gets the PBX's BYE over the
 // connection it opened (SPEC §1).
-func TestTCPConnectionReuse(t *testing.T) {
+func TestTCPConnectionReuse(t *testing.T) { onBothPaths(t, testTCPConnectionReuse) }
+
+func testTCPConnectionReuse(t *testing.T) {
 	h := startProxy(t, harnessOpts{options: func(o *Options) {
 		o.Listen = append(o.Listen, Listen{Network: "tcp", Host: "127.0.0.1", Port: 0})
 	}})
@@ -760,7 +799,9 @@ func TestTCPConnectionReuse(t *testing.T) {
 // TestRestoreAfterRestart: the caller-name change travels signed in the
 // Record-Route, so a proxy restarted mid-call still gives the caller its
 // own name back in the PBX's BYE, and a forged change is ignored.
-func TestRestoreAfterRestart(t *testing.T) {
+func TestRestoreAfterRestart(t *testing.T) { onBothPaths(t, testRestoreAfterRestart) }
+
+func testRestoreAfterRestart(t *testing.T) {
 	h := startProxy(t, harnessOpts{pipeline: append(identifyPipeline(t), prefixStage{})})
 	tr := h.trunk
 	me := tr.addr().String()

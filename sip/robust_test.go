@@ -33,7 +33,9 @@ func protosSample(gs []protos.Group) func(int) bool {
 	return func(n int) bool { return keep[n] }
 }
 
-func TestPROTOSSample(t *testing.T) {
+func TestPROTOSSample(t *testing.T) { onBothPaths(t, testPROTOSSample) }
+
+func testPROTOSSample(t *testing.T) {
 	dir := filepath.Join(filepath.Dir(tortureCorpus(t, "protos-c07-sip")), "protos-c07-sip")
 	gs, err := protos.Groups(dir)
 	if err != nil {
@@ -113,7 +115,9 @@ func inviteFrom(tr *udpPeer, proxy *net.UDPAddr, id string, extra []string, body
 // and mpart01.dat) must still be answered and forwarded over UDP. sipgo
 // refuses to write UDP datagrams above sip.UDPMTUSize-200 bytes, so the 100
 // Trying (it copies the Vias) and the forwarded INVITE are never sent.
-func TestLargeInviteOverUDP(t *testing.T) {
+func TestLargeInviteOverUDP(t *testing.T) { onBothPaths(t, testLargeInviteOverUDP) }
+
+func testLargeInviteOverUDP(t *testing.T) {
 	h := startProxy(t, harnessOpts{})
 	for _, size := range []int{1200, 2000, 8000} {
 		t.Run(strconv.Itoa(size), func(t *testing.T) {
@@ -136,7 +140,9 @@ func TestLargeInviteOverUDP(t *testing.T) {
 // requests from a trunk are inbound, sent to the PBX); following the
 // pre-loaded Route lets anyone on a trunk address steer calls through
 // switchboard to any destination (RFC 4475 wsinv.dat carries such a Route).
-func TestPreloadedRouteFromTrunk(t *testing.T) {
+func TestPreloadedRouteFromTrunk(t *testing.T) { onBothPaths(t, testPreloadedRouteFromTrunk) }
+
+func testPreloadedRouteFromTrunk(t *testing.T) {
 	h := startProxy(t, harnessOpts{})
 	elsewhere := newLoopbackPeer(t, "127.0.0.3")
 	tr := newPeer(t, nil)
@@ -157,7 +163,9 @@ func TestPreloadedRouteFromTrunk(t *testing.T) {
 // record-routed must not be a way to send requests anywhere (SPEC §1: no
 // open relay); it should answer 403 or 481 (RFC 3261 §16.4 is for Routes
 // that name the proxy).
-func TestInDialogRelayToAnyHost(t *testing.T) {
+func TestInDialogRelayToAnyHost(t *testing.T) { onBothPaths(t, testInDialogRelayToAnyHost) }
+
+func testInDialogRelayToAnyHost(t *testing.T) {
 	h := startProxy(t, harnessOpts{})
 	elsewhere := newLoopbackPeer(t, "127.0.0.3")
 	tr := newPeer(t, nil)

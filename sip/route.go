@@ -197,6 +197,7 @@ func decMaxForwards(req *gosip.Request) bool {
 // setLocal makes a UDP request leave from our listening socket, so the far
 // end sees (and answers) the address it knows us by.
 func (p *Proxy) setLocal(req *gosip.Request) {
+	forgetSource(req) // every forwarded request passes here (source.go)
 	if !strings.EqualFold(req.Transport(), "udp") {
 		return
 	}

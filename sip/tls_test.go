@@ -36,7 +36,9 @@ func selfSigned(t *testing.T) tls.Certificate {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
-// TestTLSListener: a tls:// listener answers a keep-alive OPTIONS over TLS.
+// TestTLSListener: a tls:// listener answers a keep-alive OPTIONS over TLS
+// from the PBX (its address, and its port in the Via: a TLS client
+// connects from another port).
 func TestTLSListener(t *testing.T) {
 	cert := selfSigned(t)
 	p, err := New(Options{
@@ -64,7 +66,7 @@ func TestTLSListener(t *testing.T) {
 	defer conn.Close()
 	me := conn.LocalAddr().String()
 	req := "OPTIONS sip:" + addr + ";transport=tls SIP/2.0\r\n" +
-		"Via: SIP/2.0/TLS " + me + ";branch=z9hG4bK-tls-1\r\nMax-Forwards: 70\r\n" +
+		"Via: SIP/2.0/TLS 127.0.0.1:5080;branch=z9hG4bK-tls-1\r\nMax-Forwards: 70\r\n" +
 		"From: <sip:ping@" + me + ">;tag=t1\r\nTo: <sip:" + addr + ">\r\nCall-ID: tls-ping\r\n" +
 		"CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
 	if _, err := conn.Write([]byte(req)); err != nil {

@@ -281,7 +281,7 @@ func (h *proxyHarness) start(t testing.TB, port int) {
 	h.track = callctl.NewTracker(gate)
 	opts := Options{Listen: []Listen{{Network: "udp", Host: "127.0.0.1", Port: port}},
 		Log: o.log, Tracker: h.track, UserAgent: "switchboard-test", RouteKey: h.routeKey,
-		FastPath: o.fast || os.Getenv("SWITCHBOARD_FAST_PATH") == "1"}
+		FastPath: o.fast || pathIsFast(t) || os.Getenv("SWITCHBOARD_FAST_PATH") == "1"}
 	if o.options != nil {
 		o.options(&opts)
 	}
@@ -671,10 +671,9 @@ var tortureWants = map[string]tortureWant{
 	"cparam02.dat":  {forward: true},
 	"regescrt.dat":  {forward: true},
 	"sdp01.dat":     {forward: true, codes: []int{406, 400}},
-	// RFC 4475 §3.4.1: only elements that want RFC 2543 backward
-	// compatibility SHOULD accept it; a 400 is a fair answer from one that
-	// does not (switchboard promises RFC 3261).
-	"inv2543.dat": {forward: true, codes: []int{400}},
+	// RFC 4475 §3.4.1: RFC 3261 elements that want backward compatibility
+	// accept it; switchboard does (a PBX behind an old gateway).
+	"inv2543.dat": {forward: true},
 	"test.dat":    {codes: []int{400}, drop: true},
 }
 
@@ -750,7 +749,9 @@ func (h *proxyHarness) sendOnce(t testing.TB, msg []byte, quiet time.Duration) o
 	}
 }
 
-func TestRFC4475Torture(t *testing.T) {
+func TestRFC4475Torture(t *testing.T) { onBothPaths(t, testRFC4475Torture) }
+
+func testRFC4475Torture(t *testing.T) {
 	dir := tortureCorpus(t, "rfc4475")
 	rows := readManifest(t, dir)
 	if len(rows) != 50 {

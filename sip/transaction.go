@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
@@ -21,7 +22,11 @@ const defaultTimerC = 3*time.Minute + 10*time.Second
 // caller is passed on downstream once a provisional response has arrived
 // (RFC 3261 §9.1). Two timers bound the wait: InviteTimeout for the first
 // response, Timer C (restarted by each provisional) for the final one.
-func (p *Proxy) proxyInvite(req, fwd *gosip.Request, tx gosip.ServerTransaction, active *callctl.Active, start time.Time) {
+//
+// It returns true when the next hop gave no sign of life (no response
+// within ResponseTimeout, or its target marked down while waiting): the
+// caller then fails the call over (failover.go).
+func (p *Proxy) proxyInvite(req, fwd *gosip.Request, tx gosip.ServerTransaction, active *callctl.Active, start time.Time) (failover bool) {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	cltx, err := p.cli.TransactionRequest(ctx, fwd, noBuild)
@@ -30,8 +35,10 @@ func (p *Proxy) proxyInvite(req, fwd *gosip.Request, tx gosip.ServerTransaction,
 		p.log.Warn("forward INVITE", zap.String("call_id", active.Call.CallID), zap.Error(err))
 		active.Final(503, true, "transport: "+err.Error())
 		respond(tx, req, 503, "Service Unavailable")
-		return
+		return false
 	}
+	noLife, down, wt := p.lifeSigns(fwd)
+	defer p.waiting.done(wt)
 	active.Forwarded()
 	cancels := make(chan *gosip.Request, 1)
 	tx.OnCancel(func(c *gosip.Request) {
@@ -40,8 +47,13 @@ func (p *Proxy) proxyInvite(req, fwd *gosip.Request, tx gosip.ServerTransaction,
 		default:
 		}
 	})
+	var crossAck atomic.Pointer[gosip.Request] // set when a 200 crossed the caller's CANCEL
 	cltx.OnRetransmission(func(res *gosip.Response) {
-		if res.IsSuccess() {
+		switch {
+		case !res.IsSuccess():
+		case crossAck.Load() != nil:
+			_ = p.cli.WriteRequest(crossAck.Load(), noBuild) // our ACK got lost
+		default:
 			_ = tx.Respond(relayTo(res, req))
 		}
 	})
@@ -65,12 +77,18 @@ func (p *Proxy) proxyInvite(req, fwd *gosip.Request, tx gosip.ServerTransaction,
 			// The disposition waits for the final response: a 200 that
 			// crosses the CANCEL makes an answered call (RFC 3261 §9.1).
 			cancelReq = c
+		case <-noLife:
+			cltx.Terminate()
+			return p.noLife(req, tx, active, cancelReq)
+		case <-down:
+			cltx.Terminate()
+			return p.noLife(req, tx, active, cancelReq)
 		case res := <-cltx.Responses():
-			firstWait = nil
+			firstWait, noLife, down = nil, nil, nil
 			if res.IsProvisional() {
 				provisional = true
 				timerC.Reset(p.timerC())
-				if res.StatusCode != 100 {
+				if relayRule(res.StatusCode) {
 					active.Ringing()
 					_ = tx.Respond(relayTo(res, req))
 				}
@@ -80,20 +98,26 @@ func (p *Proxy) proxyInvite(req, fwd *gosip.Request, tx gosip.ServerTransaction,
 			// Accepted state), so 2xx retransmissions still reach the caller.
 			if !res.IsSuccess() {
 				settle(active, cancelReq)
+			} else if cancelReq != nil {
+				crossAck.Store(p.hangUpCrossing(fwd, res, active))
+				settle(active, cancelReq)
+				p.countRes(active.Call, gosip.StatusRequestTerminated)
+				respond(tx, req, gosip.StatusRequestTerminated, "Request Terminated")
+				return false
 			}
 			p.final(req, tx, active, res, cancelReq != nil || expired)
-			return
+			return false
 		case <-firstWait:
 			cltx.Terminate()
 			settle(active, cancelReq)
 			p.noFinal(req, tx, active, gosip.ErrTransactionTimeout, cancelReq != nil)
-			return
+			return false
 		case <-timerC.C:
 			if !provisional {
 				cltx.Terminate()
 				settle(active, cancelReq)
 				p.noFinal(req, tx, active, gosip.ErrTransactionTimeout, cancelReq != nil)
-				return
+				return false
 			}
 			// RFC 3261 §16.8: it rang too long; cancel it and relay the
 			// 487 that follows. Nobody answered: no_answer.
@@ -105,9 +129,34 @@ func (p *Proxy) proxyInvite(req, fwd *gosip.Request, tx gosip.ServerTransaction,
 		case <-cltx.Done():
 			settle(active, cancelReq)
 			p.noFinal(req, tx, active, cltx.Err(), cancelReq != nil)
-			return
+			return false
 		}
 	}
+}
+
+// lifeSigns arms the two ends of the wait for a first response: the
+// response timeout and the keep-alive marking the target down. wt is for
+// waiting.done.
+func (p *Proxy) lifeSigns(fwd *gosip.Request) (timeout <-chan time.Time, down <-chan struct{}, wt *waiter) {
+	if d := p.opts.ResponseTimeout; d > 0 && (p.opts.InviteTimeout == 0 || d < p.opts.InviteTimeout) {
+		timeout = time.After(d)
+	}
+	if p.opts.Keepalive == 0 {
+		return timeout, nil, nil // no target is ever marked down
+	}
+	ch := make(chan struct{})
+	return timeout, ch, p.waiting.add(fwd.Recipient, func() { close(ch) })
+}
+
+// noLife ends the wait for a next hop that gave no sign of life: a call
+// the caller cancelled meanwhile is settled, any other fails over (true).
+func (p *Proxy) noLife(req *gosip.Request, tx gosip.ServerTransaction, active *callctl.Active, cancelReq *gosip.Request) bool {
+	if cancelReq == nil {
+		return true
+	}
+	settle(active, cancelReq)
+	respond(tx, req, gosip.StatusRequestTerminated, "Request Terminated")
+	return false
 }
 
 // settle ends a call the caller cancelled and nobody answered.

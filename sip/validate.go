@@ -77,6 +77,9 @@ func validate(req *gosip.Request) (int, string, []gosip.Header) {
 // ACK gets no response (RFC 3261 §17), it is only dropped.
 func (p *Proxy) checked(h func(*gosip.Request, gosip.ServerTransaction)) func(*gosip.Request, gosip.ServerTransaction) {
 	return func(req *gosip.Request, tx gosip.ServerTransaction) {
+		if !p.welcome(req, tx) { // strangers.go
+			return
+		}
 		if code, reason, hdrs := validate(req); code != 0 {
 			p.count(req, code)
 			if !req.IsAck() {

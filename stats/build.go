@@ -72,6 +72,42 @@ func (r *Report) AddBucket(t time.Time, calls, answered, missed int64) {
 	}
 }
 
+// AddDay counts the calls of one local date (YYYY-MM-DD, from the
+// rollups) into by_day, and those of each local hour of that date into
+// by_hour.
+func (r *Report) AddDay(date string, calls, answered, missed int64, hours [24]int64) {
+	if i, ok := r.days[date]; ok {
+		d := &r.ByDay[i]
+		d.Calls, d.Answered, d.Missed = d.Calls+calls, d.Answered+answered, d.Missed+missed
+	}
+	t, err := time.Parse(time.DateOnly, date)
+	if err != nil || len(r.ByHour) != 7*24 {
+		return
+	}
+	wd := int(t.Weekday())
+	for h, n := range hours {
+		r.ByHour[wd*24+h].Calls += n
+	}
+}
+
+// AddWrapUps counts wrap-ups of calls of a local date (YYYY-MM-DD) into
+// by_day: resolved and unresolved ones, and scored ones with the sum of
+// their scores.
+func (r *Report) AddWrapUps(date string, resolved, unresolved, scored, scoreSum int64) {
+	i, ok := r.days[date]
+	if !ok {
+		return
+	}
+	d := &r.ByDay[i]
+	d.Resolved += resolved
+	d.Unresolved += unresolved
+	d.Scored += scored
+	d.scoreSum += scoreSum
+	if d.Scored > 0 {
+		d.Satisfaction = float64(d.scoreSum) / float64(d.Scored)
+	}
+}
+
 // Rate is the answer rate: answered calls among those the front desk could
 // answer (answered or missed); 0 when there were none.
 func Rate(answered, missed int64) float64 {

@@ -9,7 +9,8 @@ import (
 
 // CSVHeader is the header row of a report as CSV. Each row is one figure
 // of one section (totals, hotline, campaign, day, hour, top_caller,
-// reason, satisfaction); columns a section has no value for are empty.
+// reason, satisfaction, resolved, resolved_hotline, resolved_campaign);
+// columns a section has no value for are empty.
 var CSVHeader = []string{"section", "name", "detail", "calls", "answered", "missed", "answer_rate",
 	"ring_ms_p50", "ring_ms_p90", "talk_ms_p50", "last_call_at", "open_missed", "value"}
 
@@ -49,6 +50,13 @@ func WriteCSV(w io.Writer, r Report) error {
 		row("reason", c.Reason, "", i(c.Calls))
 	}
 	row("satisfaction", "", "", i(r.Satisfaction.Count), "", "", "", "", "", "", "", "", f(r.Satisfaction.Mean))
+	row("resolved", "", "", i(r.Resolved.Count), "", "", "", "", "", "", "", "", f(r.Resolved.Share))
+	for _, h := range r.Hotlines {
+		row("resolved_hotline", h.Name, "", i(h.Resolved.Count), "", "", "", "", "", "", "", "", f(h.Resolved.Share))
+	}
+	for _, c := range r.Campaigns {
+		row("resolved_campaign", c.Campaign, "", i(c.Resolved.Count), "", "", "", "", "", "", "", "", f(c.Resolved.Share))
+	}
 	cw.Flush()
 	return cw.Error()
 }

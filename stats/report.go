@@ -12,6 +12,8 @@ type Filter struct {
 	Until    time.Time
 	Hotline  string
 	Campaign string
+	// ContactID narrows every figure to one contact's calls; 0: all.
+	ContactID int64
 	// Location is the deployment's timezone: days and hours of the week
 	// are counted in it.
 	Location *time.Location
@@ -30,6 +32,7 @@ type Report struct {
 	TopCallers   []TopCaller    `json:"top_callers"`
 	Reasons      []ReasonStat   `json:"reasons"`
 	Satisfaction Satisfaction   `json:"satisfaction"`
+	Resolved     Resolved       `json:"resolved"`
 
 	loc  *time.Location // days and hours are counted in it
 	days map[string]int // date → index in ByDay
@@ -45,25 +48,27 @@ type Totals struct {
 
 // HotlineStats are the figures of one hotline (company).
 type HotlineStats struct {
-	Name       string  `json:"name"`
-	Company    string  `json:"company"`
-	Calls      int64   `json:"calls"`
-	Answered   int64   `json:"answered"`
-	Missed     int64   `json:"missed"`
-	AnswerRate float64 `json:"answer_rate"`
-	RingMSP50  int64   `json:"ring_ms_p50"`
-	RingMSP90  int64   `json:"ring_ms_p90"`
-	TalkMSP50  int64   `json:"talk_ms_p50"`
+	Name       string   `json:"name"`
+	Company    string   `json:"company"`
+	Calls      int64    `json:"calls"`
+	Answered   int64    `json:"answered"`
+	Missed     int64    `json:"missed"`
+	AnswerRate float64  `json:"answer_rate"`
+	RingMSP50  int64    `json:"ring_ms_p50"`
+	RingMSP90  int64    `json:"ring_ms_p90"`
+	TalkMSP50  int64    `json:"talk_ms_p50"`
+	Resolved   Resolved `json:"resolved"`
 }
 
 // CampaignStat are the figures of one campaign (attribution by the number
 // dialled).
 type CampaignStat struct {
-	Campaign   string  `json:"campaign"`
-	Calls      int64   `json:"calls"`
-	Answered   int64   `json:"answered"`
-	Missed     int64   `json:"missed"`
-	AnswerRate float64 `json:"answer_rate"`
+	Campaign   string   `json:"campaign"`
+	Calls      int64    `json:"calls"`
+	Answered   int64    `json:"answered"`
+	Missed     int64    `json:"missed"`
+	AnswerRate float64  `json:"answer_rate"`
+	Resolved   Resolved `json:"resolved"`
 }
 
 // DayStat counts the calls of one local date (YYYY-MM-DD).
@@ -72,6 +77,15 @@ type DayStat struct {
 	Calls    int64  `json:"calls"`
 	Answered int64  `json:"answered"`
 	Missed   int64  `json:"missed"`
+	// The wrap-ups of the day's calls: how many were said resolved or
+	// not, and the mean satisfaction of the scored ones (0: none), so
+	// that both can be drawn over time.
+	Resolved     int64   `json:"resolved"`
+	Unresolved   int64   `json:"unresolved"`
+	Satisfaction float64 `json:"satisfaction"`
+	Scored       int64   `json:"scored"`
+
+	scoreSum int64
 }
 
 // HourStat counts the calls of one hour of the week; Weekday 0 is Sunday,
@@ -103,4 +117,23 @@ type ReasonStat struct {
 type Satisfaction struct {
 	Mean  float64 `json:"mean"`
 	Count int64   `json:"count"`
+}
+
+// Resolved is the share of calls the front desk said were resolved among
+// the Count calls it said anything about (SPEC §10); Share is 0 when Count
+// is 0.
+type Resolved struct {
+	Share float64 `json:"share"`
+	Count int64   `json:"count"`
+
+	yes int64
+}
+
+// Add counts yes calls said resolved and no said unresolved.
+func (r *Resolved) Add(yes, no int64) {
+	r.yes += yes
+	r.Count += yes + no
+	if r.Count > 0 {
+		r.Share = float64(r.yes) / float64(r.Count)
+	}
 }

@@ -41,6 +41,27 @@ func (db *DB) Close() error {
 // PostgreSQL (SPEC §11) it goes through pgx's database/sql driver, so that
 // every store's code serves both.
 func Open(driver, dsn string) (*DB, error) {
+	db, err := openPool(driver, dsn, false)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
+	defer cancel()
+	if err := db.inMigrationLock(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			component TEXT NOT NULL PRIMARY KEY, version INTEGER NOT NULL)`)
+		return err
+	}); err != nil {
+		db.DB.Close()
+		return nil, fmt.Errorf("storage: open %s: %w", redact(driver, dsn), err)
+	}
+	return db, nil
+}
+
+// openPool opens and pings the database without touching its schema. A
+// read-only PostgreSQL pool starts every session with
+// default_transaction_read_only, so the server itself refuses any write.
+func openPool(driver, dsn string, readOnly bool) (*DB, error) {
 	var sdb *sql.DB
 	switch driver {
 	case SQLite:
@@ -58,6 +79,9 @@ func Open(driver, dsn string) (*DB, error) {
 			// /healthz) for the kernel's TCP timeout.
 			cfg.ConnectTimeout = pgConnectTimeout
 		}
+		if readOnly {
+			cfg.RuntimeParams["default_transaction_read_only"] = "on"
+		}
 		sdb = stdlib.OpenDB(*cfg)
 	default:
 		return nil, fmt.Errorf("storage: driver %q is not supported (sqlite or postgres)", driver)
@@ -71,14 +95,6 @@ func Open(driver, dsn string) (*DB, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
 	defer cancel()
 	if err := db.PingContext(ctx); err != nil {
-		sdb.Close()
-		return nil, fmt.Errorf("storage: open %s: %w", redact(driver, dsn), err)
-	}
-	if err := db.inMigrationLock(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-			component TEXT NOT NULL PRIMARY KEY, version INTEGER NOT NULL)`)
-		return err
-	}); err != nil {
 		sdb.Close()
 		return nil, fmt.Errorf("storage: open %s: %w", redact(driver, dsn), err)
 	}

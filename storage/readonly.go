@@ -17,10 +17,10 @@ var ErrNoDatabase = errors.New("storage: no database")
 // file and writes nothing, for dry runs (`switchboard explain`). Schema
 // migrations are not run; readers must expect an older or missing schema.
 func OpenReadOnly(driver, dsn string) (*DB, error) {
-	if driver != "sqlite" {
-		// A server database exists by definition; the session is made
-		// read-only by the driver's DSN options where it has them.
-		return Open(driver, dsn)
+	if driver != SQLite {
+		// A server database exists by definition; its sessions are made
+		// read-only by the server, and no schema step runs.
+		return openPool(driver, dsn, true)
 	}
 	path, _, _ := strings.Cut(strings.TrimPrefix(dsn, "file:"), "?")
 	if path == "" || path == ":memory:" {

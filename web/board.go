@@ -32,6 +32,10 @@ type BoardOptions struct {
 	// (wrapup.reasons; the receptionist may type another). It is asked on
 	// each request, so that a reloaded config reaches the board.
 	WrapUpReasons func() []string
+	// Recordings gives recordings.base_url, to which the board joins a
+	// relative recording reference for Listen, and whether Delete also
+	// deletes at the PBX; asked on each request.
+	Recordings func() (baseURL string, deletesAtPBX bool)
 }
 
 // BoardConfig is the body of GET /api/board: what the page needs to know
@@ -40,11 +44,16 @@ type BoardConfig struct {
 	LinkPrefix    string   `json:"link_prefix"`
 	Title         string   `json:"title"`
 	WrapUpReasons []string `json:"wrapup_reasons"`
+	// RecordingsBaseURL is recordings.base_url (SPEC §2: Listen).
+	RecordingsBaseURL string `json:"recordings_base_url"`
+	// RecordingsDeleteAtPBX says whether Delete asks the PBX too.
+	RecordingsDeleteAtPBX bool `json:"recordings_delete_at_pbx"`
 }
 
 // boardCSP allows the page its own files and nothing else: no inline
-// script, no other origin, no framing (clickjacking of "block number").
-const boardCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+// script, no other origin, no framing (clickjacking of "block number"); a
+// recording plays from any http(s) address, never another scheme.
+const boardCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' http: https:; " +
 	"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 
 // RegisterBoard adds the board (GET / and its files under /board/) and
@@ -59,7 +68,9 @@ func RegisterBoard(s *Server, o BoardOptions) {
 	files := http.FileServerFS(boardFiles)
 	page := func(w http.ResponseWriter, r *http.Request) {
 		boardHeaders(w)
-		if r.URL.Path == "/" {
+		// The contact page (SPEC §8) is the board's page too: it shows
+		// the contact named in its path.
+		if r.URL.Path == "/" || contactPage(r.URL.Path) {
 			b, err := fs.ReadFile(boardFiles, "board/index.html")
 			if err != nil {
 				s.internal(w, r, err)
@@ -83,8 +94,26 @@ func RegisterBoard(s *Server, o BoardOptions) {
 		if o.WrapUpReasons != nil {
 			cfg.WrapUpReasons = append(cfg.WrapUpReasons, o.WrapUpReasons()...)
 		}
+		if o.Recordings != nil {
+			cfg.RecordingsBaseURL, cfg.RecordingsDeleteAtPBX = o.Recordings()
+		}
 		WriteJSON(w, http.StatusOK, cfg)
 	})
+}
+
+// contactPage reports whether path is /board/contacts/{id} with a
+// numeric id.
+func contactPage(path string) bool {
+	id, ok := strings.CutPrefix(path, "/board/contacts/")
+	if !ok || id == "" || len(id) > 19 {
+		return false
+	}
+	for _, c := range id {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func boardHeaders(w http.ResponseWriter) {

@@ -119,11 +119,39 @@ func (h *contactHandler) list(w http.ResponseWriter, r *http.Request) {
 	if h.storeError(w, r, err) {
 		return
 	}
+	if v.Get("cursor") == "" {
+		// A number in any format (030 1234567, 0049…) finds its contact
+		// first, as the call path would (SPEC §8 contact page search).
+		items = h.numberFirst(r.Context(), v.Get("q"), items)
+	}
 	for _, c := range items {
 		out.Items = append(out.Items, wire.NewContact(c, h.s.loc))
 	}
 	out.Next = next
 	WriteJSON(w, http.StatusOK, out)
+}
+
+// numberFirst puts the contact that holds q, read as a number, first.
+func (h *contactHandler) numberFirst(ctx context.Context, q string, items []contacts.Contact) []contacts.Contact {
+	q = strings.TrimSpace(q)
+	if !strings.ContainsAny(q, "0123456789") {
+		return items
+	}
+	n, err := h.normalize("q", q)
+	if err != nil {
+		return items
+	}
+	c, err := h.o.Store.FindByNumber(ctx, n.E164)
+	if err != nil || c.ID == 0 {
+		return items
+	}
+	out := []contacts.Contact{c}
+	for _, it := range items {
+		if it.ID != c.ID {
+			out = append(out, it)
+		}
+	}
+	return out
 }
 
 func (h *contactHandler) id(w http.ResponseWriter, r *http.Request) (int64, bool) {

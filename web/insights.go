@@ -23,6 +23,7 @@ type Insights struct {
 // parameters of /api/stats and theme=light|dark, and their figures come
 // from the same source.
 func RegisterInsights(s *Server, o StatsOptions) {
+	registerContactCharts(s, o)
 	s.HandleFunc("GET /api/stats/charts", func(w http.ResponseWriter, r *http.Request) {
 		rep, theme, ok := s.insightsReport(w, r, o)
 		if !ok {

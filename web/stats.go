@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,7 +28,7 @@ type StatsOptions struct {
 }
 
 // RegisterStats adds GET /api/stats (SPEC §8, §10): JSON, or CSV when the
-// client accepts text/csv. since and until take a duration back from now
+// client accepts text/csv. contact=ID narrows every figure to one contact. since and until take a duration back from now
 // (30m, 168h) or an RFC 3339 time; the default is the last 30 days in the
 // server's time zone.
 func RegisterStats(s *Server, o StatsOptions) {
@@ -87,6 +88,13 @@ func StatsFilter(get func(string) string, now time.Time, loc *time.Location) (st
 			}
 			*p.t = t
 		}
+	}
+	if v := strings.TrimSpace(get("contact")); v != "" {
+		id, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || id <= 0 {
+			return f, &paramError{"contact", fmt.Sprintf("%q is not a contact id", v)}
+		}
+		f.ContactID = id
 	}
 	f = stats.Range(f, now)
 	if !f.Until.After(f.Since) {

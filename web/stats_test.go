@@ -36,7 +36,7 @@ func TestStatsAPI(t *testing.T) {
 	if r.status != 200 || json.Unmarshal([]byte(r.body), &body) != nil {
 		t.Fatalf("%d %s", r.status, r.body)
 	}
-	for _, k := range []string{"since", "until", "totals", "hotlines", "campaigns", "by_day", "by_hour", "top_callers", "reasons", "satisfaction"} {
+	for _, k := range []string{"since", "until", "totals", "hotlines", "campaigns", "by_day", "by_hour", "top_callers", "reasons", "satisfaction", "resolved"} {
 		if _, ok := body[k]; !ok {
 			t.Errorf("no %q in %s", k, r.body)
 		}
@@ -51,7 +51,11 @@ func TestStatsAPI(t *testing.T) {
 	if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "text/csv") || !strings.Contains(r.body, "\ntotals,,,0,") {
 		t.Errorf("csv: %d %s %s", r.status, r.header.Get("Content-Type"), r.body)
 	}
-	for q, field := range map[string]string{"?since=soon": "since", "?until=48h&since=1h": "until"} {
+	r = do(t, srv, "GET", "/api/stats?contact=999", nil)
+	if json.Unmarshal([]byte(r.body), &rep) != nil || r.status != 200 || rep.Totals.Calls != 0 || len(rep.TopCallers) != 0 {
+		t.Errorf("contact=999 (no calls): %d %s", r.status, r.body)
+	}
+	for q, field := range map[string]string{"?since=soon": "since", "?until=48h&since=1h": "until", "?contact=jane": "contact", "?contact=-1": "contact"} {
 		r := do(t, srv, "GET", "/api/stats"+q, nil)
 		if msg := errorBody(t, r); r.status != 400 || !strings.HasPrefix(msg, field) {
 			t.Errorf("%s: %d %q", q, r.status, msg)

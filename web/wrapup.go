@@ -27,7 +27,7 @@ const EventCallUpdated = "call.updated"
 const (
 	maxWrapReason = 200
 	maxWrapNotes  = 4000
-	maxWrapBody   = 64 << 10
+	maxWrapBody   = 4 * cdr.MaxTranscript // a transcript with JSON escapes
 )
 
 // WrapUpStore is what PATCH /api/calls/{id} needs from the call store;
@@ -119,9 +119,13 @@ func readWrapUp(w http.ResponseWriter, r *http.Request, cur cdr.WrapUp) (cdr.Wra
 			cur.Notes, err = wrapText(key, v, maxWrapNotes, true)
 		case "satisfaction":
 			cur.Satisfaction, err = satisfaction(v)
+		case "resolved":
+			cur.Resolved, err = resolved(v)
+		case "transcript":
+			cur.Transcript, err = transcript(v)
 		default:
 			if !callKeys[key] {
-				err = &paramError{key, "unknown field; a wrap-up sets reason, satisfaction and notes"}
+				err = &paramError{key, "unknown field; a wrap-up sets reason, satisfaction, notes, resolved and transcript"}
 			}
 		}
 		if err != nil {
@@ -144,6 +148,28 @@ func satisfaction(v json.RawMessage) (int, error) {
 		return 0, &paramError{"satisfaction", fmt.Sprintf("%s is not a whole number from 1 to 5", bytes.TrimSpace(v))}
 	}
 	return int(f), nil
+}
+
+// resolved reads true or false; null clears it (not said).
+func resolved(v json.RawMessage) (*bool, error) {
+	var b *bool
+	if err := json.Unmarshal(v, &b); err != nil {
+		return nil, &paramError{"resolved", "want true, false or null"}
+	}
+	return b, nil
+}
+
+// transcript reads a transcript: text with line breaks, at most
+// cdr.MaxTranscript bytes.
+func transcript(v json.RawMessage) (string, error) {
+	s, err := wrapText("transcript", v, cdr.MaxTranscript, true)
+	if err != nil {
+		return "", err
+	}
+	if len(s) > cdr.MaxTranscript {
+		return "", &paramError{"transcript", fmt.Sprintf("%d bytes, at most %d", len(s), cdr.MaxTranscript)}
+	}
+	return s, nil
 }
 
 // wrapText reads a text field: control characters removed (line breaks kept

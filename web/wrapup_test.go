@@ -12,6 +12,8 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/switchboard-sip/switchboard/cdr"
+
 	"github.com/switchboard-sip/switchboard/wire"
 )
 
@@ -104,4 +106,56 @@ func wrapString(c wire.Call) string {
 		score = strconv.Itoa(*c.Satisfaction)
 	}
 	return c.Reason + "|" + score + "|" + c.Notes
+}
+
+// resolved and the transcript are set, kept when absent and cleared by
+// null; a transcript over the bound and a resolved that is not a boolean
+// are refused with the field named.
+func TestWrapUpResolvedAndTranscript(t *testing.T) {
+	store := newCallStore(t, 2)
+	s := New(Options{Calls: store, Log: zaptest.NewLogger(t)})
+	RegisterWrapUp(s, WrapUpOptions{Store: store})
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	big := strings.Repeat("é", cdr.MaxTranscript/2+1)
+	for _, tt := range []struct {
+		name, body string
+		status     int
+		want       string // "resolved|transcript" or the field in the error
+	}{
+		{"set both", `{"resolved": true, "transcript": "Hello.\nBye."}`, 200, "true|Hello.\nBye."},
+		{"absent keys stay", `{"reason": "order"}`, 200, "true|Hello.\nBye."},
+		{"false", `{"resolved": false}`, 200, "false|Hello.\nBye."},
+		{"null clears", `{"resolved": null, "transcript": null}`, 200, "<nil>|"},
+		{"resolved a string", `{"resolved": "yes"}`, 400, "resolved"},
+		{"transcript too long", `{"transcript": "` + big + `"}`, 400, "transcript"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest("PATCH", srv.URL+"/api/calls/call001", strings.NewReader(tt.body))
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, b)
+			}
+			if tt.status != 200 {
+				if !strings.Contains(string(b), tt.want) {
+					t.Errorf("error %s does not name %q", b, tt.want)
+				}
+				return
+			}
+			var c wire.Call
+			_ = json.Unmarshal([]byte(do(t, srv, "GET", "/api/calls/call001", nil).body), &c)
+			got := "<nil>"
+			if c.Resolved != nil {
+				got = strconv.FormatBool(*c.Resolved)
+			}
+			if got += "|" + c.Transcript; got != tt.want {
+				t.Errorf("GET: %q, want %q", got, tt.want)
+			}
+		})
+	}
 }

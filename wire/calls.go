@@ -42,12 +42,19 @@ type Call struct {
 	EndReason   string  `json:"end_reason,omitempty"`
 	MissedID    string  `json:"missed_id"`
 	Recording   string  `json:"recording,omitempty"`
+	// Emergency marks a call to an emergency number; EmergencyCallback
+	// names the emergency call an inbound call called back (SPEC §1).
+	Emergency         bool   `json:"emergency"`
+	EmergencyCallback string `json:"emergency_callback,omitempty"`
 	// The front desk's wrap-up (SPEC §10); satisfaction is null until
 	// scored.
 	Reason       string  `json:"reason"`
 	Satisfaction *int    `json:"satisfaction"`
 	Notes        string  `json:"notes"`
 	WrappedUpAt  *string `json:"wrapped_up_at"`
+	// Resolved is null until the front desk says.
+	Resolved   *bool  `json:"resolved"`
+	Transcript string `json:"transcript"`
 }
 
 // NewCall is the JSON form of r with times in loc (UTC when nil). Event
@@ -68,7 +75,9 @@ func NewCall(r cdr.Record, loc *time.Location) Call {
 		RingMS:     r.RingMS, TalkMS: r.TalkMS, SIPStatus: r.SIPStatus,
 		Disposition: string(r.Disposition), AnsweredBy: r.AnsweredBy, EndReason: r.EndReason,
 		MissedID: r.MissedID, Recording: r.Recording,
+		Emergency: r.Emergency, EmergencyCallback: r.EmergencyCallback,
 		Reason: r.WrapUp.Reason, Notes: r.Notes, WrappedUpAt: FormatTimePtr(r.WrapUp.At, loc),
+		Resolved: r.Resolved, Transcript: r.Transcript,
 	}
 	if r.Satisfaction != 0 {
 		n := r.Satisfaction

@@ -59,28 +59,26 @@ type ContactList struct {
 }
 
 // TraceResponse is the body of GET /api/trace: the contact (null when the
-// number has none), the window, and a page of the calls in it, newest
-// first, in the call record shape of /api/calls; next is the cursor of the
-// following page (?cursor=), empty on the last.
+// number has none), the window, and a page of the calls and text messages
+// in it, newest first: calls in the call record shape of /api/calls with
+// kind "call", messages with kind "message" (SPEC §8); next is the cursor
+// of the following page (?cursor=), empty on the last.
 type TraceResponse struct {
-	Number  string   `json:"number"`
-	Contact *Contact `json:"contact"`
-	Since   string   `json:"since"`
-	Until   string   `json:"until"`
-	Items   []Call   `json:"items"`
-	Next    string   `json:"next"`
+	Number  string      `json:"number"`
+	Contact *Contact    `json:"contact"`
+	Since   string      `json:"since"`
+	Until   string      `json:"until"`
+	Items   []TraceItem `json:"items"`
+	Next    string      `json:"next"`
 }
 
 // NewTrace is the JSON form of a trace with times in loc.
 func NewTrace(t contacts.Trace, loc *time.Location) TraceResponse {
 	out := TraceResponse{Number: t.Number, Since: FormatTime(t.Since, loc), Until: FormatTime(t.Until, loc),
-		Items: make([]Call, len(t.Items)), Next: t.Next}
+		Items: traceItems(t, loc), Next: t.Next}
 	if t.Contact != nil {
 		c := NewContact(*t.Contact, loc)
 		out.Contact = &c
-	}
-	for i, e := range t.Items {
-		out.Items[i] = NewCall(e, loc)
 	}
 	return out
 }

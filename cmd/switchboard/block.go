@@ -24,14 +24,17 @@ import (
 const blockUsage = `usage: switchboard block COMMAND [-c FILE] ...
 
 commands:
-  add NUMBER [--reason R] [--direction in|out|both]     block a number or prefix (ending in *)
+  add NUMBER [--reason R] [--direction in|out|both]     block a number, prefix (ending in *) or SIP address
   allow NUMBER [--reason R] [--direction in|out|both]   allow it (allow wins over block)
   remove ID|NUMBER                                      remove stored entries
   list [--json]                                         list config and stored entries
 
 Numbers are read in any format (030 1234567, +49 30 1234567); a prefix
-ends in * (+49900*, 0900*). Changes take effect on the next call of a
-running agent, without a restart.
+ends in * (+49900*, 0900*). A SIP address (spam@example.net) or a whole
+domain (*@spam.example) is matched against the caller's From and
+P-Asserted-Identity inbound and the Request-URI outbound: the host in any
+case, the user exactly (RFC 3261 §19.1.4). Changes take effect on the next
+call of a running agent, without a restart.
 `
 
 // blockCommand manages device blocking (SPEC §6 block).

@@ -190,6 +190,7 @@ func openContactsCLI(ctx context.Context, path string, create bool) (*contactsCL
 		return nil, err
 	}
 	store.UseCalls(calls)
+	store.UseMessages(calls)
 	missedLog, err := missed.NewContactLog(ctx, db)
 	if err != nil {
 		calls.Close(ctx)
@@ -346,9 +347,11 @@ func (c *contactsCLI) export(ctx context.Context, w io.Writer, id int64) error {
 		return err
 	}
 	out := struct {
-		Contact wire.Contact `json:"contact"`
-		Calls   []wire.Call  `json:"calls"`
-	}{Contact: wire.NewContact(ex.Contact, c.loc), Calls: make([]wire.Call, len(ex.Calls))}
+		Contact  wire.Contact   `json:"contact"`
+		Calls    []wire.Call    `json:"calls"`
+		Messages []wire.Message `json:"messages"`
+	}{Contact: wire.NewContact(ex.Contact, c.loc), Calls: make([]wire.Call, len(ex.Calls)),
+		Messages: wire.MessageList(ex.Messages, c.loc)}
 	for i, e := range ex.Calls {
 		out.Calls[i] = wire.NewCall(e, c.loc)
 	}
@@ -372,8 +375,9 @@ func writeJSON(w io.Writer, v any) error {
 
 const traceUsage = `usage: switchboard trace [-c FILE] NUMBER|--email ADDR|--client-id ID [--months 12] [--json|--csv]
 
-Every call attempt with the contact (or the number, when it has no contact)
-in the last months, newest first, times in the configured time zone. A
+Every call attempt and text message with the contact (or the number, when
+it has no contact) in the last months, newest first, times in the
+configured time zone. A
 contact found by email address or client id gives the same trace as by one
 of its numbers.
 `
@@ -474,6 +478,7 @@ func traceAll(ctx context.Context, store *contacts.Store, q contacts.TraceQuery)
 		var page contacts.Trace
 		if page, err = store.Trace(ctx, q); err == nil {
 			t.Items = append(t.Items, page.Items...)
+			t.Messages = append(t.Messages, page.Messages...)
 			t.Next = page.Next
 		}
 	}
@@ -493,18 +498,60 @@ func traceRow(e cdr.Record) []string {
 		e.StartedAt.Format("2006-01-02"), e.StartedAt.Format("15:04:05"), string(e.Direction), e.Hotline, e.Campaign,
 		party(e.Caller, e.CallerRaw), e.CallerName, party(e.Called, e.CalledRaw), string(e.Disposition), status(e.SIPStatus),
 		strconv.FormatFloat(float64(e.RingMS)/1000, 'f', 1, 64), strconv.FormatFloat(float64(e.TalkMS)/1000, 'f', 1, 64),
-		e.Node, e.AnsweredBy, e.Reason, score, e.Notes, e.Recording,
+		e.Node, e.AnsweredBy, e.Reason, score, e.Notes, e.Recording, resolvedText(e.Resolved), e.Transcript,
+		wire.KindCall, "", e.Trunk, "", "",
 	}
 }
 
+// messageRow is one text message in the columns of traceRow (SPEC §2:
+// direction, content, source address), its final response as sip_status.
+// Content cut at messages.max_content ends in a note saying so.
+func messageRow(m cdr.Message) []string {
+	content := m.Content
+	if m.Truncated {
+		content += fmt.Sprintf(" […cut: %d of %d bytes kept]", len(m.Content), m.Size)
+	}
+	return []string{
+		m.At.Format("2006-01-02"), m.At.Format("15:04:05"), string(m.Direction), "", "",
+		party(m.Caller, m.CallerRaw), "", party(m.Called, m.CalledRaw), "", status(m.Status), "", "",
+		m.Node, "", "", "", "", "", "", "",
+		wire.KindMessage, m.ContentType, m.Trunk, m.Source, content,
+	}
+}
+
+// traceRows are the trace's calls and messages, newest first.
+func traceRows(t contacts.Trace) [][]string {
+	var rows [][]string
+	for _, e := range t.Timeline() {
+		if e.Message != nil {
+			rows = append(rows, messageRow(*e.Message))
+		} else {
+			rows = append(rows, traceRow(*e.Call))
+		}
+	}
+	return rows
+}
+
 var traceHeader = []string{"date", "time", "direction", "hotline", "campaign", "caller", "caller_name", "called",
-	"disposition", "sip_status", "ring_s", "talk_s", "node", "answered_by", "reason", "satisfaction", "notes", "recording"}
+	"disposition", "sip_status", "ring_s", "talk_s", "node", "answered_by", "reason", "satisfaction", "notes", "recording",
+	"resolved", "transcript", "kind", "content_type", "trunk", "source", "content"}
+
+// resolvedText is a wrap-up's resolved as the trace prints it: yes, no or
+// empty when not said.
+func resolvedText(b *bool) string {
+	switch {
+	case b == nil:
+		return ""
+	case *b:
+		return "yes"
+	}
+	return "no"
+}
 
 func writeTraceCSV(w io.Writer, t contacts.Trace) error {
 	cw := csv.NewWriter(w)
 	cw.Write(traceHeader)
-	for _, e := range t.Items {
-		row := traceRow(e)
+	for _, row := range traceRows(t) {
 		for i, v := range row {
 			row[i] = csvSafe(v)
 		}
@@ -539,18 +586,18 @@ func writeTraceTable(w io.Writer, t contacts.Trace) error {
 			who += ", " + cell(t.Contact.Company)
 		}
 	}
-	fmt.Fprintf(w, "%s: %d calls from %s to %s\n", who, len(t.Items),
+	fmt.Fprintf(w, "%s: %d calls and %d messages from %s to %s\n", who, len(t.Items), len(t.Messages),
 		t.Since.Format("2006-01-02 15:04"), t.Until.Format("2006-01-02 15:04 MST"))
-	if len(t.Items) == 0 {
+	if len(t.Items)+len(t.Messages) == 0 {
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, strings.ToUpper(strings.Join(traceHeader, "\t")))
-	for _, e := range t.Items {
-		row := traceRow(e)
+	for _, row := range traceRows(t) {
 		for i, v := range row {
 			row[i] = cell(v)
 		}
+		row[len(row)-1] = shorten(row[len(row)-1], 40) // the CSV and JSON carry it whole
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 	return tw.Flush()
@@ -598,4 +645,14 @@ func first(s []string) string {
 		return ""
 	}
 	return s[0]
+}
+
+// shorten cuts s to at most n characters, marking the cut, for a table
+// cell.
+func shorten(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
 }

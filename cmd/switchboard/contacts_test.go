@@ -138,7 +138,8 @@ func TestContactsCLI(t *testing.T) {
 		{ID: "t1", Direction: callctl.Inbound, Caller: "+49301234567", CallerName: "=HYPERLINK(1)", Called: "+4930999", Hotline: "acme", ContactID: jane.ID,
 			StartedAt: time.Now().Add(-48 * time.Hour), Disposition: cdr.NoAnswer, SIPStatus: 487, RingMS: 15500, Node: "sb-1"},
 		{ID: "t2", Direction: callctl.Outbound, Caller: "101", Called: "+4915112345678", ContactID: jane.ID,
-			StartedAt: time.Now().Add(-24 * time.Hour), Disposition: cdr.Answered, SIPStatus: 200, TalkMS: 61000, Recording: "rec-7"},
+			StartedAt: time.Now().Add(-24 * time.Hour), Disposition: cdr.Answered, SIPStatus: 200, TalkMS: 61000, Recording: "rec-7",
+			WrapUp: cdr.WrapUp{Resolved: ptr(true), Transcript: "Hello, Jane here."}},
 		{ID: "old", Direction: callctl.Inbound, Caller: "+49301234567", ContactID: jane.ID, StartedAt: old},
 	} {
 		calls.Save(r)
@@ -204,6 +205,13 @@ func TestContactsCLI(t *testing.T) {
 		rows, err := csv.NewReader(strings.NewReader(stdout)).ReadAll()
 		if code != 0 || err != nil || len(rows) != 4 || rows[0][0] != "date" {
 			t.Fatalf("csv: %d %v %q", code, err, stdout)
+		}
+		col := map[string]int{}
+		for i, name := range rows[0] {
+			col[name] = i
+		}
+		if r := rows[1]; r[col["resolved"]] != "yes" || r[col["transcript"]] != "Hello, Jane here." || r[col["kind"]] != "call" {
+			t.Errorf("resolved and transcript: %v", r)
 		}
 		if rows[2][2] != "inbound" || rows[2][8] != "no_answer" || rows[2][10] != "15.5" || rows[2][6] != "'=HYPERLINK(1)" {
 			t.Errorf("csv row %v", rows[2])

@@ -242,6 +242,13 @@ func (d *demo) run(ctx context.Context, httpAddr, token string, stderr io.Writer
 			defer calls.Done()
 			d.place(callCtx, trunk, c)
 		}()
+		if i%len(demoScript) == 1 {
+			calls.Add(1)
+			go func() {
+				defer calls.Done()
+				d.text(callCtx, trunk, demoTexts[(i/len(demoScript))%len(demoTexts)])
+			}()
+		}
 		select {
 		case <-tick.C:
 			continue

@@ -21,7 +21,7 @@ func explainCommand(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("c", "", "config file")
-	from := fs.String("from", "", "calling number, as the caller sends it")
+	from := fs.String("from", "", "calling number, as the caller sends it, or a SIP address (user@host)")
 	to := fs.String("to", "", "called number, as the caller sends it")
 	name := fs.String("name", "", "display name the caller sends")
 	source := fs.String("source", "", "IP[:PORT] the INVITE comes from (default: the first trunk)")
@@ -105,6 +105,9 @@ func writeExplanation(w io.Writer, ex *agent.Explanation) {
 	line("called", "%s", partyLine(ex.Called))
 	if ex.OriginalCalled != nil {
 		line("originally called", "%s", partyLine(*ex.OriginalCalled))
+	}
+	if ex.Emergency != "" {
+		line("emergency", "%s", ex.Emergency)
 	}
 	line("blocking", "%s", blockLine(ex.Block))
 	if ex.Contact != nil {

@@ -26,6 +26,8 @@ blocking:
   entries:
     - {number: "+4915112345678", action: block, reason: spam}
     - {number: "+49900*", action: block, direction: out, reason: premium rate}
+    - {number: "+491*", action: block, direction: out, reason: too broad}
+    - {number: "*@spam.example", action: block, reason: spam domain}
 hotlines:
   - name: acme
     numbers: ["+49301234560"]
@@ -73,12 +75,31 @@ func TestExplain(t *testing.T) {
 			}},
 		{"hotline closed", []string{"--from", "030111222", "--to", "+49301234560", "--at", "2026-11-22T10:00"}, "reject", 480, nil},
 		{"blocked caller", []string{"--from", "0151 12345678", "--to", "0301234560"}, "reject", 603, nil},
+		{"blocked SIP domain", []string{"--from", "sip:robot@Spam.Example", "--to", "0301234560"}, "reject", 603,
+			func(t *testing.T, ex agent.Explanation) {
+				if ex.Decision.Reason != "spam domain" {
+					t.Errorf("reason %q, want the domain entry's", ex.Decision.Reason)
+				}
+			}},
+		{"other SIP domain", []string{"--from", "robot@example.org", "--to", "0301234560", "--at", "2026-11-23T10:00"}, "forward", 0, nil},
 		{"rule rejects", []string{"--from", "030111222", "--to", "0301234561"}, "reject", 486, nil},
 		{"outbound to blocked prefix", []string{"--from", "101", "--to", "0900 123456", "--source", "127.0.0.1:5080"}, "reject", 603, nil},
 		{"outbound allowed", []string{"--from", "101", "--to", "030 999999", "--source", "127.0.0.1:5080"}, "forward", 0,
 			func(t *testing.T, ex agent.Explanation) {
 				if ex.Direction != "outbound" || ex.Decision.Target != "sip:127.0.0.1:5090" || !ex.Caller.Internal {
 					t.Errorf("got %+v", ex)
+				}
+			}},
+		{"emergency passes every check", []string{"--from", "101", "--to", "112", "--source", "127.0.0.1:5080"}, "forward", 0,
+			func(t *testing.T, ex agent.Explanation) {
+				if ex.Emergency != "passes every check" || ex.Decision.Target != "sip:127.0.0.1:5090" || ex.Block.Blocked {
+					t.Errorf("got %+v", ex)
+				}
+			}},
+		{"outbound to the too broad block", []string{"--from", "101", "--to", "+491123456", "--source", "127.0.0.1:5080"}, "reject", 603,
+			func(t *testing.T, ex agent.Explanation) {
+				if ex.Emergency != "" {
+					t.Errorf("ordinary call marked emergency: %+v", ex)
 				}
 			}},
 		{"unknown source", []string{"--from", "1", "--to", "2", "--source", "192.0.2.1"}, "reject", 403, nil},
@@ -108,6 +129,13 @@ func TestExplain(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "hotline") || !strings.Contains(out.String(), "decision") {
 		t.Errorf("text output lacks lines:\n%s", out.String())
+	}
+	out.Reset()
+	if code := dispatch([]string{"explain", "-c", path, "--from", "101", "--to", "tel:112", "--source", "127.0.0.1:5080"}, &out, &errb); code != 0 {
+		t.Fatalf("text output: exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "emergency: passes every check") && !strings.Contains(out.String(), "emergency  passes every check") {
+		t.Errorf("emergency call's explanation lacks the emergency line:\n%s", out.String())
 	}
 }
 
@@ -185,8 +213,8 @@ func TestExplainReadsDatabaseWithoutWriting(t *testing.T) {
 	if h := blocked.Hotline; h == nil || h.Name != "acme" || h.Reached {
 		t.Errorf("blocked call: hotline %+v, want acme named but not reached", h)
 	}
-	if stages := stageNames(blocked.Steps); stages != "identify block" {
-		t.Errorf("blocked call ran stages %q, want identify block", stages)
+	if stages := stageNames(blocked.Steps); stages != "identify emergency block" {
+		t.Errorf("blocked call ran stages %q, want identify emergency block", stages)
 	}
 	if after := fileDigests(t, dir); after != before {
 		t.Errorf("explain changed the folder of %s:\nbefore %s\nafter  %s", db, before, after)

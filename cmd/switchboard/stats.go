@@ -16,11 +16,16 @@ import (
 	"github.com/switchboard-sip/switchboard/web"
 )
 
-const statsUsage = `usage: switchboard stats [-c FILE] [--since DUR] [--until TIME] [--hotline NAME] [--campaign NAME] [--json|--csv]
+const statsUsage = `usage: switchboard stats [-c FILE] [--since DUR] [--until TIME] [--hotline NAME] [--campaign NAME] [--contact ID|NUMBER] [--json|--csv]
+       switchboard stats [-c FILE] --rebuild
 
 Front-desk figures (SPEC §10) of inbound calls: per hotline and campaign,
 per day and hour of the week, the most frequent callers, wrap-up reasons
-and satisfaction. The default range is the last 30 days in the configured
+satisfaction and the share resolved. --contact narrows every figure to
+one contact, given by its id or one of its numbers in any format.
+--rebuild recomputes the per-day rollups the figures are read from
+(done by itself when the timezone changes). The
+default range is the last 30 days in the configured
 time zone. --json prints what GET /api/stats answers, --csv what it
 answers with Accept: text/csv.
 `
@@ -34,8 +39,10 @@ func statsCommand(args []string, stdout, stderr io.Writer) int {
 	until := fs.String("until", "", "end: a duration back from now or an RFC 3339 time (default: now)")
 	hotline := fs.String("hotline", "", "only this hotline's calls")
 	campaign := fs.String("campaign", "", "only this campaign's calls")
+	contact := fs.String("contact", "", "only this contact's calls: its id or one of its numbers")
 	asJSON := fs.Bool("json", false, "print JSON as GET /api/stats does")
 	asCSV := fs.Bool("csv", false, "print CSV with a header row")
+	rebuild := fs.Bool("rebuild", false, "recompute the statistics' per-day rollups from the calls")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, statsUsage)
 		fs.PrintDefaults()
@@ -74,11 +81,28 @@ func statsCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "switchboard stats: --%s\n", err)
 		return 2
 	}
+	if *contact != "" {
+		if f.ContactID, err = cli.contactID(ctx, *contact); err != nil {
+			return fail(fmt.Errorf("--contact: %w", err))
+		}
+	}
 	calls, _, closeCalls, err := openCallStore(ctx, cfg.Storage.Driver, cfg.Storage.DSN)
 	if err != nil {
 		return fail(err)
 	}
 	defer closeCalls()
+	if err := calls.EnableRollups(ctx, cli.loc); err != nil {
+		return fail(err)
+	}
+	if *rebuild {
+		t0 := time.Now()
+		n, err := calls.RebuildRollups(ctx)
+		if err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(stdout, "rollups rebuilt in %s from %d inbound calls (timezone %s)\n", time.Since(t0).Round(time.Millisecond), n, cli.loc)
+		return 0
+	}
 	r, err := calls.Stats(ctx, f)
 	if err != nil {
 		return fail(err)
@@ -135,6 +159,7 @@ func writeStatsText(w io.Writer, r stats.Report) error {
 		fmt.Fprintf(tw, "%s\t%d\n", cell(c.Reason), c.Calls)
 	}
 	fmt.Fprintf(tw, "\nSatisfaction: %.2f from %d scored calls\n", r.Satisfaction.Mean, r.Satisfaction.Count)
+	fmt.Fprintf(tw, "Resolved: %s of %d calls with a resolution\n", pct(r.Resolved.Share), r.Resolved.Count)
 	return tw.Flush()
 }
 
@@ -143,4 +168,22 @@ func orNone(s string) string {
 		return "(none)"
 	}
 	return s
+}
+
+// contactID reads --contact: a contact's id when one has it, else a
+// number in any format that a contact holds.
+func (c *contactsCLI) contactID(ctx context.Context, v string) (int64, error) {
+	if id, err := strconv.ParseInt(v, 10, 64); err == nil && id > 0 && !strings.HasPrefix(v, "0") {
+		if _, err := c.store.Get(ctx, id); err == nil {
+			return id, nil
+		}
+	}
+	ct, err := c.lookup(ctx, contactKey{number: v})
+	if err != nil {
+		return 0, err
+	}
+	if ct.ID == 0 {
+		return 0, fmt.Errorf("no contact has id or number %q", v)
+	}
+	return ct.ID, nil
 }

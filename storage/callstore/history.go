@@ -45,7 +45,11 @@ func (s *Store) CallCounts(ctx context.Context, ids []int64) (map[int64]contacts
 // transaction that deletes the contact (a privacy request), and returns
 // how many went.
 func (s *Store) DeleteContactCalls(ctx context.Context, tx *sql.Tx, id int64) (int64, error) {
-	res, err := tx.ExecContext(ctx, s.db.Rebind(`DELETE FROM calls WHERE contact_id = ?`), id)
+	var res sql.Result
+	err := s.rollupChange(ctx, tx, `contact_id = ?`, []any{id}, true, func() (err error) {
+		res, err = tx.ExecContext(ctx, s.db.Rebind(`DELETE FROM calls WHERE contact_id = ?`), id)
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("callstore: delete calls of %d: %w", id, err)
 	}
@@ -53,8 +57,8 @@ func (s *Store) DeleteContactCalls(ctx context.Context, tx *sql.Tx, id int64) (i
 	return n, nil
 }
 
-// WithoutCalls returns those of ids that no call links to, for the
-// retention job's purge of call-created contacts.
+// WithoutCalls returns those of ids that no call and no message links
+// to, for the retention job's purge of call-created contacts.
 func (s *Store) WithoutCalls(ctx context.Context, ids []int64) ([]int64, error) {
 	var out []int64
 	for len(ids) > 0 {
@@ -65,8 +69,12 @@ func (s *Store) WithoutCalls(ctx context.Context, ids []int64) ([]int64, error) 
 		if err != nil {
 			return nil, err
 		}
+		texted, err := s.withMessages(ctx, batch)
+		if err != nil {
+			return nil, err
+		}
 		for _, id := range batch {
-			if _, ok := have[id]; !ok {
+			if _, ok := have[id]; !ok && !texted[id] {
 				out = append(out, id)
 			}
 		}

@@ -21,7 +21,7 @@ var nodeMigrations = []string{
 
 // ReasonNodeLost is the end reason of a call whose node died and whose BYE
 // never passed another node (SPEC §11).
-const ReasonNodeLost = "node lost"
+const ReasonNodeLost = cdr.ReasonNodeLost
 
 // Beat records that node is alive at now.
 func (s *Store) Beat(ctx context.Context, node string, now time.Time) error {
@@ -91,11 +91,14 @@ func (s *Store) closeNode(ctx context.Context, node string, at int64) (int64, er
 	if n, _ := res.RowsAffected(); n == 0 {
 		return 0, nil // it beat again, or another survivor did the work
 	}
-	res, err = tx.ExecContext(ctx, s.db.Rebind(`UPDATE calls SET
+	err = s.rollupChange(ctx, tx, `node = ? AND ended_at IS NULL`, []any{node}, false, func() (err error) {
+		res, err = tx.ExecContext(ctx, s.db.Rebind(`UPDATE calls SET
 			ended_at = CASE WHEN started_at > ? THEN started_at ELSE ? END,
 			talk_ms = CASE WHEN answered_at IS NULL OR answered_at > ? THEN 0 ELSE ? - answered_at END,
 			disposition = ?, end_reason = ?
 		WHERE node = ? AND ended_at IS NULL`), at, at, at, at, string(cdr.Failed), ReasonNodeLost, node)
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("callstore: close calls of %s: %w", node, err)
 	}

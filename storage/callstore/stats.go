@@ -2,11 +2,11 @@ package callstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/switchboard-sip/switchboard/stats"
 )
@@ -55,255 +55,150 @@ func statsWhere(f stats.Filter, base string) (string, []any) {
 		cond += ` AND campaign = ?`
 		args = append(args, f.Campaign)
 	}
+	if f.ContactID != 0 {
+		cond += ` AND contact_id = ?`
+		args = append(args, f.ContactID)
+	}
 	return cond, args
 }
 
 // indexed names the index SQLite must use: without table statistics it
 // may prefer the narrower calls_started and read every row from the table.
-func (s *Store) indexed(name string) string {
-	if s.db.Driver == "sqlite" {
+// One contact's calls are fewer than any range of the covering indexes:
+// they come from calls_contact_time, which SQLite picks for the equality.
+func (s *Store) indexed(f stats.Filter, name string) string {
+	if s.db.Driver == "sqlite" && f.ContactID == 0 {
 		return ` INDEXED BY ` + name
 	}
 	return ""
 }
 
-// Stats computes the figures of SPEC §10 for f. Since and Until must be
-// set (the callers apply the 30-day default); Location places days and
-// hours (UTC when nil). Company names and contact names are not the call
-// store's: stats.Complete adds them.
-func (s *Store) Stats(ctx context.Context, f stats.Filter) (stats.Report, error) {
-	if f.Location == nil {
-		f.Location = time.UTC
-	}
-	if !f.Until.After(f.Since) {
-		return stats.Report{}, fmt.Errorf("callstore: stats: until %s is not after since %s", f.Until.Format(time.RFC3339), f.Since.Format(time.RFC3339))
-	}
-	// Saves of the last batch window are counted too; a database that is
-	// down must not hold the answer, so the wait is short.
-	fctx, cancel := context.WithTimeout(ctx, time.Second)
-	_ = s.Flush(fctx)
-	cancel()
-
-	// The queries are independent and each reads its own range of an
-	// index: they run at once on the pool's connections (SQLite in WAL
-	// mode reads in parallel), each filling its own part of the report.
-	r := stats.Empty(f)
-	var ring, talk map[string]*histogram
-	steps := []func(context.Context) error{
-		func(ctx context.Context) error { return s.statsGroups(ctx, f, &r) },
-		func(ctx context.Context) error { return s.statsBuckets(ctx, f, &r) },
-		func(ctx context.Context) error { return s.statsTopCallers(ctx, f, &r) },
-		func(ctx context.Context) error { return s.statsWrapUps(ctx, f, &r) },
-		func(ctx context.Context) (err error) {
-			ring, err = s.histogram(ctx, f, "ring_ms", ringStepMS, `disposition IN ('answered', 'no_answer', 'busy')`)
-			return err
-		},
-		func(ctx context.Context) (err error) {
-			talk, err = s.histogram(ctx, f, "talk_ms", talkStepMS, `disposition = 'answered'`)
-			return err
-		},
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	for _, step := range steps {
-		g.Go(func() error { return step(gctx) })
-	}
-	if err := g.Wait(); err != nil {
-		return stats.Report{}, fmt.Errorf("callstore: stats: %w", err)
-	}
-	// Ring time is over the calls that rang at the front desk (answered
-	// or missed), talk time over answered calls.
-	for i := range r.Hotlines {
-		h := &r.Hotlines[i]
-		h.RingMSP50 = ring[h.Name].percentile(50, ringStepMS)
-		h.RingMSP90 = ring[h.Name].percentile(90, ringStepMS)
-		h.TalkMSP50 = talk[h.Name].percentile(50, talkStepMS)
-	}
-	return r, nil
+// wrapGroup counts the wrap-ups of one hotline, campaign, reason and
+// resolved value (date empty), or of one local date and resolved value.
+type wrapGroup struct {
+	date              string
+	hotline, campaign string
+	reason            string
+	resolved          sql.NullInt64
+	n, scored, sum    int64
 }
 
-// statsGroups counts calls per (hotline, campaign) in one pass; totals,
-// hotlines and campaigns are sums of those few groups.
-func (s *Store) statsGroups(ctx context.Context, f stats.Filter, r *stats.Report) error {
-	cond, args := statsWhere(f, statsSQL)
-	rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT hotline, campaign, COUNT(*), SUM(`+answeredCase+`), SUM(`+missedCase+`)
-		FROM calls`+s.indexed("calls_stats")+` WHERE `+cond+` GROUP BY hotline, campaign`), args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	hot := map[string]*stats.HotlineStats{}
-	camp := map[string]*stats.CampaignStat{}
-	for rows.Next() {
-		var h, c string
-		var n, ans, miss int64
-		if err := rows.Scan(&h, &c, &n, &ans, &miss); err != nil {
-			return err
-		}
-		r.Totals.Calls += n
-		r.Totals.Answered += ans
-		r.Totals.Missed += miss
-		hs := hot[h]
-		if hs == nil {
-			hs = &stats.HotlineStats{Name: h}
-			hot[h] = hs
-		}
-		hs.Calls, hs.Answered, hs.Missed = hs.Calls+n, hs.Answered+ans, hs.Missed+miss
-		cs := camp[c]
-		if cs == nil {
-			cs = &stats.CampaignStat{Campaign: c}
-			camp[c] = cs
-		}
-		cs.Calls, cs.Answered, cs.Missed = cs.Calls+n, cs.Answered+ans, cs.Missed+miss
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	r.Totals.AnswerRate = stats.Rate(r.Totals.Answered, r.Totals.Missed)
-	for _, hs := range hot {
-		hs.AnswerRate = stats.Rate(hs.Answered, hs.Missed)
-		r.Hotlines = append(r.Hotlines, *hs)
-	}
-	for _, cs := range camp {
-		cs.AnswerRate = stats.Rate(cs.Answered, cs.Missed)
-		r.Campaigns = append(r.Campaigns, *cs)
-	}
-	sort.Slice(r.Hotlines, func(i, j int) bool {
-		a, b := r.Hotlines[i], r.Hotlines[j]
-		return a.Calls > b.Calls || (a.Calls == b.Calls && a.Name < b.Name)
-	})
-	sort.Slice(r.Campaigns, func(i, j int) bool {
-		a, b := r.Campaigns[i], r.Campaigns[j]
-		return a.Calls > b.Calls || (a.Calls == b.Calls && a.Campaign < b.Campaign)
-	})
-	return nil
-}
-
-// Percentile resolutions: ring times are ranked to 10 ms, talk times to
-// 100 ms. Counting calls per (hotline, time step) in the database keeps
-// what reaches Go to a few thousand aggregate rows however many calls the
-// range holds, and costs less than ranking every call with a window
-// function (a sort of the whole range); the nearest-rank percentile of
-// the steps is exact to the step.
-const (
-	ringStepMS = 10
-	talkStepMS = 100
-)
-
-// histogram counts calls per hotline and step of col, steps ascending.
-type histogram struct {
-	steps, counts []int64
-	n             int64
-}
-
-// percentile is the nearest-rank p-th percentile (the ceil(p·n/100)-th
-// value), rounded down to its step; 0 without calls.
-func (h *histogram) percentile(p int, step int64) int64 {
-	if h == nil {
-		return 0
-	}
-	rank := (h.n*int64(p) + 99) / 100
-	var seen int64
-	for i, c := range h.counts {
-		if seen += c; seen >= rank {
-			return h.steps[i] * step
-		}
-	}
-	return 0
-}
-
-func (s *Store) histogram(ctx context.Context, f stats.Filter, col string, step int64, disp string) (map[string]*histogram, error) {
-	cond, args := statsWhere(f, statsSQL)
-	rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT hotline, `+col+` / `+fmt.Sprint(step)+` AS step, COUNT(*)
-		FROM calls`+s.indexed("calls_stats")+` WHERE `+cond+` AND `+disp+` GROUP BY hotline, step ORDER BY hotline, step`), args...)
+// statsWrapUps reads the wrap-ups of the range from the small index of
+// wrapped-up calls: per hotline, campaign, reason and resolved value
+// (reasons, satisfaction, the share resolved in total, per hotline and
+// per campaign).
+func (s *Store) statsWrapUps(ctx context.Context, f stats.Filter) ([]wrapGroup, error) {
+	cond, args := statsWhere(f, wrapupSQL)
+	rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT hotline, campaign, reason, resolved,
+			COUNT(*), SUM(CASE WHEN satisfaction > 0 THEN 1 ELSE 0 END), SUM(satisfaction)
+		FROM calls`+s.indexed(f, "calls_wrapup")+` WHERE `+cond+` GROUP BY hotline, campaign, reason, resolved`), args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := map[string]*histogram{}
+	var out []wrapGroup
 	for rows.Next() {
-		var name string
-		var st, n int64
-		if err := rows.Scan(&name, &st, &n); err != nil {
+		var g wrapGroup
+		if err := rows.Scan(&g.hotline, &g.campaign, &g.reason, &g.resolved, &g.n, &g.scored, &g.sum); err != nil {
 			return nil, err
 		}
-		h := out[name]
-		if h == nil {
-			h = &histogram{}
-			out[name] = h
-		}
-		h.steps, h.counts, h.n = append(h.steps, st), append(h.counts, n), h.n+n
+		out = append(out, g)
 	}
 	return out, rows.Err()
 }
 
-// statsBuckets counts calls per quarter hour of the range and places each
-// bucket in its local day and hour of the week.
-func (s *Store) statsBuckets(ctx context.Context, f stats.Filter, r *stats.Report) error {
-	cond, args := statsWhere(f, statsSQL)
-	rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT started_at / `+fmt.Sprint(bucketMS)+` AS b, COUNT(*), SUM(`+answeredCase+`), SUM(`+missedCase+`)
-		FROM calls`+s.indexed("calls_stats")+` WHERE `+cond+` GROUP BY b`), args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var b, n, ans, miss int64
-		if err := rows.Scan(&b, &n, &ans, &miss); err != nil {
-			return err
-		}
-		r.AddBucket(time.UnixMilli(b*bucketMS), n, ans, miss)
-	}
-	return rows.Err()
-}
-
-// statsTopCallers lists the contacts with the most calls in the range.
-func (s *Store) statsTopCallers(ctx context.Context, f stats.Filter, r *stats.Report) error {
-	cond, args := statsWhere(f, statsSQL)
-	rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT contact_id, COUNT(*) AS n, MAX(started_at) AS last
-		FROM calls`+s.indexed("calls_stats")+` WHERE `+cond+` AND contact_id IS NOT NULL
-		GROUP BY contact_id ORDER BY n DESC, last DESC, contact_id LIMIT `+fmt.Sprint(topCallers)), args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var t stats.TopCaller
-		var last int64
-		if err := rows.Scan(&t.ContactID, &t.Calls, &last); err != nil {
-			return err
-		}
-		t.LastCallAt = fromMillis(last).In(f.Location)
-		r.TopCallers = append(r.TopCallers, t)
-	}
-	return rows.Err()
-}
-
-// statsWrapUps counts wrap-up reasons and the mean satisfaction from the
-// small index of wrapped-up calls.
-func (s *Store) statsWrapUps(ctx context.Context, f stats.Filter, r *stats.Report) error {
+// statsWrapUpDays reads the wrap-ups of the range per local date and
+// resolved value (the share resolved and satisfaction over time). The
+// date is computed in the database from the offsets in force over the
+// range (localDaySQL), so that a year of wrap-ups is a few hundred rows.
+func (s *Store) statsWrapUpDays(ctx context.Context, f stats.Filter) ([]wrapGroup, error) {
 	cond, args := statsWhere(f, wrapupSQL)
-	rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT reason, COUNT(*) AS n,
-			SUM(CASE WHEN satisfaction > 0 THEN 1 ELSE 0 END), SUM(satisfaction)
-		FROM calls`+s.indexed("calls_wrapup")+` WHERE `+cond+` GROUP BY reason`), args...)
+	rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT `+localDaySQL(f.Location, f.Since, f.Until)+` AS d, resolved,
+			COUNT(*), SUM(CASE WHEN satisfaction > 0 THEN 1 ELSE 0 END), SUM(satisfaction)
+		FROM calls`+s.indexed(f, "calls_wrapup")+` WHERE `+cond+` GROUP BY d, resolved`), args...)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer rows.Close()
-	var scored, sum int64
+	var out []wrapGroup
 	for rows.Next() {
-		var reason string
-		var n, sc, sm int64
-		if err := rows.Scan(&reason, &n, &sc, &sm); err != nil {
-			return err
+		var g wrapGroup
+		var day int64
+		if err := rows.Scan(&day, &g.resolved, &g.n, &g.scored, &g.sum); err != nil {
+			return nil, err
 		}
-		scored += sc
-		sum += sm
-		if reason != "" {
-			r.Reasons = append(r.Reasons, stats.ReasonStat{Reason: reason, Calls: n})
+		g.date = time.UnixMilli(day * dayMS).UTC().Format(time.DateOnly)
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}
+
+const dayMS = 24 * 60 * 60 * 1000
+
+// localDaySQL is an SQL expression of started_at's local date in loc, as
+// days since 1970-01-01: started_at plus the zone's offset at that instant,
+// divided into days. The offset is one CASE branch per period of the zone
+// (a DST change starts the next) that overlaps [since, until).
+func localDaySQL(loc *time.Location, since, until time.Time) string {
+	var b strings.Builder
+	t := since.In(loc)
+	for range 1000 {
+		_, end := t.ZoneBounds()
+		if end.IsZero() || !end.Before(until) {
+			break
+		}
+		_, off := t.Zone()
+		fmt.Fprintf(&b, " WHEN started_at < %d THEN %d", end.UnixMilli(), int64(off)*1000)
+		t = end.In(loc)
+	}
+	_, off := t.Zone()
+	if b.Len() == 0 {
+		return fmt.Sprintf("((started_at + %d) / %d)", int64(off)*1000, dayMS)
+	}
+	return fmt.Sprintf("((started_at + CASE%s ELSE %d END) / %d)", b.String(), int64(off)*1000, dayMS)
+}
+
+// addWrapUps adds the wrap-up figures to r, whose hotlines and campaigns
+// are already counted.
+func addWrapUps(r *stats.Report, groups []wrapGroup) {
+	reasons := map[string]int64{}
+	hot := map[string]*stats.Resolved{}
+	for i := range r.Hotlines {
+		hot[r.Hotlines[i].Name] = &r.Hotlines[i].Resolved
+	}
+	camp := map[string]*stats.Resolved{}
+	for i := range r.Campaigns {
+		camp[r.Campaigns[i].Campaign] = &r.Campaigns[i].Resolved
+	}
+	var scored, sum int64
+	for _, g := range groups {
+		var yes, no int64
+		if g.resolved.Valid && g.resolved.Int64 != 0 {
+			yes = g.n
+		} else if g.resolved.Valid {
+			no = g.n
+		}
+		if g.date != "" {
+			r.AddWrapUps(g.date, yes, no, g.scored, g.sum)
+			continue
+		}
+		scored += g.scored
+		sum += g.sum
+		if g.reason != "" {
+			reasons[g.reason] += g.n
+		}
+		if g.resolved.Valid {
+			r.Resolved.Add(yes, no)
+			if h := hot[g.hotline]; h != nil {
+				h.Add(yes, no)
+			}
+			if c := camp[g.campaign]; c != nil {
+				c.Add(yes, no)
+			}
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return err
+	for reason, n := range reasons {
+		r.Reasons = append(r.Reasons, stats.ReasonStat{Reason: reason, Calls: n})
 	}
 	sort.Slice(r.Reasons, func(i, j int) bool {
 		a, b := r.Reasons[i], r.Reasons[j]
@@ -316,5 +211,11 @@ func (s *Store) statsWrapUps(ctx context.Context, f stats.Filter, r *stats.Repor
 	if scored > 0 {
 		r.Satisfaction.Mean = float64(sum) / float64(scored)
 	}
-	return nil
 }
+
+// wrapUpIndexMigration widens the wrap-up index by resolved, so that the
+// share resolved is read from the index alone. Appended to
+// callMigrations.
+const wrapUpIndexMigration = `DROP INDEX calls_wrapup;
+	CREATE INDEX calls_wrapup ON calls(started_at, hotline, campaign, reason, satisfaction, resolved, wrapup_at)
+		WHERE direction = 'inbound' AND wrapup_at IS NOT NULL;`

@@ -86,8 +86,11 @@ func TestStatsFigures(t *testing.T) {
 		{Campaign: "radio", Calls: 10, Answered: 7, Missed: 3, AnswerRate: 0.7},
 		{Campaign: "", Calls: 4, Answered: 1, Missed: 2, AnswerRate: 1.0 / 3},
 	})
-	check("days", r.ByDay, []stats.DayStat{{Date: "2026-03-01"}, {Date: "2026-03-02", Calls: 10, Answered: 7, Missed: 3},
-		{Date: "2026-03-03", Calls: 4, Answered: 1, Missed: 2}, {Date: "2026-03-04"}})
+	var days []string
+	for _, d := range r.ByDay {
+		days = append(days, fmt.Sprintf("%s %d/%d/%d %.1f/%d", d.Date, d.Calls, d.Answered, d.Missed, d.Satisfaction, d.Scored))
+	}
+	check("days", days, []string{"2026-03-01 0/0/0 0.0/0", "2026-03-02 10/7/3 3.5/2", "2026-03-03 4/1/2 4.0/1", "2026-03-04 0/0/0 0.0/0"})
 	if len(r.ByHour) != 168 || r.ByHour[1*24+9].Calls != 10 || r.ByHour[2*24+23].Calls != 4 {
 		t.Errorf("by_hour: mon 09 %d, tue 23 %d (of %d hours)", r.ByHour[33].Calls, r.ByHour[71].Calls, len(r.ByHour))
 	}
@@ -131,9 +134,11 @@ func TestStatsQueriesUseTheIndexes(t *testing.T) {
 		sql  string
 		args []any
 	}{
-		{`SELECT hotline, campaign, COUNT(*), SUM(` + answeredCase + `) FROM calls` + s.indexed("calls_stats") + ` WHERE ` + cond + ` GROUP BY hotline, campaign`, args},
-		{`SELECT contact_id, COUNT(*) FROM calls` + s.indexed("calls_stats") + ` WHERE ` + cond + ` AND contact_id IS NOT NULL GROUP BY contact_id`, args},
-		{`SELECT reason, SUM(satisfaction) FROM calls` + s.indexed("calls_wrapup") + ` WHERE ` + wcond + ` GROUP BY reason`, wargs},
+		{`SELECT hotline, campaign, COUNT(*), SUM(` + answeredCase + `) FROM calls` + s.indexed(f, "calls_stats") + ` WHERE ` + cond + ` GROUP BY hotline, campaign`, args},
+		{`SELECT contact_id, COUNT(*) FROM calls` + s.indexed(f, "calls_stats") + ` WHERE ` + cond + ` AND contact_id IS NOT NULL GROUP BY contact_id`, args},
+		{`SELECT reason, resolved, SUM(satisfaction) FROM calls` + s.indexed(f, "calls_wrapup") + ` WHERE ` + wcond + ` GROUP BY reason`, wargs},
+		{`SELECT ` + localDaySQL(zone(t, "Europe/Berlin"), base, base.AddDate(0, 6, 0)) + ` AS d, resolved, COUNT(*) FROM calls` +
+			s.indexed(f, "calls_wrapup") + ` WHERE ` + wcond + ` GROUP BY d, resolved`, wargs},
 	} {
 		rows, err := s.db.Query(`EXPLAIN QUERY PLAN `+q.sql, q.args...)
 		if err != nil {
@@ -152,5 +157,60 @@ func TestStatsQueriesUseTheIndexes(t *testing.T) {
 		if p := strings.Join(plan, "; "); !strings.Contains(p, "COVERING INDEX") {
 			t.Errorf("plan of %s\n  = %s, want a covering index", q.sql, p)
 		}
+	}
+}
+
+// resolved gives the share resolved in total, per hotline, per campaign
+// and per day; contact= narrows every figure to that contact, top callers
+// included.
+func TestStatsResolvedAndContact(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	seedStats(t, s)
+	yes, no := true, false
+	for id, r := range map[string]*bool{"s001": &yes, "s002": &no, "s003": &yes, "s011": &yes} {
+		cur, _ := s.Get(ctx, id)
+		w := cur.WrapUp
+		w.Resolved = r
+		if _, err := s.SetWrapUp(ctx, id, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	f := stats.Filter{Since: time.Date(2026, 3, 1, 0, 0, 0, 0, berlin), Until: time.Date(2026, 3, 5, 0, 0, 0, 0, berlin), Location: berlin}
+	r, err := s.Stats(ctx, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Resolved.Count != 4 || r.Resolved.Share != 0.75 {
+		t.Errorf("resolved %+v, want 3 of 4", r.Resolved)
+	}
+	if h := r.Hotlines[0]; h.Name != "acme" || h.Resolved.Count != 3 || h.Resolved.Share != 2.0/3 {
+		t.Errorf("acme resolved %+v", h.Resolved)
+	}
+	if c := r.Campaigns[1]; c.Campaign != "" || c.Resolved.Count != 1 || c.Resolved.Share != 1 {
+		t.Errorf("campaign '' resolved %+v", c.Resolved)
+	}
+	if d := r.ByDay[1]; d.Resolved != 2 || d.Unresolved != 1 {
+		t.Errorf("day %s resolved %d unresolved %d", d.Date, d.Resolved, d.Unresolved)
+	}
+
+	f.ContactID = 3
+	r, err = s.Stats(ctx, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Totals.Calls != 3 || r.Totals.Answered != 1 || r.Totals.Missed != 1 || len(r.Hotlines) != 1 || r.Hotlines[0].RingMSP90 != 4000 {
+		t.Errorf("contact 3: totals %+v hotlines %+v", r.Totals, r.Hotlines)
+	}
+	if len(r.TopCallers) != 1 || r.TopCallers[0].ContactID != 3 || r.TopCallers[0].Calls != 3 {
+		t.Errorf("contact 3: top callers %+v", r.TopCallers)
+	}
+	if r.Resolved.Count != 1 || r.Satisfaction.Count != 1 || r.Satisfaction.Mean != 4 || len(r.Reasons) != 0 {
+		t.Errorf("contact 3: wrap-ups %+v %+v %+v, want only s011's", r.Resolved, r.Satisfaction, r.Reasons)
+	}
+	f.ContactID = 1
+	if r, err = s.Stats(ctx, f); err != nil || r.Totals.Calls != 5 || r.Resolved.Count != 2 || r.Resolved.Share != 1 {
+		t.Errorf("contact 1: %+v resolved %+v %v", r.Totals, r.Resolved, err)
 	}
 }

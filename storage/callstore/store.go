@@ -121,6 +121,12 @@ var callMigrations = []string{
 	ALTER TABLE calls ADD COLUMN notes TEXT NOT NULL DEFAULT '';
 	ALTER TABLE calls ADD COLUMN wrapup_at INTEGER;`,
 	statsMigration,
+	wrapUpMigration,
+	wrapUpIndexMigration,
+	// Emergency calls and the calls back to them (SPEC §1): a flag and
+	// the emergency call's record id.
+	`ALTER TABLE calls ADD COLUMN emergency INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE calls ADD COLUMN emergency_callback TEXT NOT NULL DEFAULT '';`,
 }
 
 // missedSQL must repeat the partial index's condition word for word, with
@@ -130,7 +136,8 @@ const missedSQL = `direction = 'inbound' AND disposition IN ('no_answer', 'busy'
 const callColumns = `id, call_id, direction, trunk, caller, caller_raw, caller_name, called,
 	called_raw, hotline, contact_id, node, started_at, ringing_at, answered_at, ended_at,
 	ring_ms, talk_ms, sip_status, disposition, end_reason, missed_id, recording,
-	campaign, answered_by, reason, satisfaction, notes, wrapup_at`
+	campaign, answered_by, reason, satisfaction, notes, wrapup_at, resolved, transcript,
+	emergency, emergency_callback`
 
 // upsertCall inserts or replaces a record, except its wrap-up: the front
 // desk sets that through SetWrapUp while the call path may still save
@@ -140,7 +147,7 @@ const callColumns = `id, call_id, direction, trunk, caller, caller_raw, caller_n
 // transaction, and a version saved (or recovered from the journal) from
 // before that link must not undo it.
 const upsertCall = `INSERT INTO calls (` + callColumns + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (id) DO UPDATE SET
 		call_id = excluded.call_id, direction = excluded.direction, trunk = excluded.trunk,
 		caller = excluded.caller, caller_raw = excluded.caller_raw,
@@ -155,9 +162,12 @@ const upsertCall = `INSERT INTO calls (` + callColumns + `)
 		missed_id = CASE WHEN excluded.missed_id = '' THEN calls.missed_id ELSE excluded.missed_id END,
 		recording = excluded.recording, campaign = excluded.campaign,
 		answered_by = excluded.answered_by,
+		emergency = excluded.emergency, emergency_callback = excluded.emergency_callback,
 		reason = CASE WHEN ` + newerWrapUp + ` THEN excluded.reason ELSE calls.reason END,
 		satisfaction = CASE WHEN ` + newerWrapUp + ` THEN excluded.satisfaction ELSE calls.satisfaction END,
 		notes = CASE WHEN ` + newerWrapUp + ` THEN excluded.notes ELSE calls.notes END,
+		resolved = CASE WHEN ` + newerWrapUp + ` THEN excluded.resolved ELSE calls.resolved END,
+		transcript = CASE WHEN ` + newerWrapUp + ` OR calls.transcript = '' THEN excluded.transcript ELSE calls.transcript END,
 		wrapup_at = CASE WHEN ` + newerWrapUp + ` THEN excluded.wrapup_at ELSE calls.wrapup_at END`
 
 const newerWrapUp = `excluded.wrapup_at >= COALESCE(calls.wrapup_at, 0)`
@@ -203,6 +213,11 @@ type Store struct {
 	done      chan struct{}
 	lastError error
 	merged    map[int64]int64 // contact ids merged away → the surviving contact
+	// writing is when the writer's current pass began; zero between
+	// passes. A pass that takes long is a database that holds it (locked,
+	// a disk that does not answer) before any error says so.
+	writing time.Time
+	rollLoc atomic.Pointer[time.Location] // zone of the statistics' rollups; nil: off (rollup.go)
 
 	// upsert is upsertCall prepared once, by the writer, for all batches:
 	// preparing the 29-column statement again per batch cost as much as
@@ -223,6 +238,9 @@ type Store struct {
 	// while the database is away. Saves of a queued call always go in.
 	maxPending int
 	dropped    atomic.Uint64
+
+	// msgs queues message records for their own writer (messages.go).
+	msgs *messageQueue
 }
 
 // maxMerged bounds the remembered contact merges; they matter only for
@@ -247,6 +265,9 @@ func New(ctx context.Context, db *storage.DB, log *zap.Logger) (*Store, error) {
 	if err := db.Migrate(ctx, "nodes", nodeMigrations); err != nil {
 		return nil, fmt.Errorf("callstore: %w", err)
 	}
+	if err := db.Migrate(ctx, "messages", messageMigrations); err != nil {
+		return nil, fmt.Errorf("callstore: %w", err)
+	}
 	wctx, cancel := context.WithCancel(context.Background())
 	s := &Store{
 		db:      db,
@@ -260,8 +281,10 @@ func New(ctx context.Context, db *storage.DB, log *zap.Logger) (*Store, error) {
 		done:    make(chan struct{}),
 
 		maxPending: DefaultMaxPending,
+		msgs:       newMessageQueue(),
 	}
 	go s.run(wctx)
+	go s.runMessages(wctx)
 	return s, nil
 }
 
@@ -309,7 +332,7 @@ func (s *Store) Save(r cdr.Record) {
 		return
 	}
 	if ok && newerWrap(old.rec.WrapUp, r.WrapUp) {
-		r.WrapUp = old.rec.WrapUp // the call path never saw the front desk's wrap-up
+		r.WrapUp = keepTranscript(old.rec.WrapUp, r.WrapUp) // the call path never saw the front desk's wrap-up
 	}
 	full := s.queueLocked(r)
 	s.mu.Unlock()
@@ -319,7 +342,7 @@ func (s *Store) Save(r cdr.Record) {
 	}
 }
 
-// Relink moves the calls of contact from to contact into: a contact
+// Relink moves the calls and messages of contact from to contact into: a contact
 // that a call created lost the race for its number to another one (an
 // import, another node), and the call must count for the contact that
 // survived (contacts export, history). Records saved later with the old
@@ -343,10 +366,15 @@ func (s *Store) Relink(ctx context.Context, from, into int64) error {
 	}
 	s.mu.Unlock()
 	signal(s.wake)
-	if _, err := s.db.ExecContext(ctx, s.db.Rebind(`UPDATE calls SET contact_id = ? WHERE contact_id = ?`), into, from); err != nil {
+	if err := s.inTx(ctx, func(tx *sql.Tx) error {
+		return s.rollupChange(ctx, tx, `contact_id = ?`, []any{from}, false, func() error {
+			_, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE calls SET contact_id = ? WHERE contact_id = ?`), into, from)
+			return err
+		})
+	}); err != nil {
 		return fmt.Errorf("callstore: relink contact %d to %d: %w", from, into, err)
 	}
-	return nil
+	return s.relinkMessages(ctx, from, into)
 }
 
 // dropLocal counts and logs a record the full local queue could not take:
@@ -376,6 +404,19 @@ func (s *Store) Degraded() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.lastError
+}
+
+// Stalled is how long the writer has been inside one write pass, zero
+// when it is not writing: /healthz reports a pass held longer than a
+// moment (a database locked by another process waits out its busy
+// timeout before it fails).
+func (s *Store) Stalled() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.writing.IsZero() {
+		return 0
+	}
+	return time.Since(s.writing)
 }
 
 // queueLocked makes r the pending version of its id and reports whether
@@ -483,6 +524,7 @@ func (s *Store) Close(ctx context.Context) error {
 	s.mu.Unlock()
 	if already {
 		<-s.done
+		<-s.msgs.done
 		return nil
 	}
 	s.mu.Lock()
@@ -490,9 +532,10 @@ func (s *Store) Close(ctx context.Context) error {
 		s.releaseHeldLocked()
 	}
 	s.mu.Unlock()
-	err := s.Flush(ctx)
+	err := errors.Join(s.Flush(ctx), s.FlushMessages(ctx))
 	s.abort()
 	<-s.done
+	<-s.msgs.done
 	s.closeJournal(err == nil)
 	return err
 }
@@ -534,7 +577,13 @@ func (s *Store) run(ctx context.Context) {
 				return
 			}
 		}
+		s.mu.Lock()
+		s.writing = time.Now()
+		s.mu.Unlock()
 		err := s.writePending(ctx)
+		s.mu.Lock()
+		s.writing = time.Time{}
+		s.mu.Unlock()
 		switch {
 		case err == nil:
 			if delay != 0 {
@@ -620,6 +669,9 @@ func (s *Store) writeBatch(ctx context.Context, batch []pendingRecord) error {
 	// reused by every later transaction on it.
 	stmt := tx.StmtContext(ctx, s.upsert)
 	defer stmt.Close()
+	if err := s.rollupBatch(ctx, tx, batch); err != nil {
+		return err
+	}
 	for _, p := range batch {
 		r := p.rec
 		var contact any
@@ -631,7 +683,8 @@ func (s *Store) writeBatch(ctx context.Context, batch []pendingRecord) error {
 			toMillis(r.StartedAt), nullMillis(r.RingingAt), nullMillis(r.AnsweredAt),
 			nullMillis(r.EndedAt), r.RingMS, r.TalkMS, r.SIPStatus, string(r.Disposition),
 			r.EndReason, r.MissedID, r.Recording, r.Campaign, r.AnsweredBy, r.WrapUp.Reason,
-			r.Satisfaction, r.Notes, nullMillis(r.WrapUp.At))
+			r.Satisfaction, r.Notes, nullMillis(r.WrapUp.At), nullBool(r.Resolved), r.Transcript,
+			boolInt(r.Emergency), r.EmergencyCallback)
 		if err != nil {
 			return fmt.Errorf("callstore: save %s: %w", r.ID, err)
 		}
@@ -651,7 +704,7 @@ func (s *Store) Get(ctx context.Context, id string) (cdr.Record, error) {
 	if ok {
 		if p.rec.WrapUp.At == nil {
 			if w, err := s.wrapUpOf(ctx, id); err == nil {
-				p.rec.WrapUp = w
+				p.rec.WrapUp = keepTranscript(w, p.rec.WrapUp)
 			}
 		}
 		return p.rec, nil
@@ -841,11 +894,19 @@ func (q Query) matches(r cdr.Record, after *cursor) bool {
 // Prune deletes records that started before t (storage.retention) and
 // reports how many went.
 func (s *Store) Prune(ctx context.Context, t time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, s.db.Rebind(`DELETE FROM calls WHERE started_at < ?`), toMillis(t))
+	var n int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		return s.rollupChange(ctx, tx, `started_at < ?`, []any{toMillis(t)}, true, func() error {
+			res, err := tx.ExecContext(ctx, s.db.Rebind(`DELETE FROM calls WHERE started_at < ?`), toMillis(t))
+			if err == nil {
+				n, _ = res.RowsAffected()
+			}
+			return err
+		})
+	})
 	if err != nil {
 		return 0, fmt.Errorf("callstore: prune before %s: %w", t.UTC().Format(time.RFC3339), err)
 	}
-	n, _ := res.RowsAffected()
 	return n, nil
 }
 
@@ -859,13 +920,15 @@ func scanCalls(rows *sql.Rows) ([]cdr.Record, error) {
 			contact                  sql.NullInt64
 			started                  int64
 			ringing, answered, ended sql.NullInt64
-			wrapped                  sql.NullInt64
+			wrapped, resolved        sql.NullInt64
+			emergency                int64
 		)
 		if err := rows.Scan(&r.ID, &r.CallID, &dir, &r.Trunk, &r.Caller, &r.CallerRaw,
 			&r.CallerName, &r.Called, &r.CalledRaw, &r.Hotline, &contact, &r.Node, &started,
 			&ringing, &answered, &ended, &r.RingMS, &r.TalkMS, &r.SIPStatus, &disp, &r.EndReason,
 			&r.MissedID, &r.Recording, &r.Campaign, &r.AnsweredBy, &r.WrapUp.Reason,
-			&r.Satisfaction, &r.Notes, &wrapped); err != nil {
+			&r.Satisfaction, &r.Notes, &wrapped, &resolved, &r.Transcript,
+			&emergency, &r.EmergencyCallback); err != nil {
 			return nil, err
 		}
 		r.Direction = callctl.Direction(dir)
@@ -876,6 +939,8 @@ func scanCalls(rows *sql.Rows) ([]cdr.Record, error) {
 		r.AnsweredAt = timePtr(answered)
 		r.EndedAt = timePtr(ended)
 		r.WrapUp.At = timePtr(wrapped)
+		r.Resolved = boolPtr(resolved)
+		r.Emergency = emergency != 0
 		out = append(out, r)
 	}
 	return out, rows.Err()
@@ -934,4 +999,12 @@ func decodeCursor(s string) (cursor, error) {
 		return cursor{}, storage.ErrInvalidCursor
 	}
 	return cursor{ms: n, id: id}, nil
+}
+
+// boolInt is a flag as both drivers store it: 0 or 1.
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -36,9 +36,10 @@ func (s *Store) SetWrapUp(ctx context.Context, id string, w cdr.WrapUp) (cdr.Rec
 	} else {
 		s.mu.Unlock()
 	}
-	res, err := s.db.ExecContext(ctx, s.db.Rebind(`UPDATE calls SET reason = ?, satisfaction = ?, notes = ?, wrapup_at = ?
+	res, err := s.db.ExecContext(ctx, s.db.Rebind(`UPDATE calls SET reason = ?, satisfaction = ?, notes = ?, wrapup_at = ?,
+		resolved = ?, transcript = ?
 		WHERE id = ? AND (wrapup_at IS NULL OR wrapup_at <= ?)`),
-		w.Reason, w.Satisfaction, w.Notes, toMillis(now), id, toMillis(now))
+		w.Reason, w.Satisfaction, w.Notes, toMillis(now), nullBool(w.Resolved), w.Transcript, id, toMillis(now))
 	if err != nil {
 		return cdr.Record{}, fmt.Errorf("callstore: wrap-up %q: %w", id, err)
 	}
@@ -58,14 +59,68 @@ func (s *Store) SetWrapUp(ctx context.Context, id string, w cdr.WrapUp) (cdr.Rec
 // written and left the pending set).
 func (s *Store) wrapUpOf(ctx context.Context, id string) (cdr.WrapUp, error) {
 	var (
-		w  cdr.WrapUp
-		at sql.NullInt64
+		w            cdr.WrapUp
+		at, resolved sql.NullInt64
 	)
-	err := s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT reason, satisfaction, notes, wrapup_at FROM calls WHERE id = ?`), id).
-		Scan(&w.Reason, &w.Satisfaction, &w.Notes, &at)
+	err := s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT reason, satisfaction, notes, wrapup_at, resolved, transcript FROM calls WHERE id = ?`), id).
+		Scan(&w.Reason, &w.Satisfaction, &w.Notes, &at, &resolved, &w.Transcript)
 	if err != nil {
 		return cdr.WrapUp{}, err
 	}
 	w.At = timePtr(at)
+	w.Resolved = boolPtr(resolved)
 	return w, nil
+}
+
+// wrapUpMigration adds whether the matter was resolved (NULL: not said;
+// 0, 1) and the transcript (SPEC §8, §10). It is appended to
+// callMigrations.
+const wrapUpMigration = `ALTER TABLE calls ADD COLUMN resolved INTEGER;
+	ALTER TABLE calls ADD COLUMN transcript TEXT NOT NULL DEFAULT '';`
+
+// keepTranscript is the front desk's wrap-up w, keeping the call path's
+// transcript (a PBX header) when the front desk has none.
+func keepTranscript(w, path cdr.WrapUp) cdr.WrapUp {
+	if w.Transcript == "" {
+		w.Transcript = path.Transcript
+	}
+	return w
+}
+
+func nullBool(b *bool) any {
+	if b == nil {
+		return nil
+	}
+	if *b {
+		return 1
+	}
+	return 0
+}
+
+func boolPtr(v sql.NullInt64) *bool {
+	if !v.Valid {
+		return nil
+	}
+	b := v.Int64 != 0
+	return &b
+}
+
+// ClearRecording removes the recording reference of a record (SPEC §2:
+// Delete) and returns the record as it is now. A pending version loses it
+// too, so that the writer does not put it back.
+func (s *Store) ClearRecording(ctx context.Context, id string) (cdr.Record, error) {
+	s.mu.Lock()
+	if p, ok := s.pending[id]; ok && p.rec.Recording != "" {
+		r := p.rec
+		r.Recording = ""
+		s.queueLocked(r)
+		s.mu.Unlock()
+		signal(s.wake)
+	} else {
+		s.mu.Unlock()
+	}
+	if _, err := s.db.ExecContext(ctx, s.db.Rebind(`UPDATE calls SET recording = '' WHERE id = ?`), id); err != nil {
+		return cdr.Record{}, fmt.Errorf("callstore: clear recording of %q: %w", id, err)
+	}
+	return s.Get(ctx, id)
 }

@@ -63,3 +63,33 @@ func TestWrapUpSurvivesLaterSaves(t *testing.T) {
 		}
 	})
 }
+
+// A transcript from the PBX (the call path) is kept beside the front
+// desk's wrap-up, and resolved is stored and read back, pending or written.
+func TestTranscriptFromCallPathAndResolved(t *testing.T) {
+	ctx := context.Background()
+	for _, written := range []bool{false, true} {
+		s, _ := newStore(t)
+		r := rec("t1", base)
+		s.Save(r)
+		if written {
+			flush(t, s)
+		}
+		yes := true
+		if _, err := s.SetWrapUp(ctx, "t1", cdr.WrapUp{Reason: "order", Resolved: &yes}); err != nil {
+			t.Fatal(err)
+		}
+		r.WrapUp.Transcript = "caller: hello"
+		s.Save(r) // the hangup, with the PBX's transcript header
+		for _, stage := range []string{"pending", "flushed"} {
+			got, err := s.Get(ctx, "t1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Resolved == nil || !*got.Resolved || got.Transcript != "caller: hello" || got.WrapUp.Reason != "order" {
+				t.Errorf("written=%v %s: resolved %v transcript %q reason %q", written, stage, got.Resolved, got.Transcript, got.WrapUp.Reason)
+			}
+			flush(t, s)
+		}
+	}
+}

@@ -22,7 +22,9 @@
     es: null,
     lastId: "",
     reasons: [], // wrapup.reasons from the config
-    view: "board", // or "insights"
+    view: "board", // or "insights", "contact"
+    recordingsBase: "", // recordings.base_url
+    recordingsAtPBX: false, // Delete also deletes at the PBX
   };
 
   // ------------------------------------------------------------ DOM helpers
@@ -128,11 +130,12 @@
 
   function answeredBy(c) { return c.answered_by ? `answered by ${c.answered_by}` : ""; }
 
-  function hasWrapUp(c) { return Boolean(c.reason || c.satisfaction || c.notes); }
+  function hasWrapUp(c) { return Boolean(c.reason || c.satisfaction || c.notes || c.resolved != null || c.transcript); }
 
   function wrapSummary(c) {
     if (!hasWrapUp(c)) return null;
-    const parts = [c.reason, c.satisfaction ? `${c.satisfaction}/5` : "", c.notes ? "notes" : ""].filter(Boolean);
+    const parts = [c.reason, c.satisfaction ? `${c.satisfaction}/5` : "", c.notes ? "notes" : "",
+      c.resolved === true ? "resolved" : c.resolved === false ? "unresolved" : ""].filter(Boolean);
     return el("span", { class: "tag wrapped", title: c.notes || "" }, parts.join(" · "));
   }
 
@@ -167,6 +170,8 @@
     if (state.es) { state.es.close(); state.es = null; }
     $("board").hidden = true;
     $("insights").hidden = true;
+    $("contact").hidden = true;
+    $("search").hidden = true;
     $("views").hidden = true;
     $("signout").hidden = true;
     $("signin").hidden = false;
@@ -231,7 +236,7 @@
       el("span", { class: "duration", dataset: { since: c.started_at }, title: "Ringing for" }, since(c.started_at)),
       el("p", { class: "company" }, company(c, h) || (c.direction === "outbound" ? "Outgoing call" : "Incoming call")),
       h && h.greeting ? el("p", { class: "greeting" }, `“${h.greeting}”`) : null,
-      el("p", { class: "caller-name" }, name),
+      el("p", { class: "caller-name" }, (ct && ct.id) || c.contact_id ? contactLink((ct && ct.id) || c.contact_id, name, "caller-link") : name),
       ct && ct.company ? el("p", { class: "caller-company" }, ct.company) : null,
       el("p", { class: "number" }, number || "no number"),
       history ? el("p", { class: "history" }, history) : null,
@@ -262,7 +267,8 @@
       return el("li", { dataset: { callId: c.id, disposition: c.disposition || "" } },
         el("span", { class: "when" }, when(c.started_at)),
         el("span", { "aria-label": inbound ? "incoming" : "outgoing", title: inbound ? "incoming" : "outgoing" }, inbound ? "↙" : "↗"),
-        el("span", { class: "who" }, who.name ? `${who.name} (${who.number})` : who.number),
+        c.contact_id ? contactLink(c.contact_id, who.name ? `${who.name} (${who.number})` : who.number) :
+          el("span", { class: "who" }, who.name ? `${who.name} (${who.number})` : who.number),
         el("span", { class: "meta" }, [company(c), who.company, answeredBy(c)].filter(Boolean).join(" · ")),
         el("span", { class: `tag disp-${c.disposition || "ringing"}` }, (c.disposition || "in progress").replace("_", " ")),
         talk ? el("span", { class: "duration" }, talk) : null,
@@ -281,7 +287,7 @@
     $("missed").replaceChildren(...list.map((m) => {
       const at = m.last_call_at || m.created_at || m.started_at || "";
       return el("li", { dataset: { missedId: String(m.id) } },
-        el("span", { class: "who" }, missedName(m)),
+        m.contact_id ? contactLink(m.contact_id, missedName(m)) : el("span", { class: "who" }, missedName(m)),
         m.count > 1 ? el("span", { class: "tag" }, `×${m.count}`) : null,
         el("span", { class: "meta" }, company({ hotline: m.hotline })),
         at ? el("span", { class: "when" }, when(at)) : null,
@@ -382,9 +388,17 @@
     $("wrapup-notes").value = c.notes || "";
     const score = c.satisfaction ? String(c.satisfaction) : "";
     for (const r of document.querySelectorAll('#wrapup-form input[name="satisfaction"]')) r.checked = r.value === score;
+    const res = c.resolved == null ? "" : String(c.resolved);
+    for (const r of document.querySelectorAll('#wrapup-form input[name="resolved"]')) r.checked = r.value === res;
+    $("wrapup-transcript").value = c.transcript || "";
     $("wrapup-error").textContent = "";
     $("wrapup-dialog").showModal();
     $("wrapup-reason").focus();
+  }
+
+  function resolvedPicked() {
+    const r = document.querySelector('#wrapup-form input[name="resolved"]:checked');
+    return r && r.value ? r.value === "true" : null;
   }
 
   async function saveWrapUp(ev) {
@@ -396,12 +410,15 @@
       reason: $("wrapup-reason").value.trim(),
       satisfaction: picked && picked.value ? Number(picked.value) : null,
       notes: $("wrapup-notes").value.trim(),
+      resolved: resolvedPicked(),
+      transcript: $("wrapup-transcript").value.trim(),
     };
     const btn = $("wrapup-save");
     btn.disabled = true;
     try {
       const rec = await api("PATCH", `/api/calls/${encodeURIComponent(c.id)}`, body);
       onUpdated(rec);
+      if (state.view === "contact") loadContact();
       $("wrapup-dialog").close();
       toast("Wrap-up saved");
     } catch (e) {
@@ -419,6 +436,7 @@
     upsertRecent(rec);
     renderRecent();
     insightsStale();
+    if (rec.contact_id && rec.contact_id === cpage.id) contactStale();
   }
 
   // ------------------------------------------------------------ insights
@@ -429,6 +447,9 @@
     state.view = view;
     $("board").hidden = view !== "board";
     $("insights").hidden = view !== "insights";
+    $("contact").hidden = view !== "contact";
+    if (view !== "contact") document.title = "Switchboard";
+    if (view !== "contact" && contactPath.test(location.pathname)) history.pushState(null, "", "/");
     for (const b of document.querySelectorAll("#views button")) b.setAttribute("aria-pressed", String(b.dataset.view === view));
     if (view === "insights" && insights.stale) loadInsights();
   }
@@ -500,10 +521,19 @@
       ...item("Answered", numFmt.format(t.answered || 0)),
       ...item("Missed", numFmt.format(t.missed || 0)),
       ...item("Answer rate", pctFmt.format(t.answer_rate || 0)),
-      ...item("Satisfaction", sat.count ? `${sat.mean.toFixed(1)} / 5 (${numFmt.format(sat.count)})` : "–"));
+      ...item("Satisfaction", sat.count ? `${sat.mean.toFixed(1)} / 5 (${numFmt.format(sat.count)})` : "–"),
+      ...item("Resolved", r.resolved && r.resolved.count ? `${pctFmt.format(r.resolved.share)} (${numFmt.format(r.resolved.count)})` : "–"));
     fillChoices($("filter-hotline"), (r.hotlines || []).map((h) => [h.name, h.company || h.name]));
     fillChoices($("filter-campaign"), (r.campaigns || []).filter((c) => c.campaign).map((c) => [c.campaign, c.campaign]));
     $("charts").replaceChildren(...(data.charts || []).map(chartFigure));
+    const top = r.top_callers || [];
+    if (top.length) {
+      $("charts").append(el("section", { class: "panel", "aria-labelledby": "top-links-h" },
+        el("h3", { id: "top-links-h" }, "Most frequent callers: contact pages"),
+        el("ol", { id: "top-callers", class: "rows" }, ...top.map((t) => el("li", {},
+          contactLink(t.contact_id, t.name ? `${t.name} (${t.number || ""})` : (t.number || `Contact #${t.contact_id}`)),
+          el("span", { class: "meta" }, plural(t.calls, "call", "calls")))))));
+    }
   }
 
   // fillChoices adds the hotlines and campaigns seen to a filter, keeping
@@ -536,6 +566,424 @@
     const custom = $("range").value === "custom";
     for (const l of document.querySelectorAll("#insights-filter .custom")) l.hidden = !custom;
     loadInsights();
+  }
+
+  // ------------------------------------------------------------ contact page
+
+  // The contact page (SPEC §8): /board/contacts/{id}, reached from call
+  // rows, missed calls, the top callers and the search box. Its address is
+  // a real link, so that it opens in a new tab, reloads and goes back.
+  const contactPath = /^\/board\/contacts\/(\d+)$/;
+  const cpage = { id: 0, contact: null, blocks: [], timer: 0, seq: 0 };
+
+  function contactHref(id) { return `/board/contacts/${encodeURIComponent(id)}`; }
+
+  // contactLink is a link to a contact's page that stays on the board.
+  function contactLink(id, text, cls) {
+    return el("a", { class: cls || "who", href: contactHref(id), onclick: (e) => followLink(e, contactHref(id)) }, text);
+  }
+
+  function followLink(e, href) {
+    if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return; // a new tab or window
+    e.preventDefault();
+    navigate(href);
+  }
+
+  function navigate(href) {
+    if (location.pathname !== href) history.pushState(null, "", href);
+    route();
+  }
+
+  // route shows what the address names: a contact's page or the board.
+  function route() {
+    const m = contactPath.exec(location.pathname);
+    if (m) { openContact(Number(m[1])); return; }
+    cpage.id = 0;
+    showView(state.view === "contact" ? "board" : state.view);
+  }
+
+  async function openContact(id) {
+    const fresh = cpage.id !== id;
+    cpage.id = id;
+    showView("contact");
+    if (fresh) {
+      cpage.contact = null;
+      $("contact-id").textContent = `#${id}`;
+      $("contact-name-big").textContent = "Loading…";
+      $("contact-summary").textContent = "";
+      for (const box of ["timeline", "c-numbers", "c-missed", "contact-charts"]) $(box).replaceChildren();
+      $("contact-form").reset();
+      for (const e of ["contact-error", "contact-form-error", "numbers-error"]) $(e).textContent = "";
+      $("contact-h").focus();
+    }
+    await loadContact();
+  }
+
+  async function loadContact() {
+    const id = cpage.id, seq = ++cpage.seq;
+    if (!id) return;
+    try {
+      const [c, blocks] = await Promise.all([
+        api("GET", `/api/contacts/${id}`),
+        api("GET", "/api/blocks?limit=1000").catch(() => ({ items: [] })),
+      ]);
+      if (seq !== cpage.seq) return;
+      cpage.contact = c;
+      cpage.blocks = blocks.items || [];
+      renderContact(c);
+    } catch (e) {
+      if (seq !== cpage.seq) return;
+      $("contact-name-big").textContent = "";
+      $("contact-error").textContent = e.status === 404 ? `There is no contact #${id}.` : `Could not load the contact: ${e.message}`;
+      return;
+    }
+    await Promise.all([loadContactMissed(seq), loadTimeline(seq), loadContactCharts(seq)]);
+  }
+
+  // contactStale reloads the open contact page after a quiet second, when
+  // a call, message or missed call may have changed it.
+  function contactStale() {
+    if (state.view !== "contact" || !cpage.id) return;
+    clearTimeout(cpage.timer);
+    cpage.timer = setTimeout(loadContact, 1000);
+  }
+
+  function displayName(c) { return c.name || (c.numbers && c.numbers[0] && (c.numbers[0].raw || c.numbers[0].e164)) || `Contact #${c.id}`; }
+
+  function renderContact(c) {
+    $("contact-name-big").textContent = displayName(c);
+    document.title = `${displayName(c)} · Switchboard`;
+    const parts = [c.company, c.calls_count ? plural(c.calls_count, "call", "calls") : "no calls yet",
+      c.last_call_at ? `last ${when(c.last_call_at)}` : "", c.source ? `from ${c.source}` : ""].filter(Boolean);
+    $("contact-summary").textContent = parts.join(" · ");
+    // The form is filled only when nobody is typing in it.
+    if (!$("contact-form").contains(document.activeElement)) {
+      $("c-name").value = c.name || "";
+      $("c-company").value = c.company || "";
+      $("c-email").value = c.email || "";
+      $("c-client-id").value = c.client_id || "";
+      $("c-tags").value = (c.tags || []).join(", ");
+      $("c-notes").value = (c.fields && c.fields.notes) || "";
+    }
+    renderNumbers(c);
+  }
+
+  function blocksOf(number) {
+    return cpage.blocks.filter((b) => b.number === number && b.action !== "allow" && b.direction !== "out");
+  }
+
+  function renderNumbers(c) {
+    const nums = c.numbers || [];
+    const blocked = nums.some((n) => blocksOf(n.e164).length > 0);
+    $("c-numbers").replaceChildren(...nums.map((n, i) => {
+      const bl = blocksOf(n.e164);
+      return el("li", { dataset: { e164: n.e164 } },
+        el("span", { class: "who" }, n.raw && n.raw !== n.e164 ? `${n.raw}` : n.e164),
+        n.raw && n.raw !== n.e164 ? el("span", { class: "meta" }, n.e164) : null,
+        n.ext ? el("span", { class: "meta" }, `ext. ${n.ext}`) : null,
+        bl.length ? el("span", { class: "tag blocked-tag", title: bl.map((b) => b.reason).join("; ") }, `blocked: ${bl[0].reason || "no reason"}`) : null,
+        el("span", { class: "actions" },
+          callBackLink(n.e164),
+          el("button", { type: "button", class: "quiet remove-number", onclick: () => removeNumber(i), "aria-label": `Remove ${n.raw || n.e164}` }, "Remove")));
+    }));
+    const actions = nums.length ? el("li", { class: "block-all" },
+      el("span", { class: "meta" }, blocked ? "Calls from this contact are refused." : "Calls from this contact ring through."),
+      el("span", { class: "actions" }, blocked ?
+        el("button", { type: "button", id: "c-allow", class: "quiet", onclick: allowContact }, "Allow calls") :
+        el("button", { type: "button", id: "c-block", class: "danger", onclick: askBlockContact }, "Block calls"))) : null;
+    if (actions) $("c-numbers").append(actions);
+  }
+
+  async function saveContact(ev) {
+    ev.preventDefault();
+    const c = cpage.contact;
+    if (!c) return;
+    const tags = $("c-tags").value.split(",").map((t) => t.trim()).filter(Boolean);
+    const body = {
+      name: $("c-name").value.trim(), company: $("c-company").value.trim(), email: $("c-email").value.trim(),
+      client_id: $("c-client-id").value.trim(), tags, fields: { notes: $("c-notes").value.trim() || null },
+    };
+    $("contact-form-error").textContent = "";
+    const btn = $("contact-save");
+    btn.disabled = true;
+    try {
+      const saved = await api("PATCH", `/api/contacts/${c.id}`, body);
+      cpage.contact = saved;
+      document.activeElement.blur();
+      renderContact(saved);
+      learnContact(saved);
+      toast("Contact saved");
+    } catch (e) {
+      $("contact-form-error").textContent = `Could not save: ${e.message}`;
+    } finally {
+      btn.disabled = false;
+    }
+  }
+
+  // learnContact tells the call lists the contact's new name at once.
+  function learnContact(c) {
+    for (const n of c.numbers || []) {
+      const p = state.people.get(n.e164) || {};
+      p.name = c.name; p.company = c.company;
+      state.people.set(n.e164, p);
+    }
+    renderRecent();
+  }
+
+  async function patchNumbers(nums, errorPrefix) {
+    const c = cpage.contact;
+    $("numbers-error").textContent = "";
+    try {
+      const saved = await api("PATCH", `/api/contacts/${c.id}`, { numbers: nums });
+      cpage.contact = saved;
+      renderContact(saved);
+      return true;
+    } catch (e) {
+      $("numbers-error").textContent = `${errorPrefix}: ${e.message}`;
+      return false;
+    }
+  }
+
+  function currentNumbers() {
+    return (cpage.contact.numbers || []).map((n) => ({ e164: n.e164, raw: n.raw || n.e164, ext: n.ext || "" }));
+  }
+
+  async function addNumber(ev) {
+    ev.preventDefault();
+    const raw = $("c-number-new").value.trim();
+    if (!raw || !cpage.contact) return;
+    if (await patchNumbers([...currentNumbers(), raw], `Could not add ${raw}`)) {
+      $("c-number-new").value = "";
+      toast(`Added ${raw}`);
+    }
+  }
+
+  async function removeNumber(i) {
+    if (!cpage.contact) return;
+    const nums = currentNumbers();
+    const [gone] = nums.splice(i, 1);
+    if (await patchNumbers(nums, "Could not remove the number")) toast(`Removed ${gone.raw}`);
+  }
+
+  function askBlockContact() {
+    const c = cpage.contact;
+    if (!c) return;
+    $("cblock-who").textContent = displayName(c);
+    $("cblock-numbers").textContent = (c.numbers || []).map((n) => n.raw || n.e164).join(", ");
+    $("cblock-reason").value = "";
+    $("cblock-error").textContent = "";
+    $("contact-block-dialog").showModal();
+    $("cblock-reason").focus();
+  }
+
+  async function confirmBlockContact(ev) {
+    ev.preventDefault();
+    const reason = $("cblock-reason").value.trim();
+    if (!reason) { $("cblock-error").textContent = "Please give a reason."; return; }
+    try {
+      for (const n of cpage.contact.numbers || []) {
+        if (blocksOf(n.e164).length) continue;
+        await api("POST", "/api/blocks", { number: n.e164, action: "block", direction: "in", reason });
+      }
+      $("contact-block-dialog").close();
+      toast(`Blocked ${displayName(cpage.contact)}`);
+      await loadContact();
+      $("c-allow") && $("c-allow").focus();
+    } catch (e) {
+      $("cblock-error").textContent = `Could not block: ${e.message}`;
+    }
+  }
+
+  async function allowContact() {
+    try {
+      for (const n of cpage.contact.numbers || []) {
+        for (const b of blocksOf(n.e164)) {
+          if (b.id) await api("DELETE", `/api/blocks/${encodeURIComponent(b.id)}`);
+        }
+      }
+      toast(`Calls from ${displayName(cpage.contact)} ring through again`);
+      await loadContact();
+      $("c-block") && $("c-block").focus();
+    } catch (e) {
+      $("numbers-error").textContent = `Could not allow: ${e.message}`;
+    }
+  }
+
+  async function loadContactMissed(seq) {
+    let items = [];
+    try {
+      const list = await api("GET", "/api/missed?status=open&limit=1000");
+      items = (list.items || []).filter((m) => m.contact_id === cpage.id);
+    } catch (e) { /* missed calls not available */ }
+    if (seq !== cpage.seq) return;
+    $("c-missed").replaceChildren(...items.map((m) => el("li", { dataset: { missedId: String(m.id) } },
+      el("span", { class: "when" }, when(m.last_call_at || m.created_at || "")),
+      m.count > 1 ? el("span", { class: "tag" }, `×${m.count}`) : null,
+      el("span", { class: "meta" }, company({ hotline: m.hotline })),
+      el("span", { class: "actions" },
+        el("button", { type: "button", class: "processed", onclick: async () => { await markProcessed(m); loadContact(); } }, "Mark processed")))));
+    $("c-missed-count").textContent = String(items.length);
+    $("c-missed-empty").hidden = items.length > 0;
+  }
+
+  async function loadTimeline(seq) {
+    let items = [];
+    try {
+      const t = await api("GET", `/api/trace?contact_id=${cpage.id}&months=12&limit=200`);
+      items = t.items || [];
+    } catch (e) {
+      if (seq === cpage.seq) $("contact-error").textContent = `Could not load the timeline: ${e.message}`;
+      return;
+    }
+    if (seq !== cpage.seq) return;
+    const at = (x) => x.kind === "message" ? x.at : x.started_at;
+    items.sort((a, b) => (at(a) || "") < (at(b) || "") ? 1 : -1);
+    $("timeline").replaceChildren(...items.map((x) => x.kind === "message" ? messageItem(x) : callItem(x)));
+    $("timeline-empty").hidden = items.length > 0;
+  }
+
+  const fullFmt = new Intl.DateTimeFormat(locales, { dateStyle: "medium", timeStyle: "short" });
+  function fullWhen(iso) { const d = new Date(iso || ""); return isNaN(d) ? "" : fullFmt.format(d); }
+
+  function callItem(c) {
+    const inbound = c.direction !== "outbound";
+    const disp = c.disposition || "in progress";
+    const wrap = [c.reason ? `reason: ${c.reason}` : "", c.satisfaction ? `satisfaction ${c.satisfaction}/5` : "",
+      c.resolved === true ? "resolved" : c.resolved === false ? "not resolved" : ""].filter(Boolean).join(" · ");
+    return el("li", { class: "kind-call", dataset: { callId: c.id, disposition: c.disposition || "" } },
+      el("span", { class: "when" }, fullWhen(c.started_at)),
+      el("span", { "aria-label": inbound ? "incoming call" : "outgoing call", title: inbound ? "incoming call" : "outgoing call" }, inbound ? "↙" : "↗"),
+      el("span", { class: "who" }, [company(c) || (inbound ? "Incoming call" : "Outgoing call"), c.campaign].filter(Boolean).join(" · ")),
+      el("span", { class: `tag disp-${c.disposition || "ringing"}` }, disp.replace("_", " ")),
+      el("span", { class: "meta" }, [c.ring_ms ? `rang ${duration(c.ring_ms)}` : "", c.disposition === "answered" ? `talked ${duration(c.talk_ms)}` : "",
+        answeredBy(c)].filter(Boolean).join(" · ")),
+      el("span", { class: "actions" },
+        c.ended_at ? el("button", { type: "button", class: "quiet wrapup", onclick: () => openWrapUp(c) }, hasWrapUp(c) ? "Edit wrap-up" : "Wrap up") : null),
+      wrap ? el("p", { class: "detail wrap" }, wrap) : null,
+      c.notes ? el("p", { class: "detail notes" }, `Notes: ${c.notes}`) : null,
+      recordingLine(c),
+      c.transcript ? el("details", { class: "transcript" }, el("summary", {}, "Transcript"), el("pre", {}, c.transcript)) : null);
+  }
+
+  function messageItem(m) {
+    const received = m.direction !== "sent";
+    return el("li", { class: "kind-message", dataset: { messageId: String(m.id) } },
+      el("span", { class: "when" }, fullWhen(m.at)),
+      el("span", { "aria-label": received ? "text received" : "text sent", title: received ? "text received" : "text sent" }, received ? "↙" : "↗"),
+      el("span", { class: "who" }, received ? "Text received" : "Text sent"),
+      m.status ? el("span", { class: "tag" }, String(m.status)) : null,
+      el("span", { class: "meta" }, [m.trunk, m.source ? `from ${m.source}` : "", m.content_type].filter(Boolean).join(" · ")),
+      el("p", { class: "detail content" }, m.content || ""));
+  }
+
+  // recordingURL is where Listen plays a reference: an http(s) URL as it
+  // is, a relative one joined to recordings.base_url; null for anything
+  // else (SPEC §2: no other scheme is ever rendered).
+  function recordingURL(ref) {
+    let u;
+    try {
+      u = state.recordingsBase ? new URL(ref, state.recordingsBase) : new URL(ref);
+    } catch (e) { return null; }
+    return u.protocol === "http:" || u.protocol === "https:" ? u.href : null;
+  }
+
+  function recordingLine(c) {
+    if (!c.recording) return el("p", { class: "detail recording" }, "Recording: N/A");
+    const url = recordingURL(c.recording);
+    return el("p", { class: "detail recording" }, "Recording: ", el("span", { class: "tag stored" }, "Stored"), " ",
+      url ? el("audio", { controls: true, preload: "none", src: url, "aria-label": `Recording of the call of ${fullWhen(c.started_at)}` }) :
+        el("span", { class: "muted" }, "(no playable address)"), " ",
+      el("button", { type: "button", class: "quiet delete-recording", onclick: (e) => deleteRecording(c, e.currentTarget) }, "Delete recording"),
+      el("span", { class: "recording-outcome", role: "status" }));
+  }
+
+  // deleteRecording asks once more on the button itself (a second press
+  // deletes), so that a stray click or key press deletes nothing.
+  async function deleteRecording(c, btn) {
+    if (!btn.dataset.armed) {
+      btn.dataset.armed = "1";
+      btn.textContent = state.recordingsAtPBX ? "Delete at the PBX? Press again" : "Remove the reference? Press again";
+      btn.classList.add("danger");
+      return;
+    }
+    btn.disabled = true;
+    const out = document.querySelector(`#timeline li[data-call-id="${CSS.escape(c.id)}"] .recording-outcome`);
+    try {
+      const res = await api("DELETE", `/api/calls/${encodeURIComponent(c.id)}/recording`);
+      toast(`Recording deleted: ${res.message}`);
+      await loadTimeline(cpage.seq);
+    } catch (e) {
+      if (out) out.textContent = `Not deleted: ${e.message}`;
+      toast(`Recording not deleted: ${e.message}`);
+      btn.disabled = false;
+    }
+  }
+
+  async function loadContactCharts(seq) {
+    try {
+      const theme = matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light";
+      const data = await api("GET", `/api/contacts/${cpage.id}/charts?theme=${theme}`);
+      if (seq !== cpage.seq) return;
+      const r = data.report || {};
+      const res = r.resolved || {};
+      if (res.count) $("contact-summary").textContent += ` · ${pctFmt.format(res.share)} of ${plural(res.count, "call", "calls")} resolved`;
+      $("contact-charts").replaceChildren(...(data.charts || []).map(chartFigure));
+    } catch (e) {
+      if (seq === cpage.seq) $("contact-charts").replaceChildren(el("p", { class: "empty" }, `Charts not available: ${e.message}`));
+    }
+  }
+
+  // ------------------------------------------------------------ search
+
+  const search = { timer: 0, seq: 0, items: [] };
+
+  function onSearchInput() {
+    clearTimeout(search.timer);
+    search.timer = setTimeout(runSearch, 250);
+  }
+
+  async function runSearch() {
+    const q = $("search-q").value.trim();
+    const box = $("search-results");
+    if (!q) { box.hidden = true; box.replaceChildren(); search.items = []; return; }
+    const seq = ++search.seq;
+    try {
+      const list = await api("GET", `/api/contacts?q=${encodeURIComponent(q)}&limit=8`);
+      if (seq !== search.seq) return;
+      search.items = list.items || [];
+    } catch (e) {
+      if (seq !== search.seq) return;
+      search.items = [];
+    }
+    box.replaceChildren(...(search.items.length ? search.items.map((c) => el("li", {},
+      el("a", { href: contactHref(c.id), onclick: (e) => { closeSearch(); followLink(e, contactHref(c.id)); } },
+        [displayName(c), c.company, c.numbers && c.numbers[0] ? (c.numbers[0].raw || c.numbers[0].e164) : "", c.email, c.client_id]
+          .filter(Boolean).filter((v, i, a) => a.indexOf(v) === i).join(" · ")))) :
+      [el("li", { class: "empty" }, "No contact found.")]));
+    box.hidden = false;
+    $("search-status").textContent = search.items.length ? plural(search.items.length, "contact found", "contacts found") : "No contact found.";
+  }
+
+  function closeSearch() {
+    $("search-results").hidden = true;
+  }
+
+  async function submitSearch(ev) {
+    ev.preventDefault();
+    clearTimeout(search.timer);
+    await runSearch();
+    if (search.items.length === 1 || (search.items.length > 0 && ev.submitter !== undefined)) {
+      closeSearch();
+      navigate(contactHref(search.items[0].id));
+    }
+  }
+
+  function searchKeys(ev) {
+    const links = [...$("search-results").querySelectorAll("a")];
+    const i = links.indexOf(document.activeElement);
+    if (ev.key === "Escape") { closeSearch(); $("search-q").focus(); return; }
+    if (ev.key === "ArrowDown" && links.length) { ev.preventDefault(); links[Math.min(i + 1, links.length - 1)].focus(); }
+    if (ev.key === "ArrowUp" && links.length) { ev.preventDefault(); if (i <= 0) $("search-q").focus(); else links[i - 1].focus(); }
   }
 
   // ------------------------------------------------------------ data
@@ -585,6 +1033,7 @@
       upsertRecent(c);
       renderRecent();
       insightsStale();
+      if (c.contact_id && c.contact_id === cpage.id) contactStale();
       if (c.disposition === "no_answer" || c.disposition === "busy") reloadMissedSoon();
     } else if (type === "call.answered" || c.answered_at) {
       state.ringing.delete(c.id);
@@ -631,6 +1080,7 @@
     for (const t of ["missed.created", "missed.processed"]) {
       es.addEventListener(t, (m) => {
         insightsStale();
+        contactStale();
         if (t === "missed.processed") {
           try {
             const d = JSON.parse(m.data);
@@ -641,6 +1091,7 @@
         reloadMissedSoon();
       });
     }
+    if (window.emergencyBoard) window.emergencyBoard.attach(es);
     es.addEventListener("reset", () => {
       // The history did not reach back far enough: what we show may be
       // stale, so it is loaded again.
@@ -657,7 +1108,8 @@
   async function startBoard(signedIn) {
     $("signin").hidden = true;
     $("views").hidden = false;
-    showView(state.view);
+    $("search").hidden = false;
+    route();
     $("signout").hidden = !signedIn;
     try {
       const cfg = await api("GET", "/api/board");
@@ -665,11 +1117,14 @@
       state.reasons = cfg.wrapup_reasons || [];
       $("wrapup-reasons").replaceChildren(...state.reasons.map((r) => el("option", { value: r })));
       if (cfg.title) { $("title").textContent = cfg.title; }
+      state.recordingsBase = cfg.recordings_base_url || "";
+      state.recordingsAtPBX = Boolean(cfg.recordings_delete_at_pbx);
     } catch (e) {
       if (e.status === 401) return;
     }
     connect();
-    await Promise.all([loadRecent().catch(() => {}), loadMissed().catch(() => {})]);
+    const emergencies = window.emergencyBoard ? window.emergencyBoard.load(api).catch(() => {}) : null;
+    await Promise.all([loadRecent().catch(() => {}), loadMissed().catch(() => {}), emergencies]);
   }
 
   function init() {
@@ -694,6 +1149,16 @@
     // The charts are drawn for the colour scheme: draw them again when it changes.
     matchMedia("(prefers-color-scheme: dark)").addEventListener("change", insightsStale);
     $("insights-filter").addEventListener("submit", (e) => { e.preventDefault(); loadInsights(); });
+    $("search").addEventListener("submit", submitSearch);
+    $("search-q").addEventListener("input", onSearchInput);
+    $("search").addEventListener("keydown", searchKeys);
+    document.addEventListener("click", (e) => { if (!$("search").contains(e.target)) closeSearch(); });
+    $("contact-form").addEventListener("submit", saveContact);
+    $("number-form").addEventListener("submit", addNumber);
+    $("contact-block-form").addEventListener("submit", confirmBlockContact);
+    $("cblock-cancel").addEventListener("click", () => $("contact-block-dialog").close());
+    $("contact-back").addEventListener("click", (e) => followLink(e, "/"));
+    window.addEventListener("popstate", route);
     setInterval(tick, 1000);
     renderRinging(); renderActive(); renderRecent(); renderMissed();
     boot();

@@ -1,0 +1,44 @@
+package cdr
+
+import "time"
+
+// MessageDirection tells which way a text message went (SPEC §2): seen
+// from the company, like the seed's TEXT_RECEIVED and TEXT_SENT.
+type MessageDirection string
+
+// Directions of a message record.
+const (
+	Received MessageDirection = "received" // from a trunk, to the PBX
+	Sent     MessageDirection = "sent"     // from the PBX, to a trunk
+)
+
+// Message is the record of one out-of-dialog SIP MESSAGE (RFC 3428) that
+// switchboard routed between a trunk and the PBX (SPEC §2, §8 field
+// names). It is written once, when the final response has come.
+type Message struct {
+	ID        string           `json:"id"`
+	CallID    string           `json:"call_id"`
+	Direction MessageDirection `json:"direction"`
+	// Caller and Called are E.164 when readable, else the user part as
+	// received; the raw forms keep what the headers said.
+	Caller    string `json:"caller"`
+	CallerRaw string `json:"caller_raw"`
+	Called    string `json:"called"`
+	CalledRaw string `json:"called_raw"`
+	ContactID int64  `json:"contact_id,omitempty"`
+	// Content is the body as text, at most messages.max_content bytes;
+	// Truncated says it was cut there, Size is the body's full length.
+	Content     string `json:"content"`
+	Truncated   bool   `json:"truncated"`
+	Size        int    `json:"size"`
+	ContentType string `json:"content_type"`
+	Trunk       string `json:"trunk"`
+	// Source is the sender's address as received (the From URI, e.g.
+	// sip:+4915112345678@carrier.example): the seed's "source address".
+	Source string `json:"source"`
+	Node   string `json:"node"`
+	// Status is the final response's code (delivery status); 408 when
+	// none came, 0 while none is known.
+	Status int       `json:"status"`
+	At     time.Time `json:"at"`
+}
