@@ -279,3 +279,24 @@ func inZone(r *cdr.Record, loc *time.Location) {
 		}
 	}
 }
+
+// TraceAll reads every page of a trace, for a reader that shows all calls
+// of the window at once (the command line). The window is fixed at the
+// first page's end, so the pages fit.
+func (s *Store) TraceAll(ctx context.Context, q TraceQuery) (Trace, error) {
+	if q.Now.IsZero() {
+		q.Now = time.Now()
+	}
+	q.Limit = MaxTraceLimit
+	t, err := s.Trace(ctx, q)
+	for err == nil && t.Next != "" {
+		q.Cursor = t.Next
+		var page Trace
+		if page, err = s.Trace(ctx, q); err == nil {
+			t.Items = append(t.Items, page.Items...)
+			t.Messages = append(t.Messages, page.Messages...)
+			t.Next = page.Next
+		}
+	}
+	return t, err
+}
