@@ -2,7 +2,7 @@
 # (postgresql). `make test` installs them when it can (root with apt-get),
 # then vets and runs every test with the race detector.
 GO ?= go
-DEB_PACKAGES := sip-tester chromium baresip postgresql kamailio
+DEB_PACKAGES := sip-tester chromium baresip postgresql kamailio linphone-cli
 
 .PHONY: build test deps vet bench run cover mutate
 

@@ -19,6 +19,7 @@ import (
 	"github.com/switchboard-sip/switchboard/callctl"
 	"github.com/switchboard-sip/switchboard/configs"
 	"github.com/switchboard-sip/switchboard/contacts"
+	"github.com/switchboard-sip/switchboard/media"
 	"github.com/switchboard-sip/switchboard/metrics"
 	"github.com/switchboard-sip/switchboard/missed"
 	"github.com/switchboard-sip/switchboard/notify"
@@ -46,7 +47,7 @@ type Agent struct {
 	blocks   *blocking.Store
 	contacts *contacts.Store
 	cache    *contacts.Cache
-	announce *sip.Announcer // nil: announcements off
+	announce *media.Announcer // nil: announcements off
 	hub      *web.Hub
 	auth     atomic.Pointer[web.Auth] // set when the HTTP side is built
 	notifier *notify.Notifier
@@ -62,6 +63,8 @@ type Agent struct {
 	errs    chan error
 	closers []func(context.Context) error // run in reverse order by Close
 	closed  atomic.Bool
+	// serving and draining are the readiness of /readyz (board.go).
+	serving, draining atomic.Bool
 }
 
 // New builds and starts an agent. The order of the parts is the order of
@@ -119,6 +122,7 @@ func New(cfg *configs.Config, log *zap.Logger) (_ *Agent, err error) {
 		go func() { a.errs <- s(a.ctx) }()
 	}
 	go func() { a.errs <- serveHTTP(a.ctx) }()
+	a.serving.Store(true)
 	go a.housekeeping(housekeepEvery)
 	// Heartbeats, and the open calls of nodes that stopped beating closed
 	// as "node lost" (SPEC §11).
@@ -133,6 +137,14 @@ func (a *Agent) openStorage(cfg *configs.Config) (err error) {
 	a.closers = append(a.closers, func(context.Context) error { return a.db.Close() })
 	if a.calls, err = callstore.New(a.ctx, a.db, a.log.Named("calls")); err != nil {
 		return err
+	}
+	// On SQLite calls in progress wait in a local journal and reach the
+	// database once, ended; the calls a crash left in it are recovered here,
+	// before any call arrives.
+	if p := callstore.JournalPath(cfg.Storage.Driver, cfg.Storage.DSN); p != "" {
+		if err := a.calls.OpenJournal(a.ctx, p); err != nil {
+			a.log.Error("call journal not opened: calls in progress go to the database at every change", zap.Error(err))
+		}
 	}
 	a.closers = append(a.closers, a.calls.Close)
 	// The statistics' per-day rollups, kept by the record writer from its
@@ -300,12 +312,10 @@ func (a *Agent) Done() <-chan struct{} { return a.ctx.Done() }
 // end or timeout passes (SPEC §1 SIGTERM); it reports the calls left.
 func (a *Agent) Drain(timeout time.Duration) int {
 	a.proxy.Drain()
+	a.draining.Store(true)
 	a.log.Info("draining", zap.Int("calls", a.tracker.Pending()), zap.Duration("timeout", timeout))
-	deadline := time.Now().Add(timeout)
-	for a.tracker.Pending() > 0 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	return a.tracker.Pending()
+	// Calls whose BYE passed another node count as ended (SPEC §11).
+	return a.tracker.DrainWait(time.Now().Add(timeout))
 }
 
 // Close stops serving, flushes the records and notifications and closes

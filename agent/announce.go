@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/switchboard-sip/switchboard/configs"
+	"github.com/switchboard-sip/switchboard/media"
 	"github.com/switchboard-sip/switchboard/sip"
 )
 
@@ -36,10 +37,10 @@ func announcementPaths(cfg *configs.Config) map[string]string {
 // loadAnnouncements reads and converts every announcement when the config
 // loads, so that a missing or unplayable file is a config error naming its
 // key, never a surprise during a call.
-func loadAnnouncements(cfg *configs.Config) (map[string]*sip.Audio, error) {
-	audios := map[string]*sip.Audio{}
+func loadAnnouncements(cfg *configs.Config) (map[string]*media.Audio, error) {
+	audios := map[string]*media.Audio{}
 	for path, key := range announcementPaths(cfg) {
-		a, err := sip.LoadWAV(path)
+		a, err := media.LoadWAV(path)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", key, err)
 		}
@@ -52,17 +53,17 @@ func loadAnnouncements(cfg *configs.Config) (map[string]*sip.Audio, error) {
 // callers reach us at. It is nil (announcements off, rejects go on without
 // them) when that address is no IP, such as a wildcard listener with no
 // sip.advertise.
-func newAnnouncer(cfg *configs.Config, log *zap.Logger) (*sip.Announcer, error) {
+func newAnnouncer(cfg *configs.Config, log *zap.Logger) (*media.Announcer, error) {
 	ip := mediaIP(cfg)
 	if !ip.IsValid() {
 		log.Warn("announcements off: set sip.advertise to the IP callers reach switchboard at")
 		return nil, nil
 	}
-	pool, err := sip.NewPortPool(cfg.Media.RTPLow, cfg.Media.RTPHigh, ip.String())
+	pool, err := media.NewPortPool(cfg.Media.RTPLow, cfg.Media.RTPHigh, ip.String())
 	if err != nil {
 		return nil, fmt.Errorf("media.rtp_ports: %w", err)
 	}
-	return sip.NewAnnouncer(pool, log.Named("announce")), nil
+	return media.NewAnnouncer(pool, log.Named("announce")), nil
 }
 
 func mediaIP(cfg *configs.Config) netip.Addr {
@@ -79,7 +80,7 @@ func mediaIP(cfg *configs.Config) netip.Addr {
 }
 
 // announceFunc plays the preloaded announcements through the announcer.
-func announceFunc(an *sip.Announcer, audios map[string]*sip.Audio) sip.AnnounceFunc {
+func announceFunc(an *media.Announcer, audios map[string]*media.Audio) sip.AnnounceFunc {
 	if an == nil {
 		return nil
 	}
@@ -88,7 +89,7 @@ func announceFunc(an *sip.Announcer, audios map[string]*sip.Audio) sip.AnnounceF
 		if audio == nil {
 			return nil, nil, fmt.Errorf("announcement %s was not loaded", wav)
 		}
-		o, err := sip.ParseOffer(offer)
+		o, err := media.ParseOffer(offer)
 		if err != nil {
 			return nil, nil, err
 		}

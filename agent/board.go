@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -21,6 +22,7 @@ func (a *Agent) httpHandler(cfg *configs.Config) http.Handler {
 	s := web.New(web.Options{
 		Calls:          a.calls,
 		Health:         a.health,
+		Ready:          a.ready,
 		SIPTargets:     func() any { return a.proxy.Targets() },
 		Metrics:        a.met.Handler(),
 		Token:          cfg.HTTP.Token,
@@ -57,16 +59,40 @@ func (a *Agent) httpHandler(cfg *configs.Config) http.Handler {
 	return au.Wrap(s)
 }
 
-// health is up when the database answers and the record writer keeps up;
-// otherwise the node still routes calls and is degraded (SPEC §11).
+// health is liveness: nil when the database answers and the record writer
+// keeps up; otherwise the node still routes calls and is degraded, with
+// each reason (SPEC §11): the database away or locked, the disk full.
 func (a *Agent) health() error {
 	ctx, cancel := context.WithTimeout(a.ctx, 2*time.Second)
 	defer cancel()
+	var reasons []string
 	if err := a.db.PingContext(ctx); err != nil {
-		return &web.DegradedError{Err: fmt.Errorf("storage: %w", err)}
+		reasons = append(reasons, fmt.Sprintf("storage: %v", err))
 	}
 	if err := a.calls.Degraded(); err != nil {
-		return &web.DegradedError{Err: fmt.Errorf("call records waiting (%d): %w", a.calls.Pending(), err)}
+		reasons = append(reasons, fmt.Sprintf("call records waiting for the database (%d): %v", a.calls.Pending(), err))
+	} else if d := a.calls.Stalled(); d > stalledAfter {
+		reasons = append(reasons, fmt.Sprintf("call records waiting for the database (%d): a write has been held for %v (locked?)",
+			a.calls.Pending(), d.Round(100*time.Millisecond)))
+	}
+	if len(reasons) == 0 {
+		return nil
+	}
+	return &web.DegradedError{Reasons: reasons}
+}
+
+// stalledAfter is how long a write of call records may take before the
+// node says it is degraded.
+const stalledAfter = time.Second
+
+// ready is readiness (SPEC §8): new calls are welcome once every listener
+// serves, and no more once draining began.
+func (a *Agent) ready() error {
+	switch {
+	case a.draining.Load():
+		return errors.New("draining")
+	case !a.serving.Load():
+		return errors.New("starting")
 	}
 	return nil
 }

@@ -2,10 +2,6 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -20,9 +16,6 @@ import (
 	"github.com/switchboard-sip/switchboard/web"
 	"github.com/switchboard-sip/switchboard/wire"
 )
-
-// EventEmergency is the board's event of an emergency call (SPEC §8).
-const EventEmergency = "call.emergency"
 
 // emergencyDesk tells the front desk of emergency calls (SPEC §1, §4, §8):
 // it sees every call event, and on the first one of an emergency call
@@ -117,8 +110,8 @@ func (d *emergencyDesk) tell(al emergency.Alert, r cdr.Record) {
 		al.Location = d.contactLocation(ctx, al)
 	}
 	cfg := d.a.Config()
-	ev := emergencyWire(al, r, cfg.Location)
-	d.a.hub.Publish(EventEmergency, ev)
+	ev := web.EmergencyWire(al, r, cfg.Location)
+	d.a.hub.Publish(web.EventEmergency, ev)
 	d.a.log.Warn("emergency call", zap.String("id", al.ID), zap.String("call_id", al.CallID),
 		zap.String("extension", al.Extension), zap.String("location", al.Location), zap.String("dialled", al.Dialled))
 	if _, err := d.a.notifier.Emergency(ctx, ev, wire.NewCall(r, cfg.Location)); err != nil {
@@ -151,125 +144,25 @@ func (d *emergencyDesk) contactLocation(ctx context.Context, al emergency.Alert)
 	return ""
 }
 
-func emergencyWire(al emergency.Alert, r cdr.Record, loc *time.Location) wire.Emergency {
-	if loc == nil {
-		loc = time.UTC
-	}
-	return wire.Emergency{
-		ID: al.ID, CallID: al.CallID, Extension: al.Extension, Name: al.Name, Location: al.Location,
-		Dialled: al.Dialled, Presented: al.Presented, Node: al.Node,
-		At:             wire.FormatTime(al.At, loc),
-		CallbackUntil:  wire.FormatTime(al.CallbackUntil, loc),
-		Answered:       r.AnsweredAt != nil,
-		Disposition:    string(r.Disposition),
-		AcknowledgedBy: al.AckedBy, AcknowledgedAt: wire.FormatTimePtr(al.AckedAt, loc),
-	}
-}
-
-// register adds the emergency routes: the open alerts the board shows
-// again after a reload, and the acknowledgement.
+// register adds the emergency endpoints of the HTTP API.
 func (d *emergencyDesk) register(s *web.Server) {
-	s.HandleFunc("GET /api/emergencies", d.list)
-	s.HandleFunc("GET /api/emergencies/{id}", d.get)
-	s.HandleFunc("POST /api/calls/{id}/acknowledge", d.acknowledge)
-}
-
-func (d *emergencyDesk) list(w http.ResponseWriter, r *http.Request) {
-	open, err := d.store.Open(r.Context())
-	if err != nil {
-		d.a.log.Error("emergency calls", zap.Error(err))
-		web.WriteError(w, http.StatusInternalServerError, "emergency calls not readable")
-		return
-	}
-	out := wire.EmergencyList{Items: []wire.Emergency{}}
-	for _, al := range open {
-		out.Items = append(out.Items, d.withRecord(r.Context(), al))
-	}
-	web.WriteJSON(w, http.StatusOK, out)
-}
-
-func (d *emergencyDesk) get(w http.ResponseWriter, r *http.Request) {
-	al, err := d.store.Get(r.Context(), r.PathValue("id"))
-	switch {
-	case errors.Is(err, emergency.ErrNotFound):
-		web.WriteError(w, http.StatusNotFound, "no emergency call "+r.PathValue("id"))
-	case err != nil:
-		d.a.log.Error("emergency call", zap.Error(err))
-		web.WriteError(w, http.StatusInternalServerError, "emergency call not readable")
-	default:
-		web.WriteJSON(w, http.StatusOK, d.withRecord(r.Context(), al))
-	}
-}
-
-// withRecord is the alert with the call's state from its record.
-func (d *emergencyDesk) withRecord(ctx context.Context, al emergency.Alert) wire.Emergency {
-	rec, _ := d.a.calls.Get(ctx, al.ID) // a record not found leaves the state blank
-	return emergencyWire(al, rec, d.a.Config().Location)
-}
-
-// maxAckName bounds the name given with an acknowledgement.
-const maxAckName = 100
-
-func (d *emergencyDesk) acknowledge(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		By string `json:"by"`
-	}
-	if r.ContentLength != 0 {
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&body); err != nil {
-			web.WriteError(w, http.StatusBadRequest, "body: want {\"by\": \"name\"}")
-			return
-		}
-	}
-	by := strings.TrimSpace(callctl.CleanDisplayName(body.By))
-	if len(by) > maxAckName {
-		by = by[:maxAckName]
-	}
-	if by == "" {
-		by = acknowledger(r)
-	}
-	al, err := d.store.Acknowledge(r.Context(), r.PathValue("id"), by, time.Now())
-	switch {
-	case errors.Is(err, emergency.ErrNotFound):
-		web.WriteError(w, http.StatusNotFound, "no emergency call "+r.PathValue("id"))
-		return
-	case err != nil:
-		d.a.log.Error("acknowledge emergency call", zap.Error(err))
-		web.WriteError(w, http.StatusInternalServerError, "acknowledgement not recorded")
-		return
-	}
-	ev := d.withRecord(r.Context(), al)
-	d.a.log.Info("emergency call acknowledged", zap.String("id", al.ID), zap.String("by", al.AckedBy))
-	// Every board takes the banner down.
-	d.a.hub.Publish(EventEmergencyAcknowledged, ev)
-	web.WriteJSON(w, http.StatusOK, ev)
-}
-
-// EventEmergencyAcknowledged tells every board that an emergency call was
-// acknowledged, so its banner goes everywhere.
-const EventEmergencyAcknowledged = "call.emergency.acknowledged"
-
-// acknowledger names who acknowledged when the request names nobody: the
-// board's signed-in session or the API token.
-func acknowledger(r *http.Request) string {
-	if _, err := r.Cookie(web.SessionCookie); err == nil {
-		return "board"
-	}
-	if r.Header.Get("Authorization") != "" {
-		return "api token"
-	}
-	return "board"
+	web.RegisterEmergencies(s, web.EmergencyOptions{Store: d.store, Records: d.a.calls, Publish: d.a.hub.Publish,
+		Location: func() *time.Location { return d.a.Config().Location }})
 }
 
 // callbackCheck tells the proxy, before any stage runs, whether an inbound
 // call to called is an emergency call's call back (so that the drain and
 // the CPS limits let it pass as they let emergency calls pass).
-func callbackCheck(numbers *contacts.Numbers, cb callctl.Callbacks) func(called, region string) bool {
+func callbackCheck(numbers *contacts.Numbers, s *emergency.Store) func(called, region string) bool {
 	return func(called, region string) bool {
+		if !s.Waiting() {
+			return false
+		}
 		n, err := numbers.Normalize(called, region)
 		if err != nil || n.E164 == "" {
 			return false
 		}
-		_, _, ok := cb.Callback(n.E164, time.Now())
+		_, ok := s.Callback(n.E164, time.Now())
 		return ok
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -146,9 +147,9 @@ func Explain(ctx context.Context, cfg *configs.Config, q Query) (*Explanation, e
 	}
 	c := &callctl.Call{Direction: dir, CallID: "explain", StartedAt: q.At, Node: cfg.Node, Trace: &callctl.Trace{},
 		Signalling: callctl.Signalling{
-			RequestURI: callctl.Address{Scheme: "sip", User: q.To, Host: "switchboard"},
-			To:         callctl.Address{Scheme: "sip", User: q.To, Host: "switchboard"},
-			From:       callctl.Address{Scheme: "sip", User: q.From, Host: "caller", Display: q.Name},
+			RequestURI: explainAddress(q.To, "switchboard", ""),
+			To:         explainAddress(q.To, "switchboard", ""),
+			From:       explainAddress(q.From, "caller", q.Name),
 		}}
 	if trunk != nil {
 		c.Trunk, c.Region, c.Trusted = trunk.Name, trunk.Region, dir == callctl.Inbound && trunk.Trust
@@ -271,4 +272,20 @@ func trunkSource(cfg *configs.Config) (netip.AddrPort, error) {
 		}
 	}
 	return netip.AddrPort{}, fmt.Errorf("no trunk to take a source address from; give --source")
+}
+
+// explainAddress is the address a dry run's party sends: a number at a
+// placeholder host, or a SIP address as given (user@host, optionally with
+// sip: or sips:), so that blocking by address can be tried too.
+func explainAddress(n, host, display string) callctl.Address {
+	a := callctl.Address{Scheme: "sip", User: n, Host: host, Display: display}
+	for _, scheme := range []string{"sip:", "sips:"} {
+		if len(n) > len(scheme) && strings.EqualFold(n[:len(scheme)], scheme) {
+			n, a.Scheme = n[len(scheme):], scheme[:len(scheme)-1]
+		}
+	}
+	if user, h, ok := strings.Cut(n, "@"); ok && user != "" && h != "" {
+		a.User, a.Host = user, h
+	}
+	return a
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/switchboard-sip/switchboard/contacts"
 	"github.com/switchboard-sip/switchboard/emergency"
 	"github.com/switchboard-sip/switchboard/lookups"
+	"github.com/switchboard-sip/switchboard/media"
 	"github.com/switchboard-sip/switchboard/sip"
 	"github.com/switchboard-sip/switchboard/templates"
 )
@@ -26,14 +27,17 @@ type policy struct {
 	numbers      *contacts.Numbers
 	blockEntries []blocking.Entry
 	base         sip.Routing
-	audios       map[string]*sip.Audio
+	audios       map[string]*media.Audio
+	// compiled is the hotline templates and rules, compiled once here and
+	// run by the stages of every routing built from this policy.
+	compiled *templates.Compiled
 }
 
 // deps are the long-lived parts the pipeline's stages read; they outlive a
 // config reload.
 type deps struct {
 	log      *zap.Logger
-	announce *sip.Announcer // nil: announcements off
+	announce *media.Announcer // nil: announcements off
 	blocks   callctl.Blocklist
 	contacts callctl.Contacts   // the cache live, a read-only lookup in a dry run
 	lookups  lookups.Counter    // counts lookup outcomes; nil in a dry run
@@ -45,7 +49,7 @@ type deps struct {
 func (a *Agent) deps() deps {
 	count := func(name, result string) { a.met.Lookups.WithLabelValues(name, result).Inc() }
 	return deps{log: a.log, announce: a.announce, blocks: a.blocks, contacts: a.cache, lookups: count,
-		callbacks: callbacks{a.emergency.store}, messages: a.calls}
+		callbacks: callbacks{a.emergency.store}, messages: messageLog{a}}
 }
 
 // Check compiles cfg as a reload would, without opening anything:
@@ -57,11 +61,11 @@ func Check(cfg *configs.Config) error {
 
 // compile checks and compiles everything of cfg that needs no store.
 func compile(cfg *configs.Config) (*policy, error) {
-	if err := templates.Check(cfg); err != nil {
+	compiled, err := templates.Compile(cfg)
+	if err != nil {
 		return nil, err
 	}
-	p := &policy{cfg: cfg}
-	var err error
+	p := &policy{cfg: cfg, compiled: compiled}
 	if p.numbers, err = contacts.NewNumbers(cfg.Numbers.Region, cfg.Numbers.Internal); err != nil {
 		return nil, fmt.Errorf("numbers: %w", err)
 	}
@@ -80,7 +84,7 @@ func compile(cfg *configs.Config) (*policy, error) {
 // routing builds the pipeline's stages over d and returns the routing the
 // proxy runs.
 func (p *policy) routing(d deps) (*sip.Routing, error) {
-	st, err := buildStages(p.cfg, d, p.numbers)
+	st, err := buildStages(p.cfg, d, p.numbers, p.compiled)
 	if err != nil {
 		return nil, err
 	}
@@ -89,8 +93,8 @@ func (p *policy) routing(d deps) (*sip.Routing, error) {
 	r.Pipeline = st.pipeline()
 	r.Emergency = st.emergency.Dials
 	r.EmergencyWait = p.cfg.SIP.ResponseTimeout.D()
-	if d.callbacks != nil {
-		r.Callback = callbackCheck(p.numbers, d.callbacks)
+	if cb, ok := d.callbacks.(callbacks); ok {
+		r.Callback = callbackCheck(p.numbers, cb.s)
 	}
 	if d.messages != nil {
 		// Routed MESSAGEs are recorded with the numbers read as for calls
@@ -134,7 +138,7 @@ type stages struct {
 	emergency *callctl.EmergencyStage
 }
 
-func buildStages(cfg *configs.Config, d deps, numbers *contacts.Numbers) (*stages, error) {
+func buildStages(cfg *configs.Config, d deps, numbers *contacts.Numbers, compiled *templates.Compiled) (*stages, error) {
 	st := &stages{identify: callctl.NewIdentify(normalizer(numbers))}
 	st.emergency = callctl.NewEmergencyStage(callctl.EmergencyOptions{
 		Numbers: emergency.NewNumbers(cfg.Numbers.OutsidePrefix, cfg.Emergency.Numbers), Region: cfg.Numbers.Region,
@@ -157,13 +161,9 @@ func buildStages(cfg *configs.Config, d deps, numbers *contacts.Numbers) (*stage
 	st.lookup = callctl.NewLookupStage(fetcher)
 	opts := callctl.PolicyOptions{Contacts: callctl.IndexContacts(d.contacts), Location: cfg.Location,
 		LinkPrefix: cfg.Missed.Email.LinkPrefix, Log: d.log.Named("policy")}
-	if st.hotline, err = callctl.NewHotlineStage(cfg.Hotlines, opts); err != nil {
-		return nil, err
-	}
+	st.hotline = callctl.NewHotlineStageOf(compiled.Hotlines, opts)
 	opts.Hotlines = st.hotline.Hotlines()
-	if st.rules, err = callctl.NewRulesStage(cfg.Rules, opts); err != nil {
-		return nil, err
-	}
+	st.rules = callctl.NewRulesStageOf(compiled.Rules, opts)
 	st.closed = callctl.NewClosedStage(st.hotline)
 	return st, nil
 }

@@ -52,6 +52,10 @@ type Stores struct {
 	Region string
 	// Location is the configured time zone.
 	Location *time.Location
+	// InProgress is why the calls in progress of a running node (in its
+	// journal beside a SQLite database) could not be read; nil when they
+	// were, or when there is no journal.
+	InProgress error
 
 	cfg    *configs.Config
 	blocks *blocking.Store
@@ -79,6 +83,11 @@ func OpenStores(ctx context.Context, cfg *configs.Config, access Access) (_ *Sto
 	}()
 	if s.Calls, err = callstore.New(ctx, s.DB, zap.NewNop()); err != nil {
 		return nil, err
+	}
+	// A running node's calls in progress are in its journal, not yet in
+	// the database: they are shown, never written from here.
+	if p := callstore.JournalPath(cfg.Storage.Driver, cfg.Storage.DSN); p != "" {
+		s.InProgress = s.Calls.ReadJournal(ctx, p)
 	}
 	if s.Contacts, err = contacts.NewStore(ctx, s.DB); err != nil {
 		return nil, err

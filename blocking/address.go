@@ -143,14 +143,18 @@ func CheckEntryNumber(n string) error {
 // direction dir: an entry for the address, then one for its host's domain.
 // Allow wins over block as for numbers. host may be in any case.
 func (ix *Index) LookupAddress(user, host string, dir Direction) Match {
-	if ix == nil || user == "" || host == "" {
+	if ix == nil || ix.addrs == 0 || user == "" || host == "" {
 		return Match{}
 	}
-	if !isLower(host) {
-		host = strings.ToLower(host)
-	}
 	m := ix.dirs[dirIndex(dir)]
-	exact, domain := m[user+"@"+host], m["*@"+host]
+	// The keys are built in a stack buffer, and a map index with
+	// string(bytes) does not allocate: a call costs no garbage here.
+	var buf [320]byte
+	key := append(append(append(buf[:0], user...), '@'), host...)
+	lowerASCII(key[len(user)+1:])
+	exact := m[string(key)]
+	key = append(append(buf[:0], '*', '@'), key[len(user)+1:]...)
+	domain := m[string(key)]
 	var block *Entry
 	for _, n := range []*node{exact, domain} {
 		if n == nil {
@@ -197,11 +201,10 @@ func Either(ms ...Match) Match {
 	return Match{}
 }
 
-func isLower(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= 'A' && c <= 'Z' {
-			return false
+func lowerASCII(b []byte) {
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
 		}
 	}
-	return true
 }

@@ -170,3 +170,35 @@ func TestStoreAddresses(t *testing.T) {
 		t.Error("removed domain entry still blocks")
 	}
 }
+
+// An address lookup allocates nothing, with address entries or without:
+// it runs for every INVITE from a SIP URI.
+func TestLookupAddressAllocs(t *testing.T) {
+	none := blocking.NewIndex([]blocking.Entry{{Number: "+49*", Action: blocking.Block, Direction: blocking.Both}})
+	some := blocking.NewIndex([]blocking.Entry{
+		{Number: "spam@example.net", Action: blocking.Block, Direction: blocking.Both},
+		{Number: "*@spam.example", Action: blocking.Block, Direction: blocking.Both},
+	})
+	for name, ix := range map[string]*blocking.Index{"no address entries": none, "address entries": some} {
+		if n := testing.AllocsPerRun(100, func() {
+			ix.LookupAddress("robot", "Spam.Example", blocking.In)
+			ix.LookupAddress("+4930123", "carrier.example", blocking.In)
+		}); n != 0 {
+			t.Errorf("%s: %v allocations per lookup, want 0", name, n)
+		}
+	}
+	if m := some.LookupAddress("robot", "Spam.Example", blocking.In); !m.Blocked {
+		t.Error("the domain entry does not match")
+	}
+}
+
+func BenchmarkLookupAddress(b *testing.B) {
+	ix := blocking.NewIndex([]blocking.Entry{
+		{Number: "spam@example.net", Action: blocking.Block, Direction: blocking.Both},
+		{Number: "*@spam.example", Action: blocking.Block, Direction: blocking.Both},
+	})
+	b.ReportAllocs()
+	for b.Loop() {
+		ix.LookupAddress("+4915112345678", "carrier.example", blocking.In)
+	}
+}

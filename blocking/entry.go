@@ -14,8 +14,10 @@ import (
 // Action is what an entry does with a matching call.
 type Action string
 
-// Actions of an entry. Allow always wins over block, so that emergency and
-// service numbers can never be blocked by a broader prefix.
+// Actions of an entry. Allow always wins over block, so that a service
+// number can be kept out of a broader blocked prefix. Emergency calls need
+// no allow entry: the pipeline routes them before blocking is asked
+// (callctl.EmergencyStage, SPEC §1).
 const (
 	Block Action = "block"
 	Allow Action = "allow"

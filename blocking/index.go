@@ -11,8 +11,9 @@ import "strings"
 // Numbers are at most ~20 characters, so that is at most ~20 map probes on
 // substrings, which allocate nothing, whatever the number of entries.
 type Index struct {
-	dirs [2]map[string]*node // by dirIndex: in, out
-	size int
+	dirs  [2]map[string]*node // by dirIndex: in, out
+	size  int
+	addrs int // SIP address and domain entries: none, and LookupAddress costs nothing
 }
 
 // node holds the entries deciding for one key in one direction: the most
@@ -42,6 +43,9 @@ func NewIndex(entries []Entry) *Index {
 			continue
 		}
 		ix.size++
+		if IsAddress(e.Number) {
+			ix.addrs++
+		}
 		for d := range ix.dirs {
 			if e.Direction != Both && dirIndex(e.Direction) != d {
 				continue

@@ -106,24 +106,24 @@ func (s *BlockStage) Check(c *Call) BlockResult {
 // returns the deciding match and the address it was for.
 func (s *BlockStage) checkAddresses(c *Call, remote *Party, dir blocking.Direction) (blocking.Match, string) {
 	var ms [2]blocking.Match
-	var addrs [2]string
+	var from *Address
 	if remote.Host != "" && remote.Raw != "" {
 		ms[0] = s.list.LookupAddress(remote.Raw, remote.Host, dir)
-		addrs[0] = remote.Raw + "@" + strings.ToLower(remote.Host)
 	}
-	if from := &c.Signalling.From; dir == blocking.In && from.Host != "" && from.User != "" &&
-		(from.User != remote.Raw || !strings.EqualFold(from.Host, remote.Host)) &&
-		(from.Scheme == "sip" || from.Scheme == "sips") {
-		ms[1] = s.list.LookupAddress(from.User, from.Host, dir)
-		addrs[1] = from.User + "@" + strings.ToLower(from.Host)
+	if f := &c.Signalling.From; dir == blocking.In && f.Host != "" && f.User != "" &&
+		(f.User != remote.Raw || !strings.EqualFold(f.Host, remote.Host)) &&
+		(f.Scheme == "sip" || f.Scheme == "sips") {
+		from = f
+		ms[1] = s.list.LookupAddress(f.User, f.Host, dir)
 	}
 	m := blocking.Either(ms[0], ms[1])
-	for i := range ms {
-		if m.Entry != nil && ms[i].Entry == m.Entry {
-			return m, addrs[i]
-		}
+	switch {
+	case m.Entry == nil:
+		return m, ""
+	case m.Entry == ms[0].Entry:
+		return m, remote.Raw + "@" + strings.ToLower(remote.Host)
 	}
-	return m, ""
+	return m, from.User + "@" + strings.ToLower(from.Host)
 }
 
 // Handle implements Stage: a blocked call is rejected with

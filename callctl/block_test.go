@@ -242,3 +242,24 @@ func TestBlockStageSIPAddresses(t *testing.T) {
 		})
 	}
 }
+
+// A record names a SIP caller that has no number by its address, so the
+// board can block it; numbers, extensions and anonymous callers keep their
+// raw form.
+func TestPartyRecordRaw(t *testing.T) {
+	for _, tt := range []struct {
+		p    callctl.Party
+		want string
+	}{
+		{callctl.Party{Raw: "spam", Host: "Example.NET"}, "spam@example.net"},
+		{callctl.Party{Raw: "030111222", E164: "+4930111222", Host: "carrier.example"}, "030111222"},
+		{callctl.Party{Raw: "110", Host: "carrier.example"}, "110"},
+		{callctl.Party{Raw: "201", Internal: true, Host: "pbx.example"}, "201"},
+		{callctl.Party{Raw: "anonymous", Anonymous: true, Host: "anonymous.invalid"}, "anonymous"},
+		{callctl.Party{Raw: "spam"}, "spam"}, // tel: or no host
+	} {
+		if got := tt.p.RecordRaw(); got != tt.want {
+			t.Errorf("RecordRaw(%+v) = %q, want %q", tt.p, got, tt.want)
+		}
+	}
+}

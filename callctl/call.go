@@ -3,6 +3,7 @@
 package callctl
 
 import (
+	"strings"
 	"time"
 
 	"github.com/switchboard-sip/switchboard/cdr"
@@ -56,6 +57,18 @@ type Party struct {
 	// as received; empty for tel:. With Raw it is the party's SIP address,
 	// which blocking matches (SPEC §1).
 	Host string `json:"host,omitempty"`
+}
+
+// RecordRaw is the party as its record keeps it raw: the number or user
+// part as received, or, for a SIP user that is no number at all
+// (sip:spam@example.net), the whole address user@host, so that the record
+// says who it was and the board can block that address (SPEC §1).
+// Anonymous parties keep their placeholder.
+func (p Party) RecordRaw() string {
+	if p.E164 != "" || p.Internal || p.Anonymous || p.Host == "" || !hasLetter(p.Raw) {
+		return p.Raw
+	}
+	return p.Raw + "@" + strings.ToLower(p.Host)
 }
 
 // Key is the form used to look the party up: E.164 when known, else raw.

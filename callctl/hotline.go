@@ -172,7 +172,14 @@ func NewHotlineStage(cfg []configs.Hotline, o PolicyOptions) (*HotlineStage, err
 	if err != nil {
 		return nil, fmt.Errorf("callctl: hotline stage: %w", err)
 	}
-	return &HotlineStage{hotlines: set, contacts: o.Contacts, log: o.Log}, nil
+	return NewHotlineStageOf(set, o), nil
+}
+
+// NewHotlineStageOf builds the stage over hotlines compiled already
+// (templates.Compile), so that a config is compiled once when it loads.
+func NewHotlineStageOf(set *templates.Hotlines, o PolicyOptions) *HotlineStage {
+	o = o.withDefaults()
+	return &HotlineStage{hotlines: set, contacts: o.Contacts, log: o.Log}
 }
 
 // Hotlines returns the compiled hotlines, for the rules stage and explain.

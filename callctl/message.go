@@ -67,7 +67,7 @@ func (r *TextRecorder) Record(t Text) cdr.Message {
 	r.identify.Handle(context.Background(), c)
 	m := cdr.Message{
 		ID: NewID(t.At), CallID: t.CallID, Direction: cdr.Received,
-		Caller: c.Caller.Key(), CallerRaw: c.Caller.Raw, Called: c.Called.Key(), CalledRaw: c.Called.Raw,
+		Caller: c.Caller.Key(), CallerRaw: c.Caller.RecordRaw(), Called: c.Called.Key(), CalledRaw: c.Called.RecordRaw(),
 		Size: len(t.Body), ContentType: t.ContentType, Trunk: t.Trunk, Source: t.Source,
 		Node: t.Node, Status: t.Status, At: t.At,
 	}
@@ -79,6 +79,11 @@ func (r *TextRecorder) Record(t Text) cdr.Message {
 	}
 	if c.Caller.Anonymous {
 		m.Caller = ""
+	} else if m.Caller == c.Caller.Raw {
+		m.Caller = m.CallerRaw // a SIP address rather than a bare user part
+	}
+	if m.Called == c.Called.Raw {
+		m.Called = m.CalledRaw
 	}
 	m.Content, m.Truncated = MessageText(t.Body, t.ContentType, r.max)
 	m.ContactID = r.contactOf(c.Remote())

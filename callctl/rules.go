@@ -33,7 +33,14 @@ func NewRulesStage(cfg []configs.Rule, o PolicyOptions) (*RulesStage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("callctl: rules stage: %w", err)
 	}
-	return &RulesStage{rules: rules, hotlines: o.Hotlines, contacts: o.Contacts, loc: o.Location, log: o.Log}, nil
+	return NewRulesStageOf(rules, o), nil
+}
+
+// NewRulesStageOf builds the stage over rules compiled already
+// (templates.Compile), so that a config is compiled once when it loads.
+func NewRulesStageOf(rules *templates.Rules, o PolicyOptions) *RulesStage {
+	o = o.withDefaults()
+	return &RulesStage{rules: rules, hotlines: o.Hotlines, contacts: o.Contacts, loc: o.Location, log: o.Log}
 }
 
 // Name implements Stage.

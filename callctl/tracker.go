@@ -87,8 +87,8 @@ func (t *Tracker) Start(c *Call) *Active {
 func recordOf(c *Call) cdr.Record {
 	return cdr.Record{
 		ID: c.ID, CallID: c.CallID, Direction: c.Direction, Trunk: c.Trunk,
-		Caller: c.Caller.E164, CallerRaw: c.Caller.Raw, CallerName: c.Caller.Name,
-		Called: c.Called.E164, CalledRaw: c.Called.Raw,
+		Caller: c.Caller.E164, CallerRaw: c.Caller.RecordRaw(), CallerName: c.Caller.Name,
+		Called: c.Called.E164, CalledRaw: c.Called.RecordRaw(),
 		Hotline: c.Hotline, Campaign: c.Campaign, ContactID: c.ContactID, Node: c.Node, StartedAt: c.StartedAt,
 		Emergency: c.Emergency, EmergencyCallback: c.CallbackOf,
 	}
@@ -206,14 +206,18 @@ func (a *Active) finish(status int, disp cdr.Disposition, reason string) {
 
 // Hangup ends an answered call (BYE from either side, or the maximum call
 // length reached). It reports whether the call was still up.
-func (a *Active) Hangup(reason string) bool {
+func (a *Active) Hangup(reason string) bool { return a.hangupAt(reason, a.t.now()) }
+
+func (a *Active) hangupAt(reason string, now time.Time) bool {
 	a.mu.Lock()
 	if a.ended || a.rec.AnsweredAt == nil {
 		a.mu.Unlock()
 		return false
 	}
+	if now.Before(*a.rec.AnsweredAt) {
+		now = *a.rec.AnsweredAt
+	}
 	a.ended = true
-	now := a.t.now()
 	a.rec.EndedAt = &now
 	a.rec.TalkMS = now.Sub(*a.rec.AnsweredAt).Milliseconds()
 	if reason != "" {
@@ -254,26 +258,38 @@ func (t *Tracker) publish(e Event) {
 // Bye ends the answered call with this Call-ID. Calls set up before a restart
 // are not in memory: their record is read back and completed, off the SIP
 // path. It reports whether a call in memory was ended.
-func (t *Tracker) Bye(callID string) bool {
-	return t.ByeWithTranscript(callID, "")
-}
+func (t *Tracker) Bye(callID string) bool { return t.bye(callID, time.Time{}, "") }
 
 // ByeWithTranscript is Bye for a BYE that carries the PBX's transcript
 // (the header named by wrapup.transcript_header); empty keeps what the
 // call has.
 func (t *Tracker) ByeWithTranscript(callID, transcript string) bool {
+	return t.bye(callID, time.Time{}, transcript)
+}
+
+// ByeAt is Bye for a BYE first sent at a known time (zero: now): a
+// balancer that sent it to a dead node first passes it on late, and the
+// call ended when it was sent (SPEC §11).
+func (t *Tracker) ByeAt(callID string, at time.Time) bool { return t.bye(callID, at, "") }
+
+func (t *Tracker) bye(callID string, at time.Time, transcript string) bool {
+	if at.IsZero() {
+		at = t.now()
+	}
 	t.mu.Lock()
 	a := t.byCall[callID]
 	t.mu.Unlock()
 	if a != nil {
 		a.SetTranscript(transcript)
-		return a.Hangup("")
+		return a.hangupAt("", at)
 	}
-	go t.completeStored(callID)
+	go t.completeStoredAt(callID, at)
 	return false
 }
 
-func (t *Tracker) completeStored(callID string) {
+func (t *Tracker) completeStored(callID string) { t.completeStoredAt(callID, t.now()) }
+
+func (t *Tracker) completeStoredAt(callID string, now time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	r, err := t.sink.ByCallID(ctx, callID)
@@ -288,7 +304,9 @@ func (t *Tracker) completeStored(callID string) {
 		// and this is its end (SPEC §11).
 		r.Disposition, r.EndReason = cdr.Answered, ""
 	}
-	now := t.now()
+	if now.Before(*r.AnsweredAt) {
+		now = *r.AnsweredAt
+	}
 	r.EndedAt = &now
 	r.TalkMS = now.Sub(*r.AnsweredAt).Milliseconds()
 	t.sink.Save(r)

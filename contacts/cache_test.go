@@ -284,3 +284,44 @@ func TestCacheRejectsNonE164(t *testing.T) {
 		}
 	}
 }
+
+// TestKnownCallerTakesNoIDs: calls from a caller the cache knows reserve no
+// contact ids and write nothing (on PostgreSQL too: the id reserve is a
+// row, contact_seq, that only a new contact's block moves), while a new
+// caller still gets a contact written (the positive control).
+func TestKnownCallerTakesNoIDs(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	cache := newCache(t, e.store)
+	seq := func() int64 {
+		t.Helper()
+		var next int64
+		if err := e.store.DB().QueryRowContext(ctx, `SELECT next FROM contact_seq WHERE id = 1`).Scan(&next); err != nil {
+			t.Fatal(err)
+		}
+		return next
+	}
+	known := contacts.Phone{E164: "+4915112345678", Raw: "015112345678"}
+	first, created := cache.FindOrCreate(known, "Jane")
+	if first == nil || !created {
+		t.Fatalf("first call: %v, created %v; want a new contact", first, created)
+	}
+	if err := cache.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.Get(ctx, first.ID); err != nil {
+		t.Fatalf("the new caller's contact was not written: %v", err)
+	}
+	before := seq()
+	for range 100 {
+		if in, created := cache.FindOrCreate(known, "Jane"); in == nil || created || in.ID != first.ID {
+			t.Fatalf("a known caller: %v, created %v; want contact %d", in, created, first.ID)
+		}
+	}
+	if err := cache.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if after := seq(); after != before {
+		t.Errorf("contact_seq moved from %d to %d over 100 calls from a known caller", before, after)
+	}
+}

@@ -53,6 +53,7 @@ func openEnv(t testing.TB, driver, dsn string) *env {
 		t.Fatal(err)
 	}
 	store.UseCalls(calls)
+	store.UseMessages(calls) // the trace reads calls and messages, as in the agent
 	return &env{driver: driver, dsn: dsn, db: db, store: store, calls: calls}
 }
 

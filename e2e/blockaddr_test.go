@@ -31,14 +31,15 @@ func TestBlockSIPAddress(t *testing.T) {
 	fromURI := "<sip:" + trunkCaller + "@[local_ip]:[local_port]>"
 	pai := "P-Asserted-Identity: <sip:" + trunkCaller + "@[local_ip]>"
 	cases := []struct {
-		name   string
-		repl   []string
-		reason string
+		name      string
+		repl      []string
+		reason    string
+		callerRaw string // the record names the caller by its address when it has no number
 	}{
 		// No asserted identity: From is the caller.
-		{"address", []string{fromURI, "<sip:spam@example.net>", pai, "X-Asserted: none"}, "spam address"},
+		{"address", []string{fromURI, "<sip:spam@example.net>", pai, "X-Asserted: none"}, "spam address", "spam@example.net"},
 		// The trunk asserts a number; the From domain still counts.
-		{"domain behind a number", []string{fromURI, "<sip:robot@spam.example>"}, "spam domain"},
+		{"domain behind a number", []string{fromURI, "<sip:robot@spam.example>"}, "spam domain", trunkCaller},
 	}
 	for _, c := range cases {
 		call := n.trunkCall(t, scenarioWith(t, "uac_expect_error.xml", c.repl...), 0, "-set", "expected", "603")
@@ -49,13 +50,14 @@ func TestBlockSIPAddress(t *testing.T) {
 		var list struct {
 			Items []struct {
 				CallID    string `json:"call_id"`
+				CallerRaw string `json:"caller_raw"`
 				EndReason string `json:"end_reason"`
 			} `json:"items"`
 		}
 		n.api(t, http.MethodGet, "/api/calls?limit=100", "", nil, &list)
 		for _, it := range list.Items {
-			if it.CallID == call.callID && it.EndReason != c.reason {
-				t.Errorf("%s: end_reason %q, want the entry's reason %q", c.name, it.EndReason, c.reason)
+			if it.CallID == call.callID && (it.EndReason != c.reason || it.CallerRaw != c.callerRaw) {
+				t.Errorf("%s: end_reason %q, caller_raw %q; want the entry's reason %q and %q", c.name, it.EndReason, it.CallerRaw, c.reason, c.callerRaw)
 			}
 		}
 	}

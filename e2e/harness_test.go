@@ -487,6 +487,7 @@ type callRecord struct {
 	SIPStatus   int        `json:"sip_status"`
 	Disposition string     `json:"disposition"`
 	Recording   string     `json:"recording"`
+	EndReason   string     `json:"end_reason"`
 }
 
 func (r callRecord) String() string {

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"bufio"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -37,6 +39,38 @@ type messageTrace struct {
 	Items []traceMessage `json:"items"`
 }
 
+// eventNames follows /api/events and passes on the name of every event.
+func (n *node) eventNames(t *testing.T) <-chan string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/api/events", n.httpPort), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("GET /api/events: %s", res.Status)
+	}
+	names := make(chan string, 64)
+	go func() {
+		defer res.Body.Close()
+		sc := bufio.NewScanner(res.Body)
+		for sc.Scan() {
+			if ev, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
+				select {
+				case names <- ev:
+				default:
+				}
+			}
+		}
+	}()
+	return names
+}
+
 func (tr messageTrace) messages() []traceMessage {
 	var out []traceMessage
 	for _, it := range tr.Items {
@@ -56,6 +90,7 @@ func (tr messageTrace) messages() []traceMessage {
 func TestMessagesInTrace(t *testing.T) {
 	n := newNode(t, nodeOptions{})
 	n.reload(t, "messages:\n  max_content: 24\n", true)
+	events := n.eventNames(t)
 
 	const inText, outText = "Please call me back", "We will call you back today at five"
 	pbx := startSIPp(t, sippSpec{name: "pbx", scenario: "uas_message.xml", port: n.pbxPort})
@@ -72,6 +107,17 @@ func TestMessagesInTrace(t *testing.T) {
 		extra: []string{"-set", "from", "201", "-set", "text", outText}})
 	out.succeed(t)
 	carrier.succeed(t)
+
+	// The board's stream tells of both as they pass.
+	want := map[string]bool{"message.received": true, "message.sent": true}
+	for timeout := time.After(5 * time.Second); len(want) > 0; {
+		select {
+		case ev := <-events:
+			delete(want, ev)
+		case <-timeout:
+			t.Fatalf("no %v on /api/events", want)
+		}
+	}
 
 	// The records are written behind the messages: wait for both.
 	var tr messageTrace
@@ -136,7 +182,15 @@ func TestMessagesInTrace(t *testing.T) {
 		t.Errorf("switchboard trace --csv: %q", rows)
 	}
 
-	// A privacy request takes the messages with the contact.
+	// A privacy export holds them, a privacy request takes them with the
+	// contact.
+	b, err := exec.Command(binPath, "contacts", "export", "-c", n.cfgPath, fmt.Sprint(tr.Contact.ID)).CombinedOutput()
+	var ex struct {
+		Messages []traceMessage `json:"messages"`
+	}
+	if err != nil || json.Unmarshal(b, &ex) != nil || len(ex.Messages) != 2 || ex.Messages[1].Content != received.Content {
+		t.Errorf("contacts export: %v\n%s", err, b)
+	}
 	if code, body := n.api(t, http.MethodDelete, fmt.Sprintf("/api/contacts/%d", tr.Contact.ID), "", nil, nil); code >= 300 {
 		t.Fatalf("DELETE contact: %d %s", code, body)
 	}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -71,19 +72,63 @@ func startCluster(t *testing.T) *cluster {
 	t.Cleanup(func() { db.Close() })
 	c := &cluster{pg: pg, db: db, lbPort: freePort(t), trunkPort: freePort(t)}
 	c.pbx = startSIPp(t, sippSpec{name: "pbx", scenario: "uas_answer.xml", calls: 1000})
-	storage := fmt.Sprintf("  driver: postgres\n  dsn: %q\n  node_timeout: 5s\n", dsn)
-	rr := fmt.Sprintf("  record_route: 127.0.0.1:%[1]d\n  balancers: [\"127.0.0.1:%[1]d\"]\n", c.lbPort)
-	c.a = newNode(t, nodeOptions{name: "a", pbxPort: c.pbx.spec.port, trunkPort: c.trunkPort, storage: storage, extraSIP: rr})
-	c.b = newNode(t, nodeOptions{name: "b", pbxPort: c.pbx.spec.port, trunkPort: c.trunkPort, storage: storage, extraSIP: rr})
+	// The README's set-up: the shipped node configs, run as they are but
+	// for the addresses and the database.
+	c.a = c.deployNode(t, "sb-1", dsn)
+	c.b = c.deployNode(t, "sb-2", dsn)
 	c.startKamailio(t, kamailio)
 	return c
+}
+
+// deployNode starts a node with deploy/nodes/<name>.yaml, the README's
+// config, on the test's ports and database. The file's values the test
+// replaces must all be there: a changed file fails here, not silently.
+func (c *cluster) deployNode(t *testing.T, name, dsn string) *node {
+	t.Helper()
+	n := prepareNode(t, nodeOptions{name: name, pbxPort: c.pbx.spec.port, trunkPort: c.trunkPort})
+	k := name[len(name)-1:] // sb-1 listens on 5061 and serves HTTP on 8081
+	cfg := deployFile(t, filepath.Join("nodes", name+".yaml"), map[string]string{
+		"udp://127.0.0.1:506" + k: fmt.Sprintf("udp://127.0.0.1:%d", n.sipPort),
+		"127.0.0.1:808" + k:       fmt.Sprintf("127.0.0.1:%d", n.httpPort),
+		"sip:127.0.0.1:5080":      fmt.Sprintf("sip:127.0.0.1:%d", n.pbxPort),
+		"sip:127.0.0.1:5090":      fmt.Sprintf("sip:127.0.0.1:%d", n.trunkPort),
+		"127.0.0.1:5060":          fmt.Sprintf("127.0.0.1:%d", c.lbPort),
+		`"postgres://switchboard:switchboard@127.0.0.1:5432/switchboard?sslmode=disable"`: strconv.Quote(dsn),
+		// Short enough for the test to see a dead node's calls closed.
+		"node_timeout: 5m": "node_timeout: 5s",
+		// SIPp's trunk scenario does not answer OPTIONS keep-alives.
+		"\nsip:\n": "\nsip:\n  keepalive: 0s\n",
+	})
+	n.launch(cfg, nil)
+	return n
+}
+
+// deployFile reads a file under deploy/ with each key replaced by its
+// value; every key must occur.
+func deployFile(t *testing.T, rel string, replace map[string]string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "deploy", rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	for old, repl := range replace {
+		if !strings.Contains(s, old) {
+			t.Fatalf("deploy/%s no longer contains %q: update the test with the README", rel, old)
+		}
+		s = strings.ReplaceAll(s, old, repl)
+	}
+	return s
 }
 
 func (c *cluster) startKamailio(t *testing.T, bin string) {
 	t.Helper()
 	dir := t.TempDir()
 	list := filepath.Join(dir, "dispatcher.list")
-	nodes := fmt.Sprintf("1 sip:%s\n1 sip:%s\n", c.a.sipAddr(), c.b.sipAddr())
+	nodes := deployFile(t, filepath.Join("kamailio", "dispatcher.list"), map[string]string{
+		"1 sip:127.0.0.1:5061": "1 sip:" + c.a.sipAddr(),
+		"1 sip:127.0.0.1:5062": "1 sip:" + c.b.sipAddr(),
+	})
 	if err := os.WriteFile(list, []byte(nodes), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -278,15 +323,13 @@ func TestNodesBehindKamailio(t *testing.T) {
 	// ends their records as answered calls, not as lost ones.
 	var viaA []string
 	for id, r := range c.records(t) {
-		if r.node == "a" && strings.HasPrefix(id, run.base) {
+		if r.node == c.a.opts.name && strings.HasPrefix(id, run.base) {
 			viaA = append(viaA, id)
 		}
 	}
 	c.waitRecorded(t, viaA, 20*time.Second)
-	// And the BYEs went on from b to the PBX. (SIPp as the PBX answers a
-	// call's requests to where its INVITE came from, the dead node, so
-	// the caller's SIPp does not see these 200s; a PBX answering to the
-	// Via, RFC 3261 §18.2.2, would reach b and through it the caller.)
+	// And the BYEs went on from b to the PBX, which answers them to the
+	// Via (RFC 3261 §18.2.2), so through b to the caller.
 	byeFromB := map[string]bool{}
 	for _, m := range c.pbx.received(t, "BYE ") {
 		if via := m.header("Via"); len(via) > 0 && strings.Contains(via[0], c.b.sipAddr()) {
@@ -312,7 +355,7 @@ func TestNodesBehindKamailio(t *testing.T) {
 	for {
 		var open, lost int
 		err := c.db.QueryRow(`SELECT COUNT(*) FILTER (WHERE ended_at IS NULL),
-			COUNT(*) FILTER (WHERE end_reason = 'node lost' AND disposition = 'failed') FROM calls WHERE node = 'a'`).Scan(&open, &lost)
+			COUNT(*) FILTER (WHERE end_reason = 'node lost' AND disposition = 'failed') FROM calls WHERE node = $1`, c.a.opts.name).Scan(&open, &lost)
 		if err == nil && open == 0 {
 			t.Logf("kill: %d calls of a closed as node lost", lost)
 			break
@@ -330,7 +373,16 @@ func TestNodesBehindKamailio(t *testing.T) {
 	if err := c.pg.Pause(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(10 * time.Second) // the outage itself
+	paused := time.Now()
+	// Liveness: b routes calls without its database, so /healthz stays
+	// 200 and says degraded, with the reason.
+	for h := c.b.health(t, "/healthz"); h.Status != "degraded"; h = c.b.health(t, "/healthz") {
+		if h.code != 200 || time.Since(paused) > 9*time.Second {
+			t.Fatalf("/healthz with PostgreSQL away = %d %+v, want 200 degraded", h.code, h)
+		}
+		time.Sleep(200 * time.Millisecond) // a write or ping must fail first: poll
+	}
+	time.Sleep(10*time.Second - time.Since(paused)) // the outage itself
 	if err := c.pg.Resume(); err != nil {
 		t.Fatal(err)
 	}
@@ -407,4 +459,106 @@ func droppedStrangers(t *testing.T, n *node) float64 {
 		}
 	}
 	return 0
+}
+
+// callNode waits until the call's record names its node and returns it,
+// with the record's answer time.
+func (c *cluster) callNode(t *testing.T, callID string) (*node, time.Time) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var name string
+		var answered sql.NullInt64
+		err := c.db.QueryRow(`SELECT node, answered_at FROM calls WHERE call_id = $1`, callID).Scan(&name, &answered)
+		if err == nil && answered.Valid {
+			for _, n := range []*node{c.a, c.b} {
+				if n.opts.name == name {
+					return n, time.UnixMilli(answered.Int64)
+				}
+			}
+			t.Fatalf("call %s on node %q, neither of the cluster's", callID, name)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("call %s: no answered record (%v)", callID, err)
+		}
+		time.Sleep(50 * time.Millisecond) // records are written in batches: poll
+	}
+}
+
+// storedEnd is what the shared database says of a call's end.
+type storedEnd struct {
+	disp, reason string
+	talk         int64
+	ended        time.Time
+}
+
+func (c *cluster) ended(t *testing.T, callID string, until func(storedEnd) bool, within time.Duration) storedEnd {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		var e storedEnd
+		var ended sql.NullInt64
+		err := c.db.QueryRow(`SELECT disposition, end_reason, talk_ms, ended_at FROM calls WHERE call_id = $1`, callID).
+			Scan(&e.disp, &e.reason, &e.talk, &ended)
+		if err == nil && ended.Valid {
+			e.ended = time.UnixMilli(ended.Int64)
+			if until(e) {
+				return e
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("call %s: %+v (%v) after %v", callID, e, err, within)
+		}
+		time.Sleep(50 * time.Millisecond) // records are written in batches: poll
+	}
+}
+
+// TestNodesDrainAndNodeLost: a node drained with SIGTERM leaves the
+// rotation (/readyz 503) and exits as soon as its last call's BYE has
+// passed the other node; a node killed during a long call has that call
+// closed as "node lost" by the survivor after node_timeout, and corrected
+// when the BYE passes the survivor: answered, with the talk time the call
+// really had (SPEC §11).
+func TestNodesDrainAndNodeLost(t *testing.T) {
+	c := startCluster(t)
+	lb := fmt.Sprintf("127.0.0.1:%d", c.lbPort)
+
+	const hold = 3 * time.Second
+	drained := startSIPp(t, sippSpec{name: "drained", scenario: "uac_answer.xml", remote: lb, service: hotlineNumber, pause: hold})
+	y, _ := c.callNode(t, drained.callID)
+	y.signal(syscall.SIGTERM)
+	if !y.waitLog(2*time.Second, `"msg":"draining"`) {
+		t.Fatal("no drain logged after SIGTERM")
+	}
+	if r := y.health(t, "/readyz"); r.code != 503 {
+		t.Errorf("/readyz while draining = %d %+v, want 503", r.code, r)
+	}
+	y.waitExit(20 * time.Second)
+	exited := time.Now()
+	drained.succeed(t)
+	e := c.ended(t, drained.callID, func(storedEnd) bool { return true }, 10*time.Second)
+	if e.disp != "answered" {
+		t.Errorf("drained node's call: %+v, want answered", e)
+	}
+	within(t, "talk_ms of the drained node's call", e.talk, hold)
+	if wait := exited.Sub(e.ended); wait > 1500*time.Millisecond {
+		t.Errorf("the draining node exited %v after its last call ended on the other node, want within a second", wait)
+	}
+	t.Logf("drain: exited %v after the call's BYE passed the other node", exited.Sub(e.ended).Round(time.Millisecond))
+	y.start()
+
+	// A node dies during a call longer than node_timeout (5 s).
+	const long = 12 * time.Second
+	lost := startSIPp(t, sippSpec{name: "lost", scenario: "uac_answer.xml", remote: lb, service: hotlineNumber, pause: long})
+	x, answered := c.callNode(t, lost.callID)
+	x.kill()
+	c.ended(t, lost.callID, func(e storedEnd) bool { return e.reason == "node lost" }, long)
+	lost.succeed(t)
+	e = c.ended(t, lost.callID, func(e storedEnd) bool { return e.reason != "node lost" }, 10*time.Second)
+	if e.disp != "answered" || e.reason != "" {
+		t.Errorf("after the BYE passed the survivor: %+v, want answered, no end reason", e)
+	}
+	if talk := time.Duration(e.talk) * time.Millisecond; talk < long-time.Second || talk > long+1500*time.Millisecond {
+		t.Errorf("talk %v, want about %v (answered %v, ended %v)", talk, long, answered, e.ended)
+	}
 }

@@ -103,9 +103,18 @@ func TestDrainRefusesNewCalls(t *testing.T) {
 	first := n.trunkCall(t, "uac_answer.xml", talk)
 	waitAnswered(t, n, first, pbx)
 
+	if r := n.health(t, "/readyz"); r.code != 200 {
+		t.Errorf("/readyz before SIGTERM = %d %+v, want 200", r.code, r)
+	}
 	n.signal(syscall.SIGTERM)
-	if !n.waitLog(2*time.Second, "drain") {
+	if !n.waitLog(2*time.Second, `"msg":"draining"`) {
 		t.Logf("no log line mentioning the drain; sending the new INVITE anyway")
+	}
+	if r := n.health(t, "/readyz"); r.code != 503 || r.Status != "draining" {
+		t.Errorf("/readyz while draining = %d %+v, want 503 draining", r.code, r)
+	}
+	if h := n.health(t, "/healthz"); h.code != 200 {
+		t.Errorf("/healthz while draining = %d %+v, want 200 (alive)", h.code, h)
 	}
 	second := startSIPp(t, sippSpec{
 		name: "trunk2", scenario: "uac_expect_error.xml", remote: n.sipAddr(),

@@ -7,6 +7,7 @@ package emergency
 import (
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/nyaruka/phonenumbers"
 )
@@ -17,6 +18,7 @@ import (
 type Numbers struct {
 	outside string
 	extra   map[string]bool
+	codes   sync.Map // region → its country code ("49"), "" when none
 }
 
 // NewNumbers builds the recogniser: outside is the digit string the phones
@@ -56,7 +58,7 @@ func (n *Numbers) Is(dialled, region string) bool {
 		if n.extra[c.digits] {
 			return true
 		}
-		if region == "" {
+		if region == "" || len(c.digits) > maxShort {
 			continue
 		}
 		if c.exact && phonenumbers.IsEmergencyNumber(c.digits, region) ||
@@ -66,6 +68,12 @@ func (n *Numbers) Is(dialled, region string) bool {
 	}
 	return false
 }
+
+// maxShort bounds the digits worth asking the short-number data about:
+// emergency numbers have 2 to 6 digits everywhere, and a couple more dialled
+// after one still connect. Longer numbers (every ordinary call) are not
+// looked up at all, which keeps the check cheap on the SIP path.
+const maxShort = 8
 
 // candidate is one national form a dialled number may stand for. exact
 // asks for an exact match: a number written with a country code is a
@@ -88,8 +96,7 @@ func (n *Numbers) candidates(dialled, region string) []candidate {
 	if n.outside != "" && strings.HasPrefix(d, n.outside) && len(d) > len(n.outside) {
 		out = append(out, candidate{digits: d[len(n.outside):]})
 	}
-	if cc := phonenumbers.GetCountryCodeForRegion(region); cc > 0 {
-		code := strconv.Itoa(cc)
+	if code := n.countryCode(region); code != "" {
 		for _, c := range out {
 			for _, intl := range []string{"+" + code, "00" + code} {
 				if rest, ok := strings.CutPrefix(c.digits, intl); ok && rest != "" {
@@ -99,6 +106,19 @@ func (n *Numbers) candidates(dialled, region string) []candidate {
 		}
 	}
 	return out
+}
+
+// countryCode is the region's calling code, looked up once per region.
+func (n *Numbers) countryCode(region string) string {
+	if v, ok := n.codes.Load(region); ok {
+		return v.(string)
+	}
+	code := ""
+	if cc := phonenumbers.GetCountryCodeForRegion(region); cc > 0 {
+		code = strconv.Itoa(cc)
+	}
+	n.codes.Store(region, code)
+	return code
 }
 
 // user is the number part of a dialled string: the user part of a sip:

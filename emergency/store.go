@@ -180,6 +180,15 @@ func (s *Store) Callback(number string, now time.Time) (Alert, bool) {
 	return a, true
 }
 
+// Waiting reports whether any callback window may still be open: the SIP
+// path asks it first, so that inbound calls pay for reading their number
+// only while an emergency call's window is open somewhere.
+func (s *Store) Waiting() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.callbacks) > 0
+}
+
 // Open lists the emergency calls nobody has acknowledged yet, newest
 // first: what the board shows again after a reload.
 func (s *Store) Open(ctx context.Context) ([]Alert, error) {

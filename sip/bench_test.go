@@ -162,7 +162,7 @@ func (c *benchCaller) call(id string) bool {
 
 func BenchmarkCall(b *testing.B) { benchCalls(b, harnessOpts{pbx: rawPBX}) }
 
-// BenchmarkCallFast is BenchmarkCall with sip.fast_path on (issue 11).
+// BenchmarkCallFast is BenchmarkCall with sip.fast_path on.
 func BenchmarkCallFast(b *testing.B) { benchCalls(b, harnessOpts{pbx: rawPBX, fast: true}) }
 
 // benchCalls runs b.N calls from 8 concurrent callers through a proxy.

@@ -49,6 +49,24 @@ func (r *Routing) isEmergency(req *gosip.Request, dir callctl.Direction, trunk *
 	return r.Emergency(dialled, region)
 }
 
+// callbackIndexed is isEmergency for an inbound INVITE the fast path
+// indexed, asked only when the trunk's max_cps would refuse it: the call
+// back of an emergency call is never refused for its carrier's rate.
+func (r *Routing) callbackIndexed(m *msgIndex, dir callctl.Direction, trunk *Trunk) bool {
+	if dir != callctl.Inbound || r.Callback == nil {
+		return false
+	}
+	var u gosip.Uri
+	if gosip.ParseUri(string(m.ruri.of(m.b)), &u) != nil || u.User == "" {
+		return false
+	}
+	region := ""
+	if trunk != nil {
+		region = trunk.Region
+	}
+	return r.Callback(u.User, region)
+}
+
 // admitEmergency is admit for an emergency call and for the emergency
 // services' call back: the RFC 3261 §16.3 checks that protect the network
 // (Max-Forwards, loops) still apply; the drain and the CPS limits, which
@@ -143,11 +161,18 @@ func (p *Proxy) proxyEmergency(req *gosip.Request, tx gosip.ServerTransaction, r
 	respond(tx, req, gosip.StatusServiceUnavailable, "Service Unavailable")
 }
 
-// keepRequestURI puts back a tel: Request-URI as the PBX sent it (tel:112
-// has no user part to keep, SPEC §1: the Request-URI goes out unchanged);
-// the request then goes to the target's address.
+// keepRequestURI keeps the Request-URI as the PBX sent it as far as a
+// proxy may (SPEC §1: the Request-URI goes out unchanged): a sip: URI gets
+// the target's host but keeps its number (buildForward) and its user=phone;
+// a tel: URI (tel:112 has no host to change) goes out as it came, to the
+// target's address.
 func keepRequestURI(req, fwd *gosip.Request, target gosip.Uri) {
 	if req.Recipient.Scheme != "tel" {
+		if v, ok := req.Recipient.UriParams.Get("user"); ok {
+			if _, has := fwd.Recipient.UriParams.Get("user"); !has {
+				fwd.Recipient.UriParams.Add("user", v)
+			}
+		}
 		return
 	}
 	fwd.Recipient = *req.Recipient.Clone()

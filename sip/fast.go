@@ -28,7 +28,7 @@ const fastOutSize = 16 << 10
 // upper-case F never occurs in loopHash's base-36 digits.
 const fastBranch = branchPrefix + "F"
 
-// fastPath is the per-socket part of issue 11's UDP fast path. What it
+// fastPath is the per-socket part of the UDP fast path. What it
 // handles today: a BYE inside a dialog we record-routed, sent by the side
 // that is not the PBX, is forwarded statelessly (RFC 3261 §16.11) by
 // editing its bytes, and the responses to it are relayed as received minus
@@ -194,8 +194,8 @@ func (f *fastPath) relay(m *msgIndex, out *batch) bool {
 	if m.vias < 2 || !bytes.HasPrefix(m.via.branch.of(b), []byte(fastBranch)) || !f.isSelf(m.via.host.of(b), m.via.port) {
 		return false
 	}
-	if m.status == gosip.StatusTrying {
-		return true // a proxy never forwards a 100 (RFC 3261 §16.7)
+	if !relayRule(m.status) {
+		return true // dropped here
 	}
 	to, ok := viaTarget(b, &m.via2)
 	if !ok {
@@ -248,20 +248,10 @@ func viaTarget(b []byte, v *viaParts) (netip.AddrPort, bool) {
 	if !eqFold(v.transport.of(b), "UDP") {
 		return netip.AddrPort{}, false
 	}
-	host := v.host.of(b)
-	if !v.received.empty() {
-		host = v.received.of(b)
-	}
+	host, port := hopRule(v.host.of(b), v.received.of(b), v.port, v.rportVal)
 	addr, ok := parseAddrBytes(host)
 	if !ok {
 		return netip.AddrPort{}, false
-	}
-	port := v.port
-	if v.rportVal != 0 {
-		port = v.rportVal
-	}
-	if port == 0 {
-		port = 5060
 	}
 	return netip.AddrPortFrom(addr, uint16(port)), true
 }
@@ -460,8 +450,9 @@ func (f *fastPath) branchHash(w []byte, m *msgIndex) []byte {
 func appendVia(w, b []byte, h *header, v *viaParts, from netip.AddrPort) []byte {
 	var ipBuf [64]byte
 	ip := from.Addr().AppendTo(ipBuf[:0])
-	asked := !v.rport.empty() && v.rportVal == 0
-	if asked {
+	a, ok := parseAddrBytes(v.host.of(b))
+	fill, received := stampRule(!v.rport.empty() && v.rportVal == 0, ok && a == from.Addr().Unmap())
+	if fill {
 		w = append(w, b[h.line.s:v.rport.e]...)
 		w = append(w, '=')
 		w = strconv.AppendUint(w, uint64(from.Port()), 10)
@@ -469,9 +460,7 @@ func appendVia(w, b []byte, h *header, v *viaParts, from netip.AddrPort) []byte 
 	} else {
 		w = append(w, b[h.line.s:v.val.e]...)
 	}
-	// As stampVia: received when asked for rport, or when sent-by is not
-	// the source address.
-	if a, ok := parseAddrBytes(v.host.of(b)); asked || !ok || a != from.Addr().Unmap() {
+	if received {
 		w = append(w, ";received="...)
 		w = append(w, ip...)
 	}

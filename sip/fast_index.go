@@ -2,7 +2,7 @@ package sip
 
 import "bytes"
 
-// The fast path's message index (issue 11): one pass over a datagram that
+// The fast path's message index: one pass over a datagram that
 // records where the start line and each header are, and parses only what a
 // proxy needs to route and relay. It never allocates and never copies. It
 // is deliberately strict: anything a plain user agent would not send

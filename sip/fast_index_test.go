@@ -63,10 +63,13 @@ func plainMessages() map[string]string {
 			"t: <sip:c@d>;tag=y\r\ni: abc\r\nCSeq: 2 BYE\r\nl: 0\r\n\r\n",
 		"200": "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-sb-Fabc\r\nVia: SIP/2.0/UDP [::1]:5070;branch=z9hG4bK-2;rport=5071\r\n" +
 			"From: <sip:a@b>;tag=x\r\nTo: <sip:c@d>;tag=y\r\nCall-ID: abc\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n",
+		// linphonec leaves Content-Length out over UDP (RFC 3261 §18.3).
+		"180-no-length": "SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-sb-Fabc\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-2;rport=5070\r\n" +
+			"From: <sip:a@b>;tag=x\r\nTo: <sip:c@d>;tag=y\r\nCall-ID: abc\r\nCSeq: 1 INVITE\r\n\r\n",
 	}
 }
 
-// TestIndexAgreesWithSipgo is the differential test of issue 11: on every
+// TestIndexAgreesWithSipgo is the differential test of the index: on every
 // corpus message the index takes, sipgo's parser must parse it too and
 // read the same start line, Call-ID, tags, CSeq, top Via and body. What
 // the index refuses goes to sipgo, so refusing is always safe.
@@ -79,7 +82,7 @@ func TestIndexAgreesWithSipgo(t *testing.T) {
 		}
 	}
 	t.Logf("index took %d of %d corpus messages", taken, len(msgs))
-	for _, must := range []string{"invite", "bye", "200"} {
+	for _, must := range []string{"invite", "bye", "200", "180-no-length"} {
 		var m msgIndex
 		if !m.index(msgs[must]) {
 			t.Errorf("the index refused the plain %s", must)
@@ -145,14 +148,21 @@ func indexAgrees(t testing.TB, name string, b []byte) bool {
 	}
 	check("From tag", string(m.fromTag.of(b)), tagOf(from))
 	check("To tag", string(m.toTag.of(b)), tagOf(to))
-	if via == nil {
+	vias := sipgoVias(msg)
+	if via == nil || len(vias) == 0 {
 		t.Errorf("%s: sipgo found no Via", name)
 	} else {
 		br, _ := via.Params.Get("branch")
 		check("branch", string(m.via.branch.of(b)), br)
-		check("sent-by", strings.Trim(string(m.via.host.of(b)), "[]")+":"+strconv.Itoa(m.via.port),
-			strings.Trim(via.Host, "[]")+":"+strconv.Itoa(via.Port))
-		check("transport", strings.ToUpper(string(m.via.transport.of(b))), strings.ToUpper(via.Transport))
+		viaAgrees(check, "top Via", b, &m.via, vias[0])
+	}
+	if m.vias != len(vias) {
+		t.Errorf("%s: %d Via values, sipgo %d", name, m.vias, len(vias))
+	} else if m.vias > 1 {
+		viaAgrees(check, "second Via", b, &m.via2, vias[1])
+	}
+	if req, ok := msg.(*gosip.Request); ok {
+		uriAgrees(t, name, b, &m, req)
 	}
 	if req, ok := msg.(*gosip.Request); ok && m.maxFwd >= 0 {
 		if mf := req.MaxForwards(); mf != nil {
@@ -161,6 +171,79 @@ func indexAgrees(t testing.TB, name string, b []byte) bool {
 	}
 	check("body", string(b[m.body:]), string(msg.Body()))
 	return true
+}
+
+// sipgoVias lists every Via value sipgo read, in order.
+func sipgoVias(msg gosip.Message) []*gosip.ViaHeader {
+	var out []*gosip.ViaHeader
+	for _, h := range msg.GetHeaders("Via") {
+		if v, ok := h.(*gosip.ViaHeader); ok {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// viaAgrees compares what the proxy uses of one Via: sent-by, transport,
+// rport (asked, or its value) and received (RFC 3581).
+func viaAgrees(check func(what, got, want string), what string, b []byte, v *viaParts, sv *gosip.ViaHeader) {
+	check(what+" sent-by", strings.Trim(string(v.host.of(b)), "[]")+":"+strconv.Itoa(v.port),
+		strings.Trim(sv.Host, "[]")+":"+strconv.Itoa(sv.Port))
+	check(what+" transport", strings.ToUpper(string(v.transport.of(b))), strings.ToUpper(sv.Transport))
+	rport := "none"
+	switch {
+	case v.rportVal != 0:
+		rport = strconv.Itoa(v.rportVal)
+	case !v.rport.empty():
+		rport = ""
+	}
+	srport := "none"
+	if r, ok := sv.Params.Get("rport"); ok {
+		srport = r
+	}
+	check(what+" rport", rport, srport)
+	received, _ := sv.Params.Get("received")
+	check(what+" received", string(v.received.of(b)), received)
+}
+
+// uriAgrees compares the Request-URI's next hop and the Route entries as
+// the fast path reads them (parseSIPURI, routes) with sipgo's reading.
+func uriAgrees(t testing.TB, name string, b []byte, m *msgIndex, req *gosip.Request) {
+	if u, ok := parseSIPURI(m.ruri.of(b)); ok && req.Recipient.Scheme == "sip" {
+		if got, want := strings.Trim(string(u.host), "[]")+":"+strconv.Itoa(u.port),
+			strings.Trim(req.Recipient.Host, "[]")+":"+strconv.Itoa(req.Recipient.Port); !strings.EqualFold(got, want) {
+			t.Errorf("%s: Request-URI host %q, sipgo %q", name, got, want)
+		}
+	}
+	var list [maxRoutes]routeEntry
+	n, ok := m.routes(&list)
+	if !ok {
+		return // the fast path does not use this message's Route set
+	}
+	var routes []*gosip.RouteHeader
+	for _, h := range req.GetHeaders("Route") {
+		if r, ok := h.(*gosip.RouteHeader); ok {
+			routes = append(routes, r)
+		}
+	}
+	if n != len(routes) {
+		t.Errorf("%s: %d Route entries, sipgo %d", name, n, len(routes))
+		return
+	}
+	for i := range n {
+		u, ok := parseSIPURI(list[i].uri.of(b))
+		if !ok {
+			continue
+		}
+		want := routes[i].Address
+		if got := strings.Trim(string(u.host), "[]") + ":" + strconv.Itoa(u.port); !strings.EqualFold(got, strings.Trim(want.Host, "[]")+":"+strconv.Itoa(want.Port)) {
+			t.Errorf("%s: Route %d host %q, sipgo %s:%d", name, i, got, want.Host, want.Port)
+		}
+		_, lr := uriParam(u.params, "lr")
+		if _, slr := want.UriParams.Get("lr"); lr != slr {
+			t.Errorf("%s: Route %d lr %v, sipgo %v", name, i, lr, slr)
+		}
+	}
 }
 
 // FuzzIndex: the index never panics, and what it takes sipgo reads alike.

@@ -130,7 +130,7 @@ func TestFastPathFallback(t *testing.T) {
 	h := startProxy(t, harnessOpts{fast: true})
 	id := "call-fast-fallback"
 	// The Via names the real source: the sipgo path's rport handling is
-	// issue 10's, tested there.
+	// tested there.
 	bye := fastDialog(t, h, id)(h.trunk.addr().String(), "Subject: folded\r\n line\r\n")
 	var m msgIndex
 	if m.index(bye) {

@@ -132,7 +132,7 @@ func (p *Proxy) forwardInDialog(req *gosip.Request, tx gosip.ServerTransaction) 
 	p.setLocal(fwd)
 	if req.Method == gosip.BYE {
 		if id := req.CallID(); id != nil {
-			p.tracker.Bye(id.Value())
+			p.tracker.ByeAt(id.Value(), p.routing.Load().sentAt(req)) // source.go
 			p.dialogs.remove(id.Value())
 		}
 	}
@@ -175,13 +175,13 @@ func (p *Proxy) relayNonInvite(req, fwd *gosip.Request, tx gosip.ServerTransacti
 		p.log.Debug("forward request", zap.String("method", req.Method.String()), zap.Error(err))
 		p.count(req, 503)
 		respond(tx, req, 503, "Service Unavailable")
-		return 503
+		return gosip.StatusServiceUnavailable
 	}
 	for {
 		select {
 		case res := <-cltx.Responses():
-			if res.StatusCode == gosip.StatusTrying {
-				continue // a proxy never forwards a 100 (RFC 3261 §16.7)
+			if !relayRule(res.StatusCode) {
+				continue
 			}
 			_ = tx.Respond(relayTo(res, req))
 			if !res.IsProvisional() {
@@ -191,7 +191,7 @@ func (p *Proxy) relayNonInvite(req, fwd *gosip.Request, tx gosip.ServerTransacti
 		case <-cltx.Done():
 			p.count(req, 408)
 			respond(tx, req, 408, "Request Timeout")
-			return 408
+			return gosip.StatusRequestTimeout
 		}
 	}
 }
@@ -296,8 +296,8 @@ func (p *Proxy) onOptions(req *gosip.Request, tx gosip.ServerTransaction) {
 // Via, when the top Via is ours (RFC 3261 §16.11).
 func (p *Proxy) onStrayResponse(res *gosip.Response) {
 	top := res.Via()
-	if top == nil || res.StatusCode == gosip.StatusTrying || !p.ownVia(top) {
-		return // RFC 3261 §16.7: never a 100; only what we forwarded
+	if top == nil || !relayRule(res.StatusCode) || !p.ownVia(top) {
+		return // only what we forwarded (RFC 3261 §16.7 item 3)
 	}
 	viaSwap, viaSwapped := p.swapOfVia(res)
 	out := res.Clone()

@@ -30,13 +30,13 @@ func stampVia(v *gosip.ViaHeader, src netip.AddrPort) {
 		v.Params = gosip.NewParams()
 	}
 	ip := src.Addr().Unmap().String()
-	rport, asked := v.Params.Get("rport")
-	if asked && rport == "" {
+	rport, hasRport := v.Params.Get("rport")
+	a, err := netip.ParseAddr(v.Host)
+	fill, received := stampRule(hasRport && rport == "", err == nil && a.Unmap() == src.Addr().Unmap())
+	if fill {
 		v.Params.Add("rport", strconv.Itoa(int(src.Port())))
-		v.Params.Add("received", ip)
-		return
 	}
-	if a, err := netip.ParseAddr(v.Host); err != nil || a.Unmap() != src.Addr().Unmap() {
+	if received {
 		v.Params.Add("received", ip)
 	}
 }
@@ -45,18 +45,12 @@ func stampVia(v *gosip.ViaHeader, src netip.AddrPort) {
 // received (else the sent-by host) and rport (else the sent-by port, else
 // 5060), RFC 3261 §18.2.2 and RFC 3581 §4.
 func responseAddr(v *gosip.ViaHeader) string {
-	host, port := v.Host, v.Port
-	if r, ok := v.Params.Get("received"); ok && r != "" {
-		host = r
-	}
+	received, _ := v.Params.Get("received")
+	rport := 0
 	if r, ok := v.Params.Get("rport"); ok && r != "" {
-		if n, err := strconv.Atoi(r); err == nil {
-			port = n
-		}
+		rport, _ = strconv.Atoi(r)
 	}
-	if port == 0 {
-		port = 5060
-	}
+	host, port := hopRule(v.Host, received, v.Port, rport)
 	return joinHostPort(host, port)
 }
 

@@ -39,6 +39,10 @@ func (p *Proxy) onInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 		p.forwardInDialog(req, tx)
 		return
 	}
+	if dc := p.handed.take(req); dc != nil {
+		p.carryHanded(req, tx, dc)
+		return
+	}
 	start := time.Now()
 	r := p.routing.Load()
 	dir, trunk := r.classifyRequest(req)
@@ -47,15 +51,18 @@ func (p *Proxy) onInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 		respond(tx, req, 403, "Forbidden")
 		return
 	}
-	if !p.trunkAllows(dir, trunk, start) { // strangers.go
+	// SPEC §1: no drain or CPS refusal for an emergency call or its call
+	// back (emergency.go); the trunk's max_cps is in strangers.go.
+	emergencyCall := r.isEmergency(req, dir, trunk)
+	if !emergencyCall && !p.trunkAllows(dir, trunk, start) {
 		p.count(req, gosip.StatusServiceUnavailable)
 		respond(tx, req, gosip.StatusServiceUnavailable, "Service Unavailable", gosip.NewHeader("Retry-After", trunkRetryAfter))
 		return
 	}
 	hash := loopHash(req)
 	admit := p.admit
-	if r.isEmergency(req, dir, trunk) {
-		admit = p.admitEmergency // SPEC §1: no drain or CPS refusal (emergency.go)
+	if emergencyCall {
+		admit = p.admitEmergency
 	}
 	if code, reason := admit(req, hash); code != 0 {
 		p.count(req, code)
@@ -66,14 +73,17 @@ func (p *Proxy) onInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 		respond(tx, req, code, reason, hdrs...)
 		return
 	}
-	if !p.fastTrying(req) { // the fast path's hand-over already sent it (fast_invite.go)
-		respond(tx, req, 100, "Trying")
-	}
+	respond(tx, req, 100, "Trying")
 	call := p.newCall(req, r, dir, trunk, start)
 	d := r.Pipeline.Run(context.Background(), call)
 	// Every stage has read the headers; an answered call may stay up for
 	// hours, and memory per call is what limits how many fit.
 	call.Signalling = callctl.Signalling{}
+	p.carry(req, tx, r, call, trunk, d, hash, start)
+}
+
+// carry opens the record of a decided call and rejects or forwards it.
+func (p *Proxy) carry(req *gosip.Request, tx gosip.ServerTransaction, r *Routing, call *callctl.Call, trunk *Trunk, d callctl.Decision, hash string, start time.Time) {
 	// The record opens once the pipeline has identified the parties, so
 	// that even a call in progress or a blocked one shows its numbers.
 	active := p.tracker.Start(call)

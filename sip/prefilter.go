@@ -2,8 +2,10 @@ package sip
 
 import (
 	"bytes"
+	"hash/fnv"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	gosip "github.com/emiago/sipgo/sip"
@@ -32,8 +34,11 @@ func (f *prefilter) filter(info gosip.TransportReadProps, data []byte) ([]byte, 
 	code, reason := checkRequestLine(data)
 	if code == 0 && isRequest(data) {
 		data = tidyLWS(data)
-		if _, err := f.parser.ParseSIP(data); err != nil {
+		msg, err := f.parser.ParseSIP(data)
+		if err != nil {
 			code, reason = 400, "Bad Request"
+		} else if req, ok := msg.(*gosip.Request); ok {
+			data = rfc2543Branch(req, data)
 		}
 	}
 	if code == 0 {
@@ -129,4 +134,35 @@ func (s packetSender) sendDatagram(b []byte, to netip.AddrPort) {
 	if s.conn != nil {
 		_, _ = s.conn.WriteTo(b, net.UDPAddrFromAddrPort(to))
 	}
+}
+
+// rfc2543Branch gives a request of an RFC 2543 element (no magic-cookie
+// branch, maybe no From tag) a branch on its top Via, so that sipgo's
+// transaction layer can key it: RFC 4475 §3.4.1 asks RFC 3261 elements to
+// accept such requests. The branch is a hash of what RFC 2543 matched a
+// transaction by (Request-URI, From, Call-ID, CSeq number, top Via
+// sent-by), so a retransmission, the ACK and the CANCEL get the same one;
+// the sender ignores a parameter it did not write (it matches responses
+// by those headers). Other requests are returned unchanged.
+func rfc2543Branch(req *gosip.Request, data []byte) []byte {
+	v := req.Via()
+	if v == nil {
+		return data
+	}
+	if b, _ := v.Params.Get("branch"); strings.HasPrefix(b, gosip.RFC3261BranchMagicCookie) {
+		return data
+	}
+	h := fnv.New64a()
+	h.Write([]byte(req.Recipient.Host))
+	for _, hd := range []gosip.Header{req.From(), req.CallID()} {
+		if hd != nil {
+			h.Write([]byte(hd.Value()))
+		}
+	}
+	if cs := req.CSeq(); cs != nil {
+		h.Write([]byte(strconv.FormatUint(uint64(cs.SeqNo), 10)))
+	}
+	h.Write([]byte(v.Host + ":" + strconv.Itoa(v.Port)))
+	v.Params.Add("branch", gosip.RFC3261BranchMagicCookie+"-2543-"+strconv.FormatUint(h.Sum64(), 36))
+	return []byte(req.String())
 }

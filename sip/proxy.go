@@ -1,4 +1,4 @@
-// Package sip is the only package that speaks SIP and RTP. It runs a
+// Package sip is the only package that speaks SIP (media speaks RTP). It runs a
 // stateful, record-routing proxy (RFC 3261 §16) on top of sipgo: INVITEs
 // from a trunk go to the PBX, INVITEs from the PBX go to a trunk, and every
 // request of the dialog passes through it because of its Record-Route.
@@ -70,9 +70,11 @@ type Routing struct {
 	// Balancers reports a load balancer in front of this node, whose
 	// X-Switchboard-Source is trusted (SPEC §11); nil: none.
 	Balancers func(netip.AddrPort) bool
-	// RejectStrangers answers strangers 403 (sip.strangers: reject), at
-	// most StrangerReplies a second per source; else they are dropped.
+	// RejectStrangers answers strangers 403 (sip.strangers: reject);
+	// else they are dropped without an answer (SPEC §1).
 	RejectStrangers bool
+	// StrangerReplies caps those 403s a second per source, so that a
+	// spoofed flood cannot make switchboard a reflector.
 	StrangerReplies int
 }
 
@@ -99,7 +101,7 @@ type Options struct {
 	// reference to the PBX's recording of the call.
 	RecordingHeader string
 	// FastPath serves UDP listeners through switchboard's own batched
-	// reader and byte-editing forwarder (issue 11, fast*.go); what it does
+	// reader and byte-editing forwarder (fast*.go); what it does
 	// not take goes to sipgo unchanged. Linux only.
 	FastPath bool
 	// Keepalive is how often the PBX and each trunk's outbound target are
@@ -143,14 +145,17 @@ type Proxy struct {
 	ports    map[string]int // network → listen port
 	probes   probes
 	peers    peers
-	fast     []*fastPath // UDP sockets served by the fast path (issue 11)
+	fast     []*fastPath // UDP sockets served by the fast path
 	rrHost   string      // Options.RecordRoute, split; empty: our own address
 	rrPort   int
-	tried    sync.Map     // server keys of INVITEs the fast path answered 100 and handed over
-	fellBack fallbacks    // what the fast path passed to sipgo, by reason
-	waiting  waiting      // INVITEs waiting for a first response, by target
-	gate     strangerGate // strangers.go
-	trunkCPS sync.Map     // trunk name → *rateLimit (strangers.go)
+	handed   handovers // INVITEs the fast path took and handed to sipgo, decided
+	fellBack fallbacks // what the fast path passed to sipgo, by reason
+	waiting  waiting   // INVITEs waiting for a first response, by target
+
+	// The source rules (strangers.go): the stranger gate, and each
+	// trunk's max_cps bucket by trunk name.
+	gate   strangerGate
+	quotas sync.Map
 }
 
 // New builds a proxy; Serve starts it.
@@ -177,6 +182,7 @@ func New(opts Options, r *Routing) (*Proxy, error) {
 	p.pre.stranger = p.strangerDatagram
 	if p.met != nil {
 		p.gate.dropped = droppedCounter(p.met.Registry())
+		p.gate.strangers = p.gate.dropped.WithLabelValues(dropStranger)
 	}
 	if opts.RecordRoute != "" {
 		host, port, err := net.SplitHostPort(opts.RecordRoute)
@@ -252,7 +258,7 @@ func (p *Proxy) Listeners() ([]func(ctx context.Context) error, error) {
 			p.noteListen("udp", conn.LocalAddr())
 			p.pre.conns[conn.LocalAddr().String()] = conn
 			pc, start := conn, func() {}
-			if p.opts.FastPath { // fast path integration point (issue 11)
+			if p.opts.FastPath { // fast path integration point
 				if pc, start, err = p.fastListen(conn); err != nil {
 					return fail(err)
 				}

@@ -1,6 +1,6 @@
 package sip
 
-// Paths of the proxy that no other test reached (issue 12): the answer
+// Paths of the proxy that no other test reached: the answer
 // when the PBX cannot be reached, the bound on remembered dialogs,
 // stateless relaying of 2xx retransmissions (RFC 3261 §16.11), strict
 // routers and requests that name switchboard with no Route left.

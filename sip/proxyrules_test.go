@@ -1,6 +1,6 @@
 package sip
 
-// One test per proxy defect of issue 10 (SPEC §1, "It follows RFC 3261 as
+// One test per proxy rule (SPEC §1, "It follows RFC 3261 as
 // a proxy"): each sends real SIP over loopback to a proxy started in the
 // test and asserts on what the peers received.
 

@@ -3,7 +3,9 @@ package sip
 import (
 	"bytes"
 	"net/netip"
+	"strconv"
 	"strings"
+	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
 )
@@ -54,11 +56,45 @@ func parseSource(v []byte) (netip.AddrPort, bool) {
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), true
 }
 
-// forgetSource removes the balancer's word on the source from a request
-// that goes on: it is meant for this node only, and a copy left in it
-// would be believed by a next hop that trusts the same balancer.
+// SentHeader carries, on a BYE, when the balancer first sent it
+// ("seconds.microseconds" since the epoch): a BYE that went to a dead node
+// first reaches a live one a failover timeout later, and the call ended
+// when it was sent (SPEC §11).
+const SentHeader = "X-Switchboard-Sent"
+
+// sentSkew bounds how far a balancer's sent time may lie from this node's
+// clock: the failover timeout, a retransmission, clocks a little apart.
+const sentSkew = 30 * time.Second
+
+// sentAt is when a listed balancer says it first sent the request; zero
+// when it says nothing believable.
+func (r *Routing) sentAt(req *gosip.Request) time.Time {
+	src, ok := source(req)
+	h := req.GetHeader(SentHeader)
+	if !ok || h == nil || !r.isBalancer(src) {
+		return time.Time{}
+	}
+	sec, usec, _ := strings.Cut(strings.TrimSpace(h.Value()), ".")
+	s, err := strconv.ParseInt(sec, 10, 64)
+	u, uerr := strconv.ParseInt(usec+"000000"[min(len(usec), 6):], 10, 64)
+	if err != nil || uerr != nil || len(usec) > 6 {
+		return time.Time{}
+	}
+	at := time.Unix(s, u*1000)
+	if now := time.Now(); at.Before(now.Add(-sentSkew)) || at.After(now) {
+		return time.Time{}
+	}
+	return at
+}
+
+// forgetSource removes the balancer's word on the source (and the sent
+// time) from a request that goes on: it is meant for this node only, and
+// a copy left in it would be believed by a next hop that trusts the same
+// balancer.
 func forgetSource(req *gosip.Request) {
 	for req.RemoveHeader(SourceHeader) {
+	}
+	for req.RemoveHeader(SentHeader) {
 	}
 }
 

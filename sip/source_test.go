@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-sip/switchboard/cdr"
 )
 
 // TestSourceBehindBalancer: a listed balancer's X-Switchboard-Source is
@@ -106,5 +109,68 @@ func TestParseSource(t *testing.T) {
 		if got != c.want {
 			t.Errorf("parseSource(%q) = %q, want %q", c.in, got, c.want)
 		}
+	}
+}
+
+// TestByeSentTimeFromBalancer: a BYE the balancer passes on late (it went
+// to a dead node first) ends the call when the balancer says it first sent
+// it; the header goes no further, and from anyone else it is ignored.
+func TestByeSentTimeFromBalancer(t *testing.T) {
+	lb := newLoopbackPeer(t, "127.0.0.5")
+	lbAddr := lb.addr().AddrPort()
+	h := startProxy(t, harnessOpts{routing: func(r *Routing) {
+		r.Balancers = func(a netip.AddrPort) bool { return a.Addr() == lbAddr.Addr() }
+	}})
+	bye := func(from *udpPeer, dl callerDialog, sent time.Time) {
+		t.Helper()
+		me := from.addr().String()
+		m := rawReq{method: "BYE", ruri: dl.contact, via: []string{"SIP/2.0/UDP " + me + ";branch=z9hG4bK-" + dl.id + "-bye;rport"},
+			route: dl.routes, from: dl.from, to: dl.to, callID: dl.id, cseq: 2,
+			extra: []string{SourceHeader + ": " + h.trunk.addr().String(),
+				SentHeader + ": " + strconv.FormatInt(sent.Unix(), 10) + "." + fmt.Sprintf("%06d", sent.Nanosecond()/1000)}}
+		from.send(t, h.addr, m.bytes())
+	}
+	for _, c := range []struct {
+		name string
+		from *udpPeer
+	}{
+		{"from the balancer", lb},
+		{"from a trunk", h.trunk},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			from := c.from
+			id := "call-sent-" + strings.ReplaceAll(c.name, " ", "-")
+			dl := h.answerCall(t, id)
+			rec, _ := h.sink.get(id)
+			if rec.AnsweredAt == nil {
+				t.Fatal("no answer time recorded")
+			}
+			sent := rec.AnsweredAt.Add(300 * time.Millisecond)
+			time.Sleep(1500 * time.Millisecond) // the call's talk time
+			start := h.pbx.count()
+			bye(from, dl, sent)
+			d, ok := h.pbx.waitFor(start, 5*time.Second, isReq("BYE", id))
+			if !ok {
+				t.Fatal("the BYE did not reach the PBX")
+			}
+			if strings.Contains(string(d.b), SentHeader) {
+				t.Errorf("%s went on to the PBX", SentHeader)
+			}
+			var r cdr.Record
+			deadline := time.Now().Add(5 * time.Second)
+			for r, _ = h.sink.get(id); r.EndedAt == nil; r, _ = h.sink.get(id) {
+				if time.Now().After(deadline) {
+					t.Fatal("the BYE did not end the record")
+				}
+				time.Sleep(10 * time.Millisecond) // the tracker saves after relaying: poll
+			}
+			talk := time.Duration(r.TalkMS) * time.Millisecond
+			if from == lb && (talk < 250*time.Millisecond || talk > 350*time.Millisecond) {
+				t.Errorf("talk %v, want 300ms: the call ended when the balancer first sent the BYE", talk)
+			}
+			if from != lb && talk < time.Second {
+				t.Errorf("talk %v: a trunk's %s was believed", talk, SentHeader)
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"errors"
 	"net/netip"
@@ -39,6 +40,9 @@ type strangerGate struct {
 	logged  time.Time
 	quiet   int // strangers not logged since the last line
 	dropped *prometheus.CounterVec
+	// strangers is dropped{reason="stranger"}, looked up once: a flood
+	// pays no label hashing.
+	strangers prometheus.Counter
 }
 
 // reply takes one of a source's answers for this window; false when it
@@ -110,8 +114,8 @@ func (p *Proxy) stranger(r *Routing, src netip.AddrPort, method string, answer f
 		if p.met != nil {
 			p.met.SIPRequests.WithLabelValues(method, "4xx").Inc()
 		}
-	} else if p.gate.dropped != nil {
-		p.gate.dropped.WithLabelValues(dropStranger).Inc()
+	} else if p.gate.strangers != nil {
+		p.gate.strangers.Inc()
 	}
 	if ok, quiet := p.gate.shouldLog(now); ok {
 		p.log.Info("request from a stranger (no trunk, not the PBX)", zap.Stringer("source", src),
@@ -122,8 +126,8 @@ func (p *Proxy) stranger(r *Routing, src netip.AddrPort, method string, answer f
 
 // strangerDatagram judges a UDP datagram by its source address alone,
 // before anything is parsed (the fast path's reader and the prefilter of
-// the sipgo path). true: it was a stranger's request and is handled; send
-// writes the 403 when one is due. Responses always pass: they are matched
+// the sipgo path). true: it was a stranger's request and is handled; the
+// 403, when one is due, goes out through out. Responses always pass: they are matched
 // to our transactions by the branch we wrote.
 func (p *Proxy) strangerDatagram(data []byte, from netip.AddrPort, out datagramSender) bool {
 	if !isRequestStart(data) {
@@ -133,9 +137,9 @@ func (p *Proxy) strangerDatagram(data []byte, from netip.AddrPort, out datagramS
 	if r.knownAddr(from) || mayBeSigned(data) {
 		return false
 	}
-	method := "?"
-	if sp := indexByte(data, ' '); sp > 0 && sp <= 16 {
-		method = string(data[:sp])
+	method := "other"
+	if sp := bytes.IndexByte(data, ' '); sp > 0 {
+		method = methodName(data[:sp])
 	}
 	p.stranger(r, from, method, func() { out.sendDatagram(rawResponse(data, gosip.StatusForbidden, "Forbidden"), from) })
 	return true
@@ -167,13 +171,40 @@ func isRequestStart(data []byte) bool {
 	return len(data) >= 4 && data[0] >= 'A' && data[0] <= 'Z' && string(data[:4]) != "SIP/"
 }
 
-func indexByte(b []byte, c byte) int {
-	for i := range b {
-		if b[i] == c {
-			return i
-		}
+// methodName names a request method without allocating (it labels a
+// metric): the methods of RFC 3261 and its extensions, else "other".
+func methodName(m []byte) string {
+	switch string(m) {
+	case "INVITE":
+		return "INVITE"
+	case "ACK":
+		return "ACK"
+	case "BYE":
+		return "BYE"
+	case "CANCEL":
+		return "CANCEL"
+	case "OPTIONS":
+		return "OPTIONS"
+	case "REGISTER":
+		return "REGISTER"
+	case "SUBSCRIBE":
+		return "SUBSCRIBE"
+	case "NOTIFY":
+		return "NOTIFY"
+	case "MESSAGE":
+		return "MESSAGE"
+	case "INFO":
+		return "INFO"
+	case "PRACK":
+		return "PRACK"
+	case "UPDATE":
+		return "UPDATE"
+	case "REFER":
+		return "REFER"
+	case "PUBLISH":
+		return "PUBLISH"
 	}
-	return -1
+	return "other"
 }
 
 // welcome judges a parsed request (every transport, and UDP requests a
@@ -237,11 +268,11 @@ func (p *Proxy) trunkAllows(dir callctl.Direction, t *Trunk, now time.Time) bool
 	if dir != callctl.Inbound || t == nil || t.MaxCPS <= 0 {
 		return true
 	}
-	v, _ := p.trunkCPS.Load(t.Name)
+	v, _ := p.quotas.Load(t.Name)
 	l, _ := v.(*rateLimit)
 	if l == nil || l.rate != float64(t.MaxCPS) {
 		l = newRateLimit(t.MaxCPS)
-		p.trunkCPS.Store(t.Name, l)
+		p.quotas.Store(t.Name, l)
 	}
 	return l.allow(now)
 }

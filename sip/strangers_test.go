@@ -3,6 +3,7 @@ package sip
 import (
 	"bufio"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -213,5 +214,37 @@ func TestTrunkMaxCPS(t *testing.T) {
 				t.Errorf("passed %d, refused %d; want 2 (or 3) passed and the rest 503", passed, refused)
 			}
 		})
+	}
+}
+
+// BenchmarkStrangerDrop is the work the UDP readers do for a stranger's
+// INVITE with sip.strangers: drop: the source checked against the PBX,
+// the balancers and the trunks, the datagram searched for our route mark,
+// the counter and the (rate-limited) log. Nothing is parsed.
+func BenchmarkStrangerDrop(b *testing.B) {
+	met := metrics.New()
+	trunks := make([]Trunk, 0, 4)
+	for i := range 4 { // a few trunks with CIDR matches, as a real config has
+		pfx := netip.MustParsePrefix("192.0.2." + strconv.Itoa(i*64) + "/26")
+		trunks = append(trunks, Trunk{Name: "t" + strconv.Itoa(i), Match: func(a netip.AddrPort) bool { return pfx.Contains(a.Addr()) }})
+	}
+	p, err := New(Options{Listen: []Listen{{Network: "udp", Host: "127.0.0.1"}}, Metrics: met},
+		&Routing{PBX: netip.MustParseAddrPort("10.0.0.5:5060"), Trunks: trunks})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	from := netip.MustParseAddrPort("203.0.113.7:5070")
+	inv := []byte("INVITE sip:100@198.51.100.1 SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.7:5070;branch=z9hG4bK-1;rport\r\n" +
+		"Max-Forwards: 70\r\nFrom: \"100\" <sip:100@198.51.100.1>;tag=1\r\nTo: <sip:100@198.51.100.1>\r\n" +
+		"Call-ID: 123456789\r\nCSeq: 1 INVITE\r\nUser-Agent: friendly-scanner\r\nContact: <sip:100@203.0.113.7:5070>\r\n" +
+		"Content-Type: application/sdp\r\nContent-Length: 0\r\n\r\n")
+	out := packetSender{}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if !p.strangerDatagram(inv, from, out) {
+			b.Fatal("not taken for a stranger's")
+		}
 	}
 }

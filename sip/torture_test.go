@@ -671,10 +671,9 @@ var tortureWants = map[string]tortureWant{
 	"cparam02.dat":  {forward: true},
 	"regescrt.dat":  {forward: true},
 	"sdp01.dat":     {forward: true, codes: []int{406, 400}},
-	// RFC 4475 §3.4.1: only elements that want RFC 2543 backward
-	// compatibility SHOULD accept it; a 400 is a fair answer from one that
-	// does not (switchboard promises RFC 3261).
-	"inv2543.dat": {forward: true, codes: []int{400}},
+	// RFC 4475 §3.4.1: RFC 3261 elements that want backward compatibility
+	// accept it; switchboard does (a PBX behind an old gateway).
+	"inv2543.dat": {forward: true},
 	"test.dat":    {codes: []int{400}, drop: true},
 }
 

@@ -88,7 +88,7 @@ func (p *Proxy) proxyInvite(req, fwd *gosip.Request, tx gosip.ServerTransaction,
 			if res.IsProvisional() {
 				provisional = true
 				timerC.Reset(p.timerC())
-				if res.StatusCode != 100 {
+				if relayRule(res.StatusCode) {
 					active.Ringing()
 					_ = tx.Respond(relayTo(res, req))
 				}
@@ -140,6 +140,9 @@ func (p *Proxy) proxyInvite(req, fwd *gosip.Request, tx gosip.ServerTransaction,
 func (p *Proxy) lifeSigns(fwd *gosip.Request) (timeout <-chan time.Time, down <-chan struct{}, wt *waiter) {
 	if d := p.opts.ResponseTimeout; d > 0 && (p.opts.InviteTimeout == 0 || d < p.opts.InviteTimeout) {
 		timeout = time.After(d)
+	}
+	if p.opts.Keepalive == 0 {
+		return timeout, nil, nil // no target is ever marked down
 	}
 	ch := make(chan struct{})
 	return timeout, ch, p.waiting.add(fwd.Recipient, func() { close(ch) })

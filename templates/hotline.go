@@ -34,6 +34,8 @@ type HotlineTemplates struct {
 	Index int
 
 	company, greeting, display *template.Template // nil when not set
+	// Their outputs by what they read (cache.go); nil when not cacheable.
+	companyCache, greetingCache, displayCache *renderCache
 }
 
 // Name is the hotline's name.
@@ -71,7 +73,7 @@ func (h *HotlineTemplates) Render(d Data) (Rendered, error) {
 	// Company renders first so that greeting and display see the rendered
 	// company in .Hotline.Company.
 	if h.company != nil {
-		s, err := execute(h.company, d)
+		s, err := run(h.company, h.companyCache, &d)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("hotline %s: company: %w", h.Config.Name, err))
 		} else {
@@ -81,12 +83,12 @@ func (h *HotlineTemplates) Render(d Data) (Rendered, error) {
 	}
 	var err error
 	if h.greeting != nil {
-		if r.Greeting, err = execute(h.greeting, d); err != nil {
+		if r.Greeting, err = run(h.greeting, h.greetingCache, &d); err != nil {
 			errs = append(errs, fmt.Errorf("hotline %s: greeting: %w", h.Config.Name, err))
 		}
 	}
 	if h.display != nil {
-		if r.Display, err = execute(h.display, d); err != nil {
+		if r.Display, err = run(h.display, h.displayCache, &d); err != nil {
 			errs = append(errs, fmt.Errorf("hotline %s: display: %w", h.Config.Name, err))
 		}
 	}
@@ -152,6 +154,7 @@ func CompileHotlines(hs []configs.Hotline, opts Options) (*Hotlines, error) {
 			}
 			*f.dst = t
 		}
+		h.companyCache, h.greetingCache, h.displayCache = newRenderCache(h.company), newRenderCache(h.greeting), newRenderCache(h.display)
 		set.list = append(set.list, h)
 		set.byName[cfg.Name] = h
 		for j, n := range cfg.Numbers {

@@ -247,3 +247,25 @@ func BenchmarkRender(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRenderContact renders a hotline whose greeting and display read
+// the contact and the caller, for a caller seen before: the common case of
+// the cache.
+func BenchmarkRenderContact(b *testing.B) {
+	set, err := CompileHotlines([]configs.Hotline{{
+		Name: "acme", Company: "ACME GmbH",
+		Greeting: "{{with .Contact}}Hello {{.Name}}{{if hasTag . \"vip\"}} (VIP){{end}}{{else}}Hello{{end}}, ACME GmbH",
+		Display:  "{{.Hotline.Company}}: {{with .Contact}}{{.Name}}{{else}}{{.Caller.National}}{{end}}",
+	}}, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := set.All()[0]
+	d := Data{Now: time.Now(), Caller: Party{E164: "+4930111", National: "030 111"},
+		Contact: &Contact{ID: 7, Name: "Jane Doe", Tags: []string{"vip"}, Fields: map[string]string{"tier": "gold"}, Calls: 3}}
+	for b.Loop() {
+		if _, err := h.Render(d); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

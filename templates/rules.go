@@ -11,6 +11,7 @@ import (
 	"github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/ext"
+	"github.com/google/cel-go/interpreter"
 
 	"github.com/switchboard-sip/switchboard/configs"
 )
@@ -198,7 +199,7 @@ func (rs *Rules) Eval(d Data) (fired []Fired, errs []error) {
 	if rs.Len() == 0 {
 		return nil, nil
 	}
-	vars := Vars(d)
+	vars := &activation{d: &d}
 	for _, r := range rs.list {
 		v, _, err := r.prg.Eval(vars)
 		if err != nil {
@@ -226,40 +227,89 @@ func (rs *Rules) Eval(d Data) (fired []Fired, errs []error) {
 // SPEC §5, and now as given (its zone is the one rules read hours in). Every field is present even when its value is unknown, so that
 // `"vip" in contact.tags` is simply false for a caller without a contact.
 func Vars(d Data) map[string]any {
-	contact := map[string]any{
-		"id": int64(0), "known": false, "name": "", "company": "", "email": "",
-		"tags": []string{}, "fields": map[string]string{}, "calls": int64(0),
+	out := make(map[string]any, len(varNames))
+	for i, name := range varNames {
+		out[name] = buildVar(i, &d)
 	}
-	if c := d.Contact; c != nil {
-		tags, fields := c.Tags, c.Fields
+	return out
+}
+
+// varNames are the rule variables, in buildVar's order.
+var varNames = [...]string{"caller", "called", "call", "hotline", "contact", "now", "lookup"}
+
+// buildVar makes the value of rule variable varNames[i] for d.
+func buildVar(i int, d *Data) any {
+	switch varNames[i] {
+	case "caller":
+		return partyVars(d.Caller)
+	case "called":
+		return partyVars(d.Called)
+	case "call":
+		tags := d.Call.Tags
 		if tags == nil {
 			tags = []string{}
 		}
-		if fields == nil {
-			fields = map[string]string{}
+		return map[string]any{
+			"direction": d.Call.Direction, "trunk": d.Call.Trunk, "hotline": d.Call.Hotline,
+			"tags": tags, "call_id": d.Call.CallID, "id": d.Call.ID,
 		}
-		contact = map[string]any{
-			"id": c.ID, "known": true, "name": c.Name, "company": c.Company, "email": c.Email,
-			"tags": tags, "fields": fields, "calls": c.Calls,
+	case "hotline":
+		return map[string]any{"name": d.Hotline.Name, "company": d.Hotline.Company, "open": d.Hotline.Open}
+	case "contact":
+		return contactVars(d.Contact)
+	case "now":
+		return d.Now
+	default:
+		return lookupVars(d.Lookup)
+	}
+}
+
+func contactVars(c *Contact) map[string]any {
+	if c == nil {
+		return map[string]any{
+			"id": int64(0), "known": false, "name": "", "company": "", "email": "",
+			"tags": []string{}, "fields": map[string]string{}, "calls": int64(0),
 		}
 	}
-	tags := d.Call.Tags
+	tags, fields := c.Tags, c.Fields
 	if tags == nil {
 		tags = []string{}
 	}
+	if fields == nil {
+		fields = map[string]string{}
+	}
 	return map[string]any{
-		"caller": partyVars(d.Caller),
-		"called": partyVars(d.Called),
-		"call": map[string]any{
-			"direction": d.Call.Direction, "trunk": d.Call.Trunk, "hotline": d.Call.Hotline,
-			"tags": tags, "call_id": d.Call.CallID, "id": d.Call.ID,
-		},
-		"hotline": map[string]any{"name": d.Hotline.Name, "company": d.Hotline.Company, "open": d.Hotline.Open},
-		"contact": contact,
-		"now":     d.Now,
-		"lookup":  lookupVars(d.Lookup),
+		"id": c.ID, "known": true, "name": c.Name, "company": c.Company, "email": c.Email,
+		"tags": tags, "fields": fields, "calls": c.Calls,
 	}
 }
+
+// activation gives the rules of one call the variables they read, each
+// made on first use: a rule on contact.tags builds the contact's map and
+// none of the others (SPEC §9: the pipeline's cost per call).
+type activation struct {
+	d    *Data
+	made uint8
+	vals [len(varNames)]any
+}
+
+// ResolveName implements interpreter.Activation.
+func (a *activation) ResolveName(name string) (any, bool) {
+	for i, n := range varNames {
+		if n != name {
+			continue
+		}
+		if a.made&(1<<i) == 0 {
+			a.vals[i] = buildVar(i, a.d)
+			a.made |= 1 << i
+		}
+		return a.vals[i], true
+	}
+	return nil, false
+}
+
+// Parent implements interpreter.Activation: there is none.
+func (a *activation) Parent() interpreter.Activation { return nil }
 
 // lookupVars is never nil, so that a rule on lookup.crm fails to
 // evaluate (and is skipped) rather than the whole activation when no lookup

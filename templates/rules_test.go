@@ -2,6 +2,7 @@ package templates
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -125,5 +126,23 @@ func BenchmarkRulesEval(b *testing.B) {
 	d := Data{Now: time.Now(), Caller: Party{E164: "+4930123"}, Contact: &Contact{Tags: []string{"vip"}}}
 	for b.Loop() {
 		rs.Eval(d)
+	}
+}
+
+// TestActivationMatchesVars: the variables rules read one by one are the
+// ones Vars documents, with and without a contact.
+func TestActivationMatchesVars(t *testing.T) {
+	for _, d := range []Data{sampleData(true), sampleData(false)} {
+		want := Vars(d)
+		a := &activation{d: &d}
+		for name, v := range want {
+			got, ok := a.ResolveName(name)
+			if !ok || !reflect.DeepEqual(got, v) {
+				t.Errorf("%s: %#v (%v), want %#v", name, got, ok, v)
+			}
+		}
+		if _, ok := a.ResolveName("callee"); ok {
+			t.Error("an unknown variable resolved")
+		}
 	}
 }

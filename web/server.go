@@ -35,9 +35,16 @@ type CallReader interface {
 // Metrics /metrics is absent.
 type Options struct {
 	Calls CallReader
-	// Health reports whether the agent can serve calls (SIP listeners and
-	// storage up); a non-nil error makes /healthz answer 503.
+	// Health is liveness (SPEC §8, §11): nil while the node serves SIP
+	// normally; a *DegradedError while it serves SIP without something
+	// (the database away or locked, the disk full): /healthz answers 200
+	// "degraded" with the reasons, so that a liveness probe does not
+	// restart a node that routes calls. Any other error answers 503.
 	Health func() error
+	// Ready is readiness (SPEC §8): non-nil while starting or draining,
+	// when /readyz answers 503 with the error as its status, so that a
+	// balancer or orchestrator sends new calls elsewhere.
+	Ready func() error
 	// SIPTargets, when set, lists the keep-alive state of the PBX and the
 	// trunks (SPEC §1) in the body of /healthz.
 	SIPTargets func() any
@@ -75,6 +82,7 @@ func New(o Options) *Server {
 	}
 	s.token = sha256.Sum256([]byte(o.Token))
 	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
 	if o.Metrics != nil {
 		s.mux.Handle("GET /metrics", o.Metrics)
 	}
@@ -206,35 +214,59 @@ func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
 }
 
 // DegradedError is a Health answer for a node that serves calls without
-// its database: SIP goes on and writes wait in local queues (SPEC §11), so
-// /healthz says "degraded" rather than "unavailable" (503 either way:
-// storage is not up).
-type DegradedError struct{ Err error }
+// its database or disk: SIP goes on and writes wait in local queues (SPEC
+// §11), so /healthz answers 200 "degraded" with the reasons.
+type DegradedError struct {
+	Err error
+	// Reasons are the causes, one sentence each; empty: Err says it.
+	Reasons []string
+}
 
 // Error implements error.
-func (e *DegradedError) Error() string { return e.Err.Error() }
+func (e *DegradedError) Error() string {
+	if e.Err == nil {
+		return strings.Join(e.Reasons, "; ")
+	}
+	return e.Err.Error()
+}
 
 // Unwrap gives the cause.
 func (e *DegradedError) Unwrap() error { return e.Err }
 
+func (e *DegradedError) reasons() []string {
+	if len(e.Reasons) > 0 {
+		return e.Reasons
+	}
+	return []string{e.Error()}
+}
+
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	body := map[string]any{"status": "ok"}
+	body := map[string]any{"status": "ok", "reasons": []string{}}
 	if s.opts.SIPTargets != nil {
 		body["sip_targets"] = s.opts.SIPTargets()
 	}
 	if s.opts.Health != nil {
 		if err := s.opts.Health(); err != nil {
-			status := "unavailable"
 			var d *DegradedError
-			if errors.As(err, &d) {
-				status = "degraded"
+			if !errors.As(err, &d) {
+				body["status"], body["error"], body["reasons"] = "unavailable", err.Error(), []string{err.Error()}
+				WriteJSON(w, http.StatusServiceUnavailable, body)
+				return
 			}
-			body["status"], body["error"] = status, err.Error()
-			WriteJSON(w, http.StatusServiceUnavailable, body)
-			return
+			body["status"], body["reasons"] = "degraded", d.reasons()
 		}
 	}
 	WriteJSON(w, http.StatusOK, body)
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Ready != nil {
+		if err := s.opts.Ready(); err != nil {
+			WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": err.Error()})
+			return
+		}
+	}
+	WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 // WriteJSON writes v as the JSON body with status.

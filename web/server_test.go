@@ -348,18 +348,47 @@ func TestHealthz(t *testing.T) {
 		want   int
 		body   string
 	}{
-		{"no check", nil, 200, `{"status":"ok"}`},
-		{"up", func() error { return nil }, 200, `{"status":"ok"}`},
+		{"no check", nil, 200, `{"reasons":[],"status":"ok"}`},
+		{"up", func() error { return nil }, 200, `{"reasons":[],"status":"ok"}`},
 		{"down", func() error { return errors.New("sip listener udp://127.0.0.1:5060 down") }, 503,
-			`{"error":"sip listener udp://127.0.0.1:5060 down","status":"unavailable"}`},
-		{"database away", func() error { return &DegradedError{errors.New("storage: connection refused")} }, 503,
-			`{"error":"storage: connection refused","status":"degraded"}`},
+			`{"error":"sip listener udp://127.0.0.1:5060 down","reasons":["sip listener udp://127.0.0.1:5060 down"],"status":"unavailable"}`},
+		// Liveness: a node that routes calls without its database is alive.
+		{"database away", func() error { return &DegradedError{Err: errors.New("storage: connection refused")} }, 200,
+			`{"reasons":["storage: connection refused"],"status":"degraded"}`},
+		{"two reasons", func() error {
+			return &DegradedError{Reasons: []string{"storage: database is locked", "call records waiting: 12"}}
+		}, 200, `{"reasons":["storage: database is locked","call records waiting: 12"],"status":"degraded"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := httptest.NewServer(New(Options{Health: tt.health, Token: "t"}))
 			defer srv.Close()
 			r := do(t, srv, "GET", "/healthz", nil)
+			if r.status != tt.want || strings.TrimSpace(r.body) != tt.body {
+				t.Errorf("= %d %s, want %d %s", r.status, r.body, tt.want, tt.body)
+			}
+		})
+	}
+}
+
+// TestReadyz: readiness answers 503 with the state while starting or
+// draining, 200 otherwise, and never asks for the token.
+func TestReadyz(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		ready func() error
+		want  int
+		body  string
+	}{
+		{"no check", nil, 200, `{"status":"ready"}`},
+		{"ready", func() error { return nil }, 200, `{"status":"ready"}`},
+		{"draining", func() error { return errors.New("draining") }, 503, `{"status":"draining"}`},
+		{"starting", func() error { return errors.New("starting") }, 503, `{"status":"starting"}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(New(Options{Ready: tt.ready, Token: "t"}))
+			defer srv.Close()
+			r := do(t, srv, "GET", "/readyz", nil)
 			if r.status != tt.want || strings.TrimSpace(r.body) != tt.body {
 				t.Errorf("= %d %s, want %d %s", r.status, r.body, tt.want, tt.body)
 			}

@@ -70,6 +70,9 @@ func callsCommand(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer st.Close()
+	if st.InProgress != nil {
+		fmt.Fprintln(stderr, "switchboard: calls in progress not shown:", st.InProgress)
+	}
 	store, loc := st.Calls, st.Location
 
 	records, err := store.ListUpTo(ctx, q, *limit)

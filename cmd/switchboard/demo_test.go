@@ -54,7 +54,7 @@ func TestDemoRunsBriefly(t *testing.T) {
 	if !checked {
 		t.Errorf("no board URL printed:\n%s", text)
 	}
-	for _, want := range []string{"answered", "missed", "busy", "blocked", "ACME GmbH", "Globex Corporation", "Stopped."} {
+	for _, want := range []string{"answered", "missed", "busy", "blocked", "ACME GmbH", "Globex Corporation", "text delivered (200)", "Stopped."} {
 		if !strings.Contains(text, want) {
 			t.Errorf("summary lacks %q:\n%s", want, text)
 		}

@@ -18,7 +18,7 @@ func explainCommand(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("c", "", "config file")
-	from := fs.String("from", "", "calling number, as the caller sends it")
+	from := fs.String("from", "", "calling number, as the caller sends it, or a SIP address (user@host)")
 	to := fs.String("to", "", "called number, as the caller sends it")
 	name := fs.String("name", "", "display name the caller sends")
 	source := fs.String("source", "", "IP[:PORT] the INVITE comes from (default: the first trunk)")

@@ -27,6 +27,7 @@ blocking:
     - {number: "+4915112345678", action: block, reason: spam}
     - {number: "+49900*", action: block, direction: out, reason: premium rate}
     - {number: "+491*", action: block, direction: out, reason: too broad}
+    - {number: "*@spam.example", action: block, reason: spam domain}
 hotlines:
   - name: acme
     numbers: ["+49301234560"]
@@ -74,6 +75,13 @@ func TestExplain(t *testing.T) {
 			}},
 		{"hotline closed", []string{"--from", "030111222", "--to", "+49301234560", "--at", "2026-11-22T10:00"}, "reject", 480, nil},
 		{"blocked caller", []string{"--from", "0151 12345678", "--to", "0301234560"}, "reject", 603, nil},
+		{"blocked SIP domain", []string{"--from", "sip:robot@Spam.Example", "--to", "0301234560"}, "reject", 603,
+			func(t *testing.T, ex agent.Explanation) {
+				if ex.Decision.Reason != "spam domain" {
+					t.Errorf("reason %q, want the domain entry's", ex.Decision.Reason)
+				}
+			}},
+		{"other SIP domain", []string{"--from", "robot@example.org", "--to", "0301234560", "--at", "2026-11-23T10:00"}, "forward", 0, nil},
 		{"rule rejects", []string{"--from", "030111222", "--to", "0301234561"}, "reject", 486, nil},
 		{"outbound to blocked prefix", []string{"--from", "101", "--to", "0900 123456", "--source", "127.0.0.1:5080"}, "reject", 603, nil},
 		{"outbound allowed", []string{"--from", "101", "--to", "030 999999", "--source", "127.0.0.1:5080"}, "forward", 0,

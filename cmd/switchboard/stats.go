@@ -80,6 +80,9 @@ func statsCommand(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	calls := cli.st.Calls
+	if cli.st.InProgress != nil {
+		fmt.Fprintln(stderr, "switchboard: calls in progress not shown:", cli.st.InProgress)
+	}
 	if err := calls.EnableRollups(ctx, cli.loc); err != nil {
 		return fail(err)
 	}

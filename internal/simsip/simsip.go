@@ -133,6 +133,7 @@ func StartPBX(port int, speed float64, plan func(callID string) Plan) (*PBX, err
 	})
 	srv.OnAck(func(req *gosip.Request, tx gosip.ServerTransaction) { dialogs.ReadAck(req, tx) })
 	srv.OnBye(func(req *gosip.Request, tx gosip.ServerTransaction) { dialogs.ReadBye(req, tx) })
+	srv.OnRequest(gosip.MESSAGE, answerMessage)
 	if err := listenUDP(ctx, srv, port); err != nil {
 		cancel()
 		ua.Close()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 
 	"github.com/switchboard-sip/switchboard/contacts"
 )
@@ -78,5 +79,15 @@ func (s *Store) WithoutCalls(ctx context.Context, ids []int64) ([]int64, error) 
 			}
 		}
 	}
-	return out, nil
+	// A call in progress (held in the journal) or not yet written links
+	// its contact too.
+	s.mu.Lock()
+	linked := make(map[int64]bool)
+	for _, p := range s.pending {
+		if p.rec.ContactID != 0 {
+			linked[p.rec.ContactID] = true
+		}
+	}
+	s.mu.Unlock()
+	return slices.DeleteFunc(out, func(id int64) bool { return linked[id] }), nil
 }

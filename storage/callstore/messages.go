@@ -73,6 +73,10 @@ type messageQueue struct {
 	moved   chan struct{} // closed and replaced whenever written moves
 	wake    chan struct{}
 	lastErr error
+	// writing is set while the writer commits a batch; deleted are the
+	// contacts whose messages were deleted meanwhile (deleteAgain).
+	writing bool
+	deleted map[int64]bool
 	done    chan struct{}
 	dropped atomic.Uint64
 }
@@ -196,11 +200,20 @@ func (s *Store) writeMessages(ctx context.Context) error {
 	for {
 		q.mu.Lock()
 		batch := append([]cdr.Message(nil), q.pending[:min(len(q.pending), maxBatch)]...)
+		q.writing = len(batch) > 0
 		q.mu.Unlock()
 		if len(batch) == 0 {
 			return nil
 		}
-		if err := s.insertMessages(ctx, batch); err != nil {
+		err := s.insertMessages(ctx, batch)
+		if err == nil {
+			err = s.deleteAgain(ctx, batch)
+		}
+		q.mu.Lock()
+		q.writing = false
+		q.deleted = nil
+		q.mu.Unlock()
+		if err != nil {
 			return err
 		}
 		q.mu.Lock()
@@ -222,6 +235,30 @@ func (s *Store) writeMessages(ctx context.Context) error {
 		q.moved = make(chan struct{})
 		q.mu.Unlock()
 	}
+}
+
+// deleteAgain deletes the just written messages of contacts deleted while
+// the batch was being written: their DELETE may have run before the
+// batch's rows existed, and a privacy request must leave nothing behind.
+func (s *Store) deleteAgain(ctx context.Context, batch []cdr.Message) error {
+	q := s.msgs
+	q.mu.Lock()
+	var again []int64
+	for id := range q.deleted {
+		for _, m := range batch {
+			if m.ContactID == id {
+				again = append(again, id)
+				break
+			}
+		}
+	}
+	q.mu.Unlock()
+	for _, id := range again {
+		if _, err := s.db.ExecContext(context.WithoutCancel(ctx), s.db.Rebind(`DELETE FROM messages WHERE contact_id = ?`), id); err != nil {
+			return fmt.Errorf("callstore: delete messages of %d again: %w", id, err)
+		}
+	}
+	return nil
 }
 
 func (s *Store) insertMessages(ctx context.Context, batch []cdr.Message) error {
@@ -302,8 +339,8 @@ func (s *Store) ContactMessages(ctx context.Context, id int64) ([]cdr.Message, e
 // still waiting in the queue, and returns how many went.
 func (s *Store) DeleteContactMessages(ctx context.Context, tx *sql.Tx, id int64) (int64, error) {
 	// The queue first: a message written after the DELETE would outlive
-	// the contact. Only a batch being committed at this very moment can
-	// still land; the retention job takes that one in the end.
+	// the contact. A batch being committed at this very moment is deleted
+	// again by the writer once it is in (deleteAgain).
 	s.msgs.dropContact(id)
 	res, err := tx.ExecContext(ctx, s.db.Rebind(`DELETE FROM messages WHERE contact_id = ?`), id)
 	if err != nil {
@@ -324,11 +361,18 @@ func (s *Store) PruneMessages(ctx context.Context, t time.Time) (int64, error) {
 	return n, nil
 }
 
-// dropContact takes the queued messages of contact id out of the queue;
-// they count as written for FlushMessages.
+// dropContact takes the queued messages of contact id out of the queue
+// (they count as written for FlushMessages) and, while a batch is being
+// written, marks the contact for deleteAgain.
 func (q *messageQueue) dropContact(id int64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if q.writing {
+		if q.deleted == nil {
+			q.deleted = map[int64]bool{}
+		}
+		q.deleted[id] = true
+	}
 	kept := q.pending[:0]
 	for _, m := range q.pending {
 		if m.ContactID != id {

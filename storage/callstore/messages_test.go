@@ -146,13 +146,6 @@ func TestMessagesDeletePruneRelink(t *testing.T) {
 	other := msg("other", time.Now(), texter.ID)
 	s.SaveMessage(other)
 	flushMessages(t, s)
-	// One still queued when the privacy request comes: queued without
-	// waking the writer, so that it is certainly not written yet.
-	s.msgs.mu.Lock()
-	s.msgs.pending = append(s.msgs.pending, msg("queued", base, jane.ID))
-	s.msgs.saved++
-	s.msgs.mu.Unlock()
-
 	tr, err := cs.Trace(ctx, contacts.TraceQuery{ContactID: jane.ID, Now: base.Add(time.Hour)})
 	if err != nil || len(tr.Messages) != 1 || tr.Messages[0].ID != "written" || len(tr.Timeline()) != 1 {
 		t.Fatalf("contact trace: %+v, %v; want the written message", tr.Messages, err)
@@ -161,6 +154,9 @@ func TestMessagesDeletePruneRelink(t *testing.T) {
 	if err != nil || len(ex.Messages) == 0 {
 		t.Fatalf("export: %d messages, %v", len(ex.Messages), err)
 	}
+	// One saved just before the privacy request: queued, or being
+	// written, or written, it goes with the contact.
+	s.SaveMessage(msg("queued", base, jane.ID))
 	if _, err := cs.Delete(ctx, jane.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -189,5 +185,44 @@ func TestMessagesDeletePruneRelink(t *testing.T) {
 	}
 	if _, err := cs.Get(ctx, jane.ID); !errors.Is(err, contacts.ErrNotFound) {
 		t.Errorf("deleted contact: %v", err)
+	}
+}
+
+// The writer deletes again what it wrote for a contact deleted while its
+// batch was being committed, and a contact deleted while its messages
+// wait in the queue takes them out of it.
+func TestMessagesDeletedWhileWritten(t *testing.T) {
+	// The queue alone, without a writer taking from it.
+	q := newMessageQueue()
+	q.pending = append(q.pending, msg("waiting", base, 5), msg("kept", base, 6))
+	q.saved = 2
+	q.dropContact(5)
+	if len(q.pending) != 1 || q.pending[0].ID != "kept" || q.written != 1 || q.deleted[5] {
+		t.Fatalf("after dropping contact 5: pending %v, written %d, marked %v", q.pending, q.written, q.deleted)
+	}
+	q.writing = true
+	q.dropContact(6)
+	if len(q.pending) != 0 || !q.deleted[6] {
+		t.Fatalf("dropping contact 6 during a write: pending %v, marked %v", q.pending, q.deleted)
+	}
+
+	// The store: the batch landed after the contact's DELETE ran.
+	s, _ := newStore(t)
+	ctx := context.Background()
+	batch := []cdr.Message{msg("in-flight", base, 6), msg("other", base, 7)}
+	if err := s.insertMessages(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	s.msgs.mu.Lock()
+	s.msgs.deleted = map[int64]bool{6: true} // the writer's queue is empty: nothing resets it
+	s.msgs.mu.Unlock()
+	if err := s.deleteAgain(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.ContactMessages(ctx, 6); len(got) != 0 {
+		t.Errorf("messages of the deleted contact left: %+v", got)
+	}
+	if got, _ := s.ContactMessages(ctx, 7); len(got) != 1 {
+		t.Errorf("another contact's message went too: %+v", got)
 	}
 }

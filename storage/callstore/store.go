@@ -142,7 +142,10 @@ const callColumns = `id, call_id, direction, trunk, caller, caller_raw, caller_n
 // upsertCall inserts or replaces a record, except its wrap-up: the front
 // desk sets that through SetWrapUp while the call path may still save
 // versions that never saw it, so the version with the later wrapup_at
-// keeps it (a NULL wrapup_at never wins).
+// keeps it (a NULL wrapup_at never wins). Nor does a version without a
+// missed_id clear one: the missed-call service links a record in its own
+// transaction, and a version saved (or recovered from the journal) from
+// before that link must not undo it.
 const upsertCall = `INSERT INTO calls (` + callColumns + `)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (id) DO UPDATE SET
@@ -155,7 +158,8 @@ const upsertCall = `INSERT INTO calls (` + callColumns + `)
 		answered_at = excluded.answered_at, ended_at = excluded.ended_at,
 		ring_ms = excluded.ring_ms, talk_ms = excluded.talk_ms,
 		sip_status = excluded.sip_status, disposition = excluded.disposition,
-		end_reason = excluded.end_reason, missed_id = excluded.missed_id,
+		end_reason = excluded.end_reason,
+		missed_id = CASE WHEN excluded.missed_id = '' THEN calls.missed_id ELSE excluded.missed_id END,
 		recording = excluded.recording, campaign = excluded.campaign,
 		answered_by = excluded.answered_by,
 		emergency = excluded.emergency, emergency_callback = excluded.emergency_callback,
@@ -185,6 +189,9 @@ type Query struct {
 type pendingRecord struct {
 	rec cdr.Record
 	seq uint64
+	// held: a call in progress kept in the journal, not yet for the
+	// database (or, on the command line, another process's open call).
+	held bool
 }
 
 // Store keeps call records. Saves go through one writer goroutine that
@@ -205,13 +212,27 @@ type Store struct {
 	abort     context.CancelFunc
 	done      chan struct{}
 	lastError error
-	merged    map[int64]int64               // contact ids merged away → the surviving contact
-	rollLoc   atomic.Pointer[time.Location] // zone of the statistics' rollups; nil: off (rollup.go)
+	merged    map[int64]int64 // contact ids merged away → the surviving contact
+	// writing is when the writer's current pass began; zero between
+	// passes. A pass that takes long is a database that holds it (locked,
+	// a disk that does not answer) before any error says so.
+	writing time.Time
+	rollLoc atomic.Pointer[time.Location] // zone of the statistics' rollups; nil: off (rollup.go)
 
 	// upsert is upsertCall prepared once, by the writer, for all batches:
 	// preparing the 29-column statement again per batch cost as much as
 	// several rows.
 	upsert *sql.Stmt
+
+	// The journal (journal.go): while hold is set, calls in progress are
+	// held out of the database and every saved version is queued in
+	// jqueue for the file. nheld counts the held pending records.
+	jn     *journal
+	hold   bool
+	jqueue []cdr.Record
+	nheld  int
+	// rows counts the records the writer has put in the database.
+	rows atomic.Uint64
 
 	// maxPending bounds the local queue: records of distinct calls held
 	// while the database is away. Saves of a queued call always go in.
@@ -271,10 +292,14 @@ func New(ctx context.Context, db *storage.DB, log *zap.Logger) (*Store, error) {
 // database, so a pending record and a written one are indistinguishable.
 func normalize(r cdr.Record) cdr.Record {
 	r.StartedAt = fromMillis(toMillis(r.StartedAt))
-	for _, p := range []**time.Time{&r.RingingAt, &r.AnsweredAt, &r.EndedAt, &r.WrapUp.At} {
+	var ts *[4]time.Time // one allocation for all of the record's times
+	for i, p := range [...]**time.Time{&r.RingingAt, &r.AnsweredAt, &r.EndedAt, &r.WrapUp.At} {
 		if *p != nil {
-			t := fromMillis(toMillis(**p))
-			*p = &t
+			if ts == nil {
+				ts = new([4]time.Time)
+			}
+			ts[i] = fromMillis(toMillis(**p))
+			*p = &ts[i]
 		}
 	}
 	return r
@@ -379,15 +404,68 @@ func (s *Store) Degraded() error {
 	return s.lastError
 }
 
+// Stalled is how long the writer has been inside one write pass, zero
+// when it is not writing: /healthz reports a pass held longer than a
+// moment (a database locked by another process waits out its busy
+// timeout before it fails).
+func (s *Store) Stalled() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.writing.IsZero() {
+		return 0
+	}
+	return time.Since(s.writing)
+}
+
 // queueLocked makes r the pending version of its id and reports whether
-// the batch is full. s.mu is held.
+// the batch is full. A call in progress is held back while the journal
+// keeps it. s.mu is held.
 func (s *Store) queueLocked(r cdr.Record) bool {
+	return s.queueHeldLocked(r, s.hold && r.EndedAt == nil && !s.closing)
+}
+
+// queueHeldLocked is queueLocked with held decided by the caller.
+func (s *Store) queueHeldLocked(r cdr.Record, held bool) bool {
 	s.seq++
-	if len(s.pending) == 0 {
+	if !held && len(s.pending)-s.nheld == 0 {
 		s.lowest = s.seq
 	}
-	s.pending[r.ID] = pendingRecord{rec: r, seq: s.seq}
-	return len(s.pending) >= maxBatch
+	if old, ok := s.pending[r.ID]; ok && old.held {
+		s.nheld--
+	}
+	if held {
+		s.nheld++
+	}
+	s.pending[r.ID] = pendingRecord{rec: r, seq: s.seq, held: held}
+	if s.jn != nil && s.hold {
+		s.jqueue = append(s.jqueue, r)
+		signal(s.jn.wake)
+	}
+	return len(s.pending)-s.nheld >= maxBatch
+}
+
+// releaseHeldLocked sends every held call to the database: at close, or
+// when the journal failed. s.mu is held.
+func (s *Store) releaseHeldLocked() {
+	for _, p := range s.pending {
+		if p.held {
+			s.queueHeldLocked(p.rec, false)
+		}
+	}
+}
+
+// settleLocked moves lowest to the oldest save not yet written (held
+// calls wait for no one) and wakes the flushes. s.mu is held.
+func (s *Store) settleLocked() {
+	low := s.seq + 1
+	for _, p := range s.pending {
+		if !p.held {
+			low = min(low, p.seq)
+		}
+	}
+	s.lowest = low
+	close(s.written)
+	s.written = make(chan struct{})
 }
 
 func signal(c chan struct{}) {
@@ -447,10 +525,16 @@ func (s *Store) Close(ctx context.Context) error {
 		<-s.msgs.done
 		return nil
 	}
+	s.mu.Lock()
+	if s.jn != nil {
+		s.releaseHeldLocked()
+	}
+	s.mu.Unlock()
 	err := errors.Join(s.Flush(ctx), s.FlushMessages(ctx))
 	s.abort()
 	<-s.done
 	<-s.msgs.done
+	s.closeJournal(err == nil)
 	return err
 }
 
@@ -491,7 +575,13 @@ func (s *Store) run(ctx context.Context) {
 				return
 			}
 		}
+		s.mu.Lock()
+		s.writing = time.Now()
+		s.mu.Unlock()
 		err := s.writePending(ctx)
+		s.mu.Lock()
+		s.writing = time.Time{}
+		s.mu.Unlock()
 		switch {
 		case err == nil:
 			if delay != 0 {
@@ -516,14 +606,18 @@ func (s *Store) run(ctx context.Context) {
 func (s *Store) writePending(ctx context.Context) error {
 	for {
 		s.mu.Lock()
-		snapshot := make([]pendingRecord, 0, len(s.pending))
+		snapshot := make([]pendingRecord, 0, len(s.pending)-s.nheld)
 		for _, p := range s.pending {
-			snapshot = append(snapshot, p)
+			if !p.held {
+				snapshot = append(snapshot, p)
+			}
 		}
-		s.mu.Unlock()
 		if len(snapshot) == 0 {
+			s.settleLocked()
+			s.mu.Unlock()
 			return nil
 		}
+		s.mu.Unlock()
 		// Map order is random; in start order the rows land on neighbouring
 		// B-tree pages of every index, which is several times faster.
 		sort.Slice(snapshot, func(i, j int) bool { return before(snapshot[i].rec, snapshot[j].rec) })
@@ -544,14 +638,8 @@ func (s *Store) writePending(ctx context.Context) error {
 			s.mu.Unlock()
 		}
 		s.mu.Lock()
-		low := s.seq + 1
-		for _, p := range s.pending {
-			low = min(low, p.seq)
-		}
-		s.lowest = low
-		close(s.written)
-		s.written = make(chan struct{})
-		more := len(s.pending) > 0
+		s.settleLocked()
+		more := len(s.pending)-s.nheld > 0
 		s.mu.Unlock()
 		if !more {
 			return nil
@@ -602,6 +690,7 @@ func (s *Store) writeBatch(ctx context.Context, batch []pendingRecord) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("callstore: commit %d records: %w", len(batch), err)
 	}
+	s.rows.Add(uint64(len(batch)))
 	return nil
 }
 

@@ -3,6 +3,8 @@ package callstore
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -40,13 +42,26 @@ func (s *Store) TraceCalls(ctx context.Context, id int64, numbers []string, sinc
 		}
 		after = &c
 	}
-	query, args := traceSQL(id, numbers, since.UnixMilli(), until.UnixMilli(), after, limit+1)
+	// Records not yet written (calls in progress held in the journal, and
+	// the writer's batch) count as they are; their written rows are stale.
+	fresh, pendingIDs := s.pendingTrace(id, numbers, since, until, after)
+	query, args := traceSQL(id, numbers, since.UnixMilli(), until.UnixMilli(), after, limit+1+len(pendingIDs))
 	rows, err := s.db.QueryContext(ctx, s.db.Rebind(query), args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("callstore: trace: %w", err)
 	}
-	if items, err = scanCalls(rows); err != nil {
+	stored, err := scanCalls(rows)
+	if err != nil {
 		return nil, "", fmt.Errorf("callstore: trace: %w", err)
+	}
+	items = fresh
+	for _, r := range stored {
+		if !pendingIDs[r.ID] {
+			items = append(items, r)
+		}
+	}
+	if len(fresh) > 0 {
+		sort.Slice(items, func(i, j int) bool { return before(items[j], items[i]) })
 	}
 	if len(items) > limit {
 		items = items[:limit]
@@ -54,6 +69,31 @@ func (s *Store) TraceCalls(ctx context.Context, id int64, numbers []string, sinc
 		next = encodeCursor(cursor{ms: last.StartedAt.UnixMilli(), id: last.ID})
 	}
 	return items, next, nil
+}
+
+// pendingTrace returns the pending records of a trace and the ids of all
+// pending records.
+func (s *Store) pendingTrace(id int64, numbers []string, since, until time.Time, after *cursor) ([]cdr.Record, map[string]bool) {
+	lo, hi := since.UnixMilli(), until.UnixMilli()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var fresh []cdr.Record
+	ids := make(map[string]bool, len(s.pending))
+	for _, p := range s.pending {
+		r := p.rec
+		ids[r.ID] = true
+		ms := toMillis(r.StartedAt)
+		if ms < lo || ms > hi {
+			continue
+		}
+		if after != nil && (ms > after.ms || (ms == after.ms && r.ID >= after.id)) {
+			continue
+		}
+		if (id != 0 && r.ContactID == id) || slices.Contains(numbers, r.Caller) || slices.Contains(numbers, r.Called) {
+			fresh = append(fresh, r)
+		}
+	}
+	return fresh, ids
 }
 
 // traceSQL builds the trace query: a UNION ALL of disjoint parts, each a

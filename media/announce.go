@@ -1,4 +1,8 @@
-package sip
+// Package media is switchboard's own media: announcements played as early
+// media (SPEC §1): the caller's SDP offer read and answered (PCMU or PCMA),
+// WAV files decoded and encoded, RTP streamed from a pool of ports. It
+// never touches the media of forwarded calls.
+package media
 
 import (
 	"context"

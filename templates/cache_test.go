@@ -1,0 +1,90 @@
+package templates
+
+import (
+	"testing"
+	"text/template"
+	"time"
+
+	"github.com/switchboard-sip/switchboard/configs"
+)
+
+// TestReadRoots: what a template reads decides whether its output can be
+// cached; anything the walk cannot follow counts as everything.
+func TestReadRoots(t *testing.T) {
+	for _, tt := range []struct {
+		text  string
+		reads roots
+	}{
+		{"ACME", 0},
+		{"{{.Caller.National}}", rootCaller},
+		{"{{with .Contact}}{{.Name}} {{.Company}}{{else}}{{.Called.E164}}{{end}}", rootContact | rootCalled},
+		{"{{with .Contact}}{{$.Hotline.Company}}{{end}}", rootContact | rootHotline},
+		{"{{range .Call.Tags}}{{.}}{{end}}", rootCall},
+		{"Good {{daypart .Now}}", rootNow},
+		{"{{.Lookup.crm.tier}}", rootLookup},
+		{"{{$c := .Contact}}{{with $c}}{{.Name}}{{end}}", rootContact},
+		{"{{with .Contact}}{{.Name}}{{end}}{{if .Hotline.Open}}open{{end}}", rootContact | rootHotline},
+		{"{{printf \"%v\" .}}", rootAll},
+		{"{{printf \"%v\" $}}", rootAll},
+		{"{{define \"x\"}}{{.Caller.Raw}}{{end}}{{template \"x\" .}}", rootAll},
+		{"{{.Caller.Name | default (field .Contact \"nick\")}}", rootCaller | rootContact},
+	} {
+		tpl := template.Must(template.New("t").Funcs(funcs(nil, "")).Parse(tt.text))
+		if got := readRoots(tpl); got != tt.reads {
+			t.Errorf("%s: reads %b, want %b", tt.text, got, tt.reads)
+		}
+	}
+}
+
+// TestRenderCacheFollowsTheData: a cached output is the one executing the
+// template would give: a changed contact, another caller and a moved
+// clock all show at once.
+func TestRenderCacheFollowsTheData(t *testing.T) {
+	set, err := CompileHotlines([]configs.Hotline{{
+		Name: "acme", Company: "ACME GmbH",
+		Greeting: "Good {{daypart .Now}}",
+		Display:  "{{.Hotline.Company}}: {{with .Contact}}{{.Name}} {{field . \"tier\"}}{{else}}{{.Caller.National}}{{end}}",
+	}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := set.All()[0]
+	if h.displayCache == nil || h.greetingCache != nil {
+		t.Fatalf("display cached %v, greeting cached %v: want only the display", h.displayCache != nil, h.greetingCache != nil)
+	}
+	morning := time.Date(2030, 3, 4, 9, 0, 0, 0, time.UTC)
+	jane := &Contact{ID: 7, Name: "Jane", Fields: map[string]string{"tier": "gold"}}
+	render := func(d Data) Rendered {
+		t.Helper()
+		r, err := h.Render(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	steps := []struct {
+		d        Data
+		greeting string
+		display  string
+		cached   int
+	}{
+		{Data{Now: morning, Contact: jane}, "Good morning", "ACME GmbH: Jane gold", 1},
+		{Data{Now: morning.Add(time.Minute), Contact: jane}, "Good morning", "ACME GmbH: Jane gold", 1},
+		{Data{Now: morning.Add(6 * time.Hour), Contact: &Contact{ID: 7, Name: "Janet", Fields: map[string]string{"tier": "gold"}}},
+			"Good afternoon", "ACME GmbH: Janet gold", 2},
+		{Data{Now: morning, Contact: &Contact{ID: 7, Name: "Jane", Fields: map[string]string{"tier": "silver"}}},
+			"Good morning", "ACME GmbH: Jane silver", 3},
+		{Data{Now: morning, Caller: Party{National: "030 111"}}, "Good morning", "ACME GmbH: 030 111", 4},
+		{Data{Now: morning, Caller: Party{National: "030 222"}}, "Good morning", "ACME GmbH: 030 222", 5},
+		{Data{Now: morning, Contact: jane}, "Good morning", "ACME GmbH: Jane gold", 5},
+	}
+	for i, s := range steps {
+		r := render(s.d)
+		if r.Greeting != s.greeting || r.Display != s.display {
+			t.Errorf("step %d: %q / %q, want %q / %q", i, r.Greeting, r.Display, s.greeting, s.display)
+		}
+		if n := len(h.displayCache.out); n != s.cached {
+			t.Errorf("step %d: %d outputs cached, want %d", i, n, s.cached)
+		}
+	}
+}
