@@ -473,7 +473,7 @@ func (s *Store) fillHistory(ctx context.Context, list []*Contact) error {
 		}
 		for _, c := range list {
 			if h, ok := counts[c.ID]; ok {
-				c.CallsCount, c.FirstCallAt, c.LastCallAt = h.CallsCount, h.FirstCallAt, h.LastCallAt
+				c.CallsCount, c.FirstCallAt, c.LastCallAt = h.Calls, &h.First, &h.Last
 			}
 		}
 	}

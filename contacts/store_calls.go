@@ -3,10 +3,12 @@ package contacts
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/switchboard-sip/switchboard/cdr"
+	"github.com/switchboard-sip/switchboard/storage"
 )
 
 // CallLog is the calls table as a contact's trace and export read it;
@@ -19,7 +21,7 @@ type CallLog interface {
 	// ContactCalls returns every call linked to contact id, newest first.
 	ContactCalls(ctx context.Context, id int64) ([]cdr.Record, error)
 	// CallCounts returns the call summary of each of ids that has calls.
-	CallCounts(ctx context.Context, ids []int64) (map[int64]History, error)
+	CallCounts(ctx context.Context, ids []int64) (map[int64]cdr.Span, error)
 	// DeleteContactCalls deletes the calls of contact id inside tx and
 	// returns how many went.
 	DeleteContactCalls(ctx context.Context, tx *sql.Tx, id int64) (int64, error)
@@ -248,6 +250,9 @@ func (s *Store) Trace(ctx context.Context, q TraceQuery) (Trace, error) {
 		items, msgs, next, err = s.texts.TraceTimeline(ctx, id, numbers, t.Since, t.Until, q.Cursor, limit)
 	case s.calls != nil:
 		items, next, err = s.calls.TraceCalls(ctx, id, numbers, t.Since, t.Until, q.Cursor, limit)
+	}
+	if errors.Is(err, storage.ErrInvalidCursor) {
+		return Trace{}, &FieldError{Field: "cursor", Reason: "not a cursor of this trace"}
 	}
 	if err != nil {
 		return Trace{}, fmt.Errorf("contacts: trace %s/%d: %w", q.E164, id, err)
