@@ -313,10 +313,23 @@ func (a *Agent) Done() <-chan struct{} { return a.ctx.Done() }
 func (a *Agent) Drain(timeout time.Duration) int {
 	a.proxy.Drain()
 	a.draining.Store(true)
-	a.log.Info("draining", zap.Int("calls", a.tracker.Pending()), zap.Duration("timeout", timeout))
+	calls := a.tracker.Pending()
+	a.log.Info("draining", zap.Int("calls", calls), zap.Duration("timeout", timeout))
+	deadline := time.Now().Add(timeout)
 	// Calls whose BYE passed another node count as ended (SPEC §11).
-	return a.tracker.DrainWait(time.Now().Add(timeout))
+	left := a.tracker.DrainWait(deadline)
+	if calls > 0 && left == 0 {
+		// A call counts as ended when its BYE passes, before the BYE's 200
+		// has come back through us: stay up a moment for that answer, so
+		// the side that hung up is not left retransmitting its BYE.
+		time.Sleep(min(byeLinger, time.Until(deadline)))
+	}
+	return left
 }
+
+// byeLinger is how long a drain stays up after the last call ended, for
+// the 200 of its BYE to pass.
+const byeLinger = 300 * time.Millisecond
 
 // Close stops serving, flushes the records and notifications and closes
 // storage, parts in the reverse order of New. It is safe to call twice.

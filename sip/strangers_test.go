@@ -51,6 +51,12 @@ func TestStrangersDropped(t *testing.T) {
 			for _, b := range strangerReqs(scanner, h.addr, "scan") {
 				scanner.send(t, h.addr, b)
 			}
+			// A BYE with a forged route mark is parsed, its signature
+			// checked, and dropped all the same.
+			me := scanner.addr().String()
+			scanner.send(t, h.addr, rawReq{method: "BYE", ruri: "sip:x@" + h.addr.String(), via: []string{"SIP/2.0/UDP " + me + ";branch=z9hG4bK-forged"},
+				route: []string{"<sip:" + h.addr.String() + ";sb=0123456789abcdef;lr>"},
+				from:  "<sip:a@" + me + ">;tag=f", to: "<sip:x@" + h.addr.String() + ">;tag=t", callID: "scan-forged", cseq: 1}.bytes())
 			// Positive control: the trunk's ping and call, sent after.
 			h.trunk.send(t, h.addr, optionsFrom(h.trunk, h.addr, "trunk-ping"))
 			if _, ok := h.trunk.waitFor(0, 5*time.Second, isRes(200, "OPTIONS", "trunk-ping")); !ok {
@@ -71,8 +77,8 @@ func TestStrangersDropped(t *testing.T) {
 			if err := h.p.gate.dropped.WithLabelValues(dropStranger).Write(&m); err != nil {
 				t.Fatal(err)
 			}
-			if n := m.GetCounter().GetValue(); n != 3 {
-				t.Errorf("switchboard_sip_dropped_total{reason=stranger} = %v, want 3", n)
+			if n := m.GetCounter().GetValue(); n != 4 {
+				t.Errorf("switchboard_sip_dropped_total{reason=stranger} = %v, want 4", n)
 			}
 		})
 	}
@@ -172,6 +178,20 @@ func TestStrangersDroppedTCP(t *testing.T) {
 	// Not even sipgo's own 100 Trying, sent when a handler is slow.
 	if code := scanner.request(t, "INVITE", proxy, "tcp-scan-invite", 500*time.Millisecond); code != 0 {
 		t.Errorf("the stranger's INVITE over TCP got %d, want no answer", code)
+	}
+	// An ACK and a BYE with a forged route mark get nothing either, and
+	// crash nothing (sipgo hands an ACK its own transaction).
+	for _, m := range []string{"ACK", "BYE"} {
+		me := scanner.c.LocalAddr().String()
+		forged := rawReq{method: m, ruri: "sip:x@" + proxy + ";transport=tcp", via: []string{"SIP/2.0/TCP " + me + ";branch=z9hG4bK-f" + m},
+			route: []string{"<sip:" + proxy + ";transport=tcp;sb=0123456789abcdef;lr>"},
+			from:  "<sip:a@" + me + ">;tag=f", to: "<sip:x@" + proxy + ">;tag=t", callID: "forged-" + m, cseq: 1}
+		if _, err := scanner.c.Write(forged.bytes()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code := scanner.options(t, proxy, "tcp-scan-2", 300*time.Millisecond); code != 0 {
+		t.Errorf("the stranger got %d after its forged requests, want no answer", code)
 	}
 	// The trunk is still served after the stranger's attempt.
 	if code := trunk.options(t, proxy, "tcp-trunk-2", 5*time.Second); code != 200 {
