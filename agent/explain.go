@@ -142,7 +142,7 @@ func Explain(ctx context.Context, cfg *configs.Config, q Query) (*Explanation, e
 	dir, trunk := routing.Classify(src)
 	ex.Direction = dir
 	if dir == "" {
-		ex.Decision = ExplainDecision{Action: "reject", Code: 403, Reason: "unknown source"}
+		ex.Decision = ExplainDecision{Action: "reject", Code: callctl.StatusForbidden, Reason: "unknown source"}
 		return ex, nil
 	}
 	c := &callctl.Call{Direction: dir, CallID: "explain", StartedAt: q.At, Node: cfg.Node, Trace: &callctl.Trace{},
@@ -178,7 +178,7 @@ func Explain(ctx context.Context, cfg *configs.Config, q Query) (*Explanation, e
 	}
 	target, err := routing.Target(c, trunk)
 	if err != nil {
-		ex.Decision = ExplainDecision{Action: "reject", Code: 404, Reason: err.Error(), Disposition: cdr.Failed}
+		ex.Decision = ExplainDecision{Action: "reject", Code: callctl.StatusNotFound, Reason: err.Error(), Disposition: cdr.Failed}
 		return ex, nil
 	}
 	ex.Decision = ExplainDecision{Action: "forward", Target: target.String()}
