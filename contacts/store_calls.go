@@ -69,9 +69,9 @@ func (s *Store) UseCalls(c CallLog) { s.calls = c }
 // Export is a contact with all its calls and messages, for a privacy
 // request.
 type Export struct {
-	Contact  Contact       `json:"contact"`
-	Calls    []cdr.Record  `json:"calls"`
-	Messages []cdr.Message `json:"messages"`
+	Contact  Contact
+	Calls    []cdr.Record
+	Messages []cdr.Message
 }
 
 // TraceQuery selects a contact trace: every call of the contact (or, with
@@ -102,13 +102,13 @@ const (
 // page's calls and Messages its text messages (with UseMessages): one page
 // of a timeline ordered on time across both, which Timeline merges.
 type Trace struct {
-	Number   string        `json:"number,omitempty"`
-	Contact  *Contact      `json:"contact"`
-	Since    time.Time     `json:"since"`
-	Until    time.Time     `json:"until"`
-	Items    []cdr.Record  `json:"items"`
-	Messages []cdr.Message `json:"messages"`
-	Next     string        `json:"next"`
+	Number   string
+	Contact  *Contact
+	Since    time.Time
+	Until    time.Time
+	Items    []cdr.Record
+	Messages []cdr.Message
+	Next     string
 }
 
 // Entry is one item of a trace's timeline: a call or a message.
