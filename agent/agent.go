@@ -284,7 +284,7 @@ func (a *Agent) startProxy(cfg *configs.Config, pol *policy) ([]func(context.Con
 
 func proxyOptions(cfg *configs.Config, log *zap.Logger, t *callctl.Tracker, m *metrics.Metrics) sip.Options {
 	o := sip.Options{Advertise: cfg.SIP.Advertise, UserAgent: cfg.SIP.UserAgent, Log: log.Named("sip"), Tracker: t, Metrics: m,
-		RecordingHeader: cfg.SIP.RecordingHeader, MaxCPS: cfg.SIP.MaxCPS, FastPath: cfg.SIP.FastPath,
+		RecordingHeader: cfg.SIP.RecordingHeader, TranscriptHeader: cfg.WrapUp.TranscriptHeader, MaxCPS: cfg.SIP.MaxCPS, FastPath: cfg.SIP.FastPath,
 		Keepalive: time.Duration(cfg.SIP.Keepalive), InviteTimeout: time.Duration(cfg.SIP.InviteTimeout), TimerC: time.Duration(cfg.SIP.TimerC),
 		RecordRoute: cfg.SIP.RecordRoute, ResponseTimeout: time.Duration(cfg.SIP.ResponseTimeout)}
 	for _, l := range cfg.SIP.Listeners {

@@ -212,6 +212,7 @@ func TestTrunkMaxCPS(t *testing.T) {
 				tr.send(t, h.addr, callerInvite(tr, h.addr, id, "<sip:+4930111222@"+tr.addr().String()+">;tag=c"+strconv.Itoa(i)).bytes())
 			}
 			refused, passed := 0, 0
+			refusedIDs := map[string]bool{}
 			for i := range n {
 				id := "call-cps-" + strconv.Itoa(i)
 				d, ok := tr.waitFor(0, 5*time.Second, func(d datagram) bool {
@@ -222,9 +223,15 @@ func TestTrunkMaxCPS(t *testing.T) {
 				}
 				if resStatus(d.b) == 503 {
 					refused++
+					refusedIDs[id] = true
 					if ra := rawHeader(d.b, "Retry-After"); ra == "" {
 						t.Errorf("%s: 503 without Retry-After", id)
 					}
+					// The caller's ACK for the 503 (RFC 3261 §17.1.1.3)
+					// stays here: the PBX never saw this INVITE.
+					ack := callerInvite(tr, h.addr, id, "<sip:+4930111222@"+tr.addr().String()+">;tag=c"+strconv.Itoa(i))
+					ack.method, ack.body, ack.extra, ack.to = "ACK", "", nil, rawHeader(d.b, "To")
+					tr.send(t, h.addr, ack.bytes())
 				} else {
 					passed++
 				}
@@ -232,6 +239,19 @@ func TestTrunkMaxCPS(t *testing.T) {
 			// A burst of one second's worth (2), perhaps one more refilled.
 			if passed < 2 || passed > 3 || refused != n-passed {
 				t.Errorf("passed %d, refused %d; want 2 (or 3) passed and the rest 503", passed, refused)
+			}
+			// Positive control: a later call reaches the PBX through the
+			// same reader, after the ACKs above were handled.
+			time.Sleep(time.Second) // the bucket refills
+			pbx0 := h.pbx.count()
+			tr.send(t, h.addr, callerInvite(tr, h.addr, "call-cps-late", "<sip:+4930111222@"+tr.addr().String()+">;tag=late").bytes())
+			if _, ok := h.pbx.waitFor(pbx0, 5*time.Second, isReq("INVITE", "call-cps-late")); !ok {
+				t.Fatal("a call within the limit did not reach the PBX")
+			}
+			for _, d := range h.pbx.since(0) {
+				if strings.HasPrefix(string(d.b), "ACK ") && refusedIDs[rawCallID(d.b)] {
+					t.Errorf("the ACK of a refused call reached the PBX: %s", rawCallID(d.b))
+				}
 			}
 		})
 	}
