@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -153,12 +155,19 @@ func sentInvites(t *testing.T, r *sippRun) map[string]time.Time {
 	return out
 }
 
-// endedAnswered are the Call-IDs whose scenario ran to its end on the
-// caller's side: the BYE's 200 (answered) or the 487 (missed).
-func endedAnswered(t *testing.T, r *sippRun, final string) map[string]bool {
+// callsDone are the Call-IDs whose scenario ran to its end on the
+// caller's side: the BYE's 200 for an answered call, the 487 for a missed
+// one.
+func callsDone(t *testing.T, r *sippRun, missed bool) map[string]bool {
 	t.Helper()
 	out := map[string]bool{}
-	for _, m := range r.received(t, final) {
+	if !missed {
+		for _, id := range completed(t, r) {
+			out[id] = true
+		}
+		return out
+	}
+	for _, m := range r.received(t, "SIP/2.0 487") {
 		if ids := m.header("Call-ID"); len(ids) == 1 {
 			out[ids[0]] = true
 		}
@@ -187,17 +196,7 @@ func forwarded(t *testing.T, pbx *sippRun) map[string]bool {
 // completed, and exactly one webhook per notified missed call.
 func TestChaos(t *testing.T) {
 	hooks := startHookCounter(t)
-	n := prepareNode(t, nodeOptions{})
-	cfg := n.config() + fmt.Sprintf(`hotlines:
-  - name: acme
-    numbers: ["%s"]
-    company: ACME GmbH
-missed:
-  min_ring: 0s
-  webhook: {url: "%s", secret: %q}
-`, hotlineNumber, hooks.url, hookSecret)
-	cfg = strings.Replace(cfg, "level: debug", "level: info", 1)
-	n.launch(cfg, nil)
+	n := newChaosNode(t, hooks, nodeOptions{})
 
 	var kills []window
 	var loads []chaosLoad
@@ -226,6 +225,32 @@ missed:
 	chaosLock(t, n, 10*time.Second)
 	l.finish(t)
 
+	checkChaos(t, n, hooks, loads, kills)
+}
+
+// newChaosNode starts a node with a hotline and a webhook for missed
+// calls (min_ring 0: the load's missed calls ring 200 ms).
+func newChaosNode(t *testing.T, hooks *hookCounter, opts nodeOptions) *node {
+	t.Helper()
+	n := prepareNode(t, opts)
+	cfg := n.config() + fmt.Sprintf(`hotlines:
+  - name: acme
+    numbers: ["%s"]
+    company: ACME GmbH
+missed:
+  min_ring: 0s
+  webhook: {url: "%s", secret: %q}
+`, hotlineNumber, hooks.url, hookSecret)
+	cfg = strings.Replace(cfg, "level: debug", "level: info", 1)
+	n.launch(cfg, nil)
+	return n
+}
+
+// checkChaos checks what no fault may change: a record for every INVITE
+// the PBX received, ≥ 99.9 % of the calls sent outside the kill windows
+// completed, and one webhook per notified missed call.
+func checkChaos(t *testing.T, n *node, hooks *hookCounter, loads []chaosLoad, kills []window) {
+	t.Helper()
 	// Nothing lost: every forwarded INVITE has a record.
 	all := map[string]bool{}
 	for _, l := range loads {
@@ -239,18 +264,9 @@ missed:
 	// Calls complete outside the kill windows.
 	offered, ok, outside, outsideOK := 0, 0, 0, 0
 	for _, l := range loads {
-		for _, c := range []struct {
-			r     *sippRun
-			final string
-		}{{l.answer, "SIP/2.0 200"}, {l.missed, "SIP/2.0 487"}} {
-			done := endedAnswered(t, c.r, c.final)
-			if c.final == "SIP/2.0 200" {
-				done = map[string]bool{}
-				for _, id := range completed(t, c.r) {
-					done[id] = true
-				}
-			}
-			for id, at := range sentInvites(t, c.r) {
+		for i, r := range []*sippRun{l.answer, l.missed} {
+			done := callsDone(t, r, i == 1)
+			for id, at := range sentInvites(t, r) {
 				offered++
 				in := false
 				for _, k := range kills {
@@ -283,7 +299,7 @@ missed:
 // again after it.
 func chaosLock(t *testing.T, n *node, d time.Duration) {
 	t.Helper()
-	db, err := storage.Open(storage.SQLite, filepath.Join(n.dir, "sb.db"))
+	db, err := storage.Open(storage.SQLite, chaosDBPath(n))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,29 +312,44 @@ func chaosLock(t *testing.T, n *node, d time.Duration) {
 	if _, err := conn.ExecContext(context.Background(), `BEGIN EXCLUSIVE`); err != nil {
 		t.Fatal(err)
 	}
+	degraded := sampleHealth(t, n, d)
+	if _, err := conn.ExecContext(context.Background(), `COMMIT`); err != nil {
+		t.Fatal(err)
+	}
+	checkDegraded(t, n, "the lock", degraded, "call records")
+}
+
+// sampleHealth polls /healthz for d while a fault lasts: it must stay 200
+// (alive); it returns the first reasons given with "degraded".
+func sampleHealth(t *testing.T, n *node, d time.Duration) string {
+	t.Helper()
 	end := time.Now().Add(d)
 	degraded := ""
 	for time.Now().Before(end) {
 		h := n.health(t, "/healthz")
 		if h.code != http.StatusOK {
-			t.Errorf("/healthz during the lock = %d, want 200 (alive)", h.code)
+			t.Errorf("/healthz during a fault = %d, want 200 (alive)", h.code)
 		}
 		if h.Status == "degraded" && degraded == "" {
 			degraded = strings.Join(h.Reasons, "; ")
 		}
-		time.Sleep(200 * time.Millisecond) // sampling the health during the lock
+		time.Sleep(200 * time.Millisecond) // sampling the health during the fault
 	}
-	if _, err := conn.ExecContext(context.Background(), `COMMIT`); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("/healthz during the lock: degraded (%s)", degraded)
-	if !strings.Contains(degraded, "call records") {
-		t.Errorf("/healthz during a 10 s lock: reasons %q, want degraded naming the call records", degraded)
+	return degraded
+}
+
+// checkDegraded checks that /healthz said degraded with a reason naming
+// want during the fault, and waits for it to say ok after.
+func checkDegraded(t *testing.T, n *node, fault, degraded, want string) {
+	t.Helper()
+	t.Logf("/healthz during %s: degraded (%s)", fault, degraded)
+	if !strings.Contains(degraded, want) {
+		t.Errorf("/healthz during %s: reasons %q, want degraded naming %q", fault, degraded, want)
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for h := n.health(t, "/healthz"); h.Status != "ok"; h = n.health(t, "/healthz") {
 		if time.Now().After(deadline) {
-			t.Fatalf("/healthz after the lock = %+v, want ok again", h)
+			t.Fatalf("/healthz after %s = %+v, want ok again", fault, h)
 		}
 		time.Sleep(100 * time.Millisecond) // the writer retries with a back-off: poll
 	}
@@ -327,7 +358,7 @@ func chaosLock(t *testing.T, n *node, d time.Duration) {
 // chaosDB opens the node's SQLite file for reading.
 func chaosDB(t *testing.T, n *node) *storage.DB {
 	t.Helper()
-	db, err := storage.Open(storage.SQLite, filepath.Join(n.dir, "sb.db"))
+	db, err := storage.Open(storage.SQLite, chaosDBPath(n))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -420,5 +451,62 @@ func waitChaosHooks(t *testing.T, n *node, hooks *hookCounter, within time.Durat
 			return
 		}
 		time.Sleep(500 * time.Millisecond) // the outbox retries with a back-off: poll
+	}
+}
+
+// chaosDBPath is the node's SQLite file: in its folder unless the test
+// put it elsewhere (a tmpfs).
+func chaosDBPath(n *node) string {
+	if dsn, ok := strings.CutPrefix(strings.TrimSpace(n.opts.storage), "dsn: "); ok {
+		return dsn
+	}
+	return filepath.Join(n.dir, "sb.db")
+}
+
+// TestChaosDiskFull fills the file system of the node's database (a small
+// tmpfs) for 10 s under load: /healthz says degraded naming the call
+// records and ok after, calls keep routing, and nothing is lost or sent
+// twice. Mounting needs root (CI runs as root).
+func TestChaosDiskFull(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a tmpfs for the database (the disk to fill)")
+	}
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=64m"); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v", err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
+	hooks := startHookCounter(t)
+	n := newChaosNode(t, hooks, nodeOptions{storage: "  dsn: " + filepath.Join(dir, "sb.db") + "\n"})
+
+	l := startChaosLoad(t, n, 3)
+	time.Sleep(2 * time.Second)
+	fill := filepath.Join(dir, "fill")
+	fillDisk(t, fill)
+	degraded := sampleHealth(t, n, 10*time.Second)
+	if err := os.Remove(fill); err != nil {
+		t.Fatal(err)
+	}
+	checkDegraded(t, n, "the full disk", degraded, "call records")
+	l.finish(t)
+	checkChaos(t, n, hooks, []chaosLoad{l}, nil)
+}
+
+// fillDisk writes zeros to path until the file system is full.
+func fillDisk(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 1<<20)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("filling the disk: %v", err)
+			}
+			return
+		}
 	}
 }
