@@ -284,7 +284,7 @@ func (a *Agent) startProxy(cfg *configs.Config, pol *policy) ([]func(context.Con
 
 func proxyOptions(cfg *configs.Config, log *zap.Logger, t *callctl.Tracker, m *metrics.Metrics) sip.Options {
 	o := sip.Options{Advertise: cfg.SIP.Advertise, UserAgent: cfg.SIP.UserAgent, Log: log.Named("sip"), Tracker: t, Metrics: m,
-		RecordingHeader: cfg.SIP.RecordingHeader, MaxCPS: cfg.SIP.MaxCPS, FastPath: cfg.SIP.FastPath,
+		RecordingHeader: cfg.SIP.RecordingHeader, TranscriptHeader: cfg.WrapUp.TranscriptHeader, MaxCPS: cfg.SIP.MaxCPS, FastPath: cfg.SIP.FastPath,
 		Keepalive: time.Duration(cfg.SIP.Keepalive), InviteTimeout: time.Duration(cfg.SIP.InviteTimeout), TimerC: time.Duration(cfg.SIP.TimerC),
 		RecordRoute: cfg.SIP.RecordRoute, ResponseTimeout: time.Duration(cfg.SIP.ResponseTimeout)}
 	for _, l := range cfg.SIP.Listeners {
@@ -313,10 +313,23 @@ func (a *Agent) Done() <-chan struct{} { return a.ctx.Done() }
 func (a *Agent) Drain(timeout time.Duration) int {
 	a.proxy.Drain()
 	a.draining.Store(true)
-	a.log.Info("draining", zap.Int("calls", a.tracker.Pending()), zap.Duration("timeout", timeout))
+	calls := a.tracker.Pending()
+	a.log.Info("draining", zap.Int("calls", calls), zap.Duration("timeout", timeout))
+	deadline := time.Now().Add(timeout)
 	// Calls whose BYE passed another node count as ended (SPEC §11).
-	return a.tracker.DrainWait(time.Now().Add(timeout))
+	left := a.tracker.DrainWait(deadline)
+	if calls > 0 && left == 0 {
+		// A call counts as ended when its BYE passes, before the BYE's 200
+		// has come back through us: stay up a moment for that answer, so
+		// the side that hung up is not left retransmitting its BYE.
+		time.Sleep(min(byeLinger, time.Until(deadline)))
+	}
+	return left
 }
+
+// byeLinger is how long a drain stays up after the last call ended, for
+// the 200 of its BYE to pass.
+const byeLinger = 300 * time.Millisecond
 
 // Close stops serving, flushes the records and notifications and closes
 // storage, parts in the reverse order of New. It is safe to call twice.

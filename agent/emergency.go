@@ -101,24 +101,61 @@ func (d *emergencyDesk) alert(c *callctl.Call, r cdr.Record) emergency.Alert {
 	}
 }
 
-// tell publishes, notifies and records one emergency call, in the order
-// that reaches people first.
+// tell opens the callback window, publishes, notifies and records one
+// emergency call, in the order that reaches people first. The database
+// steps are retried while it is away (SPEC §11: SIP never waits for it;
+// the call back works on this node meanwhile).
 func (d *emergencyDesk) tell(al emergency.Alert, r cdr.Record) {
-	ctx, cancel := context.WithTimeout(d.a.ctx, 10*time.Second)
-	defer cancel()
+	d.store.Remember(al)
 	if al.Location == "" {
+		ctx, cancel := context.WithTimeout(d.a.ctx, locationWait)
 		al.Location = d.contactLocation(ctx, al)
+		cancel()
 	}
 	cfg := d.a.Config()
 	ev := web.EmergencyWire(al, r, cfg.Location)
 	d.a.hub.Publish(web.EventEmergency, ev)
 	d.a.log.Warn("emergency call", zap.String("id", al.ID), zap.String("call_id", al.CallID),
 		zap.String("extension", al.Extension), zap.String("location", al.Location), zap.String("dialled", al.Dialled))
-	if _, err := d.a.notifier.Emergency(ctx, ev, wire.NewCall(r, cfg.Location)); err != nil {
-		d.a.log.Error("emergency notification not queued", zap.String("id", al.ID), zap.Error(err))
-	}
-	if err := d.store.Add(ctx, al); err != nil {
-		d.a.log.Error("emergency call not recorded", zap.String("id", al.ID), zap.Error(err))
+	call := wire.NewCall(r, cfg.Location)
+	d.retry("queue the emergency notifications", al.ID, func(ctx context.Context) error {
+		_, err := d.a.notifier.Emergency(ctx, ev, call)
+		return err
+	})
+	d.retry("record the emergency call", al.ID, func(ctx context.Context) error { return d.store.Add(ctx, al) })
+}
+
+// locationWait bounds the contact lookup of a location: the banner must
+// not wait for a slow database.
+const locationWait = 300 * time.Millisecond
+
+// retryFor bounds how long a database step of an emergency call is
+// retried: longer than a database restart, shorter than the callback
+// window's use.
+const retryFor = 10 * time.Minute
+
+// retry runs f until it succeeds, with back-off, for at most retryFor or
+// until the agent stops.
+func (d *emergencyDesk) retry(what, id string, f func(ctx context.Context) error) {
+	deadline := time.Now().Add(retryFor)
+	wait := 100 * time.Millisecond
+	for {
+		ctx, cancel := context.WithTimeout(d.a.ctx, 5*time.Second)
+		err := f(ctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		if d.a.ctx.Err() != nil || time.Now().After(deadline) {
+			d.a.log.Error("emergency call: gave up trying to "+what, zap.String("id", id), zap.Error(err))
+			return
+		}
+		d.a.log.Warn("emergency call: could not "+what+", trying again", zap.String("id", id), zap.Error(err))
+		select {
+		case <-d.a.ctx.Done():
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 30*time.Second)
 	}
 }
 

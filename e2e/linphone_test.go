@@ -48,10 +48,10 @@ type linphone struct {
 	wake  chan struct{}
 }
 
-// startLinphone runs linphonec on 127.0.0.1:sipPort (UDP) with files
-// instead of a sound card, in a home of its own (liblinphone only starts
-// its core with a writable database directory).
-func startLinphone(t *testing.T, name string, sipPort int) *linphone {
+// startLinphone runs linphonec on 127.0.0.1:sipPort (UDP, or TCP) with
+// files instead of a sound card, in a home of its own (liblinphone only
+// starts its core with a writable database directory).
+func startLinphone(t *testing.T, name string, sipPort int, transport string) *linphone {
 	t.Helper()
 	bin := needLinphonec(t)
 	home := t.TempDir()
@@ -59,9 +59,13 @@ func startLinphone(t *testing.T, name string, sipPort int) *linphone {
 		t.Fatal(err)
 	}
 	rtp := freePortPair(t)
-	rc := fmt.Sprintf("[sip]\nsip_port=%d\nsip_tcp_port=-1\nsip_tls_port=-1\nbind_address=127.0.0.1\nguess_hostname=0\n"+
-		"contact=sip:%s@127.0.0.1:%d\n[rtp]\naudio_rtp_port=%d\n[video]\nautomatically_initiate=0\n[sound]\nechocancellation=0\n",
-		sipPort, name, sipPort, rtp)
+	udp, tcp, param := sipPort, -1, ""
+	if transport == "tcp" {
+		udp, tcp, param = -1, sipPort, ";transport=tcp" // -1: a port of its choice
+	}
+	rc := fmt.Sprintf("[sip]\nsip_port=%d\nsip_tcp_port=%d\nsip_tls_port=-1\nbind_address=127.0.0.1\nguess_hostname=0\n"+
+		"contact=sip:%s@127.0.0.1:%d%s\n[rtp]\naudio_rtp_port=%d\n[video]\nautomatically_initiate=0\n[sound]\nechocancellation=0\n",
+		udp, tcp, name, sipPort, param, rtp)
 	rcPath := filepath.Join(home, "linphonerc")
 	if err := os.WriteFile(rcPath, []byte(rc), 0o644); err != nil {
 		t.Fatal(err)
@@ -152,13 +156,15 @@ func (l *linphone) waitLine(since int, what string) string {
 type lpPair struct {
 	n          *node
 	pbx, trunk *linphone
+	transport  string
 	seen       map[string]bool // Call-IDs of the records already checked
 }
 
-func newLpPair(t *testing.T) *lpPair {
+func newLpPair(t *testing.T, transport string) *lpPair {
 	pbxPort, trunkPort := freePortPair(t), freePortPair(t)
-	n := newNode(t, nodeOptions{transport: "udp", pbxPort: pbxPort, trunkPort: trunkPort})
-	return &lpPair{n: n, pbx: startLinphone(t, "pbx", pbxPort), trunk: startLinphone(t, "trunk", trunkPort), seen: map[string]bool{}}
+	n := newNode(t, nodeOptions{transport: transport, pbxPort: pbxPort, trunkPort: trunkPort})
+	return &lpPair{n: n, transport: transport, seen: map[string]bool{},
+		pbx: startLinphone(t, "pbx", pbxPort, transport), trunk: startLinphone(t, "trunk", trunkPort, transport)}
 }
 
 // ring places a call from caller to number through switchboard and waits
@@ -166,7 +172,11 @@ func newLpPair(t *testing.T) *lpPair {
 func (p *lpPair) ring(t *testing.T, caller, callee *linphone, number string) (c0, e0 int, at time.Time) {
 	t.Helper()
 	c0, e0, at = caller.mark(), callee.mark(), time.Now()
-	caller.do("call sip:" + number + "@" + p.n.sipAddr())
+	uri := "sip:" + number + "@" + p.n.sipAddr()
+	if p.transport == "tcp" {
+		uri += ";transport=tcp"
+	}
+	caller.do("call " + uri)
 	callee.waitLine(e0, "Receiving new incoming call")
 	caller.waitLine(c0, "ringing")
 	return c0, e0, at
@@ -195,8 +205,9 @@ func (p *lpPair) record(t *testing.T, since time.Time, direction string) callRec
 	}
 }
 
-// answered runs an answered call with audio and a BYE from hangup's side.
-func (p *lpPair) answered(t *testing.T, caller, callee *linphone, number, direction string, hangup *linphone) {
+// answered runs an answered call with audio, optionally a hold and resume
+// (re-INVITE) by the caller, and a BYE from hangup's side.
+func (p *lpPair) answered(t *testing.T, caller, callee *linphone, number, direction string, hold bool, hangup *linphone) {
 	t.Helper()
 	c0, e0, at := p.ring(t, caller, callee, number)
 	callee.do("answer")
@@ -206,6 +217,15 @@ func (p *lpPair) answered(t *testing.T, caller, callee *linphone, number, direct
 	}{{caller, c0}, {callee, e0}} {
 		l.ph.waitLine(l.i, "connected")
 		l.ph.waitLine(l.i, "Media streams established")
+	}
+	if hold {
+		h, hc := callee.mark(), caller.mark()
+		caller.do("pause")
+		callee.waitLine(h, "has been paused by")
+		caller.waitLine(hc, "is now paused")
+		r := caller.mark()
+		caller.do("resume") // the callee's linphonec prints nothing on it
+		caller.waitLine(r, "Media streams established")
 	}
 	time.Sleep(time.Second) // talk
 	hangup.do("terminate")
@@ -220,31 +240,36 @@ func (p *lpPair) answered(t *testing.T, caller, callee *linphone, number, direct
 	}
 }
 
-// TestLinphoneCalls: answered calls both ways with media, BYE from each
-// side, and CANCEL while ringing, with linphonec on both sides over UDP.
+// TestLinphoneCalls: answered calls both ways with media, hold and resume
+// from each side's caller, BYE from each side, and CANCEL while ringing,
+// with linphonec on both sides, over UDP and TCP.
 func TestLinphoneCalls(t *testing.T) {
 	needLinphonec(t)
-	t.Parallel()
-	p := newLpPair(t)
-	t.Run("inbound answered, caller hangs up", func(t *testing.T) {
-		p.answered(t, p.trunk, p.pbx, hotlineNumber, "inbound", p.trunk)
-	})
-	t.Run("inbound answered, callee hangs up", func(t *testing.T) {
-		p.answered(t, p.trunk, p.pbx, hotlineNumber, "inbound", p.pbx)
-	})
-	t.Run("outbound answered, callee hangs up", func(t *testing.T) {
-		p.answered(t, p.pbx, p.trunk, externalDest, "outbound", p.trunk)
-	})
-	t.Run("cancel while ringing", func(t *testing.T) {
-		const ring = 800 * time.Millisecond
-		_, e0, at := p.ring(t, p.trunk, p.pbx, hotlineNumber)
-		time.Sleep(ring)
-		p.trunk.do("terminate")
-		p.pbx.waitLine(e0, "ended")
-		r := p.record(t, at, "inbound")
-		if r.Disposition != "no_answer" || r.EndReason != "cancelled" || r.AnsweredAt != nil {
-			t.Errorf("record %s: want no_answer, cancelled, never answered", r)
-		}
-		within(t, "ring_ms", r.RingMS, ring)
-	})
+	for _, transport := range []string{"udp", "tcp"} {
+		t.Run(transport, func(t *testing.T) {
+			t.Parallel()
+			p := newLpPair(t, transport)
+			t.Run("inbound answered, held, caller hangs up", func(t *testing.T) {
+				p.answered(t, p.trunk, p.pbx, hotlineNumber, "inbound", true, p.trunk)
+			})
+			t.Run("inbound answered, callee hangs up", func(t *testing.T) {
+				p.answered(t, p.trunk, p.pbx, hotlineNumber, "inbound", false, p.pbx)
+			})
+			t.Run("outbound answered, held, callee hangs up", func(t *testing.T) {
+				p.answered(t, p.pbx, p.trunk, externalDest, "outbound", true, p.trunk)
+			})
+			t.Run("cancel while ringing", func(t *testing.T) {
+				const ring = 800 * time.Millisecond
+				_, e0, at := p.ring(t, p.trunk, p.pbx, hotlineNumber)
+				time.Sleep(ring)
+				p.trunk.do("terminate")
+				p.pbx.waitLine(e0, "ended")
+				r := p.record(t, at, "inbound")
+				if r.Disposition != "no_answer" || r.EndReason != "cancelled" || r.AnsweredAt != nil {
+					t.Errorf("record %s: want no_answer, cancelled, never answered", r)
+				}
+				within(t, "ring_ms", r.RingMS, ring)
+			})
+		})
+	}
 }

@@ -172,13 +172,17 @@ func TestMessagesInTrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	col := map[string]int{}
+	for i, name := range rows[0] {
+		col[name] = i
+	}
 	kinds := map[string]int{}
 	for _, r := range rows[1:] {
-		if len(r) == len(rows[0]) && r[18] == "message" {
-			kinds[r[2]]++
+		if len(r) == len(rows[0]) && r[col["kind"]] == "message" {
+			kinds[r[col["direction"]]]++
 		}
 	}
-	if rows[0][18] != "kind" || kinds["received"] != 1 || kinds["sent"] != 1 {
+	if _, ok := col["kind"]; !ok || kinds["received"] != 1 || kinds["sent"] != 1 {
 		t.Errorf("switchboard trace --csv: %q", rows)
 	}
 

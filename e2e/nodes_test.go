@@ -29,7 +29,8 @@ type cluster struct {
 	pbx    *sippRun
 	a, b   *node
 	lbPort int
-	ctl    string // Kamailio's control socket, for kamcmd
+	ctl    string   // Kamailio's control socket, for kamcmd
+	kam    *process // Kamailio's main process
 	// trunkPort is the trunk's outbound port, the same on both nodes.
 	trunkPort int
 	// extra is appended to both nodes' config files.
@@ -165,6 +166,7 @@ func (c *cluster) startKamailio(t *testing.T, bin string) {
 	if err != nil {
 		t.Fatalf("start kamailio: %v", err)
 	}
+	c.kam = p
 	t.Cleanup(func() {
 		p.kill()
 		if t.Failed() {

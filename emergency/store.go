@@ -135,15 +135,21 @@ func (s *Store) reload(ctx context.Context) error {
 	return nil
 }
 
-// Add records an emergency call and opens its callback window, in memory
-// at once and in the database for the other nodes.
-func (s *Store) Add(ctx context.Context, a Alert) error {
-	a.At = a.At.UTC()
+// Remember opens an emergency call's callback window on this node, in
+// memory only: it works while the database is away.
+func (s *Store) Remember(a Alert) {
 	if a.Presented != "" && a.CallbackUntil.After(a.At) {
 		s.mu.Lock()
 		s.callbacks[a.Presented] = a
 		s.mu.Unlock()
 	}
+}
+
+// Add records an emergency call and opens its callback window, in memory
+// at once and in the database for the other nodes.
+func (s *Store) Add(ctx context.Context, a Alert) error {
+	a.At = a.At.UTC()
+	s.Remember(a)
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("emergency: add %s: %w", a.ID, err)

@@ -136,3 +136,10 @@ type Records interface {
 	// have no entry id.
 	UnlinkedMissed(ctx context.Context, node string, from, to time.Time) ([]cdr.Record, error)
 }
+
+// linker is a Records that saves the record again only when the link
+// needs it (*callstore.Store): most records are still waiting for the
+// writer when their entry is made, and take the id there.
+type linker interface {
+	LinkSaved(ctx context.Context, r cdr.Record, missedID string)
+}

@@ -501,7 +501,9 @@ func (s *Service) create(ctx context.Context, cfg *configs.Config, e callctl.Eve
 		return fmt.Errorf("missed: record %s: commit: %w", r.ID, err)
 	}
 	s.open.add(entry.ContactID, entry.Caller)
-	if s.records != nil {
+	if l, ok := s.records.(linker); ok {
+		l.LinkSaved(ctx, r, entry.ID)
+	} else if s.records != nil {
 		s.records.Save(withMissed(r, entry.ID))
 	}
 	if sent > 0 {

@@ -25,29 +25,32 @@ func (p *Proxy) crossingRequests(fwd *gosip.Request, res *gosip.Response) (ack, 
 	return p.toCallee(gosip.ACK, fwd, res), p.toCallee(gosip.BYE, fwd, res)
 }
 
+// toCallee builds an in-dialog request of the 200's dialog; the 200
+// echoes the INVITE's From, Call-ID and CSeq (RFC 3261 §8.2.6.2), so fwd
+// is only the Request-URI to use when the 200 has no Contact (nil: none).
 func (p *Proxy) toCallee(method gosip.RequestMethod, fwd *gosip.Request, res *gosip.Response) *gosip.Request {
-	target := fwd.Recipient
-	if c := res.Contact(); c != nil {
+	var target gosip.Uri
+	switch c := res.Contact(); {
+	case c != nil:
 		target = c.Address
+	case fwd != nil:
+		target = fwd.Recipient
+	default:
+		return nil
 	}
 	r := gosip.NewRequest(method, *target.Clone())
-	r.SipVersion = fwd.SipVersion
 	for _, v := range p.routesToCallee(res) {
 		r.AppendHeader(gosip.NewHeader("Route", v))
 	}
 	mf := gosip.MaxForwardsHeader(70)
 	r.AppendHeader(&mf)
-	if h := fwd.GetHeader("From"); h != nil {
-		r.AppendHeader(gosip.NewHeader("From", h.Value()))
-	}
-	if h := res.GetHeader("To"); h != nil {
-		r.AppendHeader(gosip.NewHeader("To", h.Value()))
-	}
-	if h := fwd.CallID(); h != nil {
-		r.AppendHeader(gosip.NewHeader("Call-ID", h.Value()))
+	for _, name := range []string{"From", "To", "Call-ID"} {
+		if h := res.GetHeader(name); h != nil {
+			r.AppendHeader(gosip.NewHeader(name, h.Value()))
+		}
 	}
 	seq := uint32(1)
-	if cs := fwd.CSeq(); cs != nil {
+	if cs := res.CSeq(); cs != nil {
 		seq = cs.SeqNo
 	}
 	if method == gosip.BYE {

@@ -2,6 +2,7 @@ package sip
 
 import (
 	"sync"
+	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
 
@@ -95,5 +96,53 @@ func (p *Proxy) fallbackFor(c *callctl.Call) bool {
 		return false
 	}
 	c.Target = c.Fallback
+	return true
+}
+
+// abandoned holds the branches of INVITEs given up for no sign of life
+// (for fastTxLife), so that a late 2xx from that next hop does not reach a
+// caller whose call went elsewhere or ended: it is ACKed and ended with a
+// BYE instead, as a 200 that crosses a CANCEL (crossing.go).
+type abandoned struct {
+	mu sync.Mutex
+	m  map[string]time.Time
+}
+
+func (a *abandoned) add(branch string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.m == nil {
+		a.m = map[string]time.Time{}
+	}
+	now := time.Now()
+	if len(a.m) > 256 {
+		for b, at := range a.m {
+			if now.Sub(at) > fastTxLife {
+				delete(a.m, b)
+			}
+		}
+	}
+	a.m[branch] = now
+}
+
+func (a *abandoned) has(branch string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	at, ok := a.m[branch]
+	return ok && time.Since(at) <= fastTxLife
+}
+
+// lateAnswer handles a response to an abandoned INVITE: a 2xx is ACKed
+// and ended; nothing is relayed. false: not an abandoned INVITE's.
+func (p *Proxy) lateAnswer(res *gosip.Response, branch string) bool {
+	if !p.gaveUp.has(branch) {
+		return false
+	}
+	if res.IsSuccess() {
+		if ack := p.toCallee(gosip.ACK, nil, res); ack != nil {
+			_ = p.cli.WriteRequest(ack, noBuild)
+			go p.sendCrossingBye(p.toCallee(gosip.BYE, nil, res))
+		}
+	}
 	return true
 }

@@ -124,3 +124,46 @@ func testDownWhileWaiting(t *testing.T) {
 	}
 	h.waitRecord(t, id, cdr.Failed)
 }
+
+// TestLateAnswerAfterFailover: a next hop that answers 200 after
+// sip.response_timeout gave up on it (the caller already has its 503)
+// gets ACK and BYE from switchboard, and its 200 never reaches the caller.
+func TestLateAnswerAfterFailover(t *testing.T) { onBothPaths(t, testLateAnswerAfterFailover) }
+
+func testLateAnswerAfterFailover(t *testing.T) {
+	late := func(p *udpPeer, d datagram) {
+		req, ok := peerRequest(d)
+		if !ok {
+			return
+		}
+		if !req.IsInvite() {
+			reply(p, d.from, gosip.NewResponseFromRequest(req, 200, "OK", nil))
+			return
+		}
+		time.Sleep(600 * time.Millisecond) // well past the response timeout
+		res := gosip.NewResponseFromRequest(req, 200, "OK", []byte(testSDP))
+		res.To().Params.Add("tag", "late")
+		res.AppendHeader(gosip.NewHeader("Contact", "<sip:pbx@"+p.addr().String()+">"))
+		res.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+		reply(p, d.from, res)
+	}
+	h := startProxy(t, harnessOpts{pbx: late, options: func(o *Options) { o.ResponseTimeout = 300 * time.Millisecond }})
+	tr := h.trunk
+	const id = "call-late"
+	tr.send(t, h.addr, callerInvite(tr, h.addr, id, "<sip:+4930111222@"+tr.addr().String()+">;tag=c1").bytes())
+	d, ok := tr.waitFor(0, 3*time.Second, func(d datagram) bool { return rawCallID(d.b) == id && resStatus(d.b) >= 200 })
+	if !ok || resStatus(d.b) != 503 {
+		t.Fatalf("final %d, want 503 after the response timeout", resStatus(d.b))
+	}
+	for _, method := range []string{"ACK", "BYE"} {
+		if _, ok := h.pbx.waitFor(0, 3*time.Second, isReq(method, id)); !ok {
+			t.Errorf("the late 200 got no %s from switchboard", method)
+		}
+	}
+	for _, d := range tr.since(0) {
+		if isRes(200, "INVITE", id)(d) {
+			t.Error("the late 200 reached the caller, who had its 503")
+		}
+	}
+	h.waitRecord(t, id, cdr.Failed)
+}

@@ -109,6 +109,9 @@ func (f *fastPath) takeIndexed(m *msgIndex, from netip.AddrPort, out *batch) fal
 	case eqFold(method, "ACK"), eqFold(method, "CANCEL"):
 		var kb [256]byte
 		tx := f.txs.lookupKey(serverKey(kb[:0], m))
+		if tx == nil && eqFold(method, "ACK") && ackForStateless(m) {
+			return fbNone
+		}
 		if tx == nil {
 			return taken(eqFold(method, "ACK") && f.forwardInDialog(m, from, out, false), fbRequest)
 		}

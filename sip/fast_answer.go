@@ -27,10 +27,15 @@ func (m *msgIndex) headerValue(name string) []byte {
 
 // fastRecording is recording for an indexed 2xx.
 func (p *Proxy) fastRecording(m *msgIndex) string {
-	if p.opts.RecordingHeader == "" {
+	return fastHeaderText(m, p.opts.RecordingHeader)
+}
+
+// fastHeaderText is headerText for an indexed message.
+func fastHeaderText(m *msgIndex, name string) string {
+	if name == "" {
 		return ""
 	}
-	if v := m.headerValue(p.opts.RecordingHeader); v != nil {
+	if v := m.headerValue(name); v != nil {
 		return callctl.SanitizeHeaderValue(string(v))
 	}
 	return ""

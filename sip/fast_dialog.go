@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"net/netip"
 	"strconv"
+	"time"
 )
 
 // In-dialog requests on the fast path: the BYE of any dialog we
@@ -62,7 +63,7 @@ func (f *fastPath) forwardInDialog(m *msgIndex, from netip.AddrPort, out *batch,
 	out.queue(len(w), to)
 	if bye {
 		id := string(m.callID.of(b))
-		f.p.tracker.Bye(id)
+		f.p.tracker.ByeWith(id, time.Time{}, fastHeaderText(m, f.p.opts.TranscriptHeader))
 		f.p.dialogs.remove(id)
 	}
 	return true

@@ -123,10 +123,7 @@ func (f *fastPath) decide(tx *fastTx, r *Routing) {
 		f.finalUp(tx, &m, 487, "Request Terminated")
 	case d.Verdict == callctl.Reject:
 		f.p.observe(tx.start)
-		code := d.Code
-		if code < 300 || code > 699 {
-			code = 603
-		}
+		code := verdictCode(d)
 		tx.active.Decided(callctl.Decision{Code: code, Reason: d.Reason, Disposition: d.Disposition})
 		f.p.countRes(c, code)
 		f.finalUp(tx, &m, code, reasonPhrase(code))
@@ -182,6 +179,8 @@ func (f *fastPath) failover(tx *fastTx) {
 	if !m.index(tx.inv) {
 		return
 	}
+	f.txs.dropBranch(tx.branch)
+	f.p.gaveUp.add(tx.branch) // a late answer is ended, not relayed
 	if tx.cancelled {
 		tx.active.Cancelled(tx.elsewhere)
 		f.finalUp(tx, &m, gosip.StatusRequestTerminated, "Request Terminated")
@@ -190,11 +189,9 @@ func (f *fastPath) failover(tx *fastTx) {
 	c := tx.active.Call
 	if f.p.fallbackFor(c) {
 		var ruri gosip.Uri
-		old := tx.branch
 		tx.hop++
 		if gosip.ParseUri(string(m.ruri.of(m.b)), &ruri) == nil {
 			if fwd, to, ok := f.forwardBytes(&m, &ruri, tx, tx.routing, c, tx.trunk); ok {
-				f.txs.dropBranch(old)
 				tx.fwd, tx.callee, tx.state = fwd, to, txCalling
 				f.p.log.Warn("next hop gave no sign of life: to the fallback", zap.String("call_id", c.CallID), zap.String("fallback", c.Target))
 				f.forwardNow(tx)

@@ -113,6 +113,7 @@ func parseResponse(b []byte) (*gosip.Response, bool) {
 // noteAnswer records the answer as the sipgo path does (recording,
 // answered_by, the dialog's Contacts), from the indexed 2xx.
 func (f *fastPath) noteAnswer(tx *fastTx, m *msgIndex) {
+	tx.active.SetTranscript(fastHeaderText(m, f.p.opts.TranscriptHeader))
 	tx.active.Answered(m.status, f.p.fastRecording(m), fastAnsweredBy(m))
 	var inv msgIndex
 	if inv.index(tx.inv) {
@@ -243,9 +244,25 @@ func (f *fastPath) cancelUp(tx *fastTx, m *msgIndex, from netip.AddrPort, out *b
 	// CANCEL makes an answered call (RFC 3261 §9.1), as on the sipgo path.
 	tx.cancelled = true
 	tx.elsewhere = cancelledElsewhere(m)
+	tx.reason = reasonLines(m)
 	if tx.provisional {
 		f.sendCancel(tx)
 	}
+}
+
+// reasonLines copies the Reason header lines of a request, for our CANCEL
+// downstream: the callee's phones then know why the call stopped (RFC 3326;
+// "answered elsewhere" must not show as a missed call there).
+func reasonLines(m *msgIndex) []byte {
+	var w []byte
+	for i := range m.n {
+		h := &m.hdrs[i]
+		line := h.line.of(m.b)
+		if h.kind == hOther && eqFold(line[:bytes.IndexByte(line, ':')], "Reason") {
+			w = append(w, line...)
+		}
+	}
+	return w
 }
 
 // cancelledElsewhere reads RFC 3326 Reason "SIP;cause=200" from a CANCEL.
@@ -284,7 +301,9 @@ func (f *fastPath) sendCancel(tx *fastTx) {
 	}
 	w = append(w, "CSeq: "...)
 	w = strconv.AppendUint(w, uint64(fm.cseq), 10)
-	w = append(w, " CANCEL\r\nContent-Length: 0\r\n\r\n"...)
+	w = append(w, " CANCEL\r\n"...)
+	w = append(w, tx.reason...)
+	w = append(w, "Content-Length: 0\r\n\r\n"...)
 	tx.cancel, tx.cancelSent = w, true
 	f.send(w, tx.callee)
 	f.schedule(tx, tCancel, fastT1)

@@ -65,6 +65,7 @@ type fastTx struct {
 	fwd    []byte // the INVITE as forwarded
 	last   []byte // the last response sent to the caller
 	cancel []byte // our CANCEL downstream
+	reason []byte // the Reason lines of the caller's CANCEL, passed on in ours (RFC 3326)
 	ack    []byte // our ACK for the callee's non-2xx
 	active *callctl.Active
 	start  time.Time

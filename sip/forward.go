@@ -132,7 +132,8 @@ func (p *Proxy) forwardInDialog(req *gosip.Request, tx gosip.ServerTransaction) 
 	p.setLocal(fwd)
 	if req.Method == gosip.BYE {
 		if id := req.CallID(); id != nil {
-			p.tracker.ByeAt(id.Value(), p.routing.Load().sentAt(req)) // source.go
+			p.tracker.ByeWith(id.Value(), p.routing.Load().sentAt(req), // source.go
+				p.headerText(req, p.opts.TranscriptHeader))
 			p.dialogs.remove(id.Value())
 		}
 	}
@@ -298,6 +299,9 @@ func (p *Proxy) onStrayResponse(res *gosip.Response) {
 	top := res.Via()
 	if top == nil || !relayRule(res.StatusCode) || !p.ownVia(top) {
 		return // only what we forwarded (RFC 3261 §16.7 item 3)
+	}
+	if b, _ := top.Params.Get("branch"); p.lateAnswer(res, b) {
+		return
 	}
 	viaSwap, viaSwapped := p.swapOfVia(res)
 	out := res.Clone()

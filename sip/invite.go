@@ -118,6 +118,10 @@ func (p *Proxy) carry(req *gosip.Request, tx gosip.ServerTransaction, r *Routing
 		if !p.proxyInvite(req, fwd, tx, active, start) {
 			return
 		}
+		if v := fwd.Via(); v != nil {
+			b, _ := v.Params.Get("branch")
+			p.gaveUp.add(b)
+		}
 		if !p.fallbackFor(call) {
 			p.log.Warn("next hop gave no sign of life: 503", zap.String("call_id", call.CallID), zap.String("target", fwd.Recipient.String()))
 			active.Final(gosip.StatusServiceUnavailable, true, "no response")

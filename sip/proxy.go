@@ -100,6 +100,10 @@ type Options struct {
 	// RecordingHeader names the header of the callee's 2xx that carries a
 	// reference to the PBX's recording of the call.
 	RecordingHeader string
+	// TranscriptHeader names the header of the callee's 2xx or of a BYE
+	// that carries a transcript or its URL (wrapup.transcript_header);
+	// empty: none is read.
+	TranscriptHeader string
 	// FastPath serves UDP listeners through switchboard's own batched
 	// reader and byte-editing forwarder (fast*.go); what it does
 	// not take goes to sipgo unchanged. Linux only.
@@ -151,6 +155,7 @@ type Proxy struct {
 	handed   handovers // INVITEs the fast path took and handed to sipgo, decided
 	fellBack fallbacks // what the fast path passed to sipgo, by reason
 	waiting  waiting   // INVITEs waiting for a first response, by target
+	gaveUp   abandoned // branches of INVITEs failed over, for late answers
 
 	// The source rules (strangers.go): the stranger gate, and each
 	// trunk's max_cps bucket by trunk name.

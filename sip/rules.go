@@ -1,6 +1,10 @@
 package sip
 
-import gosip "github.com/emiago/sipgo/sip"
+import (
+	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-sip/switchboard/callctl"
+)
 
 // The proxy rules of SPEC §1 that both paths apply, each written once:
 // the sipgo path calls them with sipgo's parsed values, the fast path with
@@ -37,3 +41,12 @@ func hopRule[T ~string | ~[]byte](host, received T, port, rport int) (T, int) {
 // relayRule says whether a response from downstream goes upstream at all:
 // a proxy never forwards a 100 (RFC 3261 §16.7 item 5).
 func relayRule(status int) bool { return status != gosip.StatusTrying }
+
+// verdictCode is the final response for a call the pipeline rejected:
+// the stage's code when it is a final error (3xx-6xx), else 603 Decline.
+func verdictCode(d callctl.Decision) int {
+	if d.Code < 300 || d.Code > 699 {
+		return gosip.StatusGlobalDecline
+	}
+	return d.Code
+}

@@ -36,6 +36,15 @@ var messageShapes = []struct {
 		}
 		return addHeaderLines(b, strings.Join(pad, "\r\n"))
 	}},
+	{"spaces-around-separators", func(b []byte) []byte {
+		return bytes.ReplaceAll(b, []byte(";tag="), []byte(" ; tag = "))
+	}},
+	{"lowercase-names", func(b []byte) []byte {
+		for _, n := range []string{"Via:", "Call-ID:", "Content-Length:", "From:", "To:"} {
+			b = bytes.ReplaceAll(b, []byte("\r\n"+n), []byte("\r\n"+strings.ToLower(n)))
+		}
+		return b
+	}},
 	{"compact-lowercase", func(b []byte) []byte {
 		for _, r := range [][2]string{{"\r\nFrom:", "\r\nf:"}, {"\r\nTo:", "\r\nt:"}, {"\r\nCall-ID:", "\r\ni:"}, {"\r\nCSeq:", "\r\ncseq:"}} {
 			b = bytes.Replace(b, []byte(r[0]), []byte(r[1]), 1)
@@ -253,5 +262,24 @@ func TestFallbackMetric(t *testing.T) {
 	}
 	if got := read(); got != before+1 {
 		t.Errorf("fallback{reason=request} went from %v to %v, want one more", before, got)
+	}
+}
+
+// TestPlainCallsStayFast: the calls of a load test (SIPp's plain INVITE,
+// ACK, BYE) pass nothing to sipgo: switchboard_sip_fallback_total stays 0.
+func TestPlainCallsStayFast(t *testing.T) {
+	if !fastPathSupported {
+		t.Skip("the fast path needs Linux")
+	}
+	h := startProxy(t, harnessOpts{fast: true})
+	for i := range 20 {
+		id := "call-plain-" + strconv.Itoa(i)
+		if err := h.call(t, id); err != nil {
+			t.Fatal(err)
+		}
+		h.waitRecord(t, id, cdr.Answered)
+	}
+	if n := h.p.fellBack.total(); n != 0 {
+		t.Errorf("%d datagrams of plain calls went to sipgo: %v", n, fallbackCounts(h.p))
 	}
 }

@@ -284,8 +284,19 @@ const trunkRetryAfter = "1"
 // overTrunkBytes is the fast path's stateless 503 for an INVITE beyond its
 // trunk's max_cps, written into w.
 func overTrunkBytes(w []byte, m *msgIndex, from netip.AddrPort) []byte {
-	return responseBytes(w, m, from, gosip.StatusServiceUnavailable, "Service Unavailable", "",
+	return responseBytes(w, m, from, gosip.StatusServiceUnavailable, "Service Unavailable", statelessTag,
 		"Retry-After: "+trunkRetryAfter+"\r\n")
+}
+
+// statelessTag is the To tag of the final responses switchboard sends
+// without keeping a transaction. The caller's ACK for one (RFC 3261
+// §17.1.1.3) names it, and is absorbed here instead of being passed on to
+// a PBX or trunk that never saw the INVITE.
+const statelessTag = "sb-stateless"
+
+// ackForStateless reports an ACK of one of our stateless answers.
+func ackForStateless(m *msgIndex) bool {
+	return string(m.toTag.of(m.b)) == statelessTag
 }
 
 // overTrunk answers, statelessly, an INVITE beyond its trunk's max_cps.

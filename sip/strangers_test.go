@@ -51,6 +51,12 @@ func TestStrangersDropped(t *testing.T) {
 			for _, b := range strangerReqs(scanner, h.addr, "scan") {
 				scanner.send(t, h.addr, b)
 			}
+			// A BYE with a forged route mark is parsed, its signature
+			// checked, and dropped all the same.
+			me := scanner.addr().String()
+			scanner.send(t, h.addr, rawReq{method: "BYE", ruri: "sip:x@" + h.addr.String(), via: []string{"SIP/2.0/UDP " + me + ";branch=z9hG4bK-forged"},
+				route: []string{"<sip:" + h.addr.String() + ";sb=0123456789abcdef;lr>"},
+				from:  "<sip:a@" + me + ">;tag=f", to: "<sip:x@" + h.addr.String() + ">;tag=t", callID: "scan-forged", cseq: 1}.bytes())
 			// Positive control: the trunk's ping and call, sent after.
 			h.trunk.send(t, h.addr, optionsFrom(h.trunk, h.addr, "trunk-ping"))
 			if _, ok := h.trunk.waitFor(0, 5*time.Second, isRes(200, "OPTIONS", "trunk-ping")); !ok {
@@ -71,8 +77,8 @@ func TestStrangersDropped(t *testing.T) {
 			if err := h.p.gate.dropped.WithLabelValues(dropStranger).Write(&m); err != nil {
 				t.Fatal(err)
 			}
-			if n := m.GetCounter().GetValue(); n != 3 {
-				t.Errorf("switchboard_sip_dropped_total{reason=stranger} = %v, want 3", n)
+			if n := m.GetCounter().GetValue(); n != 4 {
+				t.Errorf("switchboard_sip_dropped_total{reason=stranger} = %v, want 4", n)
 			}
 		})
 	}
@@ -173,6 +179,20 @@ func TestStrangersDroppedTCP(t *testing.T) {
 	if code := scanner.request(t, "INVITE", proxy, "tcp-scan-invite", 500*time.Millisecond); code != 0 {
 		t.Errorf("the stranger's INVITE over TCP got %d, want no answer", code)
 	}
+	// An ACK and a BYE with a forged route mark get nothing either, and
+	// crash nothing (sipgo hands an ACK its own transaction).
+	for _, m := range []string{"ACK", "BYE"} {
+		me := scanner.c.LocalAddr().String()
+		forged := rawReq{method: m, ruri: "sip:x@" + proxy + ";transport=tcp", via: []string{"SIP/2.0/TCP " + me + ";branch=z9hG4bK-f" + m},
+			route: []string{"<sip:" + proxy + ";transport=tcp;sb=0123456789abcdef;lr>"},
+			from:  "<sip:a@" + me + ">;tag=f", to: "<sip:x@" + proxy + ">;tag=t", callID: "forged-" + m, cseq: 1}
+		if _, err := scanner.c.Write(forged.bytes()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code := scanner.options(t, proxy, "tcp-scan-2", 300*time.Millisecond); code != 0 {
+		t.Errorf("the stranger got %d after its forged requests, want no answer", code)
+	}
 	// The trunk is still served after the stranger's attempt.
 	if code := trunk.options(t, proxy, "tcp-trunk-2", 5*time.Second); code != 200 {
 		t.Fatalf("the trunk's second OPTIONS over TCP got %d, want 200", code)
@@ -192,6 +212,7 @@ func TestTrunkMaxCPS(t *testing.T) {
 				tr.send(t, h.addr, callerInvite(tr, h.addr, id, "<sip:+4930111222@"+tr.addr().String()+">;tag=c"+strconv.Itoa(i)).bytes())
 			}
 			refused, passed := 0, 0
+			refusedIDs := map[string]bool{}
 			for i := range n {
 				id := "call-cps-" + strconv.Itoa(i)
 				d, ok := tr.waitFor(0, 5*time.Second, func(d datagram) bool {
@@ -202,9 +223,15 @@ func TestTrunkMaxCPS(t *testing.T) {
 				}
 				if resStatus(d.b) == 503 {
 					refused++
+					refusedIDs[id] = true
 					if ra := rawHeader(d.b, "Retry-After"); ra == "" {
 						t.Errorf("%s: 503 without Retry-After", id)
 					}
+					// The caller's ACK for the 503 (RFC 3261 §17.1.1.3)
+					// stays here: the PBX never saw this INVITE.
+					ack := callerInvite(tr, h.addr, id, "<sip:+4930111222@"+tr.addr().String()+">;tag=c"+strconv.Itoa(i))
+					ack.method, ack.body, ack.extra, ack.to = "ACK", "", nil, rawHeader(d.b, "To")
+					tr.send(t, h.addr, ack.bytes())
 				} else {
 					passed++
 				}
@@ -212,6 +239,19 @@ func TestTrunkMaxCPS(t *testing.T) {
 			// A burst of one second's worth (2), perhaps one more refilled.
 			if passed < 2 || passed > 3 || refused != n-passed {
 				t.Errorf("passed %d, refused %d; want 2 (or 3) passed and the rest 503", passed, refused)
+			}
+			// Positive control: a later call reaches the PBX through the
+			// same reader, after the ACKs above were handled.
+			time.Sleep(time.Second) // the bucket refills
+			pbx0 := h.pbx.count()
+			tr.send(t, h.addr, callerInvite(tr, h.addr, "call-cps-late", "<sip:+4930111222@"+tr.addr().String()+">;tag=late").bytes())
+			if _, ok := h.pbx.waitFor(pbx0, 5*time.Second, isReq("INVITE", "call-cps-late")); !ok {
+				t.Fatal("a call within the limit did not reach the PBX")
+			}
+			for _, d := range h.pbx.since(0) {
+				if strings.HasPrefix(string(d.b), "ACK ") && refusedIDs[rawCallID(d.b)] {
+					t.Errorf("the ACK of a refused call reached the PBX: %s", rawCallID(d.b))
+				}
 			}
 		})
 	}

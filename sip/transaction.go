@@ -176,6 +176,7 @@ func (p *Proxy) timerC() time.Duration {
 func (p *Proxy) final(req *gosip.Request, tx gosip.ServerTransaction, active *callctl.Active, res *gosip.Response, cancelled bool) {
 	switch {
 	case res.IsSuccess():
+		active.SetTranscript(p.headerText(res, p.opts.TranscriptHeader))
 		active.Answered(res.StatusCode, p.recording(res), answeredBy(res))
 		p.dialogs.add(req, res)
 		if cancelled {
@@ -194,10 +195,16 @@ func (p *Proxy) final(req *gosip.Request, tx gosip.ServerTransaction, active *ca
 // recording is the PBX's recording reference from a 2xx, sanitised: it is
 // stored and shown, and came from the network.
 func (p *Proxy) recording(res *gosip.Response) string {
-	if p.opts.RecordingHeader == "" {
+	return p.headerText(res, p.opts.RecordingHeader)
+}
+
+// headerText is the sanitised value of the header name of msg; empty when
+// name is empty or msg has no such header.
+func (p *Proxy) headerText(msg interface{ GetHeader(string) gosip.Header }, name string) string {
+	if name == "" {
 		return ""
 	}
-	if h := res.GetHeader(p.opts.RecordingHeader); h != nil {
+	if h := msg.GetHeader(name); h != nil {
 		return callctl.SanitizeHeaderValue(h.Value())
 	}
 	return ""
@@ -288,10 +295,7 @@ func (p *Proxy) sendCancel(fwd, upstream *gosip.Request) {
 // reject answers a call the pipeline refused, after the announcement when
 // one is configured and the caller offered a codec we can play.
 func (p *Proxy) reject(req *gosip.Request, tx gosip.ServerTransaction, active *callctl.Active, r *Routing, d callctl.Decision) {
-	code := d.Code
-	if code < 300 || code > 699 {
-		code = 603
-	}
+	code := verdictCode(d)
 	toTag := gosip.GenerateTagN(16)
 	if d.Announcement != "" && r.Announce != nil {
 		p.announce(req, tx, r, d.Announcement, toTag)

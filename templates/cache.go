@@ -6,6 +6,7 @@ import (
 	"sync"
 	"text/template"
 	"text/template/parse"
+	"time"
 )
 
 // A template's output depends only on the parts of Data it reads. Most
@@ -17,7 +18,7 @@ import (
 // answers is executed every time.
 
 // roots are the fields of Data a template reads.
-type roots uint8
+type roots uint16
 
 const (
 	rootCall roots = 1 << iota
@@ -28,6 +29,10 @@ const (
 	rootNow
 	rootLookup
 	rootAll // the whole of Data, or a use the walk cannot follow
+	// rootDaypart: .Now is read only as {{daypart .Now}} or {{weekday
+	// .Now}}, so the output changes with the part of the day and the day
+	// of the week, not with every call's time (a greeting's usual form).
+	rootDaypart
 )
 
 // uncacheable are the roots that change on every call.
@@ -80,6 +85,10 @@ func walkNode(n parse.Node, atRoot bool, r *roots) {
 			walkNode(c, atRoot, r)
 		}
 	case *parse.CommandNode:
+		if atRoot && daypartOfNow(n) {
+			*r |= rootDaypart
+			return
+		}
 		for _, a := range n.Args {
 			walkNode(a, atRoot, r)
 		}
@@ -106,6 +115,19 @@ func walkNode(n parse.Node, atRoot bool, r *roots) {
 	}
 }
 
+// daypartOfNow tells whether a command is daypart or weekday of .Now.
+func daypartOfNow(n *parse.CommandNode) bool {
+	if len(n.Args) != 2 {
+		return false
+	}
+	fn, ok := n.Args[0].(*parse.IdentifierNode)
+	if !ok || (fn.Ident != "daypart" && fn.Ident != "weekday") {
+		return false
+	}
+	f, ok := n.Args[1].(*parse.FieldNode)
+	return ok && len(f.Ident) == 1 && f.Ident[0] == "Now"
+}
+
 func field(idents []string) roots {
 	if len(idents) == 0 {
 		return rootAll
@@ -123,17 +145,21 @@ const maxCached = 4096
 // renderCache is one template's outputs by the hash of what it reads.
 type renderCache struct {
 	reads roots
+	loc   *time.Location // the hotline's zone, that daypart and weekday read in
 	seed  maphash.Seed
 	mu    sync.RWMutex
 	out   map[uint64]string
 }
 
-func newRenderCache(t *template.Template) *renderCache {
+func newRenderCache(t *template.Template, loc *time.Location) *renderCache {
 	r := readRoots(t)
 	if t == nil || r&uncacheable != 0 {
 		return nil
 	}
-	return &renderCache{reads: r, seed: maphash.MakeSeed(), out: map[uint64]string{}}
+	if loc == nil {
+		loc = time.UTC
+	}
+	return &renderCache{reads: r, loc: loc, seed: maphash.MakeSeed(), out: map[uint64]string{}}
 }
 
 func (c *renderCache) get(key uint64) (string, bool) {
@@ -169,6 +195,11 @@ func (c *renderCache) key(d *Data) uint64 {
 	}
 	if c.reads&rootContact != 0 {
 		hashContact(&h, d.Contact, c.seed)
+	}
+	if c.reads&rootDaypart != 0 {
+		now := d.Now.In(c.loc)
+		str(&h, daypart(now))
+		num(&h, int64(now.Weekday()))
 	}
 	return h.Sum64()
 }

@@ -20,7 +20,11 @@ func TestReadRoots(t *testing.T) {
 		{"{{with .Contact}}{{.Name}} {{.Company}}{{else}}{{.Called.E164}}{{end}}", rootContact | rootCalled},
 		{"{{with .Contact}}{{$.Hotline.Company}}{{end}}", rootContact | rootHotline},
 		{"{{range .Call.Tags}}{{.}}{{end}}", rootCall},
-		{"Good {{daypart .Now}}", rootNow},
+		{"Good {{daypart .Now}}", rootDaypart},
+		{"{{weekday .Now}} {{.Caller.E164}}", rootDaypart | rootCaller},
+		{"{{date \"15:04\" .Now}}", rootNow},
+		{"{{.Now | daypart}}", rootNow},
+		{"{{with .Contact}}{{daypart $.Now}}{{end}}", rootContact | rootNow},
 		{"{{.Lookup.crm.tier}}", rootLookup},
 		{"{{$c := .Contact}}{{with $c}}{{.Name}}{{end}}", rootContact},
 		{"{{with .Contact}}{{.Name}}{{end}}{{if .Hotline.Open}}open{{end}}", rootContact | rootHotline},
@@ -42,15 +46,15 @@ func TestReadRoots(t *testing.T) {
 func TestRenderCacheFollowsTheData(t *testing.T) {
 	set, err := CompileHotlines([]configs.Hotline{{
 		Name: "acme", Company: "ACME GmbH",
-		Greeting: "Good {{daypart .Now}}",
+		Greeting: "Good {{daypart .Now}}, happy {{weekday .Now}}",
 		Display:  "{{.Hotline.Company}}: {{with .Contact}}{{.Name}} {{field . \"tier\"}}{{else}}{{.Caller.National}}{{end}}",
 	}}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := set.All()[0]
-	if h.displayCache == nil || h.greetingCache != nil {
-		t.Fatalf("display cached %v, greeting cached %v: want only the display", h.displayCache != nil, h.greetingCache != nil)
+	if h.displayCache == nil || h.greetingCache == nil {
+		t.Fatalf("display cached %v, greeting cached %v: want both", h.displayCache != nil, h.greetingCache != nil)
 	}
 	morning := time.Date(2030, 3, 4, 9, 0, 0, 0, time.UTC)
 	jane := &Contact{ID: 7, Name: "Jane", Fields: map[string]string{"tier": "gold"}}
@@ -68,15 +72,16 @@ func TestRenderCacheFollowsTheData(t *testing.T) {
 		display  string
 		cached   int
 	}{
-		{Data{Now: morning, Contact: jane}, "Good morning", "ACME GmbH: Jane gold", 1},
-		{Data{Now: morning.Add(time.Minute), Contact: jane}, "Good morning", "ACME GmbH: Jane gold", 1},
+		{Data{Now: morning, Contact: jane}, "Good morning, happy Monday", "ACME GmbH: Jane gold", 1},
+		{Data{Now: morning.Add(time.Minute), Contact: jane}, "Good morning, happy Monday", "ACME GmbH: Jane gold", 1},
 		{Data{Now: morning.Add(6 * time.Hour), Contact: &Contact{ID: 7, Name: "Janet", Fields: map[string]string{"tier": "gold"}}},
-			"Good afternoon", "ACME GmbH: Janet gold", 2},
+			"Good afternoon, happy Monday", "ACME GmbH: Janet gold", 2},
 		{Data{Now: morning, Contact: &Contact{ID: 7, Name: "Jane", Fields: map[string]string{"tier": "silver"}}},
-			"Good morning", "ACME GmbH: Jane silver", 3},
-		{Data{Now: morning, Caller: Party{National: "030 111"}}, "Good morning", "ACME GmbH: 030 111", 4},
-		{Data{Now: morning, Caller: Party{National: "030 222"}}, "Good morning", "ACME GmbH: 030 222", 5},
-		{Data{Now: morning, Contact: jane}, "Good morning", "ACME GmbH: Jane gold", 5},
+			"Good morning, happy Monday", "ACME GmbH: Jane silver", 3},
+		{Data{Now: morning, Caller: Party{National: "030 111"}}, "Good morning, happy Monday", "ACME GmbH: 030 111", 4},
+		{Data{Now: morning, Caller: Party{National: "030 222"}}, "Good morning, happy Monday", "ACME GmbH: 030 222", 5},
+		{Data{Now: morning, Contact: jane}, "Good morning, happy Monday", "ACME GmbH: Jane gold", 5},
+		{Data{Now: morning.Add(24 * time.Hour), Contact: jane}, "Good morning, happy Tuesday", "ACME GmbH: Jane gold", 5},
 	}
 	for i, s := range steps {
 		r := render(s.d)
@@ -85,6 +90,29 @@ func TestRenderCacheFollowsTheData(t *testing.T) {
 		}
 		if n := len(h.displayCache.out); n != s.cached {
 			t.Errorf("step %d: %d outputs cached, want %d", i, n, s.cached)
+		}
+	}
+}
+
+// TestRenderCacheDaypartInTheHotlinesZone: the part of the day that keys
+// a cached greeting is the hotline's, as the template's is.
+func TestRenderCacheDaypartInTheHotlinesZone(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Skip(err)
+	}
+	set, err := CompileHotlines([]configs.Hotline{{Name: "acme", Greeting: "Good {{daypart .Now}}", Location: berlin}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := set.All()[0]
+	for _, c := range []struct {
+		utc  int
+		want string
+	}{{10, "Good morning"}, {11, "Good afternoon"}, {10, "Good morning"}} {
+		r, err := h.Render(Data{Now: time.Date(2030, 3, 4, c.utc, 30, 0, 0, time.UTC)})
+		if err != nil || r.Greeting != c.want {
+			t.Errorf("%d:30 UTC: %q (%v), want %q", c.utc, r.Greeting, err, c.want)
 		}
 	}
 }

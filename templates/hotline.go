@@ -154,7 +154,9 @@ func CompileHotlines(hs []configs.Hotline, opts Options) (*Hotlines, error) {
 			}
 			*f.dst = t
 		}
-		h.companyCache, h.greetingCache, h.displayCache = newRenderCache(h.company), newRenderCache(h.greeting), newRenderCache(h.display)
+		h.companyCache = newRenderCache(h.company, cfg.Location)
+		h.greetingCache = newRenderCache(h.greeting, cfg.Location)
+		h.displayCache = newRenderCache(h.display, cfg.Location)
 		set.list = append(set.list, h)
 		set.byName[cfg.Name] = h
 		for j, n := range cfg.Numbers {

@@ -32,8 +32,8 @@ import (
 // that another node can complete it or close it as node lost (SPEC §11).
 
 // checkpointSize is the journal size past which it is rewritten with just
-// the records still pending.
-const checkpointSize = 8 << 20
+// the records still pending (a variable for the tests).
+var checkpointSize int64 = 8 << 20
 
 // maxSpare bounds the queue kept for the next group: a burst of saves
 // must not leave its high-water mark allocated.
@@ -58,6 +58,7 @@ type journal struct {
 	path  string
 	f     *os.File
 	size  int64
+	next  int64 // the size past which the file is rewritten
 	buf   []byte
 	spare []cdr.Record
 	wake  chan struct{}
@@ -202,7 +203,7 @@ func (s *Store) appendQueued(j *journal) {
 		s.dropJournal(j, err)
 		return
 	}
-	if j.size > checkpointSize {
+	if j.size > j.next {
 		if err := s.checkpoint(j); err != nil {
 			s.dropJournal(j, err)
 		}
@@ -224,14 +225,20 @@ func (s *Store) writeJournal(j *journal, b []byte) error {
 // it does not grow with every call ever made. Versions queued meanwhile are
 // older than those taken here, and later ones are appended to the new file.
 func (s *Store) checkpoint(j *journal) error {
+	// The records are copied under the lock (the SIP path saves under it)
+	// and encoded after.
 	s.mu.Lock()
-	var b []byte
+	recs := make([]cdr.Record, 0, len(s.pending))
 	for _, p := range s.pending {
-		b = appendFrame(b, &p.rec)
+		recs = append(recs, p.rec)
 	}
 	clear(s.jqueue)
 	s.jqueue = s.jqueue[:0]
 	s.mu.Unlock()
+	var b []byte
+	for i := range recs {
+		b = appendFrame(b, &recs[i])
+	}
 	tmp := j.path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -253,6 +260,10 @@ func (s *Store) checkpoint(j *journal) error {
 		j.f.Close()
 	}
 	j.f, j.size = f, int64(len(b))
+	// While the database is away the pending records grow: the next
+	// rewrite waits until the file has doubled, so that rewriting stays
+	// linear in what was appended.
+	j.next = max(checkpointSize, 2*j.size)
 	return nil
 }
 

@@ -13,8 +13,7 @@ import (
 // tx, the transaction that creates the entry, so that the entry and the
 // link commit together (package missed asks; it never writes the calls
 // table). The record may not be written yet, as the store batches: the
-// caller also saves the record again with MissedID set, and that write
-// carries the link.
+// caller then hands the id to the waiting record (LinkSaved).
 func (s *Store) LinkMissed(ctx context.Context, tx *sql.Tx, recordID, missedID string) error {
 	if _, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE calls SET missed_id = ? WHERE id = ?`), missedID, recordID); err != nil {
 		return fmt.Errorf("callstore: link record %s to missed call %s: %w", recordID, missedID, err)
@@ -36,4 +35,33 @@ func (s *Store) UnlinkedMissed(ctx context.Context, node string, from, to time.T
 		return nil, fmt.Errorf("callstore: unlinked missed calls: %w", err)
 	}
 	return scanCalls(rows)
+}
+
+// LinkSaved gives the record r, saved by the call path, its missed-call
+// entry id after the entry's transaction (LinkMissed) committed, without
+// writing the record a second time when it need not be: a version still
+// waiting for the writer takes the id and is written once with it; a
+// written row that LinkMissed reached already has it. Only a row written
+// between that update and now, or a record the writer never had, is saved
+// again.
+func (s *Store) LinkSaved(ctx context.Context, r cdr.Record, missedID string) {
+	s.mu.Lock()
+	if p, ok := s.pending[r.ID]; ok {
+		p.rec.MissedID = missedID
+		full := s.queueHeldLocked(p.rec, p.held)
+		s.mu.Unlock()
+		signal(s.wake)
+		if full {
+			signal(s.urgent)
+		}
+		return
+	}
+	s.mu.Unlock()
+	var have string
+	err := s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT missed_id FROM calls WHERE id = ?`), r.ID).Scan(&have)
+	if err == nil && have == missedID {
+		return
+	}
+	r.MissedID = missedID
+	s.Save(r)
 }

@@ -324,7 +324,9 @@ func (s *Store) Save(r cdr.Record) {
 		r.ContactID = into
 	}
 	old, ok := s.pending[r.ID]
-	if !ok && len(s.pending) >= s.maxPending {
+	// Calls in progress held in the journal are bounded by the calls a
+	// node carries, not by the database's absence: they do not count.
+	if !ok && len(s.pending)-s.nheld >= s.maxPending {
 		s.mu.Unlock()
 		s.dropLocal(r)
 		return
