@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-sip/switchboard/internal/mailtest"
 	"github.com/switchboard-sip/switchboard/storage"
 )
 
@@ -27,7 +28,7 @@ import (
 // restarted, its SQLite file is held locked by another process for 10 s,
 // and the webhook receiver refuses everything for a while. Nothing may be
 // lost (a record for every call whose INVITE reached the PBX) and nothing
-// sent twice (one webhook per missed call).
+// sent twice (one webhook and one email per missed call).
 
 const (
 	chaosAnswerRate = 30 // answered calls a second
@@ -36,18 +37,22 @@ const (
 )
 
 // hookCounter is a webhook receiver that counts deliveries per missed-call
-// entry and refuses them (503) while down.
+// entry and refuses them (503) while down, and an SMTP server (started
+// with startSMTP, its address reserved before) that counts emails per
+// entry (from the Message-ID, "<outbox id>.<missed id>@switchboard").
 type hookCounter struct {
-	mu      sync.Mutex
-	got     map[string]int // missed-call id → deliveries
-	refused atomic.Int64
-	down    atomic.Bool
-	url     string
+	mu       sync.Mutex
+	got      map[string]int // missed-call id → webhooks
+	mails    map[string]int // missed-call id → emails
+	refused  atomic.Int64
+	down     atomic.Bool
+	url      string
+	smtpAddr string
 }
 
 func startHookCounter(t *testing.T) *hookCounter {
 	t.Helper()
-	h := &hookCounter{got: map[string]int{}}
+	h := &hookCounter{got: map[string]int{}, mails: map[string]int{}, smtpAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		b, _ := io.ReadAll(req.Body)
 		if h.down.Load() {
@@ -72,15 +77,53 @@ func startHookCounter(t *testing.T) *hookCounter {
 	return h
 }
 
-// counts returns a copy of the deliveries per missed-call id.
-func (h *hookCounter) counts() map[string]int {
+// startSMTP serves SMTP on the reserved address from now on.
+func (h *hookCounter) startSMTP(t *testing.T) {
+	t.Helper()
+	ch := make(chan mailtest.Message, 1000)
+	mailtest.Serve(t, h.smtpAddr, ch)
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop) })
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case m := <-ch:
+				id := mailMissedID(m.Data)
+				h.mu.Lock()
+				h.mails[id]++
+				h.mu.Unlock()
+			}
+		}
+	}()
+}
+
+// mailMissedID is the missed-call id in an email's Message-ID.
+func mailMissedID(data []byte) string {
+	for _, line := range strings.Split(string(data), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || !strings.EqualFold(strings.TrimSpace(k), "Message-ID") {
+			continue
+		}
+		v, _, _ = strings.Cut(strings.Trim(strings.TrimSpace(v), "<>"), "@")
+		return v[strings.LastIndexByte(v, '.')+1:]
+	}
+	return ""
+}
+
+// counts returns copies of the webhooks and emails per missed-call id.
+func (h *hookCounter) counts() (hooks, mails map[string]int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	out := make(map[string]int, len(h.got))
+	hooks, mails = make(map[string]int, len(h.got)), make(map[string]int, len(h.mails))
 	for k, v := range h.got {
-		out[k] = v
+		hooks[k] = v
 	}
-	return out
+	for k, v := range h.mails {
+		mails[k] = v
+	}
+	return hooks, mails
 }
 
 // window is a stretch of time during which calls may fail (a kill).
@@ -188,12 +231,14 @@ func forwarded(t *testing.T, pbx *sippRun) map[string]bool {
 }
 
 // TestChaos is the short fault run: phase 1 SIGKILLs and restarts
-// switchboard under load while the webhook receiver is down; phase 2
+// switchboard under load while the webhook receiver refuses (503) and
+// nothing listens on the SMTP address; phase 2
 // holds the database locked for 10 s (BEGIN EXCLUSIVE from another
 // connection) under load: /healthz says degraded with the reason and ok
 // after, and calls keep routing. Then: a record for every call whose
 // INVITE was forwarded, ≥ 99.9 % of calls sent outside the kill window
-// completed, and exactly one webhook per notified missed call.
+// completed, and exactly one webhook and one email per notified missed
+// call.
 func TestChaos(t *testing.T) {
 	hooks := startHookCounter(t)
 	n := newChaosNode(t, hooks, nodeOptions{})
@@ -214,6 +259,7 @@ func TestChaos(t *testing.T) {
 	t.Logf("killed and restarted in %v", w.to.Sub(w.from)-2*time.Second)
 	l.finish(t)
 	hooks.down.Store(false)
+	hooks.startSMTP(t)
 	if hooks.refused.Load() == 0 {
 		t.Error("no webhook was refused while the receiver was down: no missed call was notified in phase 1")
 	}
@@ -240,7 +286,8 @@ func newChaosNode(t *testing.T, hooks *hookCounter, opts nodeOptions) *node {
 missed:
   min_ring: 0s
   webhook: {url: "%s", secret: %q}
-`, hotlineNumber, hooks.url, hookSecret)
+  email: {smtp: "smtp://%s", from: switchboard@example.com, to: [desk@example.com]}
+`, hotlineNumber, hooks.url, hookSecret, hooks.smtpAddr)
 	cfg = strings.Replace(cfg, "level: debug", "level: info", 1)
 	n.launch(cfg, nil)
 	return n
@@ -422,31 +469,38 @@ func waitChaosHooks(t *testing.T, n *node, hooks *hookCounter, within time.Durat
 			ids = append(ids, id)
 		}
 		rows.Close()
-		got := hooks.counts()
-		var waiting []string
+		got, mails := hooks.counts()
+		waiting := 0
 		for _, id := range ids {
-			if got[id] == 0 {
-				waiting = append(waiting, id)
+			if got[id] == 0 || mails[id] == 0 {
+				waiting++
 			}
 		}
-		if len(waiting) == 0 || time.Now().After(deadline) {
-			sent, dup := 0, 0
-			for _, c := range got {
-				sent += c
-				if c > 1 {
-					dup++
+		if waiting == 0 || time.Now().After(deadline) {
+			for what, m := range map[string]map[string]int{"webhook": got, "email": mails} {
+				sent, dup, missing := 0, 0, 0
+				for _, c := range m {
+					sent += c
+					if c > 1 {
+						dup++
+					}
+				}
+				for _, id := range ids {
+					if m[id] == 0 {
+						missing++
+					}
+				}
+				t.Logf("missed calls to notify %d: %d × %s delivered, %d duplicated, %d never", len(ids), sent, what, dup, missing)
+				if dup > 0 {
+					t.Errorf("%d missed calls got their %s more than once", dup, what)
+				}
+				if missing > 0 {
+					t.Errorf("%d of %d missed calls without their %s after %v", missing, len(ids), what, within)
 				}
 			}
-			t.Logf("missed calls to notify %d, webhooks delivered %d (refused while down %d), duplicated %d",
-				len(ids), sent, hooks.refused.Load(), dup)
+			t.Logf("webhooks refused while the receiver was down: %d", hooks.refused.Load())
 			if len(ids) == 0 {
-				t.Error("no missed call to notify: the webhook check proves nothing")
-			}
-			if dup > 0 {
-				t.Errorf("%d missed calls got their webhook more than once", dup)
-			}
-			if len(waiting) > 0 {
-				t.Errorf("%d of %d missed calls without their webhook after %v", len(waiting), len(ids), within)
+				t.Error("no missed call to notify: the notification checks prove nothing")
 			}
 			return
 		}
@@ -477,6 +531,7 @@ func TestChaosDiskFull(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
 	hooks := startHookCounter(t)
+	hooks.startSMTP(t)
 	n := newChaosNode(t, hooks, nodeOptions{storage: "  dsn: " + filepath.Join(dir, "sb.db") + "\n"})
 
 	l := startChaosLoad(t, n, 3)

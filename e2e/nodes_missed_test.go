@@ -68,7 +68,7 @@ func (c *cluster) waitHooks(t *testing.T, hooks *hookCounter, want int, within t
 	deadline := time.Now().Add(within)
 	for {
 		ids := c.missedToNotify(t)
-		got := hooks.counts()
+		got, _ := hooks.counts()
 		waiting, dup := 0, 0
 		for id := range ids {
 			if got[id] == 0 {
