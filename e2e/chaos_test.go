@@ -46,6 +46,7 @@ type hookCounter struct {
 	mails    map[string]int // missed-call id → emails
 	refused  atomic.Int64
 	down     atomic.Bool
+	delay    atomic.Int64 // ns the receiver takes before it answers 200
 	url      string
 	smtpAddr string
 }
@@ -71,6 +72,7 @@ func startHookCounter(t *testing.T) *hookCounter {
 		h.mu.Lock()
 		h.got[p.Missed.ID]++
 		h.mu.Unlock()
+		time.Sleep(time.Duration(h.delay.Load())) // a slow receiver: the sender waits with the row claimed
 	}))
 	t.Cleanup(srv.Close)
 	h.url = srv.URL + "/hook"
