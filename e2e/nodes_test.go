@@ -33,11 +33,20 @@ type cluster struct {
 	kam    *process // Kamailio's main process
 	// trunkPort is the trunk's outbound port, the same on both nodes.
 	trunkPort int
+	// extra is appended to both nodes' config files.
+	extra string
 }
 
 // startCluster starts PostgreSQL, a SIPp PBX shared by both nodes, nodes a
 // and b naming the balancer in their Record-Route, and Kamailio.
 func startCluster(t *testing.T) *cluster {
+	t.Helper()
+	return startClusterWith(t, "uas_answer.xml", "")
+}
+
+// startClusterWith is startCluster with another PBX scenario and config
+// appended to both nodes' files.
+func startClusterWith(t *testing.T, pbxScenario, extra string) *cluster {
 	t.Helper()
 	requirements(t)
 	kamailio, err := exec.LookPath("kamailio")
@@ -71,8 +80,8 @@ func startCluster(t *testing.T) *cluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	c := &cluster{pg: pg, db: db, lbPort: freePort(t), trunkPort: freePort(t)}
-	c.pbx = startSIPp(t, sippSpec{name: "pbx", scenario: "uas_answer.xml", calls: 1000})
+	c := &cluster{pg: pg, db: db, lbPort: freePort(t), trunkPort: freePort(t), extra: extra}
+	c.pbx = startSIPp(t, sippSpec{name: "pbx", scenario: pbxScenario, calls: 1000})
 	// The README's set-up: the shipped node configs, run as they are but
 	// for the addresses and the database.
 	c.a = c.deployNode(t, "sb-1", dsn)
@@ -100,7 +109,7 @@ func (c *cluster) deployNode(t *testing.T, name, dsn string) *node {
 		// SIPp's trunk scenario does not answer OPTIONS keep-alives.
 		"\nsip:\n": "\nsip:\n  keepalive: 0s\n",
 	})
-	n.launch(cfg, nil)
+	n.launch(cfg+c.extra, nil)
 	return n
 }
 
