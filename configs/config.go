@@ -81,7 +81,7 @@ type SIP struct {
 	// collapsing into retransmissions. 0: no cap.
 	MaxCPS int `yaml:"max_cps"`
 	// FastPath serves UDP through switchboard's own batched reader and
-	// byte-editing forwarder (issue 11); what it does not handle goes the
+	// byte-editing forwarder; what it does not handle goes the
 	// sipgo way. On by default on Linux (every e2e test passes through
 	// it); false serves UDP with sipgo alone. Linux only.
 	FastPath bool `yaml:"fast_path"`

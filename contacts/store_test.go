@@ -294,7 +294,7 @@ func TestHistoryExportDelete(t *testing.T) {
 	if ex.Contact.ID != c.ID || len(ex.Calls) != 3 || ex.Calls[0].ID != "c2" {
 		t.Errorf("export %+v", ex)
 	}
-	// Trace rows are whole records: the trunk is not lost (issue 12).
+	// Trace rows are whole records: the trunk is not lost.
 	tr, err := s.Trace(ctx, contacts.TraceQuery{ContactID: c.ID, Now: base.Add(24 * time.Hour)})
 	if err != nil || len(tr.Items) != 3 || tr.Items[0].Trunk != "carrier" || ex.Calls[0].Trunk != "carrier" {
 		t.Errorf("trace %+v, %v: want the trunk on every row", tr.Items, err)

@@ -20,7 +20,7 @@ import (
 	"github.com/switchboard-sip/switchboard/storage/callstore"
 )
 
-// The trace benchmark's database (issue 3): 1,000,000 call records over 13
+// The trace benchmark's database: 1,000,000 call records over 13
 // months, of which 10,000 are one contact's, spread over the last 12.
 const (
 	traceRows       = 1_000_000
@@ -309,7 +309,7 @@ func TestTracePages(t *testing.T) {
 }
 
 // BenchmarkTrace measures the contact trace of a contact with 10,000 calls
-// in a database of 1,000,000 (issue 3: p99 under 10 ms). Generating the
+// in a database of 1,000,000 (target: p99 under 10 ms). Generating the
 // database takes a while and stays out of the timing; sub-benchmarks share
 // it. Set SWITCHBOARD_TRACE_DB to a file path to keep the database and
 // reuse it across runs (it is generated when missing).

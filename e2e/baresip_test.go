@@ -3,7 +3,7 @@ package e2e
 // Calls between two real user agents nobody on this project wrote: baresip
 // (Debian package baresip) as the PBX's phone and as the carrier's side,
 // headless (a sine source, no audio device) and driven through its ctrl_tcp
-// module, through the real switchboard binary (issue 10).
+// module, through the real switchboard binary.
 
 import (
 	"bufio"

@@ -12,8 +12,7 @@ import (
 	"go.uber.org/zap"
 )
 
-// fastBatch is how many datagrams one recvmmsg or sendmmsg moves (issue
-// 11: up to 64).
+// fastBatch is how many datagrams one recvmmsg or sendmmsg moves at most.
 const fastBatch = 64
 
 // fastConn owns one UDP listen socket when sip.fast_path is on. A single
