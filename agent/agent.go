@@ -248,7 +248,7 @@ func (a *Agent) observers() []func(callctl.Event) {
 	logCall := callctl.LogFinished(a.log)
 	return []func(callctl.Event){
 		func(e callctl.Event) {
-			a.met.ObserveCall(e, a.tracker.ActiveCalls())
+			observeCall(a.met, a.tracker.ActiveCalls(), e)
 			logCall(e)
 		},
 		// Emergency calls first among the observers that tell people.

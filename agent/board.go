@@ -50,8 +50,8 @@ func (a *Agent) httpHandler(cfg *configs.Config) http.Handler {
 	// names from the contact store.
 	figures := web.StatsOptions{
 		Source:    a.calls,
-		Companies: func() map[string]string { return web.Companies(a.Config().Hotlines) },
-		Caller:    func(ctx context.Context) stats.Caller { return web.ContactCaller(ctx, a.contacts) },
+		Companies: func() map[string]string { return companies(a.Config().Hotlines) },
+		Caller:    func(ctx context.Context) stats.Caller { return contactCaller(ctx, a.contacts) },
 	}
 	web.RegisterStats(s, figures)
 	// The board's Insights charts draw the same figures.

@@ -17,6 +17,7 @@ import (
 	"github.com/switchboard-sip/switchboard/configs"
 	"github.com/switchboard-sip/switchboard/contacts"
 	"github.com/switchboard-sip/switchboard/storage"
+	"github.com/switchboard-sip/switchboard/wire"
 )
 
 // Query is one hypothetical call for Explain: the numbers as the caller
@@ -64,10 +65,10 @@ type ExplainStep struct {
 
 // ExplainBlock is the block stage's finding.
 type ExplainBlock struct {
-	Blocked   bool            `json:"blocked"`
-	Anonymous bool            `json:"anonymous"`
-	Number    string          `json:"number"`
-	Entry     *blocking.Entry `json:"entry,omitempty"`
+	Blocked   bool        `json:"blocked"`
+	Anonymous bool        `json:"anonymous"`
+	Number    string      `json:"number"`
+	Entry     *wire.Block `json:"entry,omitempty"`
 }
 
 // ExplainContact is the contact stage's finding.
@@ -142,7 +143,7 @@ func Explain(ctx context.Context, cfg *configs.Config, q Query) (*Explanation, e
 	dir, trunk := routing.Classify(src)
 	ex.Direction = dir
 	if dir == "" {
-		ex.Decision = ExplainDecision{Action: "reject", Code: 403, Reason: "unknown source"}
+		ex.Decision = ExplainDecision{Action: "reject", Code: callctl.StatusForbidden, Reason: "unknown source"}
 		return ex, nil
 	}
 	c := &callctl.Call{Direction: dir, CallID: "explain", StartedAt: q.At, Node: cfg.Node, Trace: &callctl.Trace{},
@@ -178,7 +179,7 @@ func Explain(ctx context.Context, cfg *configs.Config, q Query) (*Explanation, e
 	}
 	target, err := routing.Target(c, trunk)
 	if err != nil {
-		ex.Decision = ExplainDecision{Action: "reject", Code: 404, Reason: err.Error(), Disposition: cdr.Failed}
+		ex.Decision = ExplainDecision{Action: "reject", Code: callctl.StatusNotFound, Reason: err.Error(), Disposition: cdr.Failed}
 		return ex, nil
 	}
 	ex.Decision = ExplainDecision{Action: "forward", Target: target.String()}
@@ -207,7 +208,11 @@ func (ex *Explanation) addSteps(steps []callctl.Step) {
 		ex.Steps = append(ex.Steps, ExplainStep{Stage: s.Stage, Verdict: verdictName(s.Decision.Verdict)})
 		switch r := s.Detail.(type) {
 		case callctl.BlockResult:
-			ex.Block = ExplainBlock{Blocked: r.Blocked, Anonymous: r.Anonymous, Number: r.Number, Entry: r.Entry}
+			ex.Block = ExplainBlock{Blocked: r.Blocked, Anonymous: r.Anonymous, Number: r.Number}
+			if r.Entry != nil {
+				b := wire.NewBlock(*r.Entry, time.UTC)
+				ex.Block.Entry = &b
+			}
 		case callctl.ContactResult:
 			ex.Contact = &ExplainContact{Found: r.Contact, Create: r.Create, Name: r.Name, Skip: r.Skip}
 		case callctl.HotlineResult:

@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/netip"
 
-	gosip "github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
 
 	"github.com/switchboard-sip/switchboard/blocking"
@@ -207,14 +206,9 @@ func buildRouting(cfg *configs.Config) (sip.Routing, error) {
 	return r, nil
 }
 
-// sipURI is a config URI as sipgo writes it into requests.
-func sipURI(u configs.URI) gosip.Uri {
-	out := gosip.Uri{Scheme: u.Scheme, User: u.User, Host: u.Host, Port: u.Port,
-		UriParams: gosip.NewParams(), Headers: gosip.NewParams()}
-	if u.Transport != "" {
-		out.UriParams.Add("transport", u.Transport)
-	}
-	return out
+// sipURI is a config URI as the SIP layer writes it into requests.
+func sipURI(u configs.URI) sip.URI {
+	return sip.NewURI(u.Scheme, u.User, u.Host, u.Port, u.Transport)
 }
 
 // resolve is the address requests from the URI's target come from; a host

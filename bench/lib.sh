@@ -49,11 +49,15 @@ build_switchboard() {
 	(cd "$ROOT" && go build -o "$WORK/switchboard" ./cmd/switchboard)
 }
 
-# switchboard_config FILE: bench/switchboard.yaml with the ports filled in.
+# switchboard_config FILE: bench/switchboard.yaml with the ports filled in;
+# MEMORY_LIMIT (e.g. 150MiB) adds runtime.memory_limit.
 switchboard_config() {
 	sed -e "s/@SIP_PORT@/$SIP_PORT/g" -e "s/@PBX_PORT@/$PBX_PORT/g" -e "s/@TRUNK_PORT@/$TRUNK_PORT/g" \
 		-e "s/@HTTP_PORT@/$HTTP_PORT/g" -e "s|@WORK@|$WORK|g" -e "s/@FAST_PATH@/${FAST_PATH:-true}/g" \
 		"$HERE/switchboard.yaml" >"$1"
+	if [ -n "${MEMORY_LIMIT:-}" ]; then
+		printf 'runtime:\n  memory_limit: %s\n' "$MEMORY_LIMIT" >>"$1"
+	fi
 }
 
 # start_switchboard: starts it (pid in SB_PID) and waits for /healthz.

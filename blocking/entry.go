@@ -48,17 +48,17 @@ const (
 type Entry struct {
 	// ID is the row id of a stored entry; 0 for entries from the config
 	// file, which can only be changed there.
-	ID int64 `json:"id"`
+	ID int64
 	// Number is an E.164 number (+4930123456), or a prefix of one ending in
 	// * (+49900*). Numbers without + (short codes, extensions) are matched
 	// as received. It may also be a SIP address (user@host) or a whole
 	// domain (*@host), see NormalizeAddress.
-	Number    string    `json:"number"`
-	Action    Action    `json:"action"`
-	Direction Direction `json:"direction"`
-	Reason    string    `json:"reason"`
-	Source    Source    `json:"source"`
-	CreatedAt time.Time `json:"created_at,omitzero"`
+	Number    string
+	Action    Action
+	Direction Direction
+	Reason    string
+	Source    Source
+	CreatedAt time.Time
 }
 
 // IsPrefix reports whether the entry matches every number starting with

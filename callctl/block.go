@@ -46,7 +46,7 @@ func NewBlockStage(cfg configs.Blocking, list Blocklist) (*BlockStage, error) {
 		return nil, fmt.Errorf("callctl: block stage: blocking.anonymous %q: want allow or block", cfg.Anonymous)
 	}
 	if s.response == 0 {
-		s.response = 603
+		s.response = StatusDecline
 	}
 	if s.response < 400 || s.response > 699 {
 		return nil, fmt.Errorf("callctl: block stage: blocking.response %d is not a SIP error code", s.response)

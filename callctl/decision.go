@@ -35,8 +35,10 @@ type Stage interface {
 type Pipeline []Stage
 
 // Run returns the first decision that is not Continue. A Route decision
-// sets c.Target and ends the policy stages, but stages marked as always
-// running (contact, record) are the caller's business, not the pipeline's.
+// sets c.Target and, like a Reject, ends the pipeline: the stages after it
+// do not run, which is why their order matters (agent's pipeline says why
+// each stands where it does). The record is not a stage: the tracker
+// keeps it for every call, whatever the decision.
 func (p Pipeline) Run(ctx context.Context, c *Call) Decision {
 	for _, s := range p {
 		d := s.Handle(ctx, c)

@@ -328,7 +328,7 @@ func (s *ClosedStage) Handle(_ context.Context, c *Call) Decision {
 	}
 	code := h.Config.Closed.Response
 	if code == 0 {
-		code = 480
+		code = StatusTemporarilyUnavailable
 	}
 	return Decision{
 		Verdict:      Reject,

@@ -93,7 +93,7 @@ func (s *RulesStage) Evaluate(c *Call) RulesResult {
 		case a.Reject != nil:
 			code := a.Reject.Code
 			if code == 0 {
-				code = 403
+				code = StatusForbidden
 			}
 			// Refused by switchboard itself, like a block entry (SPEC §3).
 			r.Decision = Decision{Verdict: Reject, Code: code, Reason: "rule " + f.Rule,

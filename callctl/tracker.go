@@ -181,7 +181,7 @@ func (a *Active) Cancelled(elsewhere bool) {
 	if elsewhere {
 		disp = cdr.Elsewhere
 	}
-	a.finish(487, disp, "cancelled")
+	a.finish(StatusRequestTerminated, disp, "cancelled")
 }
 
 func (a *Active) finish(status int, disp cdr.Disposition, reason string) {
@@ -342,7 +342,7 @@ func (t *Tracker) cancelStored(callID string, elsewhere bool) {
 	}
 	now := t.now()
 	r.EndedAt = &now
-	r.SIPStatus = 487
+	r.SIPStatus = StatusRequestTerminated
 	r.Disposition = cdr.NoAnswer
 	if elsewhere {
 		r.Disposition = cdr.Elsewhere
@@ -402,12 +402,12 @@ func DispositionFor(status int, local bool) cdr.Disposition {
 	switch {
 	case status >= 200 && status < 300:
 		return cdr.Answered
-	case status == 408 || status == 480 || status == 487:
-		if local && status == 408 {
+	case status == StatusRequestTimeout || status == StatusTemporarilyUnavailable || status == StatusRequestTerminated:
+		if local && status == StatusRequestTimeout {
 			return cdr.Failed
 		}
 		return cdr.NoAnswer
-	case status == 486 || status == 600:
+	case status == StatusBusyHere || status == StatusBusyEverywhere:
 		return cdr.Busy
 	case local:
 		return cdr.Failed

@@ -16,29 +16,29 @@ const (
 // switchboard routed between a trunk and the PBX (SPEC §2, §8 field
 // names). It is written once, when the final response has come.
 type Message struct {
-	ID        string           `json:"id"`
-	CallID    string           `json:"call_id"`
-	Direction MessageDirection `json:"direction"`
+	ID        string
+	CallID    string
+	Direction MessageDirection
 	// Caller and Called are E.164 when readable, else the user part as
 	// received; the raw forms keep what the headers said.
-	Caller    string `json:"caller"`
-	CallerRaw string `json:"caller_raw"`
-	Called    string `json:"called"`
-	CalledRaw string `json:"called_raw"`
-	ContactID int64  `json:"contact_id,omitempty"`
+	Caller    string
+	CallerRaw string
+	Called    string
+	CalledRaw string
+	ContactID int64
 	// Content is the body as text, at most messages.max_content bytes;
 	// Truncated says it was cut there, Size is the body's full length.
-	Content     string `json:"content"`
-	Truncated   bool   `json:"truncated"`
-	Size        int    `json:"size"`
-	ContentType string `json:"content_type"`
-	Trunk       string `json:"trunk"`
+	Content     string
+	Truncated   bool
+	Size        int
+	ContentType string
+	Trunk       string
 	// Source is the sender's address as received (the From URI, e.g.
 	// sip:+4915112345678@carrier.example): the seed's "source address".
-	Source string `json:"source"`
-	Node   string `json:"node"`
+	Source string
+	Node   string
 	// Status is the final response's code (delivery status); 408 when
 	// none came, 0 while none is known.
-	Status int       `json:"status"`
-	At     time.Time `json:"at"`
+	Status int
+	At     time.Time
 }

@@ -1,6 +1,6 @@
 // Package cdr is the call detail record: the one type a call's record has
 // from the tracker that fills it, through the store that keeps it
-// (storage/callstore), to the JSON the API and the CLI print. It is a leaf:
+// (storage/callstore), to wire, which gives it its JSON shape. It is a leaf:
 // it imports nothing of switchboard, so every package can share it.
 package cdr
 
@@ -40,42 +40,42 @@ const ReasonNodeLost = "node lost"
 
 // Record is the stored call record (SPEC §3, §8 field names).
 type Record struct {
-	ID          string      `json:"id"`
-	CallID      string      `json:"call_id"`
-	Direction   Direction   `json:"direction"`
-	Trunk       string      `json:"trunk,omitempty"`
-	Caller      string      `json:"caller"`
-	CallerRaw   string      `json:"caller_raw"`
-	CallerName  string      `json:"caller_name"`
-	Called      string      `json:"called"`
-	CalledRaw   string      `json:"called_raw"`
-	Hotline     string      `json:"hotline"`
-	Campaign    string      `json:"campaign"`
-	ContactID   int64       `json:"contact_id,omitempty"`
-	Node        string      `json:"node"`
-	StartedAt   time.Time   `json:"started_at"`
-	RingingAt   *time.Time  `json:"ringing_at"`
-	AnsweredAt  *time.Time  `json:"answered_at"`
-	EndedAt     *time.Time  `json:"ended_at"`
-	RingMS      int64       `json:"ring_ms"`
-	TalkMS      int64       `json:"talk_ms"`
-	SIPStatus   int         `json:"sip_status"`
-	Disposition Disposition `json:"disposition"`
+	ID          string
+	CallID      string
+	Direction   Direction
+	Trunk       string
+	Caller      string
+	CallerRaw   string
+	CallerName  string
+	Called      string
+	CalledRaw   string
+	Hotline     string
+	Campaign    string
+	ContactID   int64
+	Node        string
+	StartedAt   time.Time
+	RingingAt   *time.Time
+	AnsweredAt  *time.Time
+	EndedAt     *time.Time
+	RingMS      int64
+	TalkMS      int64
+	SIPStatus   int
+	Disposition Disposition
 	// AnsweredBy is the phone that took the call, from the PBX's 2xx
 	// (SPEC §2: P-Asserted-Identity, else Contact user, else To name).
-	AnsweredBy string `json:"answered_by"`
+	AnsweredBy string
 	// EndReason is switchboard's own note on how the attempt ended
 	// ("cancelled", "node lost", "rule vip", a block reason). It is not the
 	// front desk's wrap-up reason (WrapUp.Reason, JSON "reason", SPEC §8):
 	// the two answer different questions and are kept apart.
-	EndReason string `json:"end_reason,omitempty"`
-	MissedID  string `json:"missed_id,omitempty"`
-	Recording string `json:"recording,omitempty"`
+	EndReason string
+	MissedID  string
+	Recording string
 	// Emergency marks a call to an emergency number (SPEC §1).
-	Emergency bool `json:"emergency"`
+	Emergency bool
 	// EmergencyCallback is the id of the emergency call's record that this
 	// inbound call called back within the callback window; empty otherwise.
-	EmergencyCallback string `json:"emergency_callback,omitempty"`
+	EmergencyCallback string
 	WrapUp
 }
 
@@ -86,20 +86,20 @@ type Record struct {
 // (a PBX header, Active.SetTranscript).
 type WrapUp struct {
 	// Reason is one of wrapup.reasons or free text.
-	Reason string `json:"reason"`
+	Reason string
 	// Satisfaction is 1–5; 0 means not scored.
-	Satisfaction int    `json:"satisfaction,omitempty"`
-	Notes        string `json:"notes"`
+	Satisfaction int
+	Notes        string
 	// Resolved says whether the caller's matter was settled; nil when
 	// the front desk did not say (SPEC §10: the share resolved).
-	Resolved *bool `json:"resolved,omitempty"`
+	Resolved *bool
 	// Transcript is the call's transcript (or its URL): from the front
 	// desk or from the PBX's header named in wrapup.transcript_header, at
 	// most MaxTranscript bytes.
-	Transcript string `json:"transcript,omitempty"`
+	Transcript string
 	// At is when the wrap-up was last set; nil when never. Of two versions
 	// of a record, the one with the later wrap-up keeps its wrap-up.
-	At *time.Time `json:"wrapped_up_at,omitempty"`
+	At *time.Time
 }
 
 // MaxTranscript bounds a stored transcript: a long call's text fits, a

@@ -65,19 +65,19 @@ type Progress struct {
 // Rejection is one row an import refused, with its line in the file
 // (header = line 1; for vCard the BEGIN:VCARD line) and the reason.
 type Rejection struct {
-	Line   int    `json:"line"`
-	Reason string `json:"reason"`
+	Line   int
+	Reason string
 }
 
 // Summary is the outcome of an import. Every row is in exactly one of
 // Created, Merged (into a contact that existed or came earlier in the file)
 // and Rejected.
 type Summary struct {
-	Rows       int         `json:"rows"`
-	Created    int         `json:"created"`
-	Merged     int         `json:"merged"`
-	Rejected   int         `json:"rejected"`
-	Rejections []Rejection `json:"rejections"`
+	Rows       int
+	Created    int
+	Merged     int
+	Rejected   int
+	Rejections []Rejection
 }
 
 // record is one contact read from a file, before and after normalisation.

@@ -28,35 +28,35 @@ const (
 
 // Phone is one number of a contact, kept as received and as E.164.
 type Phone struct {
-	E164 string `json:"e164"`
-	Raw  string `json:"raw"`
-	Ext  string `json:"ext"`
+	E164 string
+	Raw  string
+	Ext  string
 }
 
 // History summarises a contact's calls (SPEC §8 contact fields).
 type History struct {
-	CallsCount  int64      `json:"calls_count"`
-	FirstCallAt *time.Time `json:"first_call_at"`
-	LastCallAt  *time.Time `json:"last_call_at"`
-	OpenMissed  int64      `json:"open_missed"`
+	CallsCount  int64
+	FirstCallAt *time.Time
+	LastCallAt  *time.Time
+	OpenMissed  int64
 }
 
 // Contact is a stored contact with its numbers and call history, in the
 // JSON shape of SPEC §8.
 type Contact struct {
-	ID      int64  `json:"id"`
-	Name    string `json:"name"`
-	Company string `json:"company"`
-	Email   string `json:"email"`
+	ID      int64
+	Name    string
+	Company string
+	Email   string
 	// ClientID is the customer's key in the company's own CRM (SPEC §2);
 	// unique among contacts when set.
-	ClientID  string            `json:"client_id"`
-	Tags      []string          `json:"tags"`
-	Fields    map[string]string `json:"fields"`
-	Numbers   []Phone           `json:"numbers"`
-	Source    Source            `json:"source"`
-	CreatedAt time.Time         `json:"created_at"`
-	UpdatedAt time.Time         `json:"updated_at"`
+	ClientID  string
+	Tags      []string
+	Fields    map[string]string
+	Numbers   []Phone
+	Source    Source
+	CreatedAt time.Time
+	UpdatedAt time.Time
 	History
 }
 
@@ -473,7 +473,7 @@ func (s *Store) fillHistory(ctx context.Context, list []*Contact) error {
 		}
 		for _, c := range list {
 			if h, ok := counts[c.ID]; ok {
-				c.CallsCount, c.FirstCallAt, c.LastCallAt = h.CallsCount, h.FirstCallAt, h.LastCallAt
+				c.CallsCount, c.FirstCallAt, c.LastCallAt = h.Calls, &h.First, &h.Last
 			}
 		}
 	}

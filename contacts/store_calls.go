@@ -3,10 +3,12 @@ package contacts
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/switchboard-sip/switchboard/cdr"
+	"github.com/switchboard-sip/switchboard/storage"
 )
 
 // CallLog is the calls table as a contact's trace and export read it;
@@ -19,7 +21,7 @@ type CallLog interface {
 	// ContactCalls returns every call linked to contact id, newest first.
 	ContactCalls(ctx context.Context, id int64) ([]cdr.Record, error)
 	// CallCounts returns the call summary of each of ids that has calls.
-	CallCounts(ctx context.Context, ids []int64) (map[int64]History, error)
+	CallCounts(ctx context.Context, ids []int64) (map[int64]cdr.Span, error)
 	// DeleteContactCalls deletes the calls of contact id inside tx and
 	// returns how many went.
 	DeleteContactCalls(ctx context.Context, tx *sql.Tx, id int64) (int64, error)
@@ -67,9 +69,9 @@ func (s *Store) UseCalls(c CallLog) { s.calls = c }
 // Export is a contact with all its calls and messages, for a privacy
 // request.
 type Export struct {
-	Contact  Contact       `json:"contact"`
-	Calls    []cdr.Record  `json:"calls"`
-	Messages []cdr.Message `json:"messages"`
+	Contact  Contact
+	Calls    []cdr.Record
+	Messages []cdr.Message
 }
 
 // TraceQuery selects a contact trace: every call of the contact (or, with
@@ -100,13 +102,13 @@ const (
 // page's calls and Messages its text messages (with UseMessages): one page
 // of a timeline ordered on time across both, which Timeline merges.
 type Trace struct {
-	Number   string        `json:"number,omitempty"`
-	Contact  *Contact      `json:"contact"`
-	Since    time.Time     `json:"since"`
-	Until    time.Time     `json:"until"`
-	Items    []cdr.Record  `json:"items"`
-	Messages []cdr.Message `json:"messages"`
-	Next     string        `json:"next"`
+	Number   string
+	Contact  *Contact
+	Since    time.Time
+	Until    time.Time
+	Items    []cdr.Record
+	Messages []cdr.Message
+	Next     string
 }
 
 // Entry is one item of a trace's timeline: a call or a message.
@@ -249,6 +251,9 @@ func (s *Store) Trace(ctx context.Context, q TraceQuery) (Trace, error) {
 	case s.calls != nil:
 		items, next, err = s.calls.TraceCalls(ctx, id, numbers, t.Since, t.Until, q.Cursor, limit)
 	}
+	if errors.Is(err, storage.ErrInvalidCursor) {
+		return Trace{}, &FieldError{Field: "cursor", Reason: "not a cursor of this trace"}
+	}
 	if err != nil {
 		return Trace{}, fmt.Errorf("contacts: trace %s/%d: %w", q.E164, id, err)
 	}
@@ -278,4 +283,25 @@ func inZone(r *cdr.Record, loc *time.Location) {
 			*p = p.In(loc)
 		}
 	}
+}
+
+// TraceAll reads every page of a trace, for a reader that shows all calls
+// of the window at once (the command line). The window is fixed at the
+// first page's end, so the pages fit.
+func (s *Store) TraceAll(ctx context.Context, q TraceQuery) (Trace, error) {
+	if q.Now.IsZero() {
+		q.Now = time.Now()
+	}
+	q.Limit = MaxTraceLimit
+	t, err := s.Trace(ctx, q)
+	for err == nil && t.Next != "" {
+		q.Cursor = t.Next
+		var page Trace
+		if page, err = s.Trace(ctx, q); err == nil {
+			t.Items = append(t.Items, page.Items...)
+			t.Messages = append(t.Messages, page.Messages...)
+			t.Next = page.Next
+		}
+	}
+	return t, err
 }

@@ -4,16 +4,12 @@
 package metrics
 
 import (
-	"github.com/switchboard-sip/switchboard/cdr"
-
 	"net/http"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/switchboard-sip/switchboard/callctl"
 )
 
 // Metrics are the instruments the SIP layer, the call tracker, the notifier
@@ -120,18 +116,19 @@ func StatusClass(code int) string {
 	return strconv.Itoa(code/100) + "xx"
 }
 
-// ObserveCall updates the call metrics for one call event: the active
-// calls gauge on every event, and on a call's end the calls counter and,
-// for a call refused by device blocking, the blocked counter (SPEC §8).
-func (m *Metrics) ObserveCall(e callctl.Event, active int) {
+// ObserveCall updates the call metrics for one call state change: the
+// active calls gauge on every change, and when a call ended (ended is
+// true) the calls counter by direction, disposition and hotline and, for a
+// call refused by device blocking, the blocked counter (SPEC §8). The
+// caller passes plain values, so that metrics knows no domain package.
+func (m *Metrics) ObserveCall(active int, ended bool, direction, disposition, hotline string, blocked bool) {
 	m.ActiveCalls.Set(float64(active))
-	if e.Type != callctl.EventEnded {
+	if !ended {
 		return
 	}
-	r := e.Record
-	m.Calls.WithLabelValues(string(r.Direction), string(r.Disposition), r.Hotline).Inc()
-	if r.Disposition == cdr.Blocked {
-		m.Blocked.WithLabelValues(string(r.Direction)).Inc()
+	m.Calls.WithLabelValues(direction, disposition, hotline).Inc()
+	if blocked {
+		m.Blocked.WithLabelValues(direction).Inc()
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/switchboard-sip/switchboard/configs"
-	"github.com/switchboard-sip/switchboard/contacts"
 	"github.com/switchboard-sip/switchboard/missed"
 	"github.com/switchboard-sip/switchboard/wire"
 )
@@ -41,7 +40,7 @@ type Contact struct {
 	Email   string            `json:"email"`
 	Tags    []string          `json:"tags"`
 	Fields  map[string]string `json:"fields,omitempty"`
-	Numbers []contacts.Phone  `json:"numbers"`
+	Numbers []wire.Phone      `json:"numbers"`
 }
 
 // Hotline is the called company in a payload.
@@ -62,12 +61,9 @@ func newPayload(n missed.Notice, loc *time.Location) Payload {
 	}
 	if c := n.Contact; c != nil {
 		p.Contact = &Contact{ID: c.ID, Name: c.Name, Company: c.Company, Email: c.Email,
-			Tags: c.Tags, Fields: c.Fields, Numbers: c.Numbers}
+			Tags: c.Tags, Fields: c.Fields, Numbers: wire.Phones(c.Numbers)}
 		if p.Contact.Tags == nil {
 			p.Contact.Tags = []string{}
-		}
-		if p.Contact.Numbers == nil {
-			p.Contact.Numbers = []contacts.Phone{}
 		}
 	}
 	if h := n.Hotline; h != nil {

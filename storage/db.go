@@ -22,6 +22,9 @@ type DB struct {
 	// Driver is SQLite or Postgres.
 	Driver string
 	dsn    string
+	// readOnly is set by OpenReadOnly: Migrate then only checks that the
+	// schema is current and writes nothing.
+	readOnly bool
 
 	busOnce sync.Once
 	bus     *Bus
@@ -86,7 +89,7 @@ func openPool(driver, dsn string, readOnly bool) (*DB, error) {
 	default:
 		return nil, fmt.Errorf("storage: driver %q is not supported (sqlite or postgres)", driver)
 	}
-	db := &DB{DB: sdb, Driver: driver, dsn: dsn}
+	db := &DB{DB: sdb, Driver: driver, dsn: dsn, readOnly: readOnly}
 	if driver == Postgres {
 		sdb.SetMaxOpenConns(pgMaxConns)
 		sdb.SetMaxIdleConns(pgMaxConns)
@@ -165,6 +168,9 @@ func sqliteDSN(dsn string) string {
 // schema); applied steps are never run again, so steps may only ever be
 // appended.
 func (db *DB) Migrate(ctx context.Context, component string, steps []string) error {
+	if db.readOnly {
+		return db.checkSchema(ctx, component, len(steps))
+	}
 	err := db.inMigrationLock(ctx, func(tx *sql.Tx) error {
 		var have int
 		err := tx.QueryRowContext(ctx, db.Rebind(`SELECT version FROM schema_migrations WHERE component = ?`), component).Scan(&have)
@@ -185,6 +191,25 @@ func (db *DB) Migrate(ctx context.Context, component string, steps []string) err
 	})
 	if err != nil {
 		return fmt.Errorf("storage: migrate %s: %w", component, err)
+	}
+	return nil
+}
+
+// checkSchema is Migrate on a read-only database: a reading command works
+// on a current schema and changes nothing, so an older one is an error
+// that says how to upgrade it. A component that never ran (version 0) has
+// no tables and no rows: its reader finds nothing to read.
+func (db *DB) checkSchema(ctx context.Context, component string, want int) error {
+	if ok, err := db.HasTable(ctx, "schema_migrations"); err != nil || !ok {
+		return err // a database nothing ever ran on: every component at 0
+	}
+	var have int
+	err := db.QueryRowContext(ctx, db.Rebind(`SELECT version FROM schema_migrations WHERE component = ?`), component).Scan(&have)
+	if err != nil && err != sql.ErrNoRows {
+		return fmt.Errorf("storage: schema of %s: %w", component, err)
+	}
+	if have != 0 && have != want {
+		return fmt.Errorf("storage: %s tables are at version %d, this build reads version %d (a writing command such as switchboard run brings them up to date)", component, have, want)
 	}
 	return nil
 }

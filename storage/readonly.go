@@ -14,8 +14,9 @@ import (
 var ErrNoDatabase = errors.New("storage: no database")
 
 // OpenReadOnly opens an existing database for reading only: it creates no
-// file and writes nothing, for dry runs (`switchboard explain`). Schema
-// migrations are not run; readers must expect an older or missing schema.
+// file and writes nothing, for dry runs (`switchboard explain`) and the
+// reading commands. Migrate only checks that a component's schema is
+// current; readers that skip it must expect an older or missing schema.
 func OpenReadOnly(driver, dsn string) (*DB, error) {
 	if driver != SQLite {
 		// A server database exists by definition; its sessions are made
@@ -45,5 +46,5 @@ func OpenReadOnly(driver, dsn string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("storage: open %s read-only: %w", path, err)
 	}
-	return &DB{DB: db, Driver: driver}, nil
+	return &DB{DB: db, Driver: driver, dsn: dsn, readOnly: true}, nil
 }

@@ -293,7 +293,7 @@ func (h *contactHandler) numbers(v json.RawMessage) ([]contacts.Phone, error) {
 	for i, it := range items {
 		field := fmt.Sprintf("numbers[%d]", i)
 		var s string
-		var p contacts.Phone
+		var p wire.Phone
 		if err := json.Unmarshal(it, &s); err == nil {
 			p.Raw = s
 		} else if err := json.Unmarshal(it, &p); err != nil {

@@ -69,7 +69,7 @@ func RegisterInsights(s *Server, o StatsOptions) {
 // it has answered and ok is false.
 func (s *Server) insightsReport(w http.ResponseWriter, r *http.Request, o StatsOptions) (stats.Report, statchart.Theme, bool) {
 	v := r.URL.Query()
-	f, err := StatsFilter(v.Get, s.now(), s.loc)
+	f, err := stats.ParseFilter(v.Get, s.now(), s.loc)
 	if err != nil {
 		WriteError(w, http.StatusBadRequest, err.Error())
 		return stats.Report{}, "", false

@@ -2,15 +2,10 @@ package web
 
 import (
 	"context"
-	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
-	"time"
 
-	"github.com/switchboard-sip/switchboard/configs"
 	"github.com/switchboard-sip/switchboard/stats"
-	"github.com/switchboard-sip/switchboard/storage"
 )
 
 // StatsSource computes the §10 figures; *callstore.Store implements it.
@@ -33,7 +28,7 @@ type StatsOptions struct {
 // server's time zone.
 func RegisterStats(s *Server, o StatsOptions) {
 	s.HandleFunc("GET /api/stats", func(w http.ResponseWriter, r *http.Request) {
-		f, err := StatsFilter(r.URL.Query().Get, s.now(), s.loc)
+		f, err := stats.ParseFilter(r.URL.Query().Get, s.now(), s.loc)
 		if err != nil {
 			WriteError(w, http.StatusBadRequest, err.Error())
 			return
@@ -73,36 +68,6 @@ func (o StatsOptions) report(ctx context.Context, f stats.Filter) (stats.Report,
 	return rep, nil
 }
 
-// StatsFilter reads the range and filters of a stats request (the API's
-// query parameters, or the command line's flags through get).
-func StatsFilter(get func(string) string, now time.Time, loc *time.Location) (stats.Filter, error) {
-	f := stats.Filter{Location: loc, Hotline: strings.TrimSpace(get("hotline")), Campaign: strings.TrimSpace(get("campaign"))}
-	for _, p := range []struct {
-		name string
-		t    *time.Time
-	}{{"since", &f.Since}, {"until", &f.Until}} {
-		if v := strings.TrimSpace(get(p.name)); v != "" {
-			t, err := storage.ParseSince(v, now)
-			if err != nil {
-				return f, &paramError{p.name, err.Error()}
-			}
-			*p.t = t
-		}
-	}
-	if v := strings.TrimSpace(get("contact")); v != "" {
-		id, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || id <= 0 {
-			return f, &paramError{"contact", fmt.Sprintf("%q is not a contact id", v)}
-		}
-		f.ContactID = id
-	}
-	f = stats.Range(f, now)
-	if !f.Until.After(f.Since) {
-		return f, &paramError{"until", fmt.Sprintf("%s is not after since %s", f.Until.In(loc).Format(time.RFC3339), f.Since.In(loc).Format(time.RFC3339))}
-	}
-	return f, nil
-}
-
 // wantsCSV reports whether the client asked for CSV rather than JSON.
 func wantsCSV(r *http.Request) bool {
 	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
@@ -112,32 +77,4 @@ func wantsCSV(r *http.Request) bool {
 		}
 	}
 	return false
-}
-
-// ContactCaller describes top callers from the contact store: name, first
-// number and open missed calls.
-func ContactCaller(ctx context.Context, store ContactReader) stats.Caller {
-	if store == nil {
-		return nil
-	}
-	return func(id int64) (string, string, int64, bool) {
-		c, err := store.Get(ctx, id)
-		if err != nil {
-			return "", "", 0, false
-		}
-		number := ""
-		if len(c.Numbers) > 0 {
-			number = c.Numbers[0].E164
-		}
-		return c.Name, number, c.OpenMissed, true
-	}
-}
-
-// Companies maps hotline names to companies, for StatsOptions.Companies.
-func Companies(hotlines []configs.Hotline) map[string]string {
-	m := make(map[string]string, len(hotlines))
-	for _, h := range hotlines {
-		m[h.Name] = h.Company
-	}
-	return m
 }

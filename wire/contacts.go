@@ -17,7 +17,7 @@ type Contact struct {
 	ClientID    string            `json:"client_id"`
 	Tags        []string          `json:"tags"`
 	Fields      map[string]string `json:"fields"`
-	Numbers     []contacts.Phone  `json:"numbers"`
+	Numbers     []Phone           `json:"numbers"`
 	Source      string            `json:"source"`
 	CreatedAt   string            `json:"created_at"`
 	UpdatedAt   string            `json:"updated_at"`
@@ -35,7 +35,7 @@ func NewContact(c contacts.Contact, loc *time.Location) Contact {
 	}
 	out := Contact{
 		ID: c.ID, Name: c.Name, Company: c.Company, Email: c.Email, ClientID: c.ClientID, Tags: c.Tags, Fields: c.Fields,
-		Numbers: c.Numbers, Source: string(c.Source),
+		Numbers: Phones(c.Numbers), Source: string(c.Source),
 		CreatedAt: FormatTime(c.CreatedAt, loc), UpdatedAt: FormatTime(c.UpdatedAt, loc),
 		CallsCount: c.CallsCount, FirstCallAt: FormatTimePtr(c.FirstCallAt, loc), LastCallAt: FormatTimePtr(c.LastCallAt, loc),
 		OpenMissed: c.OpenMissed,
@@ -46,8 +46,22 @@ func NewContact(c contacts.Contact, loc *time.Location) Contact {
 	if out.Fields == nil {
 		out.Fields = map[string]string{}
 	}
-	if out.Numbers == nil {
-		out.Numbers = []contacts.Phone{}
+	return out
+}
+
+// Phone is the JSON form of one of a contact's numbers; the API also
+// takes it as input (SPEC §8).
+type Phone struct {
+	E164 string `json:"e164"`
+	Raw  string `json:"raw"`
+	Ext  string `json:"ext"`
+}
+
+// Phones is the JSON form of a contact's numbers: never null.
+func Phones(ps []contacts.Phone) []Phone {
+	out := make([]Phone, len(ps))
+	for i, p := range ps {
+		out[i] = Phone(p)
 	}
 	return out
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/switchboard-sip/switchboard/blocking"
 	"github.com/switchboard-sip/switchboard/configs"
 	"github.com/switchboard-sip/switchboard/contacts"
-	"github.com/switchboard-sip/switchboard/storage"
 	"github.com/switchboard-sip/switchboard/wire"
 )
 
@@ -98,7 +97,7 @@ func blockCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "switchboard block: %s\n", oneLine(err))
 		return 1
 	}
-	defer b.db.Close()
+	defer b.st.Close()
 
 	switch sub {
 	case "add", "allow":
@@ -135,33 +134,25 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// blockCLI is the block list opened from the config's database, with the
-// number reader of the config.
+// blockCLI is the block list of the config's database, opened through the
+// agent's front door, with the number reader of the config.
 type blockCLI struct {
-	db      *storage.DB
+	st      *agent.Stores
 	store   *blocking.Store
 	numbers *contacts.Numbers
 }
 
 func openBlockCLI(ctx context.Context, cfg *configs.Config) (*blockCLI, error) {
-	numbers, err := contacts.NewNumbers(cfg.Numbers.Region, cfg.Numbers.Internal)
-	if err != nil {
-		return nil, fmt.Errorf("numbers: %w", err)
-	}
-	config, err := agent.BlockEntries(cfg)
+	st, err := agent.OpenStores(ctx, cfg, agent.Create)
 	if err != nil {
 		return nil, err
 	}
-	db, err := storage.Open(cfg.Storage.Driver, cfg.Storage.DSN)
+	store, err := st.Blocks(ctx)
 	if err != nil {
+		st.Close()
 		return nil, err
 	}
-	store, err := blocking.Open(ctx, db, config)
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	return &blockCLI{db: db, store: store, numbers: numbers}, nil
+	return &blockCLI{st: st, store: store, numbers: st.Numbers}, nil
 }
 
 func (b *blockCLI) add(ctx context.Context, w io.Writer, raw string, action blocking.Action, direction, reason string) error {
@@ -180,17 +171,10 @@ func (b *blockCLI) add(ctx context.Context, w io.Writer, raw string, action bloc
 		fmt.Fprintf(w, ", reason %q", e.Reason)
 	}
 	fmt.Fprintln(w, ")")
-	if e.Action == blocking.Block && !e.IsPrefix() {
-		// Tell the administrator when the new entry has no effect, rather
-		// than let them believe the number is now blocked.
-		for _, d := range []blocking.Direction{blocking.In, blocking.Out} {
-			if e.Direction != blocking.Both && e.Direction != d {
-				continue
-			}
-			if m := b.store.Lookup(e.Number, d); !m.Blocked && m.Entry != nil {
-				fmt.Fprintf(w, "note: %s stays allowed for direction %s by the allow entry %s (allow wins over block)\n", e.Number, d, m.Entry.Number)
-			}
-		}
+	// Tell the administrator when the new entry has no effect, rather than
+	// let them believe the number is now blocked.
+	for _, sh := range b.store.Shadowed(e) {
+		fmt.Fprintf(w, "note: %s stays allowed for direction %s by the allow entry %s (allow wins over block)\n", e.Number, sh.Direction, sh.By.Number)
 	}
 	return nil
 }
@@ -199,38 +183,9 @@ func (b *blockCLI) add(ctx context.Context, w io.Writer, raw string, action bloc
 // when an entry has that id, else a number (internal numbers are digits
 // too); the output says which entries went.
 func (b *blockCLI) remove(ctx context.Context, w io.Writer, arg string) error {
-	var removed []blocking.Entry
-	id, idErr := strconv.ParseInt(arg, 10, 64)
-	if strings.Trim(arg, "0123456789") != "" {
-		idErr = strconv.ErrSyntax // +49110 parses as an integer, but is a number
-	}
-	if idErr == nil && id > 0 {
-		e, err := b.store.Remove(ctx, id)
-		switch {
-		case err == nil:
-			removed = []blocking.Entry{e}
-		case !errors.Is(err, blocking.ErrNotFound):
-			return err
-		}
-	}
-	if removed == nil {
-		number, err := blocking.NormalizeNumber(arg, b.numbers.Region, b.numbers.ExactKey)
-		if err != nil {
-			if idErr == nil {
-				return fmt.Errorf("no entry with id %d, and %w", id, err)
-			}
-			return err
-		}
-		removed, err = b.store.RemoveNumber(ctx, number)
-		if errors.Is(err, blocking.ErrConfigEntry) {
-			return fmt.Errorf("%s is set in the config file (blocking.entries); remove it there", number)
-		}
-		if errors.Is(err, blocking.ErrNotFound) {
-			return fmt.Errorf("no stored entry for %s", number)
-		}
-		if err != nil {
-			return err
-		}
+	removed, err := b.store.RemoveArg(ctx, arg, b.numbers.Region, b.numbers.ExactKey)
+	if err != nil {
+		return err
 	}
 	for _, e := range removed {
 		fmt.Fprintf(w, "removed %d %s %s (direction %s)\n", e.ID, e.Action, e.Number, e.Direction)
@@ -239,11 +194,10 @@ func (b *blockCLI) remove(ctx context.Context, w io.Writer, arg string) error {
 }
 
 func (b *blockCLI) list(ctx context.Context, w io.Writer, asJSON bool, loc *time.Location) error {
-	stored, _, err := b.store.List(ctx, 0, 0)
+	all, err := b.store.All(ctx)
 	if err != nil {
 		return err
 	}
-	all := append(b.store.Config(), stored...)
 	if loc == nil {
 		loc = time.UTC
 	}

@@ -1,23 +1,18 @@
 package main
 
 import (
-	"github.com/switchboard-sip/switchboard/cdr"
-
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 	_ "time/tzdata" // config time zones must load on hosts without a zoneinfo database
 
-	"go.uber.org/zap"
-
-	"github.com/switchboard-sip/switchboard/configs"
+	"github.com/switchboard-sip/switchboard/agent"
+	"github.com/switchboard-sip/switchboard/cdr"
 	"github.com/switchboard-sip/switchboard/missed"
 	"github.com/switchboard-sip/switchboard/storage"
 	"github.com/switchboard-sip/switchboard/storage/callstore"
@@ -63,28 +58,24 @@ func callsCommand(args []string, stdout, stderr io.Writer) int {
 		q.Since = t
 	}
 
-	var cfg *configs.Config
-	var err error
-	if *path == "" {
-		cfg = configs.Default()
-	} else if cfg, err = configs.Load(*path); err != nil {
-		fmt.Fprintf(stderr, "switchboard calls: %s\n", oneLine(err))
-		return 1
-	}
-	loc, err := configLocation(cfg)
+	cfg, err := loadConfigOrDefault(*path)
 	if err != nil {
-		fmt.Fprintf(stderr, "switchboard calls: timezone: %v\n", err)
+		fmt.Fprintf(stderr, "switchboard calls: %s\n", oneLine(err))
 		return 1
 	}
 	ctx := context.Background()
-	store, db, closeStore, err := openCallStore(ctx, cfg.Storage.Driver, cfg.Storage.DSN)
+	st, err := agent.OpenStores(ctx, cfg, agent.ReadOnly)
 	if err != nil {
 		fmt.Fprintf(stderr, "switchboard calls: %s\n", oneLine(err))
 		return 1
 	}
-	defer closeStore()
+	defer st.Close()
+	if st.InProgress != nil {
+		fmt.Fprintln(stderr, "switchboard: calls in progress not shown:", st.InProgress)
+	}
+	store, loc := st.Calls, st.Location
 
-	records, err := listCalls(ctx, store, q, *limit)
+	records, err := store.ListUpTo(ctx, q, *limit)
 	if err != nil {
 		fmt.Fprintf(stderr, "switchboard calls: %s\n", oneLine(err))
 		return 1
@@ -95,29 +86,13 @@ func callsCommand(args []string, stdout, stderr io.Writer) int {
 		for i, r := range records {
 			ids[i] = r.MissedID
 		}
-		if entries, err = missed.Lookup(ctx, db, ids); err != nil {
+		if entries, err = st.MissedEntries(ctx, ids); err != nil {
 			fmt.Fprintf(stderr, "switchboard calls: %s\n", oneLine(err))
 			return 1
 		}
 	}
 	if *asJSON {
-		type item struct {
-			wire.Call
-			Missed *wire.Missed `json:"missed,omitempty"`
-		}
-		out := struct {
-			Items []item `json:"items"`
-		}{Items: make([]item, len(records))}
-		for i, r := range records {
-			out.Items[i].Call = wire.NewCall(r, loc)
-			if e, ok := entries[r.MissedID]; ok {
-				m := wire.NewMissed(e, loc)
-				out.Items[i].Missed = &m
-			}
-		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(out); err != nil {
+		if err := writeJSON(stdout, wire.NewCallsWithMissed(records, entries, loc)); err != nil {
 			fmt.Fprintf(stderr, "switchboard calls: %v\n", err)
 			return 1
 		}
@@ -128,70 +103,6 @@ func callsCommand(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-// configLocation is the configured time zone; configs may have loaded it
-// already.
-func configLocation(cfg *configs.Config) (*time.Location, error) {
-	if cfg.Location != nil {
-		return cfg.Location, nil
-	}
-	if cfg.Timezone == "" {
-		return time.UTC, nil
-	}
-	return time.LoadLocation(cfg.Timezone)
-}
-
-// openCallStore opens an existing database: a command that only reads must
-// not leave an empty database behind when the DSN points to the wrong place.
-func openCallStore(ctx context.Context, driver, dsn string) (*callstore.Store, *storage.DB, func(), error) {
-	if driver == "sqlite" {
-		file := strings.TrimPrefix(dsn, "file:")
-		file, _, _ = strings.Cut(file, "?")
-		if file != ":memory:" {
-			if _, err := os.Stat(file); err != nil {
-				return nil, nil, nil, fmt.Errorf("database %s (storage.dsn): %w", file, err)
-			}
-		}
-	}
-	db, err := storage.Open(driver, dsn)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	store, err := callstore.New(ctx, db, zap.NewNop())
-	if err != nil {
-		db.Close()
-		return nil, nil, nil, err
-	}
-	// A running node's calls in progress are in its journal, not yet in
-	// the database: they are shown, never written from here.
-	if p := callstore.JournalPath(driver, dsn); p != "" {
-		if err := store.ReadJournal(ctx, p); err != nil {
-			fmt.Fprintln(os.Stderr, "switchboard: calls in progress not shown:", err)
-		}
-	}
-	return store, db, func() {
-		store.Close(ctx)
-		db.Close()
-	}, nil
-}
-
-// listCalls pages through the store until limit records are read.
-func listCalls(ctx context.Context, store *callstore.Store, q callstore.Query, limit int) ([]cdr.Record, error) {
-	var out []cdr.Record
-	for len(out) < limit {
-		q.Limit = limit - len(out)
-		items, next, err := store.List(ctx, q)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, items...)
-		if next == "" {
-			break
-		}
-		q.Cursor = next
-	}
-	return out, nil
 }
 
 // writeCallTable prints records; with entries (--missed) each row also

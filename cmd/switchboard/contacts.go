@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -16,15 +15,10 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
-	"go.uber.org/zap"
 	"golang.org/x/term"
 
-	"github.com/switchboard-sip/switchboard/cdr"
-	"github.com/switchboard-sip/switchboard/configs"
+	"github.com/switchboard-sip/switchboard/agent"
 	"github.com/switchboard-sip/switchboard/contacts"
-	"github.com/switchboard-sip/switchboard/missed"
-	"github.com/switchboard-sip/switchboard/storage"
-	"github.com/switchboard-sip/switchboard/storage/callstore"
 	"github.com/switchboard-sip/switchboard/wire"
 )
 
@@ -105,7 +99,14 @@ func contactsCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "switchboard contacts %s: %s\n", sub, oneLine(err))
 		return 1
 	}
-	cli, err := openContactsCLI(context.Background(), *path, sub == "import")
+	access := agent.ReadOnly
+	switch sub {
+	case "import":
+		access = agent.Create
+	case "delete":
+		access = agent.ReadWrite
+	}
+	cli, err := openContactsCLI(context.Background(), *path, access)
 	if err != nil {
 		return fail(err)
 	}
@@ -115,7 +116,7 @@ func contactsCommand(args []string, stdout, stderr io.Writer) int {
 	case "import":
 		return cli.importFiles(ctx, pos, *strict, stdout, stderr)
 	case "find":
-		if err := cli.find(ctx, stdout, contactKey{number: first(pos), clientID: *clientID, email: *email}, *asJSON); err != nil {
+		if err := cli.find(ctx, stdout, contactKey{Number: first(pos), ClientID: *clientID, Email: *email}, *asJSON); err != nil {
 			return fail(err)
 		}
 	case "export", "delete":
@@ -136,91 +137,35 @@ func contactsCommand(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// contactsCLI is the contact store of the config's database with the
-// config's number reader and time zone.
+// contactsCLI is the config's stores, opened through the agent's front
+// door, with the config's number reader and time zone.
 type contactsCLI struct {
-	db      *storage.DB
+	st      *agent.Stores
 	store   *contacts.Store
-	calls   *callstore.Store
 	numbers *contacts.Numbers
 	region  string
 	loc     *time.Location
 }
 
-// openContactsCLI opens the store. Only import may create the database:
-// reading commands pointed at the wrong DSN must say so rather than leave
-// an empty database behind.
-func openContactsCLI(ctx context.Context, path string, create bool) (*contactsCLI, error) {
-	var cfg *configs.Config
-	var err error
-	if path == "" {
-		cfg = configs.Default()
-	} else if cfg, err = configs.Load(path); err != nil {
-		return nil, err
-	}
-	loc, err := configLocation(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("timezone: %w", err)
-	}
-	numbers, err := contacts.NewNumbers(cfg.Numbers.Region, cfg.Numbers.Internal)
-	if err != nil {
-		return nil, fmt.Errorf("numbers: %w", err)
-	}
-	if !create && cfg.Storage.Driver == "sqlite" {
-		file := strings.TrimPrefix(cfg.Storage.DSN, "file:")
-		file, _, _ = strings.Cut(file, "?")
-		if file != ":memory:" {
-			if _, err := os.Stat(file); err != nil {
-				return nil, fmt.Errorf("database %s (storage.dsn): %w", file, err)
-			}
-		}
-	}
-	db, err := storage.Open(cfg.Storage.Driver, cfg.Storage.DSN)
+// openContactsCLI opens the stores. Only import (and delete) may create
+// or change the database: reading commands pointed at the wrong DSN must
+// say so rather than leave an empty database behind.
+func openContactsCLI(ctx context.Context, path string, access agent.Access) (*contactsCLI, error) {
+	cfg, err := loadConfigOrDefault(path)
 	if err != nil {
 		return nil, err
 	}
-	store, err := contacts.NewStore(ctx, db)
+	st, err := agent.OpenStores(ctx, cfg, access)
 	if err != nil {
-		db.Close()
 		return nil, err
 	}
-	calls, err := callstore.New(ctx, db, zap.NewNop())
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	store.UseCalls(calls)
-	store.UseMessages(calls)
-	missedLog, err := missed.NewContactLog(ctx, db)
-	if err != nil {
-		calls.Close(ctx)
-		db.Close()
-		return nil, err
-	}
-	store.UseMissed(missedLog)
-	return &contactsCLI{db: db, store: store, calls: calls, numbers: numbers, region: cfg.Numbers.Region, loc: loc}, nil
+	return &contactsCLI{st: st, store: st.Contacts, numbers: st.Numbers, region: st.Region, loc: st.Location}, nil
 }
 
-func (c *contactsCLI) close() {
-	c.calls.Close(context.Background())
-	c.db.Close()
-}
+func (c *contactsCLI) close() { c.st.Close() }
 
 // e164 reads a number given on the command line in any format.
-func (c *contactsCLI) e164(raw string) (string, error) {
-	n, err := c.numbers.Normalize(raw, c.region)
-	if err != nil {
-		var ne *contacts.NumberError
-		if errors.As(err, &ne) {
-			return "", fmt.Errorf("number %q: %s", raw, ne.Reason)
-		}
-		return "", err
-	}
-	if n.Internal || n.E164 == "" {
-		return "", fmt.Errorf("number %q is an internal extension: extensions have no contact", raw)
-	}
-	return n.E164, nil
-}
+func (c *contactsCLI) e164(raw string) (string, error) { return c.numbers.ContactNumber(raw, c.region) }
 
 // importFiles imports every path, printing a summary per file. A file that
 // cannot be read does not stop the others.
@@ -288,12 +233,12 @@ func printSummary(w io.Writer, path string, s contacts.Summary) {
 }
 
 func (c *contactsCLI) find(ctx context.Context, w io.Writer, key contactKey, asJSON bool) error {
-	if key.number != "" {
-		e164, err := c.e164(key.number)
+	if key.Number != "" {
+		e164, err := c.e164(key.Number)
 		if err != nil {
 			return err
 		}
-		key.number = e164
+		key.Number = e164
 	}
 	ct, err := c.lookup(ctx, key)
 	if err != nil {
@@ -346,16 +291,7 @@ func (c *contactsCLI) export(ctx context.Context, w io.Writer, id int64) error {
 	if err != nil {
 		return err
 	}
-	out := struct {
-		Contact  wire.Contact   `json:"contact"`
-		Calls    []wire.Call    `json:"calls"`
-		Messages []wire.Message `json:"messages"`
-	}{Contact: wire.NewContact(ex.Contact, c.loc), Calls: make([]wire.Call, len(ex.Calls)),
-		Messages: wire.MessageList(ex.Messages, c.loc)}
-	for i, e := range ex.Calls {
-		out.Calls[i] = wire.NewCall(e, c.loc)
-	}
-	return writeJSON(w, out)
+	return writeJSON(w, wire.NewContactExport(ex, c.loc))
 }
 
 func (c *contactsCLI) delete(ctx context.Context, w io.Writer, id int64) error {
@@ -426,7 +362,7 @@ func traceCommand(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	ctx := context.Background()
-	cli, err := openContactsCLI(ctx, *path, false)
+	cli, err := openContactsCLI(ctx, *path, agent.ReadOnly)
 	if err != nil {
 		return fail(err)
 	}
@@ -437,7 +373,7 @@ func traceCommand(args []string, stdout, stderr io.Writer) int {
 			return fail(err)
 		}
 	} else {
-		key := contactKey{email: *email, clientID: *clientID}
+		key := contactKey{Email: *email, ClientID: *clientID}
 		c, err := cli.lookup(ctx, key)
 		if err != nil {
 			return fail(err)
@@ -447,7 +383,7 @@ func traceCommand(args []string, stdout, stderr io.Writer) int {
 		}
 		q.ContactID = c.ID
 	}
-	t, err := traceAll(ctx, cli.store, q)
+	t, err := cli.store.TraceAll(ctx, q)
 	if err != nil {
 		return fail(err)
 	}
@@ -455,7 +391,7 @@ func traceCommand(args []string, stdout, stderr io.Writer) int {
 	case *asJSON:
 		err = writeJSON(stdout, wire.NewTrace(t, cli.loc))
 	case *asCSV:
-		err = writeTraceCSV(stdout, t)
+		err = wire.WriteTraceCSV(stdout, t)
 	default:
 		err = writeTraceTable(stdout, t)
 	}
@@ -463,115 +399,6 @@ func traceCommand(args []string, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	return 0
-}
-
-// traceAll reads every page of a trace: the CLI prints all calls of the
-// window. The window is fixed at the first page's end, so the pages fit.
-func traceAll(ctx context.Context, store *contacts.Store, q contacts.TraceQuery) (contacts.Trace, error) {
-	if q.Now.IsZero() {
-		q.Now = time.Now()
-	}
-	q.Limit = contacts.MaxTraceLimit
-	t, err := store.Trace(ctx, q)
-	for err == nil && t.Next != "" {
-		q.Cursor = t.Next
-		var page contacts.Trace
-		if page, err = store.Trace(ctx, q); err == nil {
-			t.Items = append(t.Items, page.Items...)
-			t.Messages = append(t.Messages, page.Messages...)
-			t.Next = page.Next
-		}
-	}
-	return t, err
-}
-
-// traceRow is one call as the table and CSV show it (SPEC §2: date and
-// time, direction, hotline and campaign, caller and called, disposition and
-// SIP status, ring and talk seconds, node, who answered, the wrap-up,
-// recording).
-func traceRow(e cdr.Record) []string {
-	score := ""
-	if e.Satisfaction != 0 {
-		score = strconv.Itoa(e.Satisfaction)
-	}
-	return []string{
-		e.StartedAt.Format("2006-01-02"), e.StartedAt.Format("15:04:05"), string(e.Direction), e.Hotline, e.Campaign,
-		party(e.Caller, e.CallerRaw), e.CallerName, party(e.Called, e.CalledRaw), string(e.Disposition), status(e.SIPStatus),
-		strconv.FormatFloat(float64(e.RingMS)/1000, 'f', 1, 64), strconv.FormatFloat(float64(e.TalkMS)/1000, 'f', 1, 64),
-		e.Node, e.AnsweredBy, e.Reason, score, e.Notes, e.Recording, resolvedText(e.Resolved), e.Transcript,
-		wire.KindCall, "", e.Trunk, "", "",
-	}
-}
-
-// messageRow is one text message in the columns of traceRow (SPEC §2:
-// direction, content, source address), its final response as sip_status.
-// Content cut at messages.max_content ends in a note saying so.
-func messageRow(m cdr.Message) []string {
-	content := m.Content
-	if m.Truncated {
-		content += fmt.Sprintf(" […cut: %d of %d bytes kept]", len(m.Content), m.Size)
-	}
-	return []string{
-		m.At.Format("2006-01-02"), m.At.Format("15:04:05"), string(m.Direction), "", "",
-		party(m.Caller, m.CallerRaw), "", party(m.Called, m.CalledRaw), "", status(m.Status), "", "",
-		m.Node, "", "", "", "", "", "", "",
-		wire.KindMessage, m.ContentType, m.Trunk, m.Source, content,
-	}
-}
-
-// traceRows are the trace's calls and messages, newest first.
-func traceRows(t contacts.Trace) [][]string {
-	var rows [][]string
-	for _, e := range t.Timeline() {
-		if e.Message != nil {
-			rows = append(rows, messageRow(*e.Message))
-		} else {
-			rows = append(rows, traceRow(*e.Call))
-		}
-	}
-	return rows
-}
-
-var traceHeader = []string{"date", "time", "direction", "hotline", "campaign", "caller", "caller_name", "called",
-	"disposition", "sip_status", "ring_s", "talk_s", "node", "answered_by", "reason", "satisfaction", "notes", "recording",
-	"resolved", "transcript", "kind", "content_type", "trunk", "source", "content"}
-
-// resolvedText is a wrap-up's resolved as the trace prints it: yes, no or
-// empty when not said.
-func resolvedText(b *bool) string {
-	switch {
-	case b == nil:
-		return ""
-	case *b:
-		return "yes"
-	}
-	return "no"
-}
-
-func writeTraceCSV(w io.Writer, t contacts.Trace) error {
-	cw := csv.NewWriter(w)
-	cw.Write(traceHeader)
-	for _, row := range traceRows(t) {
-		for i, v := range row {
-			row[i] = csvSafe(v)
-		}
-		cw.Write(row)
-	}
-	cw.Flush()
-	return cw.Error()
-}
-
-// csvSafe keeps a spreadsheet from reading a caller-supplied value (a
-// display name) as a formula.
-func csvSafe(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) && !isNumberLike(s) {
-		return "'" + s
-	}
-	return s
-}
-
-func isNumberLike(s string) bool {
-	return strings.Trim(s, "+-0123456789.") == ""
 }
 
 func writeTraceTable(w io.Writer, t contacts.Trace) error {
@@ -592,8 +419,8 @@ func writeTraceTable(w io.Writer, t contacts.Trace) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.ToUpper(strings.Join(traceHeader, "\t")))
-	for _, row := range traceRows(t) {
+	fmt.Fprintln(tw, strings.ToUpper(strings.Join(wire.TraceHeader, "\t")))
+	for _, row := range wire.TraceRows(t) {
 		for i, v := range row {
 			row[i] = cell(v)
 		}
@@ -603,41 +430,12 @@ func writeTraceTable(w io.Writer, t contacts.Trace) error {
 	return tw.Flush()
 }
 
-// contactKey names a contact on the command line: by one of its numbers,
-// its client id or its email address (SPEC §2); one of them is set.
-type contactKey struct{ number, clientID, email string }
+// contactKey names a contact on the command line.
+type contactKey = contacts.Key
 
-func (k contactKey) String() string {
-	switch {
-	case k.clientID != "":
-		return "client_id " + strconv.Quote(k.clientID)
-	case k.email != "":
-		return "email " + strconv.Quote(k.email)
-	}
-	return k.number
-}
-
-// lookup finds the contact of a key; none is the zero Contact. A number
-// is read in any format first.
+// lookup finds the contact of a key; none is the zero Contact.
 func (c *contactsCLI) lookup(ctx context.Context, k contactKey) (contacts.Contact, error) {
-	var ct contacts.Contact
-	var err error
-	switch {
-	case k.clientID != "":
-		ct, err = c.store.FindByClientID(ctx, k.clientID)
-	case k.email != "":
-		ct, err = c.store.FindByEmail(ctx, k.email)
-	default:
-		var e164 string
-		if e164, err = c.e164(k.number); err != nil {
-			return ct, err
-		}
-		ct, err = c.store.FindByNumber(ctx, e164)
-	}
-	if errors.Is(err, contacts.ErrNotFound) {
-		return contacts.Contact{}, nil
-	}
-	return ct, err
+	return c.store.FindKey(ctx, k, c.numbers, c.region)
 }
 
 func first(s []string) string {

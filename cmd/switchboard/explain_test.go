@@ -209,6 +209,10 @@ func TestExplainReadsDatabaseWithoutWriting(t *testing.T) {
 	if blocked.Decision.Code != 603 || !blocked.Block.Blocked {
 		t.Errorf("stored block: decision %+v block %+v", blocked.Decision, blocked.Block)
 	}
+	// The entry in the block list's JSON shape, as GET /api/blocks has it.
+	if e := blocked.Block.Entry; e == nil || e.Number != "+4930999888" || e.Action != "block" || e.Source == "" || e.ID == 0 || e.CreatedAt == nil {
+		t.Errorf("stored block: entry %+v, want the stored entry of +4930999888 with id, source and created_at", e)
+	}
 	// A blocked call still names the hotline it called.
 	if h := blocked.Hotline; h == nil || h.Name != "acme" || h.Reached {
 		t.Errorf("blocked call: hotline %+v, want acme named but not reached", h)

@@ -6,14 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
-	"text/tabwriter"
 	"time"
 
+	"github.com/switchboard-sip/switchboard/agent"
 	"github.com/switchboard-sip/switchboard/configs"
 	"github.com/switchboard-sip/switchboard/stats"
-	"github.com/switchboard-sip/switchboard/web"
 )
 
 const statsUsage = `usage: switchboard stats [-c FILE] [--since DUR] [--until TIME] [--hotline NAME] [--campaign NAME] [--contact ID|NUMBER] [--json|--csv]
@@ -66,31 +63,26 @@ func statsCommand(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	ctx := context.Background()
-	cli, err := openContactsCLI(ctx, *path, false)
+	cli, err := openContactsCLI(ctx, *path, agent.ReadWrite)
 	if err != nil {
 		return fail(err)
 	}
 	defer cli.close()
-	cfg, err := loadConfigOrDefault(*path)
-	if err != nil {
-		return fail(err)
-	}
 	flags := map[string]string{"since": *since, "until": *until, "hotline": *hotline, "campaign": *campaign}
-	f, err := web.StatsFilter(func(k string) string { return flags[k] }, time.Now(), cli.loc)
+	f, err := stats.ParseFilter(func(k string) string { return flags[k] }, time.Now(), cli.loc)
 	if err != nil {
 		fmt.Fprintf(stderr, "switchboard stats: --%s\n", err)
 		return 2
 	}
 	if *contact != "" {
-		if f.ContactID, err = cli.contactID(ctx, *contact); err != nil {
+		if f.ContactID, err = cli.store.FindID(ctx, *contact, cli.numbers, cli.region); err != nil {
 			return fail(fmt.Errorf("--contact: %w", err))
 		}
 	}
-	calls, _, closeCalls, err := openCallStore(ctx, cfg.Storage.Driver, cfg.Storage.DSN)
-	if err != nil {
-		return fail(err)
+	calls := cli.st.Calls
+	if cli.st.InProgress != nil {
+		fmt.Fprintln(stderr, "switchboard: calls in progress not shown:", cli.st.InProgress)
 	}
-	defer closeCalls()
 	if err := calls.EnableRollups(ctx, cli.loc); err != nil {
 		return fail(err)
 	}
@@ -107,14 +99,14 @@ func statsCommand(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
-	r.Complete(web.Companies(cfg.Hotlines), web.ContactCaller(ctx, cli.store))
+	cli.st.CompleteStats(ctx, &r)
 	switch {
 	case *asJSON:
 		err = writeJSON(stdout, r)
 	case *asCSV:
 		err = stats.WriteCSV(stdout, r)
 	default:
-		err = writeStatsText(stdout, r)
+		err = stats.WriteText(stdout, r)
 	}
 	if err != nil {
 		return fail(err)
@@ -128,62 +120,4 @@ func loadConfigOrDefault(path string) (*configs.Config, error) {
 		return configs.Default(), nil
 	}
 	return configs.Load(path)
-}
-
-// writeStatsText prints the figures for reading on a terminal.
-func writeStatsText(w io.Writer, r stats.Report) error {
-	pct := func(v float64) string { return strconv.FormatFloat(100*v, 'f', 1, 64) + "%" }
-	sec := func(ms int64) string { return strconv.FormatFloat(float64(ms)/1000, 'f', 1, 64) + "s" }
-	t := r.Totals
-	fmt.Fprintf(w, "%s to %s: %d calls, %d answered, %d missed, answer rate %s\n",
-		r.Since.Format("2006-01-02 15:04"), r.Until.Format("2006-01-02 15:04 MST"), t.Calls, t.Answered, t.Missed, pct(t.AnswerRate))
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	section := func(title string, header ...string) {
-		fmt.Fprintf(tw, "\n%s\n%s\n", title, strings.ToUpper(strings.Join(header, "\t")))
-	}
-	section("Hotlines", "hotline", "company", "calls", "answered", "missed", "rate", "ring p50", "ring p90", "talk p50")
-	for _, h := range r.Hotlines {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", cell(orNone(h.Name)), cell(h.Company), h.Calls, h.Answered, h.Missed,
-			pct(h.AnswerRate), sec(h.RingMSP50), sec(h.RingMSP90), sec(h.TalkMSP50))
-	}
-	section("Campaigns", "campaign", "calls", "answered", "missed", "rate")
-	for _, c := range r.Campaigns {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", cell(orNone(c.Campaign)), c.Calls, c.Answered, c.Missed, pct(c.AnswerRate))
-	}
-	section("Most frequent callers", "contact", "name", "number", "calls", "last call", "open missed")
-	for _, c := range r.TopCallers {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%d\n", c.ContactID, cell(c.Name), c.Number, c.Calls, c.LastCallAt.Format("2006-01-02 15:04"), c.OpenMissed)
-	}
-	section("Wrap-up reasons", "reason", "calls")
-	for _, c := range r.Reasons {
-		fmt.Fprintf(tw, "%s\t%d\n", cell(c.Reason), c.Calls)
-	}
-	fmt.Fprintf(tw, "\nSatisfaction: %.2f from %d scored calls\n", r.Satisfaction.Mean, r.Satisfaction.Count)
-	fmt.Fprintf(tw, "Resolved: %s of %d calls with a resolution\n", pct(r.Resolved.Share), r.Resolved.Count)
-	return tw.Flush()
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "(none)"
-	}
-	return s
-}
-
-// contactID reads --contact: a contact's id when one has it, else a
-// number in any format that a contact holds.
-func (c *contactsCLI) contactID(ctx context.Context, v string) (int64, error) {
-	if id, err := strconv.ParseInt(v, 10, 64); err == nil && id > 0 && !strings.HasPrefix(v, "0") {
-		if _, err := c.store.Get(ctx, id); err == nil {
-			return id, nil
-		}
-	}
-	ct, err := c.lookup(ctx, contactKey{number: v})
-	if err != nil {
-		return 0, err
-	}
-	if ct.ID == 0 {
-		return 0, fmt.Errorf("no contact has id or number %q", v)
-	}
-	return ct.ID, nil
 }

@@ -6,14 +6,14 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/switchboard-sip/switchboard/contacts"
+	"github.com/switchboard-sip/switchboard/cdr"
 )
 
 // CallCounts returns, for each of the contacts that has calls, how many it
 // has and when the first and last started (SPEC §8 calls_count,
 // first_call_at, last_call_at).
-func (s *Store) CallCounts(ctx context.Context, ids []int64) (map[int64]contacts.History, error) {
-	out := make(map[int64]contacts.History, len(ids))
+func (s *Store) CallCounts(ctx context.Context, ids []int64) (map[int64]cdr.Span, error) {
+	out := make(map[int64]cdr.Span, len(ids))
 	if len(ids) == 0 {
 		return out, nil
 	}
@@ -32,8 +32,7 @@ func (s *Store) CallCounts(ctx context.Context, ids []int64) (map[int64]contacts
 		if err := rows.Scan(&id, &n, &first, &last); err != nil {
 			return nil, fmt.Errorf("callstore: call history: %w", err)
 		}
-		f, l := fromMillis(first), fromMillis(last)
-		out[id] = contacts.History{CallsCount: n, FirstCallAt: &f, LastCallAt: &l}
+		out[id] = cdr.Span{Calls: n, First: fromMillis(first), Last: fromMillis(last)}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("callstore: call history: %w", err)

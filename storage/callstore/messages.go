@@ -12,15 +12,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/switchboard-sip/switchboard/callctl"
 	"github.com/switchboard-sip/switchboard/cdr"
-	"github.com/switchboard-sip/switchboard/contacts"
-)
-
-// The store is the message log of the call path and of the contact store.
-var (
-	_ callctl.MessageLog  = (*Store)(nil)
-	_ contacts.MessageLog = (*Store)(nil)
+	"github.com/switchboard-sip/switchboard/storage"
 )
 
 // messageMigrations are the schema steps of the "messages" component: the
@@ -480,7 +473,7 @@ func (s *Store) TraceTimeline(ctx context.Context, id int64, numbers []string, s
 	if cur != "" {
 		c, err := decodeCursor(cur)
 		if err != nil {
-			return nil, nil, "", &contacts.FieldError{Field: "cursor", Reason: "not a cursor of this trace"}
+			return nil, nil, "", fmt.Errorf("callstore: trace cursor: %w", storage.ErrInvalidCursor)
 		}
 		after = &c
 	}

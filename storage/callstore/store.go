@@ -1,8 +1,9 @@
 // Package callstore keeps call records (SPEC §3, §8): one writer goroutine
 // batches saves so the SIP path never waits for the disk, and reads see a
-// saved record at once, written or not. It sits above storage and callctl;
-// storage itself stays free of call types so that every package the call
-// pipeline uses may use storage.
+// saved record at once, written or not. It sits above storage and cdr and
+// imports no domain package: callctl and contacts use it through small
+// interfaces they declare (the agent checks that it implements them), so
+// every arrow between them points down.
 package callstore
 
 import (
@@ -22,7 +23,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/switchboard-sip/switchboard/callctl"
 	"github.com/switchboard-sip/switchboard/storage"
 )
 
@@ -875,7 +875,7 @@ func (q Query) matches(r cdr.Record, after *cursor) bool {
 	if !q.Since.IsZero() && toMillis(r.StartedAt) < toMillis(q.Since) {
 		return false
 	}
-	if q.Missed && !(r.Direction == callctl.Inbound &&
+	if q.Missed && !(r.Direction == cdr.Inbound &&
 		(r.Disposition == cdr.NoAnswer || r.Disposition == cdr.Busy)) {
 		return false
 	}
@@ -931,7 +931,7 @@ func scanCalls(rows *sql.Rows) ([]cdr.Record, error) {
 			&emergency, &r.EmergencyCallback); err != nil {
 			return nil, err
 		}
-		r.Direction = callctl.Direction(dir)
+		r.Direction = cdr.Direction(dir)
 		r.Disposition = cdr.Disposition(disp)
 		r.ContactID = contact.Int64
 		r.StartedAt = fromMillis(started)

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/switchboard-sip/switchboard/cdr"
-	"github.com/switchboard-sip/switchboard/contacts"
+	"github.com/switchboard-sip/switchboard/storage"
 )
 
 // ContactCalls returns every call linked to a contact, newest first: the
@@ -38,7 +38,7 @@ func (s *Store) TraceCalls(ctx context.Context, id int64, numbers []string, sinc
 	if cur != "" {
 		c, err := decodeCursor(cur)
 		if err != nil {
-			return nil, "", &contacts.FieldError{Field: "cursor", Reason: "not a cursor of this trace"}
+			return nil, "", fmt.Errorf("callstore: trace cursor: %w", storage.ErrInvalidCursor)
 		}
 		after = &c
 	}
