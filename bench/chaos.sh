@@ -192,7 +192,7 @@ while :; do
 	"fault_$f"
 	k=$((k + 1))
 done
-echo "$(date -u +%H:%M:%S) load ends; waiting for the callers"
+echo "$(date -u +%H:%M:%S) no more faults; waiting for the callers to finish"
 wait "$ANSWER_PID" 2>/dev/null || true
 wait "$MISSED_PID" 2>/dev/null || true
 sleep 3
