@@ -23,20 +23,20 @@ func WriteText(w io.Writer, r Report) error {
 	}
 	section("Hotlines", "hotline", "company", "calls", "answered", "missed", "rate", "ring p50", "ring p90", "talk p50")
 	for _, h := range r.Hotlines {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", textCell(orNone(h.Name)), textCell(h.Company), h.Calls, h.Answered, h.Missed,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", TextCell(orNone(h.Name)), TextCell(h.Company), h.Calls, h.Answered, h.Missed,
 			pct(h.AnswerRate), sec(h.RingMSP50), sec(h.RingMSP90), sec(h.TalkMSP50))
 	}
 	section("Campaigns", "campaign", "calls", "answered", "missed", "rate")
 	for _, c := range r.Campaigns {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", textCell(orNone(c.Campaign)), c.Calls, c.Answered, c.Missed, pct(c.AnswerRate))
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", TextCell(orNone(c.Campaign)), c.Calls, c.Answered, c.Missed, pct(c.AnswerRate))
 	}
 	section("Most frequent callers", "contact", "name", "number", "calls", "last call", "open missed")
 	for _, c := range r.TopCallers {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%d\n", c.ContactID, textCell(c.Name), c.Number, c.Calls, c.LastCallAt.Format("2006-01-02 15:04"), c.OpenMissed)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%d\n", c.ContactID, TextCell(c.Name), c.Number, c.Calls, c.LastCallAt.Format("2006-01-02 15:04"), c.OpenMissed)
 	}
 	section("Wrap-up reasons", "reason", "calls")
 	for _, c := range r.Reasons {
-		fmt.Fprintf(tw, "%s\t%d\n", textCell(c.Reason), c.Calls)
+		fmt.Fprintf(tw, "%s\t%d\n", TextCell(c.Reason), c.Calls)
 	}
 	fmt.Fprintf(tw, "\nSatisfaction: %.2f from %d scored calls\n", r.Satisfaction.Mean, r.Satisfaction.Count)
 	fmt.Fprintf(tw, "Resolved: %s of %d calls with a resolution\n", pct(r.Resolved.Share), r.Resolved.Count)
@@ -50,9 +50,10 @@ func orNone(s string) string {
 	return s
 }
 
-// textCell keeps the table aligned: empty values would collapse a column,
-// and control characters from the network must not reach a terminal.
-func textCell(s string) string {
+// TextCell is a value as a cell of a text table: empty values would
+// collapse a column, and control characters from the network must not
+// reach a terminal.
+func TextCell(s string) string {
 	s = strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
 			return -1

@@ -14,6 +14,7 @@ import (
 	"github.com/switchboard-sip/switchboard/agent"
 	"github.com/switchboard-sip/switchboard/cdr"
 	"github.com/switchboard-sip/switchboard/missed"
+	"github.com/switchboard-sip/switchboard/stats"
 	"github.com/switchboard-sip/switchboard/storage"
 	"github.com/switchboard-sip/switchboard/storage/callstore"
 	"github.com/switchboard-sip/switchboard/wire"
@@ -145,20 +146,8 @@ func party(norm, raw string) string {
 	return raw
 }
 
-// cell keeps the table aligned: empty values would collapse a column, and
-// control characters from the network must not reach a terminal.
-func cell(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return -1
-		}
-		return r
-	}, s)
-	if s == "" {
-		return "-"
-	}
-	return s
-}
+// cell is a value as a cell of the CLI's text tables.
+var cell = stats.TextCell
 
 func status(code int) string {
 	if code == 0 {

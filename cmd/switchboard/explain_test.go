@@ -182,18 +182,7 @@ func TestExplainReadsDatabaseWithoutWriting(t *testing.T) {
 	}
 	db := filepath.Join(dir, "sb.db")
 	before := fileDigests(t, dir)
-	explainJSON := func(from string) agent.Explanation {
-		t.Helper()
-		var out, errb bytes.Buffer
-		if code := dispatch([]string{"explain", "-c", path, "--json", "--from", from, "--to", "0301234560", "--at", "2026-11-23T10:00"}, &out, &errb); code != 0 {
-			t.Fatalf("exit %d: %s", code, errb.String())
-		}
-		var ex agent.Explanation
-		if err := json.Unmarshal(out.Bytes(), &ex); err != nil {
-			t.Fatalf("%v: %s", err, out.String())
-		}
-		return ex
-	}
+	explainJSON := func(from string) agent.Explanation { return explainOn(t, path, from) }
 	known := explainJSON("030 111222")
 	if known.Contact == nil || known.Contact.Found == nil || known.Contact.Found.Name != "Jane Doe" {
 		t.Errorf("known caller: contact %+v, want Jane Doe found", known.Contact)
