@@ -221,6 +221,10 @@ func (f *fastPath) fire(tx *fastTx, kind timerKind, seq uint32) {
 		tx.wt = nil
 		tx.state = txGone
 		tx.inv, tx.fwd, tx.last, tx.cancel, tx.ack = nil, nil, nil, nil, nil
+		// A cancelled timer's entry stays in the wheel until its slot comes
+		// (Timer C: minutes) and points here: keep nothing of the call.
+		// Every handler returns on txGone, under tx.mu, before reading these.
+		tx.active, tx.from, tx.reason, tx.crossAck, tx.routing, tx.trunk = nil, nil, nil, nil, nil, nil
 		f.txs.remove(tx)
 	}
 }
