@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -365,23 +364,9 @@ func checkChaos(t *testing.T, n *node, hooks *hookCounter, loads []chaosLoad, ki
 // again after it.
 func chaosLock(t *testing.T, n *node, d time.Duration) {
 	t.Helper()
-	db, err := storage.Open(storage.SQLite, chaosDBPath(n))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	conn, err := db.Conn(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(context.Background(), `BEGIN EXCLUSIVE`); err != nil {
-		t.Fatal(err)
-	}
+	release := holdExclusive(t, chaosDBPath(n))
 	degraded := sampleHealth(t, n, d)
-	if _, err := conn.ExecContext(context.Background(), `COMMIT`); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	checkDegraded(t, n, "the lock", degraded, "call records")
 }
 

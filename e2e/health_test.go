@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,28 +47,7 @@ func TestHealthWhileDatabaseLocked(t *testing.T) {
 	if h := n.health(t, "/healthz"); h.code != 200 || h.Status != "ok" {
 		t.Fatalf("/healthz before the lock = %d %+v, want 200 ok", h.code, h)
 	}
-	db, err := storage.Open(storage.SQLite, filepath.Join(n.dir, "sb.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	conn, err := db.Conn(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(context.Background(), `BEGIN EXCLUSIVE`); err != nil {
-		t.Fatal(err)
-	}
-	locked := true
-	release := func() {
-		if locked {
-			locked = false
-			if _, err := conn.ExecContext(context.Background(), `COMMIT`); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	release := holdExclusive(t, filepath.Join(n.dir, "sb.db"))
 	defer release()
 
 	pbx := n.pbx(t, "uas_answer.xml", 0)
@@ -124,5 +104,36 @@ func waitStoredCall(t *testing.T, n *node, callID string) {
 			t.Fatalf("the record of %s was not written after the lock: %v", callID, err)
 		}
 		time.Sleep(100 * time.Millisecond) // the writer retries with a backoff: poll
+	}
+}
+
+// holdExclusive holds the SQLite file at path with BEGIN EXCLUSIVE, as
+// another process's writer would, until the returned release (which may be
+// called more than once).
+func holdExclusive(t *testing.T, path string) (release func()) {
+	t.Helper()
+	db, err := storage.Open(storage.SQLite, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		db.Close()
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(context.Background(), `BEGIN EXCLUSIVE`); err != nil {
+		conn.Close()
+		db.Close()
+		t.Fatal(err)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			if _, err := conn.ExecContext(context.Background(), `COMMIT`); err != nil {
+				t.Error(err)
+			}
+			conn.Close()
+			db.Close()
+		})
 	}
 }
